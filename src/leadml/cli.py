@@ -1,0 +1,135 @@
+"""The ``leadml`` command line: thin commands, and the one place errors become exit codes.
+
+Exit codes (for schedulers):
+
+==  =========================================================
+0   success
+1   unexpected internal error (a bug: please report it)
+2   bad arguments or config file
+3   input data does not match the config or the model
+4   too many rejected rows (``leadml score --max-reject-rate``)
+5   model not found or not loadable
+==  =========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Predict which sales leads will convert, calibrated and explained.")
+
+EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_DATA, EXIT_REJECTS, EXIT_MODEL = 0, 1, 2, 3, 4, 5
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+        fmt = "%(message)s"
+    else:  # cron, CI, log files: plain, timestamped lines
+        handler = logging.StreamHandler()
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("leadml").setLevel(level)
+
+
+def _fail(code: int, message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _run(job):
+    """Run ``job()`` and turn each known failure into its exit code and a clear message."""
+    from leadml.config import ConfigError
+    from leadml.registry import ModelUnavailableError
+    from leadml.schema import LeadDataError
+
+    try:
+        return job()
+    except ConfigError as exc:
+        raise _fail(EXIT_CONFIG, str(exc)) from None
+    except LeadDataError as exc:
+        raise _fail(EXIT_DATA, str(exc)) from None
+    except ModelUnavailableError as exc:
+        raise _fail(EXIT_MODEL, str(exc)) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # the last line of defence: say it is a bug, keep the trace
+        logging.getLogger("leadml").exception("internal error")
+        raise _fail(EXIT_INTERNAL, f"internal error: {exc!r}") from None
+
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="Folder for leads.csv and nightly.csv.")],
+    rows: Annotated[int, typer.Option(min=1, help="Leads in the history.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
+    nightly_rows: Annotated[int | None, typer.Option(
+        min=1, help="Leads in nightly.csv (default: rows / 10).")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Write a synthetic lead history (with the true probabilities) and a nightly file."""
+    _setup_logging(verbose)
+
+    def job():
+        from leadml.io import write_table
+        from leadml.synthetic import make_sample
+
+        history, nightly = make_sample(rows, seed=seed,
+                                       nightly_rows=nightly_rows or max(1, rows // 10))
+        write_table(history, out / "leads.csv")
+        write_table(nightly, out / "nightly.csv")
+        typer.echo(f"wrote {len(history)} leads to {out / 'leads.csv'} "
+                   f"({history['converted'].mean():.1%} converted) and {len(nightly)} "
+                   f"new leads to {out / 'nightly.csv'}")
+
+    _run(job)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Training config (YAML).")],
+    force_promote: Annotated[bool, typer.Option(
+        help="Make this version the champion whatever the comparison says.")] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Train, calibrate, evaluate, log to MLflow, register, and promote if better."""
+    _setup_logging(verbose)
+
+    def job():
+        from leadml.config import load_config
+        from leadml.train import train_from_config
+
+        cfg = load_config(config)
+        result, reg = train_from_config(cfg, force_promote=force_promote)
+        m, ci = result.test_metrics, result.intervals
+        typer.echo(f"\nmodel: {result.kind}, calibrated with {result.calibration_method}")
+        typer.echo(f"test window: {result.windows['test'].rows} newest leads, "
+                   f"{m['positive_rate']:.1%} converted")
+        for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_10", "lift_20"):
+            lo, hi = ci.get(key, (float("nan"), float("nan")))
+            typer.echo(f"  {key:<9} {m[key]:.4f}  (95% CI {lo:.4f} to {hi:.4f})")
+        typer.echo(f"registered: {reg.uri} (run {reg.run_id})")
+        typer.echo(f"promotion: {reg.decision}")
+        typer.echo(f"tracking store: {reg.tracking_uri}\n"
+                   f"  see it with: mlflow ui --backend-store-uri {reg.tracking_uri}")
+
+    _run(job)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,252 @@
+"""Typed, frozen configuration loaded once from YAML.
+
+A wrong key, a bad value or a column named twice is reported with its place in the
+file (``sample.yaml:14 dataset.columns.numeric[2]``), so the fix is one edit away.
+Relative paths in a config are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CANDIDATES = ("logistic_regression", "gradient_boosting")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be read or does not validate."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvOptions(_Frozen):
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+
+class TargetColumn(_Frozen):
+    """The outcome is a column of the lead file; ``positive_values`` mark a conversion."""
+
+    column: str
+    positive_values: tuple[str, ...] = ("1", "yes", "true")
+
+
+class OutcomesTable(_Frozen):
+    """The outcome is a separate table of converted leads: id and conversion time."""
+
+    path: Path
+    id_column: str = "lead_id"
+    converted_at_column: str = "converted_at"
+
+
+class Columns(_Frozen):
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _each_column_has_one_role(self) -> Columns:
+        seen: dict[str, str] = {}
+        for role in ("numeric", "categorical", "text", "excluded"):
+            for name in getattr(self, role):
+                if name in seen:
+                    raise ValueError(
+                        f"column '{name}' is listed under both '{seen[name]}' and '{role}'; "
+                        "give each column one role"
+                    )
+                seen[name] = role
+        if not (self.numeric or self.categorical or self.text):
+            raise ValueError("no feature columns: list at least one numeric, categorical "
+                             "or text column")
+        return self
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical, *self.text]
+
+
+class DatasetConfig(_Frozen):
+    path: Path
+    id_column: str
+    time_column: str | None = Field(
+        None, description="column giving each lead's creation time; null means row order"
+    )
+    target: TargetColumn | None = None
+    outcomes: OutcomesTable | None = None
+    columns: Columns
+    missing_values: tuple[str, ...] = ("", "N/A", "NA", "n/a", "null", "-", "Select")
+    csv: CsvOptions = CsvOptions()
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DatasetConfig:
+        if (self.target is None) == (self.outcomes is None):
+            raise ValueError("give exactly one of 'target' (a column of the lead file) or "
+                             "'outcomes' (a table of converted lead ids)")
+        reserved = {self.id_column, self.time_column, self.target and self.target.column}
+        clash = sorted(reserved.intersection(self.columns.features) - {None})
+        if clash:
+            raise ValueError(f"columns {clash} are the id, time or target column and cannot "
+                             "also be features; remove them from 'columns'")
+        return self
+
+
+class SplitConfig(_Frozen):
+    """Shares of the time-ordered history: oldest for training, newest for testing."""
+
+    train: float = Field(0.6, gt=0, lt=1)
+    calibration: float = Field(0.2, gt=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitConfig:
+        total = self.train + self.calibration + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + calibration + test must be 1, got {total:g}")
+        return self
+
+
+class ModelConfig(_Frozen):
+    candidates: tuple[Literal["logistic_regression", "gradient_boosting"], ...] = CANDIDATES
+    calibration: Literal["auto", "sigmoid", "isotonic"] = "auto"
+    isotonic_min_positives: int = Field(1000, ge=1, description="'auto' picks isotonic from here")
+    seed: int = 0
+    C: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic regression")
+    learning_rate: float = Field(0.06, gt=0, le=1)
+    max_iter: int = Field(300, ge=1)
+    max_leaf_nodes: int = Field(31, ge=2)
+    l2_regularization: float = Field(1.0, ge=0)
+    text_max_features: int = Field(40, ge=1)
+    min_category_count: int = Field(20, ge=1, description="rarer values share one category")
+
+    @model_validator(mode="after")
+    def _some_candidate(self) -> ModelConfig:
+        if not self.candidates:
+            raise ValueError("list at least one candidate")
+        return self
+
+
+class EvaluationConfig(_Frozen):
+    bootstrap: int = Field(200, ge=0, description="resamples for confidence intervals; 0 = off")
+    bands: int = Field(10, ge=2, le=100)
+    calibration_bins: int = Field(10, ge=2, le=100)
+
+
+class RegistryConfig(_Frozen):
+    model_name: str = Field("leadml", min_length=1)
+    experiment: str = Field("leadml", min_length=1)
+    tracking_uri: str | None = None
+
+
+class PromotionConfig(_Frozen):
+    """A challenger becomes champion if its log loss is lower on the newest window and
+    its ROC AUC is not worse by more than ``auc_tolerance``."""
+
+    auc_tolerance: float = Field(0.005, ge=0, le=1)
+    min_log_loss_gain: float = Field(0.0, ge=0)
+
+
+class TrainConfig(_Frozen):
+    dataset: DatasetConfig
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    registry: RegistryConfig = RegistryConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    source: Path | None = Field(None, exclude=True)
+    sha256: str | None = Field(None, exclude=True)
+
+
+def _line_numbers(text: str) -> dict[tuple, int]:
+    """Map each key path of a YAML document to its 1-based line."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node: Any, path: tuple) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                walk(value, (*path, key.value))
+                lines[(*path, key.value)] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _describe(error: ValidationError, lines: dict[tuple, int], where: str) -> str:
+    out = []
+    for e in error.errors():
+        loc = tuple(e["loc"])
+        known = loc
+        while known and known not in lines:
+            known = known[:-1]
+        line = lines.get(known, 1)
+        dotted = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc)
+        dotted = dotted.replace(".[", "[") or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling and indentation)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        out.append(f"  {where}:{line} {dotted}: {msg}")
+    return "\n".join(out)
+
+
+def _resolve_paths(raw: dict, base: Path) -> dict:
+    ds = raw.get("dataset")
+    if isinstance(ds, dict):
+        if isinstance(ds.get("path"), str):
+            ds["path"] = str((base / ds["path"]).resolve())
+        outcomes = ds.get("outcomes")
+        if isinstance(outcomes, dict) and isinstance(outcomes.get("path"), str):
+            outcomes["path"] = str((base / outcomes["path"]).resolve())
+    return raw
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """Read and validate a training config; every problem is listed with its line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file '{path}' does not exist") from None
+    try:
+        raw = yaml.safe_load(text)
+        lines = _line_numbers(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML:\n{exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file '{path}' must be a mapping with a 'dataset:' section")
+    raw = _resolve_paths(raw, path.parent.resolve())
+    raw["source"] = str(path.resolve())
+    raw["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"config file '{path}' has {exc.error_count()} problem(s):\n"
+            + _describe(exc, lines, path.name)
+        ) from None
+
+
+def config_line(cfg: TrainConfig, *keys: str | int) -> str:
+    """``file:line`` of a key in the config's own file, for error messages."""
+    if cfg.source is None:
+        return "the config"
+    text = Path(cfg.source).read_text(encoding="utf-8")
+    lines = _line_numbers(text)
+    key = tuple(keys)
+    while key and key not in lines:
+        key = key[:-1]
+    return f"{Path(cfg.source).name}:{lines.get(key, 1)} ({'.'.join(map(str, keys))})"

@@ -1,0 +1,166 @@
+"""Discrimination and calibration metrics, tables and plots for a window of leads.
+
+Calibration is reported beside discrimination: a lead-scoring model whose 0.3 does not
+mean 30 conversions in 100 misleads every threshold sales sets on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+    roc_curve,
+    precision_recall_curve,
+)
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate - mean prediction| over equal-width bins, weighted by count.
+
+    >>> round(expected_calibration_error(np.array([0, 1, 0, 1]), np.array([.5, .5, .5, .5])), 3)
+    0.0
+    """
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            total += mask.sum() * abs(y[mask].mean() - p[mask].mean())
+    return float(total / len(y))
+
+
+def lift_at(y: np.ndarray, p: np.ndarray, share: float) -> float:
+    """Conversion rate among the top ``share`` of leads by probability, over the base rate."""
+    k = max(1, int(round(share * len(y))))
+    top = np.argsort(-p, kind="stable")[:k]
+    base = y.mean()
+    return float(y[top].mean() / base) if base > 0 else float("nan")
+
+
+def metrics(y: np.ndarray, p: np.ndarray, *, bins: int = 10) -> dict[str, float]:
+    """All headline metrics of probabilities ``p`` against outcomes ``y``."""
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
+    both = 0 < y.sum() < len(y)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p, pos_label=1)),
+        "ece": expected_calibration_error(y, p, bins),
+        "lift_10": lift_at(y, p, 0.10),
+        "lift_20": lift_at(y, p, 0.20),
+        "positive_rate": float(y.mean()),
+        "mean_probability": float(p.mean()),
+        "rows": float(len(y)),
+    }
+
+
+def bootstrap_intervals(y: np.ndarray, p: np.ndarray, *, n: int, seed: int,
+                        level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of each metric over ``n`` resamples of the leads."""
+    if n <= 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        if 0 < y[idx].sum() < len(idx):
+            for key, value in metrics(y[idx], p[idx]).items():
+                draws.setdefault(key, []).append(value)
+    alpha = (1 - level) / 2
+    return {k: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha)))
+            for k, v in draws.items() if k not in {"rows", "positive_rate"}}
+
+
+def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Per probability bin: leads, mean predicted probability, observed conversion rate."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "y": y, "p": p})
+    table = frame.groupby("bin").agg(leads=("y", "size"), predicted=("p", "mean"),
+                                     observed=("y", "mean")).reset_index()
+    table["from"] = edges[table["bin"]]
+    table["to"] = edges[table["bin"] + 1]
+    return table[["from", "to", "leads", "predicted", "observed"]]
+
+
+def band_table(y: np.ndarray, p: np.ndarray, bands: int = 10) -> pd.DataFrame:
+    """Conversion per score band: band 1 holds the highest-probability tenth of leads."""
+    order = np.argsort(-p, kind="stable")
+    band = np.empty(len(p), dtype=int)
+    band[order] = np.arange(len(p)) * bands // len(p) + 1
+    frame = pd.DataFrame({"band": band, "y": y, "p": p})
+    table = frame.groupby("band").agg(
+        leads=("y", "size"), conversions=("y", "sum"), min_probability=("p", "min"),
+        mean_probability=("p", "mean"), conversion_rate=("y", "mean"),
+    ).reset_index()
+    table["lift"] = table["conversion_rate"] / max(y.mean(), 1e-12)
+    table["cumulative_share_of_conversions"] = table["conversions"].cumsum() / max(y.sum(), 1)
+    return table
+
+
+def save_plots(y: np.ndarray, p: np.ndarray, folder: Path, *, bins: int = 10,
+               title: str = "") -> list[Path]:
+    """Reliability diagram, ROC, precision-recall and cumulative gain, as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    def finish(fig, name: str) -> None:
+        fig.tight_layout()
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+
+    table = calibration_table(y, p, bins)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", label="perfectly calibrated")
+    ax.plot(table["predicted"], table["observed"], "o-", label="model")
+    for _, row in table.iterrows():
+        ax.annotate(f"{int(row['leads'])}", (row["predicted"], row["observed"]),
+                    fontsize=7, xytext=(3, -9), textcoords="offset points")
+    ax.set(xlabel="predicted probability", ylabel="observed conversion rate",
+           title=f"Reliability {title}".strip(), xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    finish(fig, "reliability")
+
+    fpr, tpr, _ = roc_curve(y, p)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, label=f"AUC {roc_auc_score(y, p):.3f}")
+    ax.plot([0, 1], [0, 1], ls="--", c="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax.legend(loc="lower right")
+    finish(fig, "roc")
+
+    precision, recall, _ = precision_recall_curve(y, p)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(recall, precision, label=f"AP {average_precision_score(y, p):.3f}")
+    ax.axhline(y.mean(), ls="--", c="grey", label=f"base rate {y.mean():.3f}")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall", ylim=(0, 1))
+    ax.legend(loc="upper right")
+    finish(fig, "precision_recall")
+
+    order = np.argsort(-p, kind="stable")
+    gain = np.concatenate([[0], np.cumsum(y[order]) / max(y.sum(), 1)])
+    share = np.linspace(0, 1, len(gain))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(share, gain, label="model")
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", label="random")
+    ax.set(xlabel="share of leads contacted (highest first)",
+           ylabel="share of conversions reached", title="Cumulative gain")
+    ax.legend(loc="lower right")
+    finish(fig, "cumulative_gain")
+    return paths

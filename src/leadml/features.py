@@ -1,0 +1,194 @@
+"""The one factory of unfitted pipelines, from raw lead columns to a probability.
+
+The first step, :class:`LeadCleaner`, makes the pipeline accept a lead file as read
+(strings, CRM placeholders such as ``Select``), so the saved model needs no separate
+preprocessing: ``model.predict_proba(raw_leads)`` is the whole contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from leadml.config import Columns, ModelConfig
+
+
+class LeadCleaner(TransformerMixin, BaseEstimator):
+    """Select the feature columns and give each its type.
+
+    Placeholders in ``missing_values`` become missing, numeric columns become floats,
+    categorical and text columns become trimmed strings (text: empty when missing).
+    Values that cannot be read as numbers become missing here; ``leadml.schema``
+    rejects such rows before they reach a model, so this only guards direct use.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"budget": ["100", "Select"], "industry": [" retail", "-"]})
+    >>> LeadCleaner(numeric=("budget",), categorical=("industry",),
+    ...             missing_values=("Select", "-")).fit_transform(raw)
+       budget industry
+    0   100.0   retail
+    1     NaN      NaN
+    """
+
+    def __init__(
+        self,
+        *,
+        numeric: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        text: Sequence[str] = (),
+        missing_values: Sequence[str] = ("",),
+    ):
+        self.numeric = numeric
+        self.categorical = categorical
+        self.text = text
+        self.missing_values = missing_values
+
+    def fit(self, X: pd.DataFrame, y=None) -> LeadCleaner:
+        self.feature_names_in_ = np.array(
+            [*self.numeric, *self.categorical, *self.text], dtype=object
+        )
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self)
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"lead data is missing columns {missing} that the model uses")
+        markers = set(self.missing_values)
+        out = {}
+        for col in self.numeric:
+            values = X[col]
+            if values.dtype.kind not in "iufb":
+                values = values.astype("object").where(~values.isin(markers), np.nan)
+                values = pd.to_numeric(values, errors="coerce")
+            values = values.astype("float64")
+            out[col] = values.where(np.isfinite(values), np.nan)
+        for col in (*self.categorical, *self.text):
+            values = X[col].astype("object")
+            values = values.where(values.notna(), None).map(
+                lambda v: None if v is None else str(v).strip(), na_action="ignore"
+            )
+            values = values.where(~values.isin(markers) & values.notna(), np.nan)
+            if col in self.text:
+                values = values.fillna("")
+            out[col] = values.astype("object")
+        return pd.DataFrame(out, index=X.index)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self)
+        return self.feature_names_in_.copy()
+
+
+def _text_vectorizer(cfg: ModelConfig) -> CountVectorizer:
+    # Word tokens, single letters kept so that "V.P." and "VP" share "v"/"p"-free forms
+    # with "vice president"; binary because a title says a word once.
+    return CountVectorizer(
+        binary=True,
+        lowercase=True,
+        token_pattern=r"(?u)\b\w+\b",
+        max_features=cfg.text_max_features,
+        min_df=min(cfg.min_category_count, 5),
+        dtype=np.float64,
+    )
+
+
+def build_pipeline(
+    kind: str, columns: Columns, cfg: ModelConfig, *, missing_values: Sequence[str]
+) -> Pipeline:
+    """Unfitted pipeline of the given ``kind``, from raw lead columns to a probability.
+
+    Parameters
+    ----------
+    kind : {"logistic_regression", "gradient_boosting"}
+        The classifier at the end of the pipeline.
+    columns : Columns
+        Column roles from the dataset config.
+    cfg : ModelConfig
+        Hyper-parameters and the seed.
+    missing_values : sequence of str
+        CRM placeholders read as missing.
+    """
+    cleaner = LeadCleaner(
+        numeric=tuple(columns.numeric),
+        categorical=tuple(columns.categorical),
+        text=tuple(columns.text),
+        missing_values=tuple(missing_values),
+    )
+    text_parts = [(f"text_{c}", _text_vectorizer(cfg), c) for c in columns.text]
+    if kind == "logistic_regression":
+        encode = ColumnTransformer(
+            [
+                ("numeric", make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    _SignedLog(),
+                    StandardScaler(),
+                ), list(columns.numeric)),
+                ("categorical", OneHotEncoder(
+                    handle_unknown="infrequent_if_exist",
+                    min_frequency=cfg.min_category_count,
+                    sparse_output=False,
+                ), list(columns.categorical)),
+                *text_parts,
+            ],
+            sparse_threshold=0.0,
+        )
+        clf = LogisticRegression(C=cfg.C, max_iter=2000)
+    elif kind == "gradient_boosting":
+        encode = ColumnTransformer(
+            [
+                ("numeric", "passthrough", list(columns.numeric)),
+                ("categorical", OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                    min_frequency=cfg.min_category_count,
+                    max_categories=250,
+                ), list(columns.categorical)),
+                *text_parts,
+            ],
+            sparse_threshold=0.0,
+        )
+        n_num, n_cat = len(columns.numeric), len(columns.categorical)
+        clf = HistGradientBoostingClassifier(
+            learning_rate=cfg.learning_rate,
+            max_iter=cfg.max_iter,
+            max_leaf_nodes=cfg.max_leaf_nodes,
+            l2_regularization=cfg.l2_regularization,
+            categorical_features=list(range(n_num, n_num + n_cat)) or None,
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=20,
+            random_state=cfg.seed,
+        )
+    else:
+        raise ValueError(f"unknown model kind '{kind}'; use one of logistic_regression, "
+                         "gradient_boosting")
+    return Pipeline([("clean", cleaner), ("encode", encode), ("classifier", clf)])
+
+
+class _SignedLog(TransformerMixin, BaseEstimator):
+    """``sign(x) * log1p(|x|)``: tames budgets and counts spanning orders of magnitude."""
+
+    def fit(self, X, y=None) -> _SignedLog:
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return np.sign(X) * np.log1p(np.abs(X))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(input_features, dtype=object)

@@ -1,0 +1,313 @@
+"""Everything MLflow: where runs go, what a training run logs, registration, aliases, loading.
+
+The only module that imports mlflow. Tracking goes to ``MLFLOW_TRACKING_URI`` when set,
+else to the config's ``registry.tracking_uri``, else to a SQLite store in the leadml home
+(``$LEADML_HOME``, default ``~/.leadml``): ``~/.leadml/mlflow.db`` with artifacts in
+``~/.leadml/mlartifacts``, whatever the current directory is.
+
+Models are saved with skops, never pickle, and loaded with the allow-list
+:data:`TRUSTED_TYPES` written here, not the list stored inside the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadml.evaluate import metrics as window_metrics
+
+logger = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+#: Types beyond skops' defaults that a leadml model holds. A model with any other type
+#: is refused at load time (see tests/test_registry.py, which checks this list is complete).
+TRUSTED_TYPES = [
+    "functools.partial",
+    "leadml.features.LeadCleaner",
+    "leadml.features._SignedLog",
+    "numpy.dtype",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+]
+
+
+class ModelUnavailableError(RuntimeError):
+    """The requested model cannot be found or loaded."""
+
+
+def leadml_home() -> Path:
+    return Path(os.environ.get("LEADML_HOME", Path.home() / ".leadml")).expanduser().resolve()
+
+
+def tracking_uri(configured: str | None = None) -> str:
+    """``MLFLOW_TRACKING_URI``, else the config's value, else the SQLite store in the home."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
+    if uri:
+        return uri
+    return f"sqlite:///{leadml_home() / 'mlflow.db'}"
+
+
+def _client(uri: str):
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _experiment_id(client, name: str, uri: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    artifacts = None
+    if uri.startswith("sqlite:///"):
+        # Beside the database, never in whatever folder the job happens to run from.
+        db = Path(uri.removeprefix("sqlite:///"))
+        artifacts = (db.parent / "mlartifacts").resolve().as_uri()
+        db.parent.mkdir(parents=True, exist_ok=True)
+    return client.create_experiment(name, artifact_location=artifacts)
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in
+            ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pyarrow")]
+
+
+def input_example(features: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFrame:
+    """One made-up lead: the median of each number and the commonest value of each other
+    field, so no real person's row (names, emails, phones) is ever stored with a model."""
+    row = {}
+    for col in features.columns:
+        values = features[col]
+        if col in numeric:
+            row[col] = str(pd.to_numeric(values, errors="coerce").median())
+        else:
+            mode = values.mode(dropna=True)
+            row[col] = str(mode.iloc[0]) if len(mode) else ""
+    return pd.DataFrame([row])
+
+
+@dataclass(frozen=True)
+class Registered:
+    run_id: str
+    name: str
+    version: str
+    uri: str
+    tracking_uri: str
+    promoted: bool
+    decision: str
+
+
+def model_card(result, cfg, facts: dict[str, Any]) -> str:
+    m, ci = result.test_metrics, result.intervals
+
+    def fmt(key: str) -> str:
+        lo, hi = ci.get(key, (float("nan"), float("nan")))
+        return f"{m[key]:.4f} (95% CI {lo:.4f} to {hi:.4f})"
+
+    w = result.windows
+    return "\n".join([
+        f"# Model card: {cfg.registry.model_name}",
+        "",
+        f"- Classifier: {result.kind}, calibrated with {result.calibration_method} "
+        "(CalibratedClassifierCV over a FrozenEstimator, fitted on the calibration window).",
+        f"- Data: `{facts['path']}` (sha256 {facts['sha256'][:16]}...), {facts['rows']} leads, "
+        f"positive rate {facts['positive_rate']:.4f}.",
+        *(f"- {n} window: {x.rows} leads, {x.conversions} conversions, "
+          f"{x.first_time} to {x.last_time}" for n, x in w.items()),
+        f"- Features: numeric {list(cfg.dataset.columns.numeric)}, categorical "
+        f"{list(cfg.dataset.columns.categorical)}, text {list(cfg.dataset.columns.text)}.",
+        f"- Excluded (never used): {list(cfg.dataset.columns.excluded)}.",
+        "",
+        "## Test window (newest leads, unseen until the model was final)",
+        "",
+        f"- ROC AUC {fmt('roc_auc')}",
+        f"- PR AUC {fmt('pr_auc')}",
+        f"- Log loss {fmt('log_loss')}",
+        f"- Brier {fmt('brier')}",
+        f"- Expected calibration error {fmt('ece')}",
+        f"- Lift at top 10% {m['lift_10']:.2f}, at top 20% {m['lift_20']:.2f}",
+        "",
+        "## Use and limits",
+        "",
+        "Scores new leads from the same CRM and process as the training data. Probabilities "
+        "are calibrated to the calibration window's conversion rate: if the rate drifts, "
+        "retrain or recalibrate. Not for decisions about individuals beyond lead routing.",
+    ])
+
+
+def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = False,
+                 extra_artifacts: list[Path] = ()) -> Registered:
+    """Log a training run whole, register its model, and decide champion or challenger."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from leadml.evaluate import save_plots
+
+    uri = tracking_uri(cfg.registry.tracking_uri)
+    client = _client(uri)
+    experiment_id = _experiment_id(client, cfg.registry.experiment, uri)
+    name = cfg.registry.model_name
+    example = input_example(result.X_test, cfg.dataset.columns.numeric)
+    signature = infer_signature(example, result.model.predict_proba(example)[:, 1])
+    with mlflow.start_run(experiment_id=experiment_id) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        mlflow.log_dict(cfg.model_dump(mode="json"), "config/train_config.json")
+        if cfg.source:
+            mlflow.log_artifact(str(cfg.source), "config")
+        mlflow.log_params({
+            "model_kind": result.kind,
+            "calibration_method": result.calibration_method,
+            "config_sha256": cfg.sha256,
+            "seed": cfg.model.seed,
+            **{f"split_{k}": v for k, v in cfg.split.model_dump().items()},
+            **{f"data_{k}": v for k, v in facts.items()},
+            **{f"{n}_window": f"{w.first_time} .. {w.last_time} ({w.rows} leads, "
+               f"{w.conversions} conversions)" for n, w in result.windows.items()},
+        })
+        mlflow.set_tags({"leadml.stage": "train", "leadml.train_window_end":
+                         result.windows["train"].last_time,
+                         "leadml.test_window_start": result.windows["test"].first_time})
+        mlflow.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()})
+        mlflow.log_metrics({f"test_uncalibrated_{k}": v
+                            for k, v in result.uncalibrated_test_metrics.items()})
+        mlflow.log_metrics({f"test_{k}_ci_low": lo for k, (lo, _) in result.intervals.items()})
+        mlflow.log_metrics({f"test_{k}_ci_high": hi for k, (_, hi) in result.intervals.items()})
+        for kind, values in result.candidates.items():
+            mlflow.log_metrics({f"candidate_{kind}_{k}": v for k, v in values.items()})
+        mlflow.log_metrics(result.timings)
+        mlflow.log_table(result.calibration, "evaluation/calibration_table.json")
+        mlflow.log_table(result.bands, "evaluation/score_bands.json")
+        for path in save_plots(result.y_test, result.p_test, tmp / "plots",
+                               bins=cfg.evaluation.calibration_bins, title="(test window)"):
+            mlflow.log_artifact(str(path), "plots")
+        card = model_card(result, cfg, facts)
+        mlflow.log_text(card, "model_card.md")
+        for path in extra_artifacts:
+            mlflow.log_artifact(str(path))
+        import leadml
+
+        info = mlflow.sklearn.log_model(
+            result.model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=TRUSTED_TYPES,
+            signature=signature,
+            input_example=example,
+            pip_requirements=_requirements(),
+            code_paths=[str(Path(leadml.__file__).parent)],
+            registered_model_name=name,
+            metadata={"leadml_model_kind": result.kind,
+                      "leadml_features": list(result.X_test.columns)},
+        )
+        version = str(info.registered_model_version)
+        client.update_model_version(name, version, description=card)
+        client.set_model_version_tag(name, version, "train_window_end",
+                                     result.windows["train"].last_time)
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        promoted, decision, numbers = _decide(client, name, version, result, cfg, force_promote)
+        mlflow.log_metrics(numbers)
+        mlflow.set_tag("leadml.promotion", decision)
+        mlflow.log_text(decision, "promotion.txt")
+        if promoted:
+            client.set_registered_model_alias(name, CHAMPION, version)
+        return Registered(run_id=run.info.run_id, name=name, version=version,
+                          uri=f"models:/{name}/{version}", tracking_uri=uri,
+                          promoted=promoted, decision=decision)
+
+
+def _decide(client, name: str, version: str, result, cfg, force: bool
+            ) -> tuple[bool, str, dict[str, float]]:
+    """Champion or not: compare with the current champion on this run's test window."""
+    ours = result.test_metrics
+    numbers = {"challenger_log_loss": ours["log_loss"], "challenger_roc_auc": ours["roc_auc"]}
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception:  # no champion yet
+        return True, f"version {version} is the first champion of '{name}'", numbers
+    if force:
+        return True, (f"version {version} promoted over version {current.version} by "
+                      "--force-promote"), numbers
+    try:
+        champion = load_model(f"models:/{name}/{current.version}", uri=tracking_uri(
+            cfg.registry.tracking_uri))
+        p = champion.predict_proba(result.X_test)[:, 1]
+    except Exception as exc:
+        return False, (f"version {version} not promoted: champion version {current.version} "
+                       f"cannot score this data ({exc}); compare by hand and use "
+                       "--force-promote"), numbers
+    theirs = window_metrics(result.y_test, p)
+    numbers.update({"champion_log_loss": theirs["log_loss"],
+                    "champion_roc_auc": theirs["roc_auc"]})
+    gain = theirs["log_loss"] - ours["log_loss"]
+    auc_ok = ours["roc_auc"] >= theirs["roc_auc"] - cfg.promotion.auc_tolerance
+    side = (f"challenger v{version}: log loss {ours['log_loss']:.4f}, ROC AUC "
+            f"{ours['roc_auc']:.4f}; champion v{current.version}: log loss "
+            f"{theirs['log_loss']:.4f}, ROC AUC {theirs['roc_auc']:.4f} (same test window, "
+            f"{len(result.y_test)} leads)")
+    seen = current.tags.get("train_window_end")
+    if seen and seen >= result.windows["test"].first_time:
+        side += (f"; note: the champion was trained on leads up to {seen}, inside this test "
+                 "window, which favours it")
+    if gain > cfg.promotion.min_log_loss_gain and auc_ok:
+        return True, f"version {version} promoted to champion: {side}", numbers
+    why = "log loss not lower" if gain <= cfg.promotion.min_log_loss_gain else \
+        f"ROC AUC worse by more than {cfg.promotion.auc_tolerance}"
+    return False, f"version {version} stays challenger ({why}): {side}", numbers
+
+
+def resolve_model_uri(model: str | None, name: str = "leadml") -> str:
+    """``models:/<name>@champion`` unless the user named a model URI or path."""
+    return model or f"models:/{name}@{CHAMPION}"
+
+
+def load_model(model_uri: str, *, uri: str | None = None):
+    """Load a leadml model (registry URI, run URI or local folder) with our skops allow-list."""
+    import mlflow
+    import skops.io
+
+    _client(uri or tracking_uri())
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    except Exception as exc:
+        raise ModelUnavailableError(
+            f"cannot find model '{model_uri}' in {uri or tracking_uri()}: {exc}. Train one with "
+            "`leadml train --config ...`, or pass --model with a registered version."
+        ) from None
+    path = local / "model.skops"
+    if not path.exists():
+        raise ModelUnavailableError(f"'{model_uri}' is not a leadml model: no model.skops in it")
+    untrusted = set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+    if untrusted:
+        raise ModelUnavailableError(
+            f"model '{model_uri}' holds types leadml does not trust: {sorted(untrusted)}"
+        )
+    return skops.io.load(path, trusted=TRUSTED_TYPES)
+
+
+def model_version(model_uri: str, *, uri: str | None = None) -> dict[str, str]:
+    """Name and version behind a ``models:/name@alias`` or ``models:/name/version`` URI."""
+    client = _client(uri or tracking_uri())
+    spec = model_uri.removeprefix("models:/")
+    if not model_uri.startswith("models:/"):
+        return {"name": model_uri, "version": "local"}
+    if "@" in spec:
+        name, alias = spec.split("@", 1)
+        mv = client.get_model_version_by_alias(name, alias)
+    else:
+        name, version = spec.split("/", 1)
+        mv = client.get_model_version(name, version)
+    return {"name": name, "version": str(mv.version), "run_id": mv.run_id or ""}

@@ -1,0 +1,196 @@
+"""Validation where lead data enters, and its error type.
+
+Every check says what is wrong in the user's terms and how to fix it: the missing and
+unexpected columns side by side, the rows and values that failed, and the config key
+that changes the behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from leadml.config import DatasetConfig, TrainConfig, config_line
+
+MAX_SHOWN = 5
+
+
+class LeadDataError(ValueError):
+    """Lead data that does not match what the config or the model expects."""
+
+
+def column_difference(expected: list[str], found: list[str]) -> str:
+    """Expected and found columns, line by line, marking what is missing or extra.
+
+    >>> print(column_difference(["id", "budget"], ["id", "budgte"]))
+      missing    budget
+      unexpected budgte
+    """
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    lines = [f"  missing    {c}" for c in missing] + [f"  unexpected {c}" for c in extra]
+    return "\n".join(lines)
+
+
+def require_columns(found: list[str], required: list[str], *, what: str, fix: str) -> None:
+    missing = [c for c in required if c not in found]
+    if missing:
+        raise LeadDataError(
+            f"{what} is missing {len(missing)} column(s) {missing}.\n"
+            f"{column_difference(required, found)}\n{fix}"
+        )
+
+
+def _examples(frame: pd.DataFrame, mask: np.ndarray, column: str, id_column: str) -> str:
+    rows = np.flatnonzero(mask)[:MAX_SHOWN]
+    shown = [
+        f"row {r + 2} (id {frame[id_column].iloc[r]!r}): {column}={frame[column].iloc[r]!r}"
+        if id_column in frame.columns
+        else f"row {r + 2}: {column}={frame[column].iloc[r]!r}"
+        for r in rows
+    ]
+    more = int(mask.sum()) - len(rows)
+    return "\n".join(f"  {s}" for s in shown) + (f"\n  ... and {more} more" if more else "")
+
+
+def is_missing(values: pd.Series, markers: tuple[str, ...]) -> np.ndarray:
+    """True where a raw value is empty or a configured placeholder."""
+    as_text = values.astype("object")
+    return (as_text.isna() | as_text.map(lambda v: str(v).strip(), na_action="ignore")
+            .isin(set(markers))).to_numpy()
+
+
+def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Series, np.ndarray]:
+    """Numbers from raw values, and a mask of values that are neither numbers nor missing.
+
+    Infinite values count as bad: no lead has an infinite budget.
+    """
+    if values.dtype.kind in "iufb":
+        numbers = values.astype("float64")
+        return numbers, ~np.isfinite(numbers.to_numpy()) & numbers.notna().to_numpy()
+    missing = is_missing(values, markers)
+    numbers = pd.to_numeric(values.astype("object").where(~missing, np.nan), errors="coerce")
+    bad = (~missing & numbers.isna().to_numpy()) | np.isinf(numbers.to_numpy(dtype="float64"))
+    return numbers.astype("float64"), bad
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """Timestamps (UTC) from ISO 8601 or other common spellings; unreadable ones are NaT."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pd.to_datetime(values, utc=True)
+    times = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    if times.isna().sum() > values.isna().sum():
+        times = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    return times
+
+
+@dataclass(frozen=True)
+class History:
+    """Validated lead history in time order, ready to split."""
+
+    features: pd.DataFrame  # raw feature columns, as read
+    target: np.ndarray  # 0/1
+    time: pd.Series  # creation time, or row number when the config says row order
+    ids: pd.Series
+
+
+def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
+            outcomes: pd.DataFrame | None) -> np.ndarray:
+    if ds.target is not None:
+        values = raw[ds.target.column]
+        missing = is_missing(values, ds.missing_values)
+        if missing.any():
+            raise LeadDataError(
+                f"{int(missing.sum())} lead(s) have no outcome in '{ds.target.column}':\n"
+                f"{_examples(raw, missing, ds.target.column, ds.id_column)}\n"
+                "Remove leads whose outcome is not known yet before training."
+            )
+        positives = {str(v).strip().lower() for v in ds.target.positive_values}
+        text = values.astype("object").map(lambda v: str(v).strip().lower())
+        # Integer-like floats read from Parquet ("1.0") count as their integer.
+        text = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+        y = text.isin(positives).to_numpy().astype(int)
+        if y.sum() == 0:
+            seen = sorted(text.unique().tolist())[:10]
+            raise LeadDataError(
+                f"no lead counts as converted: '{ds.target.column}' has values {seen}, none "
+                f"of them in positive_values {sorted(positives)}; set "
+                f"{config_line(cfg, 'dataset', 'target', 'positive_values')}"
+            )
+        return y
+    assert outcomes is not None and ds.outcomes is not None
+    require_columns(
+        list(outcomes.columns), [ds.outcomes.id_column, ds.outcomes.converted_at_column],
+        what=f"outcomes table '{ds.outcomes.path}'",
+        fix=f"Name its columns in {config_line(cfg, 'dataset', 'outcomes')}.",
+    )
+    converted_at = parse_times(outcomes[ds.outcomes.converted_at_column])
+    converted_ids = set(outcomes.loc[converted_at.notna(), ds.outcomes.id_column].astype(str))
+    return raw[ds.id_column].astype(str).isin(converted_ids).to_numpy().astype(int)
+
+
+def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
+                     outcomes: pd.DataFrame | None = None) -> History:
+    """Check a lead history against its config and return it in time order.
+
+    Raises
+    ------
+    LeadDataError
+        With every problem that stops training and the fix for each.
+    """
+    ds = cfg.dataset
+    if raw.empty:
+        raise LeadDataError(f"lead file '{ds.path}' has no rows")
+    required = [ds.id_column, *([ds.time_column] if ds.time_column else []),
+                *([ds.target.column] if ds.target else []), *ds.columns.features]
+    require_columns(
+        list(raw.columns), required, what=f"lead file '{ds.path}'",
+        fix=f"Rename the columns in the file or in {config_line(cfg, 'dataset', 'columns')}. "
+        f"Found: {list(raw.columns)}",
+    )
+    ids = raw[ds.id_column]
+    no_id = is_missing(ids, ds.missing_values)
+    if no_id.any():
+        raise LeadDataError(f"{int(no_id.sum())} lead(s) have no id in '{ds.id_column}':\n"
+                            f"{_examples(raw, no_id, ds.id_column, ds.id_column)}")
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise LeadDataError(
+            f"{int(ids[dup].nunique())} lead id(s) occur more than once in '{ds.id_column}':\n"
+            f"{_examples(raw, dup, ds.id_column, ds.id_column)}\n"
+            "Each lead must appear once; deduplicate the export or pick another id column "
+            f"in {config_line(cfg, 'dataset', 'id_column')}."
+        )
+    for col in ds.columns.numeric:
+        _, bad = parse_numbers(raw[col], ds.missing_values)
+        if bad.any():
+            raise LeadDataError(
+                f"numeric column '{col}' has {int(bad.sum())} value(s) that are not numbers:\n"
+                f"{_examples(raw, bad, col, ds.id_column)}\n"
+                f"Fix the rows, add the placeholder to "
+                f"{config_line(cfg, 'dataset', 'missing_values')}, or list '{col}' under "
+                "columns.categorical."
+            )
+    if ds.time_column:
+        time = parse_times(raw[ds.time_column])
+        bad = time.isna().to_numpy()
+        if bad.any():
+            raise LeadDataError(
+                f"time column '{ds.time_column}' has {int(bad.sum())} value(s) that are not "
+                f"dates:\n{_examples(raw, bad, ds.time_column, ds.id_column)}\n"
+                f"Fix the rows or set {config_line(cfg, 'dataset', 'time_column')} to null to "
+                "use row order."
+            )
+    else:
+        time = pd.Series(np.arange(len(raw)), index=raw.index, name="row_order")
+    y = _target(raw, ds, cfg, outcomes)
+    order = np.argsort(time.to_numpy(), kind="stable")
+    features = raw[list(ds.columns.features)].iloc[order].reset_index(drop=True)
+    return History(
+        features=features,
+        target=y[order],
+        time=time.iloc[order].reset_index(drop=True),
+        ids=ids.iloc[order].reset_index(drop=True),
+    )
