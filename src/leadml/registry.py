@@ -160,7 +160,8 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
     client = _client(uri)
     experiment_id = _experiment_id(client, cfg.registry.experiment, uri)
     name = cfg.registry.model_name
-    example = input_example(result.X_test, cfg.dataset.columns.numeric)
+    features = list(cfg.dataset.columns.features)
+    example = input_example(result.X_test[features], cfg.dataset.columns.numeric)
     signature = infer_signature(example, result.model.predict_proba(example)[:, 1])
     with mlflow.start_run(experiment_id=experiment_id) as run, \
             tempfile.TemporaryDirectory() as tmp:
@@ -211,7 +212,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
             code_paths=[str(Path(leadml.__file__).parent)],
             registered_model_name=name,
             metadata={"leadml_model_kind": result.kind,
-                      "leadml_features": list(result.X_test.columns)},
+                      "leadml_features": features},
         )
         version = str(info.registered_model_version)
         client.update_model_version(name, version, description=card)

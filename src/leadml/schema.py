@@ -90,7 +90,7 @@ def parse_times(values: pd.Series) -> pd.Series:
 class History:
     """Validated lead history in time order, ready to split."""
 
-    features: pd.DataFrame  # raw feature columns, as read
+    features: pd.DataFrame  # every input column as read, but the target; models pick theirs
     target: np.ndarray  # 0/1
     time: pd.Series  # creation time, or row number when the config says row order
     ids: pd.Series
@@ -187,7 +187,8 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         time = pd.Series(np.arange(len(raw)), index=raw.index, name="row_order")
     y = _target(raw, ds, cfg, outcomes)
     order = np.argsort(time.to_numpy(), kind="stable")
-    features = raw[list(ds.columns.features)].iloc[order].reset_index(drop=True)
+    target_column = [ds.target.column] if ds.target else []
+    features = raw.drop(columns=target_column).iloc[order].reset_index(drop=True)
     return History(
         features=features,
         target=y[order],

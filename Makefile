@@ -1,0 +1,34 @@
+# Two commands: `make run` (the main job) and `make test` (the whole suite).
+# Both create .venv with the machine's Python 3.11+ and install the project into it.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    := outputs
+
+.PHONY: run test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+## run: generate the sample, train, register, promote, score tonight's leads
+run: $(VENV)/.installed
+	$(BIN)/leadml sample --out data/sample --rows 20000 --seed 42
+	$(BIN)/leadml train --config pipelines/configs/sample.yaml
+	$(BIN)/leadml score data/sample/nightly.csv --output $(OUT)/nightly_scored.csv \
+		--rules pipelines/configs/bant.yaml
+
+## test: the whole test suite, slow tests included (CI runs exactly this)
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests pipelines benchmarks
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,0 +1,47 @@
+"""Shared fixtures: seeded generated leads, configs written to a temporary folder, and a
+SQLite MLflow store per test, so no test touches ~/.leadml or a team's server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from leadml.synthetic import make_sample
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SAMPLE_CONFIG = REPO / "pipelines" / "configs" / "sample.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADML_HOME", str(tmp_path / "leadml_home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+
+
+@pytest.fixture(scope="session")
+def sample_files(tmp_path_factory) -> Path:
+    """8,000 generated leads and a 600-lead nightly file, written once per session."""
+    folder = tmp_path_factory.mktemp("sample")
+    history, nightly = make_sample(8_000, seed=7, nightly_rows=600)
+    history.to_csv(folder / "leads.csv", index=False)
+    nightly.to_csv(folder / "nightly.csv", index=False)
+    return folder
+
+
+def write_config(folder: Path, data_path: Path, **sections) -> Path:
+    """The sample config pointed at ``data_path``, with sections replaced or merged."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["dataset"]["path"] = str(data_path)
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    raw.setdefault("evaluation", {})["bootstrap"] = 20
+    path = folder / "train.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path

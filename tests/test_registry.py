@@ -1,0 +1,140 @@
+"""End to end through a real MLflow SQLite store in a temporary folder."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.config import load_config
+from leadml.registry import (
+    TRUSTED_TYPES,
+    ModelUnavailableError,
+    input_example,
+    load_model,
+    model_version,
+    tracking_uri,
+)
+from leadml.train import train_from_config
+from tests.conftest import write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def config(tmp_path, sample_files):
+    return write_config(tmp_path, sample_files / "leads.csv")
+
+
+def test_train_registers_and_promotes_the_first_champion(config, sample_files):
+    result, reg = train_from_config(load_config(config))
+    assert reg.promoted and reg.version == "1"
+    model = load_model("models:/leadml@champion")
+    nightly = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    p = model.predict_proba(nightly)[:, 1]
+    assert p.shape == (600,) and ((p > 0) & (p < 1)).all()
+    assert model_version("models:/leadml@champion")["version"] == "1"
+
+    client = MlflowClient()
+    run = client.get_run(reg.run_id)
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(result.test_metrics["roc_auc"])
+    for key in ("test_brier", "test_ece", "test_log_loss", "test_lift_10", "test_pr_auc",
+                "test_roc_auc_ci_low", "test_uncalibrated_brier"):
+        assert key in run.data.metrics
+    assert run.data.params["data_rows"] == "8000"
+    assert len(run.data.params["data_sha256"]) == 64
+    artifacts = {a.path for a in client.list_artifacts(reg.run_id)}
+    assert {"plots", "config", "evaluation", "model_card.md"} <= artifacts
+    plots = {Path(a.path).name for a in client.list_artifacts(reg.run_id, "plots")}
+    assert plots == {"reliability.png", "roc.png", "precision_recall.png", "cumulative_gain.png"}
+
+
+def test_a_worse_model_stays_challenger_and_a_human_can_force_it(tmp_path, sample_files):
+    good = write_config(tmp_path, sample_files / "leads.csv")
+    train_from_config(load_config(good))
+    weak_dir = tmp_path / "weak"
+    weak_dir.mkdir()
+    weak = write_config(weak_dir, sample_files / "leads.csv", model={
+        "candidates": ["logistic_regression"]})
+    raw = weak.read_text().replace(
+        "numeric:\n    - estimated_budget\n    - web_visits\n    - email_opens\n"
+        "    - form_fills\n    - meetings", "numeric:\n    - email_opens")
+    weak.write_text(raw)
+    _, reg = train_from_config(load_config(weak))
+    assert not reg.promoted and "stays challenger" in reg.decision
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("leadml", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("leadml", "challenger").version) == "2"
+    run = client.get_run(reg.run_id)
+    assert run.data.metrics["champion_log_loss"] < run.data.metrics["challenger_log_loss"]
+
+    _, forced = train_from_config(load_config(weak), force_promote=True)
+    assert forced.promoted and "--force-promote" in forced.decision
+    assert str(client.get_model_version_by_alias("leadml", "champion").version) == "3"
+
+
+def test_saved_model_is_skops_with_a_complete_allow_list(config):
+    _, reg = train_from_config(load_config(config))
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=reg.uri))
+    assert (local / "model.skops").exists() and not list(local.glob("*.pkl"))
+    untrusted = skops.io.get_untrusted_types(file=local / "model.skops")
+    assert set(untrusted) <= set(TRUSTED_TYPES)
+    example = json.loads((local / "input_example.json").read_text())
+    assert "lead_id" not in json.dumps(example)
+    requirements = (local / "requirements.txt").read_text()
+    assert "scikit-learn==" in requirements and "skops==" in requirements
+
+
+def test_input_example_is_made_up_not_a_real_row():
+    frame = pd.DataFrame({"budget": ["1", "3", "100"], "title": ["CEO", "CEO", "Jane Doe, VP"]})
+    example = input_example(frame, numeric=("budget",))
+    assert example.to_dict("records") == [{"budget": "3.0", "title": "CEO"}]
+
+
+def test_default_store_is_in_the_leadml_home_not_the_current_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("LEADML_HOME", str(tmp_path / "home"))
+    assert tracking_uri() == f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    assert tracking_uri("http://mlflow.example:5000") == "http://mlflow.example:5000"
+
+
+def test_missing_model_is_a_clear_error():
+    with pytest.raises(ModelUnavailableError, match="cannot find model 'models:/nope@champion'"):
+        load_model("models:/nope@champion")
+
+
+def test_cli_train_and_its_exit_codes(tmp_path, config, sample_files):
+    runner = CliRunner()
+    ok = runner.invoke(app, ["train", "--config", str(config)])
+    assert ok.exit_code == 0, ok.output
+    assert "promotion: version 1 is the first champion" in ok.output
+    assert "mlflow ui --backend-store-uri sqlite:///" in ok.output
+
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text(config.read_text().replace("model:", "modle:"))
+    out = runner.invoke(app, ["train", "--config", str(bad_config)])
+    assert out.exit_code == 2 and "modle: unknown key" in out.output
+
+    broken = tmp_path / "broken.csv"
+    pd.read_csv(sample_files / "leads.csv").drop(columns=["meetings"]).to_csv(broken, index=False)
+    out = runner.invoke(app, ["train", "--config", str(write_config(tmp_path, broken))])
+    assert out.exit_code == 3 and "missing 1 column(s) ['meetings']" in out.output
+
+
+def test_cli_sample_is_deterministic(tmp_path):
+    runner = CliRunner()
+    for name in ("a", "b"):
+        out = runner.invoke(app, ["sample", "--out", str(tmp_path / name), "--rows", "300",
+                                  "--seed", "5"])
+        assert out.exit_code == 0, out.output
+    for file in ("leads.csv", "nightly.csv"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+    nightly = pd.read_csv(tmp_path / "a" / "nightly.csv")
+    assert len(nightly) == 30 and "converted" not in nightly.columns
+    assert np.isfinite(pd.read_csv(tmp_path / "a" / "leads.csv")["true_probability"]).all()

@@ -1,0 +1,115 @@
+"""Validation of lead histories on small hand-written frames."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadml.config import load_config
+from leadml.io import read_table
+from leadml.schema import LeadDataError, validate_history
+
+CONFIG = """\
+dataset:
+  path: leads.csv
+  id_column: lead_id
+  time_column: created_at
+  target: {column: converted, positive_values: ["yes"]}
+  columns:
+    numeric: [budget]
+    categorical: [industry]
+  missing_values: ["", "Select"]
+"""
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG)
+    return load_config(path)
+
+
+def leads(**override) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "lead_id": ["a", "b", "c", "d"],
+        "created_at": ["2026-01-03", "2026-01-01", "2026-01-02", "2026-01-04"],
+        "budget": ["100", "Select", "2500.5", ""],
+        "industry": ["retail", "software", "Select", "retail"],
+        "converted": ["yes", "no", "no", "yes"],
+    })
+    for key, value in override.items():
+        frame[key] = value
+    return frame
+
+
+def test_history_comes_back_in_time_order_with_a_0_1_target(cfg):
+    raw = leads()
+    before = raw.copy()
+    history = validate_history(raw, cfg)
+    assert history.ids.tolist() == ["b", "c", "a", "d"]
+    assert history.target.tolist() == [0, 0, 1, 1]
+    assert "converted" not in history.features.columns
+    pd.testing.assert_frame_equal(raw, before)  # the caller's frame is not touched
+
+
+def test_missing_columns_are_listed_with_the_config_key(cfg):
+    raw = leads().rename(columns={"budget": "Budget"})
+    with pytest.raises(LeadDataError, match=r"missing 1 column\(s\) \['budget'\]") as info:
+        validate_history(raw, cfg)
+    text = str(info.value)
+    assert "unexpected Budget" in text and "c.yaml:6 (dataset.columns)" in text
+
+
+@pytest.mark.parametrize("column, values, message", [
+    ("lead_id", ["a", "b", "a", "d"], r"(?s)1 lead id\(s\) occur more than once.*row 2 \(id 'a'\)"),
+    ("lead_id", ["a", "", "c", "d"], r"1 lead\(s\) have no id"),
+    ("budget", ["100", "lots", "1", "inf"], r"(?s)'budget' has 2 value\(s\).*budget='lots'"),
+    ("created_at", ["2026-01-03", "yesterday", "2026-01-02", "2026-01-04"],
+     r"'created_at' has 1 value\(s\) that are not dates"),
+    ("converted", ["yes", "", "no", "no"], r"1 lead\(s\) have no outcome"),
+    ("converted", ["Y", "N", "N", "N"], r"(?s)no lead counts as converted.*positive_values"),
+])
+def test_bad_values_name_the_row_and_the_fix(cfg, column, values, message):
+    with pytest.raises(LeadDataError, match=message):
+        validate_history(leads(**{column: values}), cfg)
+
+
+def test_row_order_when_there_is_no_time_column(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.replace("time_column: created_at", "time_column: null"))
+    history = validate_history(leads(), load_config(path))
+    assert history.ids.tolist() == ["a", "b", "c", "d"]
+
+
+def test_outcomes_from_a_separate_table(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.replace(
+        '  target: {column: converted, positive_values: ["yes"]}\n',
+        "  outcomes: {path: outcomes.csv, id_column: id, converted_at_column: won_at}\n"))
+    outcomes = pd.DataFrame({"id": ["d", "b", "zz"], "won_at": ["2026-02-01", "", "2026-03-01"]})
+    history = validate_history(leads().drop(columns="converted"), load_config(path), outcomes)
+    assert dict(zip(history.ids, history.target, strict=True)) == {"a": 0, "b": 0, "c": 0, "d": 1}
+
+
+def test_empty_history(cfg):
+    with pytest.raises(LeadDataError, match="no rows"):
+        validate_history(leads().iloc[:0], cfg)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"lead_id,budget\n\xff\xfe,1\n", "not valid utf-8"),
+])
+def test_unreadable_files(tmp_path, content, message):
+    path = tmp_path / "leads.csv"
+    path.write_bytes(content)
+    with pytest.raises(LeadDataError, match=message):
+        read_table(path)
+
+
+def test_csv_is_read_as_text_so_nothing_is_guessed(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text("lead_id,zip\n007,01234\nN/A,\n")
+    frame = read_table(path)
+    assert frame["lead_id"].tolist() == ["007", "N/A"]
+    assert frame["zip"].tolist() == ["01234", ""]
+    assert np.all(frame.notna())
