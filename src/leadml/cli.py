@@ -54,9 +54,12 @@ def _run(job):
     from leadml.config import ConfigError
     from leadml.registry import ModelUnavailableError
     from leadml.schema import LeadDataError
+    from leadml.scoring import TooManyRejects
 
     try:
         return job()
+    except TooManyRejects as exc:
+        raise _fail(EXIT_REJECTS, str(exc)) from None
     except ConfigError as exc:
         raise _fail(EXIT_CONFIG, str(exc)) from None
     except LeadDataError as exc:
@@ -129,6 +132,93 @@ def train(
                    f"  see it with: mlflow ui --backend-store-uri {reg.tracking_uri}")
 
     _run(job)
+
+
+@app.command()
+def score(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Leads, CSV or Parquet.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help=(
+        "Scored leads, CSV or Parquet by extension. Rejects and manifest go beside it."))],
+    model: Annotated[str | None, typer.Option(help=(
+        "Model URI; default models:/<--model-name>@champion."))] = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadml",
+    rules: Annotated[Path | None, typer.Option(help=(
+        "BANT rules YAML; default: the rules shipped with leadml."))] = None,
+    rejects: Annotated[Path | None, typer.Option(help=(
+        "Rejects file; default OUT stem + .rejects.csv."))] = None,
+    max_reject_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
+        "Fail (exit 4, no output) when a larger share of rows is rejected."))] = 0.05,
+    scored_at: Annotated[str | None, typer.Option(help=(
+        "Pin the scored_at timestamp (ISO 8601) for exact reruns."))] = None,
+    delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = ",",
+    encoding: Annotated[str, typer.Option(help="CSV encoding.")] = "utf-8",
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
+    log_to_mlflow: Annotated[bool, typer.Option(
+        help="Record this scoring run in MLflow.")] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Score a lead file: probability, score, grade, BANT, label and reasons per lead."""
+    _setup_logging(verbose)
+
+    def job():
+        from importlib.resources import files
+
+        import pandas as pd
+
+        from leadml.config import ConfigError, load_rules
+        from leadml.registry import load_scoring_model, log_scoring, resolve_model_uri
+        from leadml.scoring import ScoreSettings, score_file, side_paths
+
+        if len(delimiter) != 1:
+            raise ConfigError(f"--delimiter must be one character, got {delimiter!r}")
+        if scored_at is not None:
+            try:
+                pd.Timestamp(scored_at)
+            except ValueError:
+                raise ConfigError(f"--scored-at {scored_at!r} is not an ISO 8601 time") from None
+        ruleset = load_rules(rules or Path(str(files("leadml") / "bant_default.yaml")))
+        uri = resolve_model_uri(model, model_name)
+        fitted, contract = load_scoring_model(uri)
+        settings = ScoreSettings(delimiter=delimiter, encoding=encoding,
+                                 chunk_rows=chunk_rows, max_reject_rate=max_reject_rate,
+                                 scored_at=scored_at, rejects=rejects)
+        log = logging.getLogger("leadml.score")
+        log.info("scoring %s with %s v%s, rules %s", input_path, contract.name,
+                 contract.version, ruleset.sha256[:16])
+        with _progress(input_path) as advance:
+            manifest = score_file(input_path, output, model=fitted, contract=contract,
+                                  rules=ruleset, settings=settings, on_progress=advance)
+        if log_to_mlflow:
+            log.info("logged to MLflow run %s", log_scoring(manifest))
+        rejects_path, manifest_path = side_paths(output, rejects)
+        typer.echo(f"scored {manifest['scored']} of {manifest['input']['rows']} leads "
+                   f"({manifest['rejected']} rejected) with {contract.name} "
+                   f"v{contract.version}")
+        typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))
+        typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))
+        typer.echo(f"output:   {output}\nrejects:  {rejects_path}\nmanifest: {manifest_path}")
+
+    _run(job)
+
+
+def _progress(path: Path):
+    """A rich progress bar on a terminal; plain log lines under cron."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def bar():
+        if sys.stderr.isatty():
+            from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+
+            with Progress(SpinnerColumn(), "[progress.description]{task.description}",
+                          "{task.completed:,} rows", TimeElapsedColumn(), transient=True) as p:
+                task = p.add_task(f"scoring {path.name}", total=None)
+                yield lambda rows: p.update(task, completed=rows)
+        else:
+            log = logging.getLogger("leadml.score")
+            yield lambda rows: log.info("%d rows read", rows)
+
+    return bar()
 
 
 def main() -> None:  # pragma: no cover

@@ -217,27 +217,8 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
 def load_config(path: str | os.PathLike) -> TrainConfig:
     """Read and validate a training config; every problem is listed with its line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file '{path}' does not exist") from None
-    try:
-        raw = yaml.safe_load(text)
-        lines = _line_numbers(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file '{path}' is not valid YAML:\n{exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file '{path}' must be a mapping with a 'dataset:' section")
-    raw = _resolve_paths(raw, path.parent.resolve())
-    raw["source"] = str(path.resolve())
-    raw["sha256"] = hashlib.sha256(text.encode()).hexdigest()
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(
-            f"config file '{path}' has {exc.error_count()} problem(s):\n"
-            + _describe(exc, lines, path.name)
-        ) from None
+    return _load_yaml(path, TrainConfig, "config file",
+                      lambda raw: _resolve_paths(raw, path.parent.resolve()))
 
 
 def config_line(cfg: TrainConfig, *keys: str | int) -> str:
@@ -250,3 +231,136 @@ def config_line(cfg: TrainConfig, *keys: str | int) -> str:
     while key and key not in lines:
         key = key[:-1]
     return f"{Path(cfg.source).name}:{lines.get(key, 1)} ({'.'.join(map(str, keys))})"
+
+
+# --- BANT rules file -----------------------------------------------------------------------
+# Sales ops edit this file without retraining; scoring outputs name its hash.
+
+
+class BudgetRule(_Frozen):
+    """Met when the stated budget is at least ``min``; below ``disqualify_below`` is a hard
+    disqualifier; missing is unknown."""
+
+    column: str
+    min: float = Field(ge=0)
+    disqualify_below: float | None = Field(None, ge=0)
+
+
+class AuthorityRule(_Frozen):
+    """Regular expressions (case-insensitive) on the job title, after dots are removed so
+    that "V.P." reads as "VP". ``disqualify`` patterns win over ``met`` patterns."""
+
+    column: str
+    met: tuple[str, ...]
+    disqualify: tuple[str, ...] = ()
+
+
+class NeedRule(_Frozen):
+    """Value lists on the stated need (compared case-insensitively); other stated values
+    count as ``otherwise``."""
+
+    column: str
+    met: tuple[str, ...]
+    disqualify: tuple[str, ...] = ()
+    otherwise: Literal["not_met", "unknown"] = "not_met"
+
+
+class TimelineRule(_Frozen):
+    """Met when the parsed timeline is within ``max_months``; "no plans" and the like are
+    hard disqualifiers when ``disqualify_no_plans`` is set; unparseable text is unknown."""
+
+    column: str
+    max_months: float = Field(gt=0)
+    disqualify_no_plans: bool = True
+
+
+class SalesQualified(_Frozen):
+    min_probability: float = Field(ge=0, le=1)
+    min_criteria_met: int = Field(ge=0, le=4)
+
+
+class LabelPolicy(_Frozen):
+    """Precedence: (1) any hard disqualifier -> disqualified; (2) probability below
+    ``disqualify_below_probability`` -> disqualified; (3) probability at least
+    ``sales_qualified.min_probability`` and at least ``min_criteria_met`` BANT criteria
+    met -> sales_qualified; (4) otherwise nurture."""
+
+    sales_qualified: SalesQualified
+    disqualify_below_probability: float | None = Field(None, ge=0, le=1)
+
+
+class Grades(_Frozen):
+    """A to D. ``probability``: lower bounds on the probability. ``share``: the shares of
+    leads graded A, B and C in the model's newest (test) window, turned into fixed
+    probability cut-offs when the model is loaded, so a grade means the same every night."""
+
+    method: Literal["probability", "share"] = "probability"
+    A: float = Field(0.40, gt=0, lt=1)
+    B: float = Field(0.20, gt=0, lt=1)
+    C: float = Field(0.08, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Grades:
+        if self.method == "probability" and not self.A > self.B > self.C:
+            raise ValueError(f"probability cut-offs must fall from A to C, got A={self.A}, "
+                             f"B={self.B}, C={self.C}")
+        if self.method == "share" and self.A + self.B + self.C >= 1:
+            raise ValueError("shares of A, B and C must leave some leads for D")
+        return self
+
+
+class Rules(_Frozen):
+    budget: BudgetRule
+    authority: AuthorityRule
+    need: NeedRule
+    timeline: TimelineRule
+    label_policy: LabelPolicy
+    grades: Grades = Grades()
+    source: Path | None = Field(None, exclude=True)
+    sha256: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> Rules:
+        import re
+
+        for kind in ("met", "disqualify"):
+            for i, pattern in enumerate(getattr(self.authority, kind)):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"authority.{kind}[{i}] {pattern!r} is not a valid "
+                                     f"regular expression: {exc}") from None
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.budget.column, self.authority.column, self.need.column,
+                self.timeline.column]
+
+
+def _load_yaml(path: Path, model: type[BaseModel], what: str, base_fix=None) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} '{path}' does not exist") from None
+    try:
+        raw = yaml.safe_load(text)
+        lines = _line_numbers(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} '{path}' is not valid YAML:\n{exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} '{path}' must be a YAML mapping")
+    if base_fix:
+        raw = base_fix(raw)
+    raw["source"] = str(path.resolve())
+    raw["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{what} '{path}' has {exc.error_count()} problem(s):\n"
+                          + _describe(exc, lines, path.name)) from None
+
+
+def load_rules(path: str | os.PathLike) -> Rules:
+    """Read and validate a BANT rules file; every problem is listed with its line."""
+    return _load_yaml(Path(path), Rules, "rules file")

@@ -6,13 +6,19 @@ exactly what the file holds; Parquet keeps its own types.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
+import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadml.schema import LeadDataError
@@ -82,3 +88,193 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> None:
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
+
+
+# --- streaming, for scoring ----------------------------------------------------------------
+
+MAX_FIELD_CHARS = 100_000  # longer fields are rejected rows, not memory blow-ups
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+@dataclass
+class Malformed:
+    """A record that could not be split into the header's columns, or held bad bytes."""
+
+    record: int  # 1-based, the header is record 0
+    reason: str
+    raw: str
+
+
+@dataclass
+class Chunk:
+    start: int  # record number of the first row in ``frame``
+    frame: pd.DataFrame  # well-formed rows, all values as text
+    records: np.ndarray  # record number of each row in ``frame``
+    malformed: list[Malformed] = field(default_factory=list)
+
+
+def scan(path: str | os.PathLike, encoding: str = "utf-8") -> tuple[str, bool]:
+    """sha256 of the file, and whether every byte decodes in ``encoding``, in one pass."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    clean = True
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+            if clean:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    clean = False
+    return digest.hexdigest(), clean
+
+
+def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str = "utf-8",
+               chunk_rows: int = 100_000, check_bytes: bool = True
+               ) -> tuple[list[str], Iterator[Chunk]]:
+    """The header and an iterator of chunks of a CSV file; every record lands in a chunk,
+    as a row or as :class:`Malformed`. Blank lines are not records."""
+    if os.path.getsize(path) == 0:
+        raise LeadDataError(f"input file '{path}' is empty: it has no header row")
+    csv.field_size_limit(1 << 30)
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else encoding
+    handle = open(path, newline="", encoding=enc, errors="surrogateescape")  # noqa: SIM115
+    reader = csv.reader(handle, delimiter=delimiter, strict=False)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        handle.close()
+        raise LeadDataError(f"input file '{path}' has no readable header row ({exc})") from None
+    header = [h.strip() for h in header]
+    if _BAD_BYTE.search("".join(header)):
+        handle.close()
+        raise LeadDataError(f"the header of '{path}' is not valid {encoding}; pass the "
+                            "file's encoding with --encoding")
+    width = len(header)
+
+    def records() -> Iterator[Chunk]:
+        rows: list[list[str]] = []
+        numbers: list[int] = []
+        bad: list[Malformed] = []
+        record = 0
+        start = 1
+        with handle:
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:  # e.g. NUL byte or an unterminated quote at EOF
+                    record += 1
+                    bad.append(Malformed(record, f"unreadable record: {exc}", ""))
+                    continue
+                if not fields:
+                    continue
+                record += 1
+                if len(fields) != width:
+                    bad.append(Malformed(record, f"malformed row: {len(fields)} fields, the "
+                                         f"header has {width}", delimiter.join(fields)))
+                elif check_bytes and _BAD_BYTE.search("".join(fields)):
+                    bad.append(Malformed(record, f"not valid {encoding}: undecodable bytes",
+                                         delimiter.join(fields).encode(
+                                             "utf-8", "surrogateescape").decode("latin-1")))
+                elif max(map(len, fields)) > MAX_FIELD_CHARS:
+                    bad.append(Malformed(record, f"a field is longer than {MAX_FIELD_CHARS} "
+                                         "characters", delimiter.join(f[:200] for f in fields)))
+                else:
+                    rows.append(fields)
+                    numbers.append(record)
+                if len(rows) + len(bad) >= chunk_rows:
+                    yield Chunk(start, pd.DataFrame(rows, columns=header, dtype=object),
+                                np.asarray(numbers), bad)
+                    rows, numbers, bad, start = [], [], [], record + 1
+        if rows or bad:
+            yield Chunk(start, pd.DataFrame(rows, columns=header, dtype=object),
+                        np.asarray(numbers, dtype=int), bad)
+
+    return header, records()
+
+
+def parquet_chunks(path: str | os.PathLike, *, chunk_rows: int = 100_000
+                   ) -> tuple[list[str], Iterator[Chunk]]:
+    """The columns and an iterator of chunks of a Parquet file (types kept)."""
+    import pyarrow.parquet as pq
+
+    try:
+        handle = pq.ParquetFile(path)
+    except Exception as exc:
+        raise LeadDataError(f"'{path}' is not a readable Parquet file: {exc}") from None
+    header = list(handle.schema_arrow.names)
+
+    def records() -> Iterator[Chunk]:
+        start = 1
+        for batch in handle.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas()
+            yield Chunk(start, frame, np.arange(start, start + len(frame)))
+            start += len(frame)
+
+    return header, records()
+
+
+class ChunkWriter:
+    """Appends frames to a temporary CSV or Parquet file; :meth:`commit` renames it onto
+    the target, :meth:`discard` removes it. Nothing appears at the target before commit."""
+
+    def __init__(self, target: str | os.PathLike):
+        self.target = Path(target)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.parquet = self.target.suffix.lower() in {".parquet", ".pq"}
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp",
+                                   dir=self.target.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self._writer = None
+        self._csv = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.tmp, table.schema)
+            self._writer.write_table(table.cast(self._writer.schema))
+        else:
+            if self._csv is None:
+                self._csv = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
+                frame.to_csv(self._csv, index=False)
+            else:
+                frame.to_csv(self._csv, index=False, header=False)
+        self.rows += len(frame)
+
+    def commit(self, empty: pd.DataFrame) -> Path:
+        """Finish and rename into place; ``empty`` gives the columns of a file with no rows."""
+        if self.rows == 0 and self._writer is None and self._csv is None:
+            self.write(empty)
+        if self._writer is not None:
+            self._writer.close()
+        if self._csv is not None:
+            self._csv.flush()
+            os.fsync(self._csv.fileno())
+            self._csv.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)
+        os.replace(self.tmp, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        for handle in (self._writer, self._csv):
+            try:
+                if handle is not None:
+                    handle.close()
+            except Exception:  # already failing; the temp file goes anyway
+                pass
+        self.tmp.unlink(missing_ok=True)
+
+
+def write_json(data: dict, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")

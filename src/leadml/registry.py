@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+import numpy as np
+
 from leadml.evaluate import metrics as window_metrics
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,43 @@ def input_example(features: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFr
             mode = values.mode(dropna=True)
             row[col] = str(mode.iloc[0]) if len(mode) else ""
     return pd.DataFrame([row])
+
+
+def contract_metadata(result, cfg) -> dict[str, Any]:
+    """What scoring needs to know about the data a model expects, stored with the model."""
+    ds = cfg.dataset
+    return {
+        "leadml_model_kind": result.kind,
+        "id_column": ds.id_column,
+        "time_column": ds.time_column,
+        "numeric": list(ds.columns.numeric),
+        "categorical": list(ds.columns.categorical),
+        "text": list(ds.columns.text),
+        "missing_values": list(ds.missing_values),
+        # Percentiles 0..100 of the newest window's probabilities: share-based grades.
+        "reference_quantiles": [round(float(q), 6) for q in
+                                np.quantile(result.p_test, np.linspace(0, 1, 101))],
+    }
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A registered model and the columns it expects, read back from its metadata."""
+
+    name: str
+    version: str
+    uri: str
+    id_column: str
+    time_column: str | None
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    text: tuple[str, ...]
+    missing_values: tuple[str, ...]
+    reference_quantiles: tuple[float, ...]
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical, *self.text]
 
 
 @dataclass(frozen=True)
@@ -211,8 +250,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
             pip_requirements=_requirements(),
             code_paths=[str(Path(leadml.__file__).parent)],
             registered_model_name=name,
-            metadata={"leadml_model_kind": result.kind,
-                      "leadml_features": features},
+            metadata=contract_metadata(result, cfg),
         )
         version = str(info.registered_model_version)
         client.update_model_version(name, version, description=card)
@@ -277,6 +315,30 @@ def resolve_model_uri(model: str | None, name: str = "leadml") -> str:
 
 def load_model(model_uri: str, *, uri: str | None = None):
     """Load a leadml model (registry URI, run URI or local folder) with our skops allow-list."""
+    return _load(model_uri, uri)[0]
+
+
+def load_scoring_model(model_uri: str, *, uri: str | None = None):
+    """The model and its :class:`Contract` (name, version, expected columns)."""
+    import yaml
+
+    model, local = _load(model_uri, uri)
+    meta = (yaml.safe_load((local / "MLmodel").read_text()) or {}).get("metadata") or {}
+    if "numeric" not in meta:
+        raise ModelUnavailableError(f"model '{model_uri}' was not trained by leadml (its "
+                                    "metadata names no columns); retrain it with leadml train")
+    version = model_version(model_uri, uri=uri) if model_uri.startswith("models:/") else \
+        {"name": Path(model_uri).name, "version": "local"}
+    return model, Contract(
+        name=version["name"], version=version["version"], uri=model_uri,
+        id_column=meta["id_column"], time_column=meta.get("time_column"),
+        numeric=tuple(meta["numeric"]), categorical=tuple(meta["categorical"]),
+        text=tuple(meta["text"]), missing_values=tuple(meta["missing_values"]),
+        reference_quantiles=tuple(meta.get("reference_quantiles", ())),
+    )
+
+
+def _load(model_uri: str, uri: str | None):
     import mlflow
     import skops.io
 
@@ -296,7 +358,7 @@ def load_model(model_uri: str, *, uri: str | None = None):
         raise ModelUnavailableError(
             f"model '{model_uri}' holds types leadml does not trust: {sorted(untrusted)}"
         )
-    return skops.io.load(path, trusted=TRUSTED_TYPES)
+    return skops.io.load(path, trusted=TRUSTED_TYPES), local
 
 
 def model_version(model_uri: str, *, uri: str | None = None) -> dict[str, str]:
@@ -312,3 +374,32 @@ def model_version(model_uri: str, *, uri: str | None = None) -> dict[str, str]:
         name, version = spec.split("/", 1)
         mv = client.get_model_version(name, version)
     return {"name": name, "version": str(mv.version), "run_id": mv.run_id or ""}
+
+
+def log_scoring(manifest: dict[str, Any], *, experiment: str = "leadml-scoring",
+                configured_uri: str | None = None) -> str:
+    """Record a scoring run (counts, label and grade mix, model version) as an MLflow run."""
+    import mlflow
+
+    uri = tracking_uri(configured_uri)
+    client = _client(uri)
+    experiment_id = _experiment_id(client, experiment, uri)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.set_tags({"leadml.stage": "score", "leadml.status": manifest["status"]})
+        mlflow.log_params({
+            "model_name": manifest["model"]["name"],
+            "model_version": manifest["model"]["version"],
+            "rules_sha256": manifest["rules"]["sha256"],
+            "input_sha256": manifest["input"]["sha256"],
+            "input_path": manifest["input"]["path"],
+            "scored_at": manifest["scored_at"],
+        })
+        mlflow.log_metrics({
+            "rows": manifest["input"]["rows"], "scored": manifest["scored"],
+            "rejected": manifest["rejected"], "reject_rate": manifest["reject_rate"],
+            **{f"label_{k}": v for k, v in manifest["labels"].items()},
+            **{f"grade_{k}": v for k, v in manifest["grades"].items()},
+            **{f"seconds_{k}": v for k, v in manifest["timings"].items()},
+        })
+        mlflow.log_dict(manifest, "manifest.json")
+        return run.info.run_id

@@ -1,0 +1,264 @@
+"""BANT qualification rules and the label policy: pure functions on lead columns.
+
+No scikit-learn and no IO here. Each criterion gives ``met``, ``not_met`` or ``unknown``
+per lead, and some failures are hard disqualifiers. Rules are evaluated once per
+distinct value (titles and timelines repeat a lot), so millions of leads stay cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from leadml.config import Grades, LabelPolicy, Rules
+
+MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
+CRITERIA = ("budget", "authority", "need", "timeline")
+LABELS = ("sales_qualified", "nurture", "disqualified")
+
+_NO_PLANS = re.compile(r"\b(no plans?|not (buying|interested|planning)|never|no budget)\b")
+_NOT_YET = re.compile(r"\b(just )?(researching|browsing|looking|exploring)\b|\bnot sure\b"
+                      r"|\bundecided\b|\bunknown\b|\btbd\b")
+_NOW = re.compile(r"\b(asap|immediately|urgent(ly)?|right away|this month|now)\b")
+_UNIT_MONTHS = {"day": 1 / 30, "week": 0.25, "month": 1.0, "year": 12.0, "yr": 12.0}
+_RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|to|–)\s*(\d+(?:\.\d+)?)\s*(day|week|month|year|yr)")
+_SINGLE = re.compile(r"(\d+(?:\.\d+)?)\s*(\+?)\s*(day|week|month|year|yr)")
+
+
+def says_no_plans(text: str) -> bool:
+    """True when a stated timeline rules out buying.
+
+    >>> says_no_plans("No plans"), says_no_plans("not buying this year"), says_no_plans("Q3")
+    (True, True, False)
+    """
+    return bool(_NO_PLANS.search(text.lower()))
+
+
+def timeline_months(text: str) -> float | None:
+    """Months until the planned purchase, read from free text; ``inf`` for no plan yet,
+    ``None`` when the text says nothing readable. Ranges count by their far end.
+
+    >>> [timeline_months(t) for t in ["this quarter", "next quarter", "3-6 months", "ASAP"]]
+    [3.0, 6.0, 6.0, 1.0]
+    >>> [timeline_months(t) for t in ["within 2 weeks", "6-12 Months", "12+ months", "next year"]]
+    [0.5, 12.0, 12.5, 18.0]
+    >>> timeline_months("no plans"), timeline_months("just researching"), timeline_months("??")
+    (inf, inf, None)
+    """
+    t = text.strip().lower()
+    if not t:
+        return None
+    if _NO_PLANS.search(t) or _NOT_YET.search(t):
+        return math.inf
+    if _NOW.search(t):
+        return 1.0
+    if "this quarter" in t:
+        return 3.0
+    if "next quarter" in t:
+        return 6.0
+    if "this year" in t:
+        return 12.0
+    if "next year" in t:
+        return 18.0
+    if m := _RANGE.search(t):
+        return float(m.group(2)) * _UNIT_MONTHS[m.group(3)]
+    if m := _SINGLE.search(t):
+        months = float(m.group(1)) * _UNIT_MONTHS[m.group(3)]
+        return months + 0.5 if m.group(2) else months
+    return None
+
+
+def _per_value(values: pd.Series, fn: Callable[[str], tuple[str, bool, str]]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply ``fn`` once per distinct value: (status, hard disqualifier, reason) per row."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    results = [fn(str(u)) for u in uniques]
+    status = np.array([r[0] for r in results] + [UNKNOWN], dtype=object)
+    disq = np.array([r[1] for r in results] + [False])
+    reason = np.array([r[2] for r in results] + [""], dtype=object)
+    return status[codes], disq[codes], reason[codes]  # code -1 picks the trailing "missing"
+
+
+def _money(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def budget(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Status, hard disqualifier and reason from numeric budgets (NaN = not stated).
+
+    >>> from leadml.config import BudgetRule
+    >>> s, d, r = budget(pd.Series([20_000, 5_000, 500, np.nan]),
+    ...                  BudgetRule(column="b", min=10_000, disqualify_below=1_000))
+    >>> s.tolist(), d.tolist()
+    (['met', 'not_met', 'not_met', 'unknown'], [False, False, True, False])
+    """
+    x = values.to_numpy(dtype="float64")
+    known = ~np.isnan(x)
+    met = known & (x >= rule.min)
+    status = np.where(~known, UNKNOWN, np.where(met, MET, NOT_MET)).astype(object)
+    disq = known & (x < rule.disqualify_below) if rule.disqualify_below is not None \
+        else np.zeros(len(x), bool)
+    reason = np.full(len(x), "", dtype=object)
+    for i in np.flatnonzero(known & ~met):
+        reason[i] = (f"budget {_money(x[i])} is below the {_money(rule.disqualify_below)} "
+                     "minimum (hard disqualifier)" if disq[i] else
+                     f"budget {_money(x[i])} is below {_money(rule.min)}")
+    reason[~known] = "budget not stated"
+    return status, disq, reason
+
+
+def authority(titles: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Status from job-title patterns; disqualifying patterns (students, interns) win.
+
+    >>> from leadml.config import AuthorityRule
+    >>> rule = AuthorityRule(column="t", met=[r"\\bvp\\b", r"\\bdirector\\b"],
+    ...                      disqualify=[r"\\bintern\\b"])
+    >>> authority(pd.Series(["V.P. Sales", "Sales Intern", "analyst", None]), rule)[0].tolist()
+    ['met', 'not_met', 'not_met', 'unknown']
+    """
+    met = re.compile("|".join(f"(?:{p})" for p in rule.met), re.IGNORECASE)
+    out = re.compile("|".join(f"(?:{p})" for p in rule.disqualify), re.IGNORECASE) \
+        if rule.disqualify else None
+
+    def judge(title: str) -> tuple[str, bool, str]:
+        plain = title.replace(".", "").strip()
+        if not plain:
+            return UNKNOWN, False, "no job title"
+        if out is not None and out.search(plain):
+            return NOT_MET, True, f"job title '{title}' cannot sign (hard disqualifier)"
+        if met.search(plain):
+            return MET, False, ""
+        return NOT_MET, False, f"job title '{title}' shows no buying authority"
+
+    status, disq, reason = _per_value(titles, judge)
+    reason = np.where(status == UNKNOWN, "no job title", reason).astype(object)
+    return status, disq, reason
+
+
+def need(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Status from value lists on the stated need.
+
+    >>> from leadml.config import NeedRule
+    >>> rule = NeedRule(column="n", met=["urgent pain"], disqualify=["no current need"])
+    >>> need(pd.Series(["Urgent pain", "exploring", "no current need", None]), rule)[0].tolist()
+    ['met', 'not_met', 'not_met', 'unknown']
+    """
+    met = {v.lower() for v in rule.met}
+    out = {v.lower() for v in rule.disqualify}
+
+    def judge(value: str) -> tuple[str, bool, str]:
+        v = value.strip().lower()
+        if v in out:
+            return NOT_MET, True, f"need '{value}' (hard disqualifier)"
+        if v in met:
+            return MET, False, ""
+        if rule.otherwise == UNKNOWN:
+            return UNKNOWN, False, f"need '{value}' is not one the rules know"
+        return NOT_MET, False, f"need '{value}' is not confirmed"
+
+    status, disq, reason = _per_value(values, judge)
+    return status, disq, np.where(status == UNKNOWN, np.where(reason == "", "need not stated",
+                                                               reason), reason).astype(object)
+
+
+def timeline(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Status from the stated purchase timeline.
+
+    >>> from leadml.config import TimelineRule
+    >>> timeline(pd.Series(["this quarter", "next year", "no plans", "whenever", None]),
+    ...          TimelineRule(column="t", max_months=6))[0].tolist()
+    ['met', 'not_met', 'not_met', 'unknown', 'unknown']
+    """
+
+    def judge(value: str) -> tuple[str, bool, str]:
+        months = timeline_months(value)
+        if months is None:
+            return UNKNOWN, False, f"timeline '{value}' is not readable"
+        if rule.disqualify_no_plans and says_no_plans(value):
+            return NOT_MET, True, f"timeline '{value}' (hard disqualifier)"
+        if months <= rule.max_months:
+            return MET, False, ""
+        return NOT_MET, False, f"timeline '{value}' is beyond {rule.max_months:g} months"
+
+    status, disq, reason = _per_value(values, judge)
+    reason = np.where((status == UNKNOWN) & (reason == ""), "timeline not stated", reason)
+    return status, disq, reason.astype(object)
+
+
+def evaluate(leads: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """BANT status per lead: ``bant_<criterion>`` columns, ``hard_disqualifier`` and the
+    failed criteria in words (``bant_reasons``). ``leads`` holds typed values: numbers
+    for the budget and strings (or missing) for the rest."""
+    parts = {
+        "budget": budget(leads[rules.budget.column], rules.budget),
+        "authority": authority(leads[rules.authority.column], rules.authority),
+        "need": need(leads[rules.need.column], rules.need),
+        "timeline": timeline(leads[rules.timeline.column], rules.timeline),
+    }
+    out = pd.DataFrame({f"bant_{c}": parts[c][0] for c in CRITERIA}, index=leads.index)
+    out["hard_disqualifier"] = np.logical_or.reduce([parts[c][1] for c in CRITERIA])
+    names = {"budget": "Budget", "authority": "Authority", "need": "Need",
+             "timeline": "Timeline"}
+    columns = [np.where(parts[c][0] == MET, "", np.char.add(f"{names[c]}: ", parts[c][2]
+                                                            .astype(str)))
+               for c in CRITERIA]
+    out["bant_reasons"] = ["; ".join(r for r in row if r) for row in zip(*columns, strict=True)]
+    return out
+
+
+def criteria_met(bant: pd.DataFrame) -> np.ndarray:
+    return (bant[[f"bant_{c}" for c in CRITERIA]].to_numpy() == MET).sum(axis=1)
+
+
+def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy) -> np.ndarray:
+    """One label per lead, by the policy's stated precedence.
+
+    1. a hard disqualifier -> ``disqualified`` (whatever the model says);
+    2. probability below ``disqualify_below_probability`` -> ``disqualified``;
+    3. probability >= ``sales_qualified.min_probability`` and at least ``min_criteria_met``
+       criteria met -> ``sales_qualified``;
+    4. otherwise ``nurture``.
+    """
+    p = np.asarray(probability, dtype=float)
+    floor = policy.disqualify_below_probability
+    low = p < floor if floor is not None else np.zeros(len(p), bool)
+    sq = policy.sales_qualified
+    qualified = (p >= sq.min_probability) & (criteria_met(bant) >= sq.min_criteria_met)
+    return np.select([bant["hard_disqualifier"].to_numpy(), low, qualified],
+                     ["disqualified", "disqualified", "sales_qualified"], "nurture")
+
+
+def score(probability: np.ndarray) -> np.ndarray:
+    """Probability as a 1-99 score for people and CRMs.
+
+    >>> score(np.array([0.0, 0.004, 0.5, 0.999])).tolist()
+    [1, 1, 50, 99]
+    """
+    return np.clip(np.rint(np.asarray(probability) * 100), 1, 99).astype(int)
+
+
+def grade_cutoffs(grades: Grades, reference: np.ndarray | None = None) -> tuple[float, ...]:
+    """Lower probability bounds of A, B and C. For ``share`` grading, ``reference`` holds
+    the probabilities of the model's newest window and the bounds are its quantiles."""
+    if grades.method == "probability":
+        return grades.A, grades.B, grades.C
+    if reference is None or len(reference) == 0:
+        raise ValueError("share grading needs the model's reference probabilities; retrain "
+                         "the model with this leadml version or use grades.method: probability")
+    shares = np.cumsum([grades.A, grades.B, grades.C])
+    return tuple(float(np.quantile(reference, 1 - s)) for s in shares)
+
+
+def grade(probability: np.ndarray, cutoffs: tuple[float, ...]) -> np.ndarray:
+    """A to D from lower bounds (A, B, C).
+
+    >>> grade(np.array([0.5, 0.3, 0.1, 0.01]), (0.4, 0.2, 0.08)).tolist()
+    ['A', 'B', 'C', 'D']
+    """
+    a, b, c = cutoffs
+    p = np.asarray(probability)
+    return np.select([p >= a, p >= b, p >= c], ["A", "B", "C"], "D")
