@@ -45,3 +45,25 @@ def write_config(folder: Path, data_path: Path, **sections) -> Path:
     path = folder / "train.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory, sample_files) -> str:
+    """A tracking store holding one trained champion ``leadml`` v1, trained once."""
+    from leadml.config import load_config
+    from leadml.train import train_from_config
+
+    folder = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("LEADML_HOME", str(folder))
+        train_from_config(load_config(write_config(folder, sample_files / "leads.csv")))
+    return uri
+
+
+@pytest.fixture
+def champion(trained_store, monkeypatch) -> str:
+    """Point this test at the trained store; returns its tracking URI."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_store)
+    return trained_store

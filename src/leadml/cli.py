@@ -223,3 +223,7 @@ def _progress(path: Path):
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # python -m leadml.cli
+    app()

@@ -56,10 +56,17 @@ def _examples(frame: pd.DataFrame, mask: np.ndarray, column: str, id_column: str
 
 
 def is_missing(values: pd.Series, markers: tuple[str, ...]) -> np.ndarray:
-    """True where a raw value is empty or a configured placeholder."""
-    as_text = values.astype("object")
-    return (as_text.isna() | as_text.map(lambda v: str(v).strip(), na_action="ignore")
-            .isin(set(markers))).to_numpy()
+    """True where a raw value is empty or a configured placeholder.
+
+    >>> is_missing(pd.Series(["a", " Select ", None, ""]), ("", "Select")).tolist()
+    [False, True, True, True]
+    """
+    if values.dtype.kind in "iufbM":
+        return values.isna().to_numpy()
+    text = values.astype("object")
+    absent = text.isna().to_numpy()
+    stripped = text.where(~absent, "").astype(str).str.strip()
+    return absent | stripped.isin(set(markers)).to_numpy()
 
 
 def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Series, np.ndarray]:
@@ -70,7 +77,8 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Serie
     if values.dtype.kind in "iufb":
         numbers = values.astype("float64")
         return numbers, ~np.isfinite(numbers.to_numpy()) & numbers.notna().to_numpy()
-    missing = is_missing(values, markers)
+    # "NaN" is how pandas and spreadsheets write a missing number: missing, not bad.
+    missing = is_missing(values, (*markers, "NaN", "nan", "NAN"))
     numbers = pd.to_numeric(values.astype("object").where(~missing, np.nan), errors="coerce")
     bad = (~missing & numbers.isna().to_numpy()) | np.isinf(numbers.to_numpy(dtype="float64"))
     return numbers.astype("float64"), bad

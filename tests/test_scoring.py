@@ -1,0 +1,280 @@
+"""`leadml score` on good and bad files: the documented exit code or rejects, and always
+scored rows + rejected rows = input rows."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.synthetic import make_sample
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+RULES = REPO / "pipelines" / "configs" / "bant.yaml"
+PINNED = "2026-07-01T06:00:00Z"
+
+
+@pytest.fixture
+def nightly(sample_files) -> pd.DataFrame:
+    return pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+
+
+def run_score(path: Path, out: Path, *extra: str):
+    result = CliRunner().invoke(app, ["score", str(path), "--output", str(out), "--rules",
+                                      str(RULES), "--scored-at", PINNED, *extra])
+    manifest_path = out.with_suffix("").with_name(out.stem + ".manifest.json")
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    return result, manifest
+
+
+def write(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_scored_file_follows_the_contract(champion, sample_files, tmp_path, nightly):
+    result, manifest = run_score(sample_files / "nightly.csv", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert list(scored.columns) == [
+        "lead_id", "conversion_probability", "score", "grade", "bant_budget",
+        "bant_authority", "bant_need", "bant_timeline", "label", "reasons", "model_name",
+        "model_version", "rules_version", "scored_at"]
+    assert scored["lead_id"].tolist() == nightly["lead_id"].tolist()  # input order kept
+    assert scored["conversion_probability"].between(0, 1).all()
+    assert scored["score"].between(1, 99).all()
+    assert set(scored["grade"]) <= set("ABCD")
+    assert set(scored["label"]) <= {"sales_qualified", "nurture", "disqualified"}
+    assert (scored["model_version"] == 1).all() and (scored["scored_at"] == PINNED).all()
+    assert manifest["scored"] == 600 and manifest["rejected"] == 0
+    assert sum(manifest["labels"].values()) == 600 == sum(manifest["grades"].values())
+    assert manifest["input"]["sha256"] and manifest["rules"]["sha256"].startswith(
+        scored["rules_version"][0])
+
+
+def _bad(nightly, tmp_path, case: str) -> tuple[Path, int]:
+    """A file for each bad-input case, and how many input rows it has."""
+    path = tmp_path / "in.csv"
+    frame = nightly.copy()
+    text = frame.to_csv(index=False)
+    n = len(frame)
+    if case == "empty file":
+        path.write_bytes(b"")
+        return path, 0
+    if case == "header only":
+        path.write_text(text.splitlines()[0] + "\n")
+        return path, 0
+    if case == "wrong delimiter":
+        frame.to_csv(path, index=False, sep=";")
+    elif case == "utf-8 bom":
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    elif case == "quoted newlines":
+        frame.loc[3, "job_title"] = "VP\nSales"
+        write(frame, path)
+    elif case == "non-utf-8 bytes":
+        lines = text.encode().split(b"\n")
+        lines[5] = lines[5].replace(b"L", b"\xff\xfeL", 1)
+        path.write_bytes(b"\n".join(lines))
+    elif case == "1 MB field":
+        frame.loc[7, "job_title"] = "x" * 1_000_000
+        write(frame, path)
+    elif case == "NaN and inf":
+        frame.loc[1, "estimated_budget"] = "NaN"
+        frame.loc[2, "web_visits"] = "inf"
+        frame.loc[4, "meetings"] = "-inf"
+        write(frame, path)
+    elif case == "negative budget":
+        frame.loc[0, "estimated_budget"] = "-5000"
+        write(frame, path)
+    elif case == "future dates":
+        frame.loc[9, "created_at"] = "2031-01-01T00:00:00"
+        write(frame, path)
+    elif case == "duplicate ids":
+        frame.loc[10, "lead_id"] = frame.loc[11, "lead_id"]
+        write(frame, path)
+    elif case == "missing id":
+        frame.loc[12, "lead_id"] = ""
+        write(frame, path)
+    elif case == "malformed row":
+        lines = text.split("\n")
+        lines[20] = lines[20] + ",extra,fields"
+        path.write_text("\n".join(lines))
+    elif case == "not a number":
+        frame.loc[13, "form_fills"] = "three"
+        write(frame, path)
+    elif case == "unreadable date":
+        frame.loc[14, "created_at"] = "last tuesday"
+        write(frame, path)
+    elif case == "extra columns":
+        write(frame.assign(crm_owner="jo", notes="call back"), path)
+    elif case == "columns in another order":
+        write(frame[frame.columns[::-1]], path)
+    elif case == "unseen categories":
+        frame.loc[:4, "industry"] = "space_mining"
+        write(frame, path)
+    elif case == "model signature mismatch":
+        write(frame.drop(columns=["meetings", "industry"]), path)
+    else:
+        raise AssertionError(case)
+    return path, n
+
+
+CASES = [  # case, exit code, message in output or manifest reject reason, rejected rows
+    ("empty file", 3, "is empty", None),
+    ("header only", 0, None, 0),
+    ("wrong delimiter", 3, "is the delimiter not ','", None),
+    ("utf-8 bom", 0, None, 0),
+    ("quoted newlines", 0, None, 0),
+    ("non-utf-8 bytes", 0, "not valid utf-8", 1),
+    ("1 MB field", 0, "longer than", 1),
+    ("NaN and inf", 0, "is not a finite number", 2),
+    ("negative budget", 0, "estimated_budget is negative", 1),
+    ("future dates", 0, "is in the future", 1),
+    ("duplicate ids", 0, "duplicate lead id", 1),
+    ("missing id", 0, "missing lead id", 1),
+    ("malformed row", 0, "malformed row", 1),
+    ("not a number", 0, "form_fills 'three' is not a finite number", 1),
+    ("unreadable date", 0, "is not a date", 1),
+    ("extra columns", 0, None, 0),
+    ("columns in another order", 0, None, 0),
+    ("unseen categories", 0, None, 0),
+    ("model signature mismatch", 3, "lacks 2 column(s)", None),
+]
+
+
+@pytest.mark.parametrize("case, code, message, rejected", CASES, ids=[c[0] for c in CASES])
+def test_bad_inputs(champion, tmp_path, nightly, case, code, message, rejected):
+    path, rows = _bad(nightly, tmp_path, case)
+    out = tmp_path / "out.csv"
+    result, manifest = run_score(path, out)
+    assert result.exit_code == code, result.output
+    if code != 0:
+        assert message in result.output
+        assert not out.exists() and manifest is None
+        return
+    scored = pd.read_csv(out, keep_default_na=False)
+    rejects = pd.read_csv(out.with_name("out.rejects.csv"), keep_default_na=False)
+    assert len(scored) + len(rejects) == rows == manifest["input"]["rows"]
+    assert manifest["scored"] == len(scored) and manifest["rejected"] == len(rejects)
+    assert len(rejects) == rejected, rejects
+    if message:
+        assert rejects["reason"].str.contains(message, regex=False).all(), rejects["reason"]
+        assert (rejects["record"] > 0).all() and rejects["raw_record"].str.len().gt(0).all()
+    if case == "unseen categories":
+        assert manifest["unseen_category_values"] == {"industry": 5}
+
+
+@pytest.mark.parametrize("case", ["extra columns", "columns in another order", "utf-8 bom",
+                                  "quoted newlines"])
+def test_harmless_differences_change_no_output(champion, tmp_path, nightly, sample_files, case):
+    base, _ = run_score(sample_files / "nightly.csv", tmp_path / "base.csv")
+    path, _ = _bad(nightly, tmp_path, case)
+    run_score(path, tmp_path / "out.csv")
+    a = pd.read_csv(tmp_path / "base.csv", keep_default_na=False)
+    b = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    if case == "quoted newlines":  # only that lead's title changed
+        a, b = a.drop(index=3), b.drop(index=3)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_too_many_rejects_writes_no_output(champion, tmp_path, nightly):
+    frame = nightly.copy()
+    frame.loc[:59, "estimated_budget"] = "lots"  # 10% of rows
+    out = tmp_path / "out.csv"
+    result, manifest = run_score(write(frame, tmp_path / "in.csv"), out)
+    assert result.exit_code == 4 and "above --max-reject-rate 5.0%" in result.output
+    assert not out.exists()
+    assert manifest["status"].startswith("failed") and manifest["rejected"] == 60
+    assert len(pd.read_csv(tmp_path / "out.rejects.csv")) == 60
+    ok, _ = run_score(tmp_path / "in.csv", out, "--max-reject-rate", "0.2")
+    assert ok.exit_code == 0 and out.exists()
+
+
+def test_rerun_gives_identical_files(champion, tmp_path, sample_files):
+    run_score(sample_files / "nightly.csv", tmp_path / "a.csv")
+    run_score(sample_files / "nightly.csv", tmp_path / "b.csv", "--chunk-rows", "97")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_parquet_in_and_out_match_csv(champion, tmp_path, sample_files, nightly):
+    nightly.to_parquet(tmp_path / "in.parquet", index=False)
+    run_score(sample_files / "nightly.csv", tmp_path / "csv.csv")
+    result, manifest = run_score(tmp_path / "in.parquet", tmp_path / "out.parquet")
+    assert result.exit_code == 0, result.output
+    a = pd.read_csv(tmp_path / "csv.csv", keep_default_na=False)
+    b = pd.read_parquet(tmp_path / "out.parquet")
+    np.testing.assert_allclose(b["conversion_probability"], a["conversion_probability"],
+                               rtol=0, atol=1e-12)
+    assert b["label"].tolist() == a["label"].tolist()
+
+
+def test_missing_model_and_bad_rules_have_their_exit_codes(champion, tmp_path, sample_files):
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",
+                                      str(out), "--model", "models:/nope@champion"])
+    assert result.exit_code == 5 and "cannot find model" in result.output
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text().replace("max_months: 6", "max_months: soon"))
+    result = CliRunner().invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",
+                                      str(out), "--rules", str(rules)])
+    assert result.exit_code == 2 and "rules.yaml:" in result.output
+    assert "timeline.max_months" in result.output
+    assert not out.exists()
+
+
+def test_log_to_mlflow_records_the_run(champion, tmp_path, sample_files):
+    from mlflow import MlflowClient
+
+    result, manifest = run_score(sample_files / "nightly.csv", tmp_path / "o.csv",
+                                 "--log-to-mlflow")
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(tracking_uri=champion)
+    exp = client.get_experiment_by_name("leadml-scoring")
+    run = client.search_runs([exp.experiment_id])[0]
+    assert run.data.metrics["scored"] == 600
+    assert run.data.metrics["label_nurture"] == manifest["labels"]["nurture"]
+    assert run.data.params["model_version"] == "1"
+
+
+def test_sigkill_part_way_leaves_no_output_and_a_rerun_succeeds(champion, tmp_path):
+    history, big = make_sample(10, seed=3, nightly_rows=150_000)
+    source = write(big, tmp_path / "big.csv")
+    out = tmp_path / "out" / "scored.csv"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": champion}
+    cmd = [sys.executable, "-m", "leadml.cli", "score", str(source), "-o", str(out),
+           "--rules", str(RULES), "--chunk-rows", "2000", "--scored-at", PINNED]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        partial = list(out.parent.glob(".scored.csv.*.tmp")) if out.parent.exists() else []
+        if partial and partial[0].stat().st_size > 100_000:
+            break
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)
+    else:
+        pytest.fail("scoring never got part-way")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    assert not out.with_name("scored.manifest.json").exists()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(out)) == 150_000
+
+
+def test_the_lead_id_never_changes_any_output(champion, tmp_path, nightly, sample_files):
+    run_score(sample_files / "nightly.csv", tmp_path / "a.csv")
+    renamed = nightly.assign(lead_id=[f"NEW-{i:05d}" for i in range(len(nightly))])
+    run_score(write(renamed, tmp_path / "renamed.csv"), tmp_path / "b.csv")
+    a = pd.read_csv(tmp_path / "a.csv", keep_default_na=False).drop(columns="lead_id")
+    b = pd.read_csv(tmp_path / "b.csv", keep_default_na=False).drop(columns="lead_id")
+    pd.testing.assert_frame_equal(a, b)
