@@ -75,7 +75,9 @@ class Columns(_Frozen):
 
 class DatasetConfig(_Frozen):
     path: Path
-    id_column: str
+    id_column: str | None = Field(
+        ..., description="column with each lead's id; null means the record number is the id"
+    )
     time_column: str | None = Field(
         None, description="column giving each lead's creation time; null means row order"
     )

@@ -125,7 +125,7 @@ class Contract:
     name: str
     version: str
     uri: str
-    id_column: str
+    id_column: str | None
     time_column: str | None
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]

@@ -15,6 +15,7 @@ import pandas as pd
 from leadml.config import DatasetConfig, TrainConfig, config_line
 
 MAX_SHOWN = 5
+RECORD_ID = "_record"  # the id column when the config has none: the record number
 
 
 class LeadDataError(ValueError):
@@ -129,6 +130,8 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
             )
         return y
     assert outcomes is not None and ds.outcomes is not None
+    if ds.id_column is None:
+        raise LeadDataError("an outcomes table is joined on the lead id: set dataset.id_column")
     require_columns(
         list(outcomes.columns), [ds.outcomes.id_column, ds.outcomes.converted_at_column],
         what=f"outcomes table '{ds.outcomes.path}'",
@@ -151,23 +154,27 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
     ds = cfg.dataset
     if raw.empty:
         raise LeadDataError(f"lead file '{ds.path}' has no rows")
-    required = [ds.id_column, *([ds.time_column] if ds.time_column else []),
+    required = [*([ds.id_column] if ds.id_column else []),
+                *([ds.time_column] if ds.time_column else []),
                 *([ds.target.column] if ds.target else []), *ds.columns.features]
     require_columns(
         list(raw.columns), required, what=f"lead file '{ds.path}'",
         fix=f"Rename the columns in the file or in {config_line(cfg, 'dataset', 'columns')}. "
         f"Found: {list(raw.columns)}",
     )
-    ids = raw[ds.id_column]
+    if ds.id_column is None:  # the record number (1 = first data row) is the id
+        raw = raw.assign(**{RECORD_ID: np.arange(1, len(raw) + 1).astype(str)})
+    id_column = ds.id_column or RECORD_ID
+    ids = raw[id_column]
     no_id = is_missing(ids, ds.missing_values)
     if no_id.any():
-        raise LeadDataError(f"{int(no_id.sum())} lead(s) have no id in '{ds.id_column}':\n"
-                            f"{_examples(raw, no_id, ds.id_column, ds.id_column)}")
+        raise LeadDataError(f"{int(no_id.sum())} lead(s) have no id in '{id_column}':\n"
+                            f"{_examples(raw, no_id, id_column, id_column)}")
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         raise LeadDataError(
-            f"{int(ids[dup].nunique())} lead id(s) occur more than once in '{ds.id_column}':\n"
-            f"{_examples(raw, dup, ds.id_column, ds.id_column)}\n"
+            f"{int(ids[dup].nunique())} lead id(s) occur more than once in '{id_column}':\n"
+            f"{_examples(raw, dup, id_column, id_column)}\n"
             "Each lead must appear once; deduplicate the export or pick another id column "
             f"in {config_line(cfg, 'dataset', 'id_column')}."
         )
@@ -176,7 +183,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         if bad.any():
             raise LeadDataError(
                 f"numeric column '{col}' has {int(bad.sum())} value(s) that are not numbers:\n"
-                f"{_examples(raw, bad, col, ds.id_column)}\n"
+                f"{_examples(raw, bad, col, id_column)}\n"
                 f"Fix the rows, add the placeholder to "
                 f"{config_line(cfg, 'dataset', 'missing_values')}, or list '{col}' under "
                 "columns.categorical."
@@ -187,7 +194,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         if bad.any():
             raise LeadDataError(
                 f"time column '{ds.time_column}' has {int(bad.sum())} value(s) that are not "
-                f"dates:\n{_examples(raw, bad, ds.time_column, ds.id_column)}\n"
+                f"dates:\n{_examples(raw, bad, ds.time_column, id_column)}\n"
                 f"Fix the rows or set {config_line(cfg, 'dataset', 'time_column')} to null to "
                 "use row order."
             )

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +23,14 @@ import pandas as pd
 from leadml import bant, io
 from leadml.config import Rules
 from leadml.registry import Contract
-from leadml.schema import LeadDataError, column_difference, is_missing, parse_numbers, parse_times
+from leadml.schema import (
+    RECORD_ID,
+    LeadDataError,
+    column_difference,
+    is_missing,
+    parse_numbers,
+    parse_times,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +229,11 @@ def score_file(
                                        encoding=settings.encoding,
                                        chunk_rows=settings.chunk_rows,
                                        check_bytes=not clean_bytes)
+    if contract.id_column is None:  # the model's data had no ids: the record number is one
+        contract = replace(contract, id_column=RECORD_ID)
+        chunks = (replace(c, frame=c.frame.assign(**{RECORD_ID: c.records.astype(str)}))
+                  for c in chunks)
+        header = [*header, RECORD_ID]
     check_columns(header, contract, rules, path=input_path, delimiter=settings.delimiter)
     cutoffs = bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles))
     categories = known_categories(model)
