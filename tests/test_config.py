@@ -70,7 +70,7 @@ def test_every_problem_is_listed_at_once(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("dataset: [unclosed", "not valid YAML"),
-    ("- a list", "must be a mapping"),
+    ("- a list", "must be a YAML mapping"),
 ])
 def test_unreadable_configs(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):

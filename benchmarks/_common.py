@@ -1,0 +1,63 @@
+"""Shared helpers of the benchmark scripts: machine facts, child-process peak memory,
+and writing a results file with the command and the date."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    import sklearn
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "scikit_learn": sklearn.__version__}
+
+
+def run_measured(cmd: list[str], env: dict | None = None) -> dict:
+    """Run ``cmd`` in a child process; wall seconds and the child's peak RSS in MiB."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{cmd} failed ({code}):\n{err[-3000:]}")
+    return {"seconds": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "stdout": out[-2000:]}
+
+
+def write_results(name: str, numbers: dict, summary: str) -> Path:
+    """``results/<name>.json`` with everything, ``results/<name>.md`` for people."""
+    RESULTS.mkdir(exist_ok=True)
+    meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+            "machine": machine()}
+    (RESULTS / f"{name}.json").write_text(json.dumps({**meta, **numbers}, indent=2) + "\n")
+    m = meta["machine"]
+    md = (f"# {name}\n\n- date: {meta['date']}\n- command: `{meta['command']}`\n"
+          f"- machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, Python "
+          f"{m['python']}, scikit-learn {m['scikit_learn']}\n\n{summary}\n")
+    path = RESULTS / f"{name}.md"
+    path.write_text(md)
+    return path

@@ -1,0 +1,133 @@
+"""`leadml score` against its peers on the same model and the same CSV, in one run.
+
+    python benchmarks/score_1m.py [--rows 1000000] [--memory-rows 500000 5000000]
+
+1. `leadml score` (BANT, labels, reasons from rules; the whole job: read, validate, score,
+   write output, rejects and manifest) on a 1M-lead CSV;
+2. `mlflow models predict -m <same model> -i <same csv> -t csv --env-manager local`;
+3. the bare `predict_proba` of the loaded model on the same rows already in memory (the
+   floor: no reading, validating, rules or writing);
+4. peak memory of `leadml score` on 500k and on 5M leads.
+
+Writes benchmarks/results/score_1m.{json,md}. Uses a temporary MLflow store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import run_measured, write_results  # noqa: E402
+
+from leadml.synthetic import OUTCOME_COLUMNS, make_leads  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK = 500_000
+
+
+def write_leads(path: Path, rows: int) -> None:
+    """``rows`` new leads in blocks (bounded memory), ids unique across blocks."""
+    first = True
+    for k, start in enumerate(range(0, rows, BLOCK)):
+        n = min(BLOCK, rows - start)
+        block = make_leads(n, seed=100 + k).drop(columns=OUTCOME_COLUMNS)
+        block["lead_id"] = f"B{k}-" + block["lead_id"]
+        block.to_csv(path, index=False, header=first, mode="w" if first else "a")
+        first = False
+
+
+BARE = textwrap.dedent("""
+    import sys, time, json
+    import pandas as pd
+    from leadml.registry import load_model
+    model = load_model(sys.argv[1])
+    leads = pd.read_csv(sys.argv[2], dtype=str, keep_default_na=False)
+    start = time.perf_counter()
+    p = model.predict_proba(leads)[:, 1]
+    print(json.dumps({"predict_seconds": time.perf_counter() - start, "rows": len(p)}))
+""")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--memory-rows", type=int, nargs=2, default=[500_000, 5_000_000])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "LEADML_HOME": str(tmp),
+               "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}  # for `mlflow models predict`
+        config = yaml.safe_load((REPO / "pipelines/configs/sample.yaml").read_text())
+        config["dataset"]["path"] = str(REPO / "data/sample/leads.csv")
+        (tmp / "train.yaml").write_text(yaml.safe_dump(config))
+        run_measured([sys.executable, "-m", "leadml.cli", "train", "--config",
+                      str(tmp / "train.yaml")], env)
+        model = "models:/leadml/1"
+        rules = str(REPO / "pipelines/configs/bant.yaml")
+        big = tmp / "leads_1m.csv"
+        write_leads(big, args.rows)
+
+        def leadml(path: Path, out: str) -> dict:
+            return run_measured([sys.executable, "-m", "leadml.cli", "score", str(path), "-o",
+                                 str(tmp / out), "--model", model, "--rules", rules], env)
+
+        ours = leadml(big, "scored.csv")
+        manifest = json.loads((tmp / "scored.manifest.json").read_text())
+        mlflow_bin = Path(sys.executable).with_name("mlflow")
+        peer = run_measured([str(mlflow_bin), "models", "predict", "-m", model, "-i", str(big),
+                             "-t", "csv", "--env-manager", "local", "-o",
+                             str(tmp / "mlflow_preds.json")], env)
+        (tmp / "bare.py").write_text(BARE)
+        bare = run_measured([sys.executable, str(tmp / "bare.py"), model, str(big)], env)
+        bare_seconds = json.loads(bare["stdout"].strip().splitlines()[-1])["predict_seconds"]
+        big.unlink()
+
+        memory = {}
+        for rows in args.memory_rows:
+            path = tmp / f"leads_{rows}.csv"
+            write_leads(path, rows)
+            result = leadml(path, f"scored_{rows}.csv")
+            memory[rows] = {"seconds": result["seconds"], "peak_rss_mib": result["peak_rss_mib"]}
+            path.unlink()
+    small, large = args.memory_rows
+    numbers = {
+        "rows": args.rows,
+        "leadml_score": {"seconds": ours["seconds"], "peak_rss_mib": ours["peak_rss_mib"],
+                         "timings": manifest["timings"], "labels": manifest["labels"]},
+        "mlflow_models_predict": {"seconds": peer["seconds"],
+                                  "peak_rss_mib": peer["peak_rss_mib"]},
+        "bare_predict_proba_seconds": round(bare_seconds, 2),
+        "ratio_mlflow_over_leadml": round(peer["seconds"] / ours["seconds"], 2),
+        "ratio_leadml_over_bare": round(ours["seconds"] / bare_seconds, 2),
+        "memory": memory,
+        "ratio_peak_rss_large_over_small": round(memory[large]["peak_rss_mib"]
+                                                 / memory[small]["peak_rss_mib"], 3),
+    }
+    n = numbers
+    summary = textwrap.dedent(f"""\
+        Same model (`leadml` v1 trained on data/sample), same {args.rows:,}-lead CSV, same run.
+        Wall times include process start and model loading.
+
+        | what | wall time | peak memory |
+        |---|---|---|
+        | `leadml score` (read, validate, model, BANT, labels, write output + rejects + manifest) | {ours['seconds']:.1f} s | {ours['peak_rss_mib']:,.0f} MiB |
+        | `mlflow models predict --env-manager local` | {peer['seconds']:.1f} s | {peer['peak_rss_mib']:,.0f} MiB |
+        | bare `predict_proba`, rows already in memory (floor) | {bare_seconds:.1f} s | |
+
+        - `mlflow models predict` / `leadml score`: **{n['ratio_mlflow_over_leadml']}x** (target >= 3x)
+        - `leadml score` / bare `predict_proba`: **{n['ratio_leadml_over_bare']}x** (target <= 1.5x)
+        - peak memory scoring {large:,} vs {small:,} leads: {memory[large]['peak_rss_mib']:,.0f} vs {memory[small]['peak_rss_mib']:,.0f} MiB, **{n['ratio_peak_rss_large_over_small']}x** (target <= 1.2x)
+
+        leadml's own stage timings on the 1M file (manifest): {manifest['timings']}""")
+    print(write_results("score_1m", numbers, summary).read_text())
+
+
+if __name__ == "__main__":
+    main()
