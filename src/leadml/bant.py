@@ -203,10 +203,18 @@ def evaluate(leads: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     out["hard_disqualifier"] = np.logical_or.reduce([parts[c][1] for c in CRITERIA])
     names = {"budget": "Budget", "authority": "Authority", "need": "Need",
              "timeline": "Timeline"}
-    columns = [np.where(parts[c][0] == MET, "", np.char.add(f"{names[c]}: ", parts[c][2]
-                                                            .astype(str)))
-               for c in CRITERIA]
-    out["bant_reasons"] = ["; ".join(r for r in row if r) for row in zip(*columns, strict=True)]
+    # Join the failed criteria per distinct combination, not per lead.
+    texts = [np.where(parts[c][0] == MET, "", parts[c][2]).astype(object) for c in CRITERIA]
+    codes = [pd.factorize(t) for t in texts]
+    key = np.zeros(len(leads), dtype=np.int64)
+    for c, _ in codes:
+        key = key * (int(c.max()) + 1 if len(c) else 1) + c
+    combo_codes, _ = pd.factorize(key)
+    sample = pd.Series(np.arange(len(key))).groupby(combo_codes).first().to_numpy()
+    joined = np.array(["; ".join(f"{names[c]}: {t[i]}" for c, t in zip(CRITERIA, texts,
+                                                                      strict=True) if t[i])
+                       for i in sample], dtype=object)
+    out["bant_reasons"] = joined[combo_codes] if len(key) else np.array([], dtype=object)
     return out
 
 

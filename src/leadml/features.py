@@ -77,11 +77,11 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
             values = values.astype("float64")
             out[col] = values.where(np.isfinite(values), np.nan)
         for col in (*self.categorical, *self.text):
-            values = X[col].astype("object")
-            values = values.where(values.notna(), None).map(
-                lambda v: None if v is None else str(v).strip(), na_action="ignore"
-            )
-            values = values.where(~values.isin(markers) & values.notna(), np.nan)
+            values = X[col]
+            absent = values.isna().to_numpy()
+            text = values.where(~absent, "").astype(str).str.strip()
+            values = text.astype("object").where(~(absent | text.isin(markers).to_numpy()),
+                                                 np.nan)
             if col in self.text:
                 values = values.fillna("")
             out[col] = values.astype("object")

@@ -195,6 +195,59 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
     return header, records()
 
 
+class NeedsExactReader(Exception):
+    """The fast reader met a record it cannot account for exactly (malformed, too long):
+    the caller restarts with :func:`csv_chunks`, which numbers and keeps every record."""
+
+
+def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
+                     chunk_rows: int = 100_000) -> tuple[list[str], Iterator[Chunk]]:
+    """Like :func:`csv_chunks` for clean UTF-8 files, several times faster (pyarrow).
+
+    Raises :class:`NeedsExactReader` (before yielding the chunk concerned) on the first
+    malformed record or over-long field.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header, _ = csv_chunks(path, delimiter=delimiter, chunk_rows=1)
+    with open(path, "rb") as handle:
+        sample = handle.read(1 << 20)
+    row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
+    invalid: list[str] = []
+
+    def on_invalid(row) -> str:
+        invalid.append(row.text[:200])
+        return "skip"
+
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=max(1 << 16, chunk_rows * row_bytes),
+                                       skip_rows=1, column_names=header),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                         invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in header}, strings_can_be_null=False,
+            quoted_strings_can_be_null=False),
+    )
+
+    def records() -> Iterator[Chunk]:
+        start = 1
+        for batch in reader:
+            if invalid:
+                raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
+            frame = batch.to_pandas()
+            for col in frame.columns:
+                if len(frame) and frame[col].str.len().max() > MAX_FIELD_CHARS:
+                    raise NeedsExactReader(f"a field of '{col}' is over {MAX_FIELD_CHARS}")
+            yield Chunk(start, frame, np.arange(start, start + len(frame)))
+            start += len(frame)
+        if invalid:
+            raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
+
+    return header, records()
+
+
 def parquet_chunks(path: str | os.PathLike, *, chunk_rows: int = 100_000
                    ) -> tuple[list[str], Iterator[Chunk]]:
     """The columns and an iterator of chunks of a Parquet file (types kept)."""
@@ -230,24 +283,38 @@ class ChunkWriter:
         self.tmp = Path(tmp)
         self._writer = None
         self._csv = None
+        self._schema = None
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.parquet:
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = self._table(frame)
             if self._writer is None:
-                self._writer = pq.ParquetWriter(self.tmp, table.schema)
-            self._writer.write_table(table.cast(self._writer.schema))
+                self._writer = pq.ParquetWriter(self.tmp, self._schema)
+            self._writer.write_table(table)
         else:
+            import pyarrow.csv as pacsv
+
+            table = self._table(frame)
             if self._csv is None:
-                self._csv = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
-                frame.to_csv(self._csv, index=False)
-            else:
-                frame.to_csv(self._csv, index=False, header=False)
+                self._csv = pacsv.CSVWriter(str(self.tmp), self._schema,
+                                            write_options=pacsv.WriteOptions(
+                                                quoting_style="needed"))
+            self._csv.write_table(table)
         self.rows += len(frame)
+
+    def _table(self, frame: pd.DataFrame):
+        """Arrow table of ``frame`` in the schema of the first chunk (all-missing text
+        columns are typed as strings, not nulls, so later chunks fit)."""
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._schema is None:
+            self._schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type)
+                                      else f for f in table.schema])
+        return table.cast(self._schema)
 
     def commit(self, empty: pd.DataFrame) -> Path:
         """Finish and rename into place; ``empty`` gives the columns of a file with no rows."""
@@ -256,9 +323,9 @@ class ChunkWriter:
         if self._writer is not None:
             self._writer.close()
         if self._csv is not None:
-            self._csv.flush()
-            os.fsync(self._csv.fileno())
             self._csv.close()
+        with open(self.tmp, "rb+") as handle:  # on disk before the rename makes it visible
+            os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(self.tmp, 0o666 & ~umask)

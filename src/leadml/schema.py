@@ -64,6 +64,13 @@ def is_missing(values: pd.Series, markers: tuple[str, ...]) -> np.ndarray:
     """
     if values.dtype.kind in "iufbM":
         return values.isna().to_numpy()
+    if isinstance(values.dtype, pd.StringDtype):  # Arrow strings: stay in Arrow
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(values)
+        hit = pc.is_in(pc.utf8_trim_whitespace(arr), value_set=pa.array(list(markers), pa.string()))
+        return pc.or_kleene(pc.is_null(arr), hit).fill_null(True).to_numpy(zero_copy_only=False)
     text = values.astype("object")
     absent = text.isna().to_numpy()
     stripped = text.where(~absent, "").astype(str).str.strip()
@@ -79,7 +86,21 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Serie
         numbers = values.astype("float64")
         return numbers, ~np.isfinite(numbers.to_numpy()) & numbers.notna().to_numpy()
     # "NaN" is how pandas and spreadsheets write a missing number: missing, not bad.
-    missing = is_missing(values, (*markers, "NaN", "nan", "NAN"))
+    markers = (*markers, "NaN", "nan", "NAN")
+    missing = is_missing(values, markers)
+    if isinstance(values.dtype, pd.StringDtype):  # fast path: one Arrow cast if all parse
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        trimmed = pc.utf8_trim_whitespace(pa.array(values))
+        try:
+            cast = pc.cast(pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), trimmed),
+                           pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # some value is not a number: the pandas path below finds which
+        else:
+            numbers = pd.Series(cast.to_numpy(zero_copy_only=False), index=values.index)
+            return numbers, np.isinf(numbers.to_numpy())
     numbers = pd.to_numeric(values.astype("object").where(~missing, np.nan), errors="coerce")
     bad = (~missing & numbers.isna().to_numpy()) | np.isinf(numbers.to_numpy(dtype="float64"))
     return numbers.astype("float64"), bad

@@ -103,6 +103,14 @@ class SeenIds:
         return first
 
 
+def _where(mask: np.ndarray, values: pd.Series, template: str) -> np.ndarray:
+    """``template`` filled with the value where ``mask``, '' elsewhere."""
+    out = np.full(len(values), "", dtype=object)
+    for i in np.flatnonzero(mask):
+        out[i] = template.format(values.iloc[i])
+    return out
+
+
 def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
                   scored_at: pd.Timestamp, seen: SeenIds) -> tuple[pd.DataFrame, np.ndarray]:
     """Typed leads and a reason per row ('' for rows that can be scored)."""
@@ -110,36 +118,39 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     reasons = [np.full(len(frame), "", dtype=object)]
     ids = frame[contract.id_column]
     no_id = is_missing(ids, markers)
-    reasons.append(np.where(no_id, f"missing lead id in '{contract.id_column}'", ""))
+    if no_id.any():
+        reasons.append(_where(no_id, ids, f"missing lead id in '{contract.id_column}'"))
     first = seen.first_time(ids.where(~no_id, ""))
-    reasons.append(np.where(~no_id & ~first, "duplicate lead id: an earlier row has it", ""))
+    if (~no_id & ~first).any():
+        reasons.append(_where(~no_id & ~first, ids, "duplicate lead id: an earlier row has it"))
     typed = {}
     for col in dict.fromkeys([*contract.numeric, rules.budget.column]):
         numbers, bad = parse_numbers(frame[col], markers)
-        values = frame[col].astype(str)
-        reasons.append(np.where(bad, col + " '" + values + "' is not a finite number", ""))
+        if bad.any():
+            reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"))
         typed[col] = numbers
     budget = typed[rules.budget.column]
-    reasons.append(np.where(budget < 0, f"{rules.budget.column} is negative", ""))
+    if (budget < 0).any():
+        reasons.append(_where((budget < 0).to_numpy(), budget, f"{rules.budget.column} is negative"))
     if contract.time_column and contract.time_column in frame.columns:
         raw = frame[contract.time_column]
         times = parse_times(raw.where(~is_missing(raw, markers), None))
         stated = ~is_missing(raw, markers)
         unreadable = stated & times.isna().to_numpy()
         future = (times > scored_at + FUTURE_TOLERANCE).fillna(False).to_numpy()
-        text = raw.astype(str)
-        reasons.append(np.where(unreadable, contract.time_column + " '" + text
-                                + "' is not a date", ""))
-        reasons.append(np.where(future, contract.time_column + " '" + text
-                                + "' is in the future", ""))
-    joined = [r for r in reasons if (r != "").any()]
+        if unreadable.any():
+            reasons.append(_where(unreadable, raw, contract.time_column + " '{}' is not a date"))
+        if future.any():
+            reasons.append(_where(future, raw, contract.time_column + " '{}' is in the future"))
+    joined = [r for r in reasons if (np.asarray(r) != "").any()]
     reason = np.array(["; ".join(x for x in row if x) for row in zip(*joined, strict=True)],
                       dtype=object) if len(joined) > 1 else (joined[0] if joined else reasons[0])
     out = frame.copy()
     for col, numbers in typed.items():
         out[col] = numbers
-    for col in dict.fromkeys([*contract.categorical, *contract.text, rules.authority.column,
-                              rules.need.column, rules.timeline.column]):
+    # The model's pipeline reads placeholders itself; the rules get them as missing.
+    for col in dict.fromkeys([rules.authority.column, rules.need.column,
+                              rules.timeline.column]):
         if col not in typed:
             values = out[col].astype(object)
             out[col] = values.where(~is_missing(values, markers), None)
@@ -204,6 +215,58 @@ def _rejects_frame(chunk: io.Chunk, bad_rows: np.ndarray, reason: np.ndarray,
     return both.sort_values("record", kind="stable")[REJECT_COLUMNS]
 
 
+@dataclass
+class _Tally:
+    rows_in: int = 0
+    scored: int = 0
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = {k: Counter() for k in ("label", "grade", "reject_reason", "unseen")}
+        self.timings: Counter = Counter()
+
+
+def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract: Contract,
+            rules: Rules, cutoffs, scored_at: str, scored_at_ts, delimiter: str,
+            on_progress) -> _Tally:
+    categories = known_categories(model)
+    markers = set(contract.missing_values)
+    seen = SeenIds()
+    tally = _Tally()
+    for chunk in chunks:
+        t0 = time.perf_counter()
+        typed, reason = validate_rows(chunk.frame, contract, rules, scored_at=scored_at_ts,
+                                      seen=seen)
+        bad = reason != ""
+        good = typed.loc[~bad] if bad.any() else typed
+        for col, known in categories.items():
+            codes, uniques = pd.factorize(good[col])
+            unseen = np.array([(v := str(u).strip()) not in known and v not in markers
+                               for u in uniques], dtype=bool)
+            tally.counts["unseen"][col] += int(unseen[codes[codes >= 0]].sum())
+        t1 = time.perf_counter()
+        result = score_rows(good, model, contract, rules, cutoffs=cutoffs, scored_at=scored_at)
+        t2 = time.perf_counter()
+        out.write(result)
+        rejects = _rejects_frame(chunk, bad, reason, contract.id_column, delimiter) \
+            if bad.any() or chunk.malformed else None
+        if rejects is not None:
+            rej.write(rejects)
+            tally.rejected += len(rejects)
+            tally.counts["reject_reason"].update(r.split(":")[0].split(" '")[0]
+                                                 for r in rejects["reason"])
+        tally.timings["validate_seconds"] += t1 - t0
+        tally.timings["score_seconds"] += t2 - t1
+        tally.timings["write_seconds"] += time.perf_counter() - t2
+        tally.rows_in += len(chunk.frame) + len(chunk.malformed)
+        tally.scored += len(result)
+        tally.counts["label"].update(result["label"].value_counts().to_dict())
+        tally.counts["grade"].update(result["grade"].value_counts().to_dict())
+        if on_progress:
+            on_progress(tally.rows_in)
+    return tally
+
+
 def score_file(
     input_path: Path, output: Path, *, model, contract: Contract, rules: Rules,
     settings: ScoreSettings = ScoreSettings(),
@@ -222,90 +285,86 @@ def score_file(
     scored_at_ts = scored_at_ts.tz_localize("UTC") if scored_at_ts.tzinfo is None else \
         scored_at_ts.tz_convert("UTC")
     sha256, clean_bytes = io.scan(input_path, settings.encoding)
-    if input_path.suffix.lower() in {".parquet", ".pq"}:
-        header, chunks = io.parquet_chunks(input_path, chunk_rows=settings.chunk_rows)
-    else:
-        header, chunks = io.csv_chunks(input_path, delimiter=settings.delimiter,
-                                       encoding=settings.encoding,
-                                       chunk_rows=settings.chunk_rows,
-                                       check_bytes=not clean_bytes)
-    if contract.id_column is None:  # the model's data had no ids: the record number is one
-        contract = replace(contract, id_column=RECORD_ID)
-        chunks = (replace(c, frame=c.frame.assign(**{RECORD_ID: c.records.astype(str)}))
-                  for c in chunks)
-        header = [*header, RECORD_ID]
-    check_columns(header, contract, rules, path=input_path, delimiter=settings.delimiter)
+    parquet = input_path.suffix.lower() in {".parquet", ".pq"}
+    utf8 = settings.encoding.lower().replace("_", "-") in {"utf-8", "utf8"}
+
+    def open_chunks(fast: bool):
+        if parquet:
+            return io.parquet_chunks(input_path, chunk_rows=settings.chunk_rows)
+        if fast:
+            return io.arrow_csv_chunks(input_path, delimiter=settings.delimiter,
+                                       chunk_rows=settings.chunk_rows)
+        return io.csv_chunks(input_path, delimiter=settings.delimiter,
+                             encoding=settings.encoding, chunk_rows=settings.chunk_rows,
+                             check_bytes=not clean_bytes)
+
+    run_contract = contract
+
+    def prepared(fast: bool):
+        nonlocal run_contract
+        header, chunks = open_chunks(fast)
+        if contract.id_column is None:  # the model's data had no ids: the record number is
+            run_contract = replace(contract, id_column=RECORD_ID)
+            chunks = (replace(c, frame=c.frame.assign(**{RECORD_ID: c.records.astype(str)}))
+                      for c in chunks)
+            header = [*header, RECORD_ID]
+        check_columns(header, run_contract, rules, path=input_path,
+                      delimiter=settings.delimiter)
+        return chunks
+
     cutoffs = bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles))
-    categories = known_categories(model)
-    seen = SeenIds()
-    out = io.ChunkWriter(output)
-    rej = io.ChunkWriter(rejects_path)
-    counts = {"label": Counter(), "grade": Counter(), "reject_reason": Counter(),
-              "unseen": Counter()}
-    rows_in = scored = rejected = 0
-    timings = Counter()
+    fast = not parquet and utf8 and clean_bytes
+    out = rej = None
     try:
-        for chunk in chunks:
-            t0 = time.perf_counter()
-            typed, reason = validate_rows(chunk.frame, contract, rules, scored_at=scored_at_ts,
-                                          seen=seen)
-            bad = reason != ""
-            good = typed.loc[~bad]
-            for col, known in categories.items():
-                values = good[col].dropna().astype(str).str.strip()
-                counts["unseen"][col] += int((~values.isin(known)).sum())
-            t1 = time.perf_counter()
-            result = score_rows(good, model, contract, rules, cutoffs=cutoffs,
-                                scored_at=scored_at)
-            t2 = time.perf_counter()
-            out.write(result)
-            rejects = _rejects_frame(chunk, bad, reason, contract.id_column, settings.delimiter)
-            if len(rejects):
-                rej.write(rejects)
-            timings["validate_seconds"] += t1 - t0
-            timings["score_seconds"] += t2 - t1
-            timings["write_seconds"] += time.perf_counter() - t2
-            rows_in += len(chunk.frame) + len(chunk.malformed)
-            scored += len(result)
-            rejected += len(rejects)
-            counts["label"].update(result["label"].tolist())
-            counts["grade"].update(result["grade"].tolist())
-            counts["reject_reason"].update(r.split(":")[0].split(" '")[0]
-                                           for r in rejects["reason"])
-            if on_progress:
-                on_progress(rows_in)
-        assert scored + rejected == rows_in, "every input row is scored or rejected"
+        while True:
+            chunks = prepared(fast)
+            out, rej = io.ChunkWriter(output), io.ChunkWriter(rejects_path)
+            try:
+                tally = _stream(chunks, out, rej, model=model, contract=run_contract,
+                                rules=rules, cutoffs=cutoffs, scored_at=scored_at,
+                                scored_at_ts=scored_at_ts, delimiter=settings.delimiter,
+                                on_progress=on_progress)
+                break
+            except io.NeedsExactReader as why:
+                logger.info("restarting with the exact CSV reader: %s", why)
+                out.discard()
+                rej.discard()
+                fast = False
+        assert tally.scored + tally.rejected == tally.rows_in, "every row scored or rejected"
+        rows_in, rejected = tally.rows_in, tally.rejected
         rate = rejected / rows_in if rows_in else 0.0
         status = "ok" if rate <= settings.max_reject_rate else "failed: too many rejects"
+        counts = tally.counts
         manifest = {
             "status": status,
             "input": {"path": str(input_path.resolve()), "sha256": sha256, "rows": rows_in},
             "output": str(output.resolve()) if status == "ok" else None,
             "rejects": str(rejects_path.resolve()),
-            "scored": scored, "rejected": rejected, "reject_rate": round(rate, 6),
+            "scored": tally.scored, "rejected": rejected, "reject_rate": round(rate, 6),
             "max_reject_rate": settings.max_reject_rate,
-            "labels": {k: counts["label"].get(k, 0) for k in bant.LABELS},
-            "grades": {k: counts["grade"].get(k, 0) for k in "ABCD"},
+            "labels": {k: int(counts["label"].get(k, 0)) for k in bant.LABELS},
+            "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"},
             "reject_reasons": dict(counts["reject_reason"].most_common()),
             "unseen_category_values": {k: v for k, v in counts["unseen"].items() if v},
             "model": {"name": contract.name, "version": contract.version, "uri": contract.uri},
             "rules": {"path": str(rules.source), "sha256": rules.sha256,
                       "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))},
             "scored_at": scored_at,
-            "timings": {**{k: round(v, 3) for k, v in timings.items()},
+            "timings": {**{k: round(v, 3) for k, v in tally.timings.items()},
                         "total_seconds": round(time.perf_counter() - started, 3)},
         }
         empty_rejects = pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
         if status == "ok":
-            out.commit(score_rows(pd.DataFrame(), model, contract, rules, cutoffs=cutoffs,
+            out.commit(score_rows(pd.DataFrame(), model, run_contract, rules, cutoffs=cutoffs,
                                   scored_at=scored_at))
         else:
             out.discard()
         rej.commit(empty_rejects)
         io.write_json(manifest, manifest_path)  # last: its presence marks a finished run
     except BaseException:
-        out.discard()
-        rej.discard()
+        for writer in (out, rej):
+            if writer is not None:
+                writer.discard()
         raise
     if status != "ok":
         raise TooManyRejects(
