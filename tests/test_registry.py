@@ -94,7 +94,7 @@ def test_saved_model_is_skops_with_a_complete_allow_list(config):
 def test_input_example_is_made_up_not_a_real_row():
     frame = pd.DataFrame({"budget": ["1", "3", "100"], "title": ["CEO", "CEO", "Jane Doe, VP"]})
     example = input_example(frame, numeric=("budget",))
-    assert example.to_dict("records") == [{"budget": "3.0", "title": "CEO"}]
+    assert example.to_dict("records") == [{"budget": 3.0, "title": "CEO"}]
 
 
 def test_default_store_is_in_the_leadml_home_not_the_current_folder(monkeypatch, tmp_path):
@@ -138,3 +138,16 @@ def test_cli_sample_is_deterministic(tmp_path):
     nightly = pd.read_csv(tmp_path / "a" / "nightly.csv")
     assert len(nightly) == 30 and "converted" not in nightly.columns
     assert np.isfinite(pd.read_csv(tmp_path / "a" / "leads.csv")["true_probability"]).all()
+
+
+def test_mlflow_pyfunc_serving_accepts_a_lead_file_as_pandas_reads_it(
+        config, sample_files, monkeypatch):
+    """The signature must let MLflow's own tools (models predict, serve) score real files:
+    counts as whole numbers, empty budgets and titles as missing values."""
+    _, reg = train_from_config(load_config(config))
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    pyfunc = mlflow.pyfunc.load_model(reg.uri)
+    nightly = pd.read_csv(sample_files / "nightly.csv")
+    assert nightly["estimated_budget"].isna().any() and nightly["job_title"].isna().any()
+    predictions = np.asarray(pyfunc.predict(nightly))
+    assert predictions.shape == (600,) and set(np.unique(predictions)) <= {0, 1}

@@ -94,7 +94,9 @@ def input_example(features: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFr
     for col in features.columns:
         values = features[col]
         if col in numeric:
-            row[col] = str(pd.to_numeric(values, errors="coerce").median())
+            x = pd.to_numeric(values, errors="coerce")
+            whole = x.notna().all() and (x == x.round()).all()
+            row[col] = int(x.median()) if whole else float(x.median())
         else:
             mode = values.mode(dropna=True)
             row[col] = str(mode.iloc[0]) if len(mode) else ""
@@ -116,6 +118,23 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         "reference_quantiles": [round(float(q), 6) for q in
                                 np.quantile(result.p_test, np.linspace(0, 1, 101))],
     }
+
+
+def model_signature(columns, features: pd.DataFrame):
+    """Whole-number columns that are never missing as longs, other numbers as doubles, the
+    rest as strings, all optional (CRM fields are often empty), so that MLflow's own
+    serving reads a lead file as pandas does. The output is the pyfunc's predicted class."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    def kind(col: str) -> str:
+        x = pd.to_numeric(features[col], errors="coerce")
+        return "long" if x.notna().all() and (x == x.round()).all() else "double"
+
+    inputs = [ColSpec(kind(c), c, required=False) for c in columns.numeric]
+    inputs += [ColSpec("string", c, required=False) for c in (*columns.categorical,
+                                                               *columns.text)]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec("long")]))
 
 
 @dataclass(frozen=True)
@@ -191,7 +210,6 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
                  extra_artifacts: list[Path] = ()) -> Registered:
     """Log a training run whole, register its model, and decide champion or challenger."""
     import mlflow
-    from mlflow.models import infer_signature
 
     from leadml.evaluate import save_plots
 
@@ -201,7 +219,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
     name = cfg.registry.model_name
     features = list(cfg.dataset.columns.features)
     example = input_example(result.X_test[features], cfg.dataset.columns.numeric)
-    signature = infer_signature(example, result.model.predict_proba(example)[:, 1])
+    signature = model_signature(cfg.dataset.columns, result.X_test)
     with mlflow.start_run(experiment_id=experiment_id) as run, \
             tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
