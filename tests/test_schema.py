@@ -56,7 +56,8 @@ def test_missing_columns_are_listed_with_the_config_key(cfg):
     with pytest.raises(LeadDataError, match=r"missing 1 column\(s\) \['budget'\]") as info:
         validate_history(raw, cfg)
     text = str(info.value)
-    assert "unexpected Budget" in text and "c.yaml:6 (dataset.columns)" in text
+    assert "unexpected Budget" in text
+    assert "'budget' is named at c.yaml:7 (dataset.columns.numeric[0])" in text
 
 
 @pytest.mark.parametrize("column, values, message", [

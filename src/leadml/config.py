@@ -232,7 +232,8 @@ def config_line(cfg: TrainConfig, *keys: str | int) -> str:
     key = tuple(keys)
     while key and key not in lines:
         key = key[:-1]
-    return f"{Path(cfg.source).name}:{lines.get(key, 1)} ({'.'.join(map(str, keys))})"
+    dotted = ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in keys)
+    return f"{Path(cfg.source).name}:{lines.get(key, 1)} ({dotted.replace('.[', '[')})"
 
 
 # --- BANT rules file -----------------------------------------------------------------------

@@ -178,10 +178,17 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
     required = [*([ds.id_column] if ds.id_column else []),
                 *([ds.time_column] if ds.time_column else []),
                 *([ds.target.column] if ds.target else []), *ds.columns.features]
+    named_at = []
+    for col in [c for c in required if c not in raw.columns]:
+        for role in ("numeric", "categorical", "text"):
+            names = getattr(ds.columns, role)
+            if col in names:
+                named_at.append(f"'{col}' is named at "
+                                f"{config_line(cfg, 'dataset', 'columns', role, names.index(col))}")
     require_columns(
         list(raw.columns), required, what=f"lead file '{ds.path}'",
-        fix=f"Rename the columns in the file or in {config_line(cfg, 'dataset', 'columns')}. "
-        f"Found: {list(raw.columns)}",
+        fix="".join(f"{n}\n" for n in named_at)
+        + f"Rename the columns in the file or in the config. Found: {list(raw.columns)}",
     )
     if ds.id_column is None:  # the record number (1 = first data row) is the id
         raw = raw.assign(**{RECORD_ID: np.arange(1, len(raw) + 1).astype(str)})
