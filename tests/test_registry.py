@@ -79,8 +79,16 @@ def test_a_worse_model_stays_challenger_and_a_human_can_force_it(tmp_path, sampl
     assert str(client.get_model_version_by_alias("leadml", "champion").version) == "3"
 
 
-def test_saved_model_is_skops_with_a_complete_allow_list(config):
-    _, reg = train_from_config(load_config(config))
+@pytest.mark.parametrize("drift", [None, {"method": "known_rate", "base_rate": 0.4}])
+def test_saved_model_is_skops_with_a_complete_allow_list(tmp_path, sample_files, drift):
+    config = write_config(tmp_path, sample_files / "leads.csv",
+                          **({"drift": drift} if drift else {}))
+    result, reg = train_from_config(load_config(config))
+    if drift:  # the drift correction travels inside the registered model
+        loaded = load_model(reg.uri)
+        assert type(loaded).__name__ == "RateShifted"
+        np.testing.assert_allclose(loaded.predict_proba(result.X_test)[:, 1], result.p_test)
+        assert result.p_test.mean() > 0.3
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=reg.uri))
     assert (local / "model.skops").exists() and not list(local.glob("*.pkl"))
     untrusted = skops.io.get_untrusted_types(file=local / "model.skops")

@@ -36,6 +36,9 @@ class TargetColumn(_Frozen):
 
     column: str
     positive_values: tuple[str, ...] = ("1", "yes", "true")
+    converted_at_column: str | None = Field(
+        None, description="when converted leads converted: the audit checks no feature "
+        "column holds dates after it")
 
 
 class OutcomesTable(_Frozen):
@@ -119,6 +122,9 @@ class ModelConfig(_Frozen):
     candidates: tuple[Literal["logistic_regression", "gradient_boosting"], ...] = CANDIDATES
     calibration: Literal["auto", "sigmoid", "isotonic"] = "auto"
     isotonic_min_positives: int = Field(1000, ge=1, description="'auto' picks isotonic from here")
+    refit: bool = Field(True, description=(
+        "after choosing and calibrating, refit the chosen candidate on the train and "
+        "calibration windows together, under the same calibrator"))
     seed: int = 0
     C: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic regression")
     learning_rate: float = Field(0.06, gt=0, le=1)
@@ -155,10 +161,58 @@ class PromotionConfig(_Frozen):
     min_log_loss_gain: float = Field(0.0, ge=0)
 
 
+class AuditConfig(_Frozen):
+    """Thresholds of ``leadml audit``, which also runs at the start of training.
+
+    A feature column flagged for leakage stops training unless ``keep`` names it with the
+    reason it is known before the outcome (``keep: {meetings: "booked before the demo"}``).
+    """
+
+    min_leads: int = Field(1000, ge=1, description="fewer labelled leads: too few to learn from")
+    min_conversions: int = Field(120, ge=1, description="fewer conversions: too few to learn from")
+    max_single_auc: float = Field(0.75, gt=0.5, le=1, description=(
+        "a column that alone separates converted leads this well is suspect"))
+    max_missing_auc: float = Field(0.75, gt=0.5, le=1, description=(
+        "a column whose emptiness alone separates converted leads this well is suspect"))
+    max_order_auc: float = Field(0.6, gt=0.5, le=1, description=(
+        "an id-like or time-like feature that tracks the outcome this well is suspect"))
+    keep: dict[str, str] = Field(default_factory=dict, description=(
+        "flagged columns to keep anyway, each with the reason it is known before the outcome"))
+
+    @model_validator(mode="after")
+    def _reasons_given(self) -> AuditConfig:
+        empty = [c for c, why in self.keep.items() if not str(why).strip()]
+        if empty:
+            raise ValueError(f"give a reason for keeping {empty}: why is each known before "
+                             "the outcome?")
+        return self
+
+
+class DriftConfig(_Frozen):
+    """How the calibrated probabilities follow a moving conversion rate (see leadml.drift).
+
+    ``none``: keep the calibration window's rate. ``recent_rate``: shift to the rate of the
+    newest ``recent_share`` of the labelled leads before the test window. ``known_rate``:
+    shift to ``base_rate``, a rate you know from the CRM's recent months.
+    """
+
+    method: Literal["none", "recent_rate", "known_rate"] = "none"
+    recent_share: float = Field(0.1, gt=0, le=1)
+    base_rate: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _rate_for_known(self) -> DriftConfig:
+        if self.method == "known_rate" and self.base_rate is None:
+            raise ValueError("method 'known_rate' needs base_rate (e.g. 0.12)")
+        return self
+
+
 class TrainConfig(_Frozen):
     dataset: DatasetConfig
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
+    drift: DriftConfig = DriftConfig()
+    audit: AuditConfig = AuditConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
     promotion: PromotionConfig = PromotionConfig()

@@ -14,9 +14,9 @@ from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
     log_loss,
+    precision_recall_curve,
     roc_auc_score,
     roc_curve,
-    precision_recall_curve,
 )
 
 
@@ -37,11 +37,23 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
 
 
 def lift_at(y: np.ndarray, p: np.ndarray, share: float) -> float:
-    """Conversion rate among the top ``share`` of leads by probability, over the base rate."""
-    k = max(1, int(round(share * len(y))))
-    top = np.argsort(-p, kind="stable")[:k]
+    """Conversion rate among the top ``share`` of leads by probability, over the base rate.
+
+    Leads tied at the cut-off count in proportion (the expected lift when ties are broken
+    at random), so calibrators that give many leads one value (isotonic) are not judged by
+    the order the rows happen to be in.
+
+    >>> lift_at(np.array([1, 0, 1, 0]), np.array([.9, .5, .5, .1]), 0.5)
+    1.5
+    """
     base = y.mean()
-    return float(y[top].mean() / base) if base > 0 else float("nan")
+    if base == 0:
+        return float("nan")
+    k = max(1, int(round(share * len(y))))
+    cut = -np.partition(-p, k - 1)[k - 1]
+    above, tied = p > cut, p == cut
+    conversions = y[above].sum() + (k - above.sum()) * y[tied].mean()
+    return float(conversions / k / base)
 
 
 def metrics(y: np.ndarray, p: np.ndarray, *, bins: int = 10) -> dict[str, float]:

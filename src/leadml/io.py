@@ -195,7 +195,7 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
     return header, records()
 
 
-class NeedsExactReader(Exception):
+class NeedsExactReader(Exception):  # noqa: N818 (a signal to switch readers, not an error)
     """The fast reader met a record it cannot account for exactly (malformed, too long):
     the caller restarts with :func:`csv_chunks`, which numbers and keeps every record."""
 

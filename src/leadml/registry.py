@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 
 from leadml.evaluate import metrics as window_metrics
 
@@ -32,6 +31,7 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 #: is refused at load time (see tests/test_registry.py, which checks this list is complete).
 TRUSTED_TYPES = [
     "functools.partial",
+    "leadml.drift.RateShifted",
     "leadml.features.LeadCleaner",
     "leadml.features._SignedLog",
     "numpy.dtype",
@@ -181,6 +181,9 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
         "",
         f"- Classifier: {result.kind}, calibrated with {result.calibration_method} "
         "(CalibratedClassifierCV over a FrozenEstimator, fitted on the calibration window).",
+        *([f"- Drift correction {result.drift['method']}: base rate "
+           f"{result.drift['source_rate']:.4f} shifted to {result.drift['target_rate']:.4f}."]
+          if result.drift.get("method", "none") != "none" else []),
         f"- Data: `{facts['path']}` (sha256 {facts['sha256'][:16]}...), {facts['rows']} leads, "
         f"positive rate {facts['positive_rate']:.4f}.",
         *(f"- {n} window: {x.rows} leads, {x.conversions} conversions, "
@@ -226,7 +229,10 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         mlflow.log_dict(cfg.model_dump(mode="json"), "config/train_config.json")
         if cfg.source:
             mlflow.log_artifact(str(cfg.source), "config")
+        if result.audit is not None:
+            mlflow.log_dict(result.audit.to_dict(), "audit/audit.json")
         mlflow.log_params({
+            **{f"drift_{k}": v for k, v in result.drift.items()},
             "model_kind": result.kind,
             "calibration_method": result.calibration_method,
             "config_sha256": cfg.sha256,
@@ -420,4 +426,33 @@ def log_scoring(manifest: dict[str, Any], *, experiment: str = "leadml-scoring",
             **{f"seconds_{k}": v for k, v in manifest["timings"].items()},
         })
         mlflow.log_dict(manifest, "manifest.json")
+        return run.info.run_id
+
+
+def log_backtest(bt, cfg, files: list[Path], *, start: float, window: float,
+                 end: float = 1.0) -> str:
+    """Record a backtest as an MLflow run: pooled metrics per drift method, per-window
+    metrics as steps, the tables and the plot. Returns the run id."""
+    import mlflow
+
+    uri = tracking_uri(cfg.registry.tracking_uri)
+    client = _client(uri)
+    experiment_id = _experiment_id(client, cfg.registry.experiment, uri)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="backtest") as run:
+        mlflow.set_tags({"leadml.stage": "backtest"})
+        mlflow.log_params({"backtest_start": start, "backtest_window": window,
+                           "backtest_end": end,
+                           "drift_method": bt.configured, "config_sha256": cfg.sha256})
+        if cfg.source:
+            mlflow.log_artifact(str(cfg.source), "config")
+        for row in bt.pooled.to_dict(orient="records"):
+            mlflow.log_metrics({f"pooled_{row['method']}_{k}": float(v) for k, v in row.items()
+                                if k not in ("method", "leads")})
+        for row in bt.windows.to_dict(orient="records"):
+            mlflow.log_metrics({f"window_{row['method']}_{k}": float(row[k])
+                                for k in ("roc_auc", "log_loss", "brier", "ece",
+                                          "positive_rate", "mean_probability")},
+                               step=int(row["window"]))
+        for path in files:
+            mlflow.log_artifact(str(path), "backtest")
         return run.info.run_id

@@ -43,7 +43,7 @@ REJECT_COLUMNS = ["record", "lead_id", "reason", "raw_record"]
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks and time zones of CRM exports differ
 
 
-class TooManyRejects(LeadDataError):
+class TooManyRejects(LeadDataError):  # noqa: N818 (a condition, named as users say it)
     """More rows were rejected than ``max_reject_rate`` allows."""
 
 
@@ -131,7 +131,8 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         typed[col] = numbers
     budget = typed[rules.budget.column]
     if (budget < 0).any():
-        reasons.append(_where((budget < 0).to_numpy(), budget, f"{rules.budget.column} is negative"))
+        reasons.append(_where((budget < 0).to_numpy(), budget,
+                              f"{rules.budget.column} is negative"))
     if contract.time_column and contract.time_column in frame.columns:
         raw = frame[contract.time_column]
         times = parse_times(raw.where(~is_missing(raw, markers), None))

@@ -1,0 +1,418 @@
+"""Preflight, leakage and data-health checks on a lead history, before any model is fitted.
+
+Real CRM exports carry columns filled in after the outcome (call length, status tags,
+quality ratings), columns that exist only for converted leads, ids and dates that encode
+the outcome, too few conversions and a drifting conversion rate. Each check here looks at
+the data itself, not at column names, so a leak is found whatever it is called.
+
+Single-column ROC AUCs are cross-fitted: the conversion rate per value (or per quantile bin
+of a number) is learned on every other lead and scored on the rest, so a column with a
+different value per lead scores 0.5 rather than a perfect, meaningless 1.0.
+
+A leakage finding on a feature column is *blocking*: ``leadml train`` refuses it unless
+``audit.keep`` names the column with the reason it is known before the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from leadml.config import TrainConfig, config_line
+from leadml.schema import RECORD_ID, History, LeadDataError, is_missing, parse_times
+
+#: Values that mean "no value" in CRM exports; found but not configured as missing, they
+#: become a category of their own.
+COMMON_MARKERS = frozenset({
+    "unknown", "n/a", "na", "none", "null", "nan", "select", "-", "--", "?", "not provided",
+    "not specified", "(blank)", "blank", "missing", "undefined", "tbd", "#n/a",
+})
+SMOOTHING = 20  # leads of prior weight per value in the cross-fitted rates
+BINS = 20
+DECILES = 10
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # preflight | leakage | health | drift
+    column: str | None
+    message: str
+    blocking: bool = False
+
+
+@dataclass
+class Audit:
+    rows: int
+    conversions: int
+    columns: list[dict[str, Any]]
+    drift: list[dict[str, Any]]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "conversions": self.conversions,
+                "positive_rate": self.conversions / self.rows if self.rows else None,
+                "blocking": len(self.blocking), "findings": [asdict(f) for f in self.findings],
+                "columns": self.columns, "drift": self.drift}
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_plain))
+        tmp.replace(path)
+        return path
+
+    def table(self) -> str:
+        """The per-column numbers and the findings, for a terminal."""
+        head = (f"{'column':<24} {'role':<12} {'missing':>7} {'values':>8} "
+                f"{'AUC':>6} {'miss.AUC':>8}  flags")
+        lines = [f"{self.rows:,} leads, {self.conversions:,} conversions "
+                 f"({self.conversions / max(self.rows, 1):.2%})", "", head, "-" * len(head)]
+        for c in self.columns:
+            lines.append(
+                f"{c['column'][:24]:<24} {c['role']:<12} {c['missing_share']:>7.1%} "
+                f"{c['distinct']:>8,} {_num(c['single_auc']):>6} {_num(c['missing_auc']):>8}"
+                f"  {', '.join(c['flags'])}")
+        lines += ["", "conversion rate per tenth of the history, oldest first: "
+                  + " ".join(f"{d['rate']:.1%}" for d in self.drift), ""]
+        for f in self.findings:
+            mark = "BLOCKS" if f.blocking else "note  "
+            lines.append(f"{mark} [{f.kind}] {f.message}")
+        if not self.findings:
+            lines.append("no findings")
+        return "\n".join(lines)
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def _plain(x):
+    return x.item() if hasattr(x, "item") else str(x)
+
+
+# --- column statistics ----------------------------------------------------------------------
+
+
+def cross_fitted_auc(keys: np.ndarray, y: np.ndarray) -> float:
+    """ROC AUC (folded to >= 0.5) of the per-key conversion rate, learned on a random half
+    of the leads and scored on the other half, then the other way round.
+
+    >>> y = np.array([0, 1] * 50)
+    >>> cross_fitted_auc(np.where(y == 1, "won", "open"), y)
+    1.0
+    >>> cross_fitted_auc(np.arange(100).astype(str), y)  # one value per lead: no signal
+    0.5
+    """
+    codes, _ = pd.factorize(keys)
+    fold = np.random.default_rng(0).integers(0, 2, len(y))  # fixed: same data, same AUC
+    prior = float(y.mean())
+    score = np.empty(len(y))
+    for f in (0, 1):
+        fit = fold != f
+        n = np.bincount(codes[fit], minlength=codes.max() + 1)
+        pos = np.bincount(codes[fit], weights=y[fit], minlength=codes.max() + 1)
+        rate = (pos + prior * SMOOTHING) / (n + SMOOTHING)
+        score[~fit] = rate[codes[~fit]]
+    return _folded_auc(y, score)
+
+
+def _folded_auc(y: np.ndarray, score: np.ndarray) -> float:
+    if len(np.unique(score)) < 2 or y.min() == y.max():
+        return 0.5
+    auc = float(roc_auc_score(y, score))
+    return round(max(auc, 1 - auc), 4)
+
+
+def _bins(values: np.ndarray) -> np.ndarray:
+    """Quantile-bin numbers, with missing as a bin of its own."""
+    finite = values[~np.isnan(values)]
+    if len(finite) == 0:
+        return np.full(len(values), -1)
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, BINS + 1))[1:-1])
+    return np.where(np.isnan(values), -1, np.searchsorted(edges, values, side="right"))
+
+
+def _as_numbers(values: pd.Series, missing: np.ndarray) -> np.ndarray | None:
+    """The column as floats when (nearly) every stated value is a number, else None."""
+    numbers = pd.to_numeric(values.where(~missing), errors="coerce").to_numpy(dtype=float)
+    stated = int((~missing).sum())
+    if stated and np.isfinite(numbers).sum() >= 0.95 * stated:
+        return numbers
+    return None
+
+
+def _as_dates(values: pd.Series, missing: np.ndarray) -> pd.Series | None:
+    """The column as UTC times when (nearly) every stated value is a date, else None."""
+    stated = values[~missing]
+    if len(stated) == 0 or pd.api.types.is_numeric_dtype(stated):
+        return None
+    probe = stated.astype(str).head(500)
+    if not probe.str.contains(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}", regex=True).all():
+        return None
+    times = parse_times(values.where(~missing, None))
+    return times if times.notna().sum() >= 0.9 * len(stated) else None
+
+
+def _order_corr(numbers: np.ndarray) -> float:
+    """Spearman correlation of a column with the leads' time order."""
+    ok = np.isfinite(numbers)
+    if ok.sum() < 10 or np.nanstd(numbers[ok]) == 0:
+        return 0.0
+    ranks = pd.Series(numbers[ok]).rank().to_numpy()
+    return float(np.corrcoef(ranks, np.flatnonzero(ok))[0, 1])
+
+
+def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
+                  markers: tuple[str, ...]) -> dict[str, Any]:
+    missing = is_missing(values, markers)
+    stated = values[~missing]
+    text = stated.astype(str).str.strip()
+    distinct = int(text.nunique())
+    top_share = float(text.value_counts(normalize=True).iloc[0]) if distinct else 1.0
+    numbers = None if role in ("categorical", "text") else _as_numbers(values, missing)
+    dates = None if numbers is not None else _as_dates(values, missing)
+    kind = "number" if numbers is not None else "date" if dates is not None else "text"
+    if dates is not None:
+        numbers = (dates - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy()
+    if numbers is not None:
+        keys = _bins(numbers)
+    else:
+        keys = np.where(missing, "\0missing", values.astype(str).str.strip().str.lower())
+    stats = {
+        "column": name, "role": role, "kind": kind,
+        "missing_share": round(float(missing.mean()), 4),
+        "distinct": distinct, "top_share": round(top_share, 4),
+        "single_auc": cross_fitted_auc(keys, y),
+        "missing_auc": _folded_auc(y, missing.astype(float)) if 0 < missing.sum() < len(y)
+        else None,
+        "order_corr": round(_order_corr(numbers), 4) if numbers is not None else None,
+        "order_auc": None,
+        "pattern": None,  # id-like or time-like
+        "unlisted_markers": {},
+        "flags": [],
+    }
+    if numbers is None:
+        lowered = text.str.lower()
+        listed = {m.strip().lower() for m in markers}
+        counts = lowered[lowered.isin(COMMON_MARKERS - listed)].value_counts()
+        stats["unlisted_markers"] = {k: int(v) for k, v in counts.items()}
+        if distinct >= 0.95 * len(values) and len(stated) >= 0.5 * len(values):
+            # An id: does its shape ("WON-123" vs "L-456") or its number track the outcome?
+            shape = np.where(missing, "", text.reindex(values.index, fill_value="")
+                             .str.replace(r"\d+", "#", regex=True))
+            digits = pd.to_numeric(values.astype(str).str.extract(r"(\d+)\s*$")[0],
+                                   errors="coerce").to_numpy(dtype=float)
+            stats["order_auc"] = max(cross_fitted_auc(shape, y),
+                                     cross_fitted_auc(_bins(digits), y))
+            stats["pattern"] = "id-like"
+    elif abs(stats["order_corr"]) >= 0.9:
+        stats["order_auc"] = stats["single_auc"]
+        stats["pattern"] = "time-like" if kind != "number" or distinct < 0.95 * len(values) \
+            else "id-like"
+    return stats
+
+
+# --- the audit ------------------------------------------------------------------------------
+
+
+def _roles(cfg: TrainConfig) -> dict[str, str]:
+    cols = cfg.dataset.columns
+    return {c: role for role in ("numeric", "categorical", "text", "excluded")
+            for c in getattr(cols, role)}
+
+
+def conversion_times(history: History, cfg: TrainConfig,
+                     outcomes: pd.DataFrame | None) -> pd.Series | None:
+    """When each converted lead converted (NaT otherwise), where the data says so."""
+    ds = cfg.dataset
+    if ds.outcomes is not None and outcomes is not None:
+        when = parse_times(outcomes[ds.outcomes.converted_at_column])
+        by_id = pd.Series(when.to_numpy(), index=outcomes[ds.outcomes.id_column].astype(str))
+        by_id = by_id[~by_id.index.duplicated()]
+        return pd.Series(history.ids.astype(str).map(by_id).to_numpy())
+    column = ds.target.converted_at_column if ds.target else None
+    if column and column in history.features.columns:
+        return parse_times(history.features[column])
+    return None
+
+
+def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | None = None,
+                  *, duplicate_ids: tuple[str, ...] = ()) -> Audit:
+    """Every check on a validated, time-ordered history; nothing is fitted but rates."""
+    ac, ds = cfg.audit, cfg.dataset
+    y = history.target
+    rows, conversions = len(y), int(y.sum())
+    roles = _roles(cfg)
+    findings: list[Finding] = []
+
+    if rows < ac.min_leads or conversions < ac.min_conversions:
+        findings.append(Finding("preflight", None, (
+            f"{rows:,} leads with {conversions:,} conversions: too few to learn from "
+            f"(at least {ac.min_leads:,} leads and {ac.min_conversions:,} conversions, set "
+            "under audit: in the config). Until there are more, qualify leads with the BANT "
+            "rules alone: leadml score INPUT --output OUT --rules-only"), blocking=True))
+    if duplicate_ids:
+        findings.append(Finding("health", ds.id_column, (
+            f"{len(duplicate_ids):,} rows repeat an earlier lead id in '{ds.id_column}' "
+            f"(e.g. {list(dict.fromkeys(duplicate_ids))[:5]}) and were left out of this "
+            "audit; training refuses the file until each lead appears once: deduplicate the "
+            "export or pick another id column"), blocking=True))
+
+    skip = {ds.id_column, ds.time_column, RECORD_ID}
+    converted_at = conversion_times(history, cfg, outcomes)
+    columns = []
+    for name in history.features.columns:
+        if name in skip:
+            continue
+        role = roles.get(name, "unused")
+        stats = _column_stats(name, history.features[name], y, role, ds.missing_values)
+        columns.append(stats)
+        findings += _column_findings(stats, history, cfg, converted_at)
+    findings += _drift_findings(drift := _drift_table(history), ds.time_column)
+    return Audit(rows=rows, conversions=conversions, columns=columns, drift=drift,
+                 findings=findings)
+
+
+def _column_findings(stats: dict, history: History, cfg: TrainConfig,
+                     converted_at: pd.Series | None) -> list[Finding]:
+    ac, name, role = cfg.audit, stats["column"], stats["role"]
+    feature = role in ("numeric", "categorical", "text")
+    y = history.target
+    leaks = []
+    if stats["single_auc"] >= ac.max_single_auc:
+        leaks.append(("single-AUC", f"alone separates converted from other leads with ROC AUC "
+                      f"{stats['single_auc']:.3f} (threshold {ac.max_single_auc}): is it "
+                      "filled in or changed after the outcome (a call length, a status, a "
+                      "rating)?"))
+    if stats["missing_auc"] is not None and stats["missing_auc"] >= ac.max_missing_auc:
+        missing = is_missing(history.features[name], cfg.dataset.missing_values)
+        leaks.append(("missingness", f"whether it is empty alone gives ROC AUC "
+                      f"{stats['missing_auc']:.3f}: it is filled for "
+                      f"{1 - missing[y == 1].mean():.0%} of converted leads and "
+                      f"{1 - missing[y == 0].mean():.0%} of the others; does it exist only "
+                      "once a lead has converted (or been lost)?"))
+    if stats["order_auc"] is not None and stats["order_auc"] >= ac.max_order_auc:
+        leaks.append(("tracks-outcome", f"is {stats['pattern']} and tracks the outcome (ROC AUC "
+                      f"{stats['order_auc']:.3f}): the model would learn when or how the "
+                      "record was made, not who the lead is"))
+    if converted_at is not None and stats["kind"] == "date" and \
+            name != (cfg.dataset.target.converted_at_column if cfg.dataset.target else None):
+        when = parse_times(history.features[name])
+        both = (y == 1) & when.notna().to_numpy() & converted_at.notna().to_numpy()
+        if both.sum() >= 10:
+            after = float((when[both].to_numpy() > converted_at[both].to_numpy()).mean())
+            stats["after_conversion_share"] = round(after, 4)
+            if after >= 0.5:
+                leaks.append(("after-conversion", f"holds dates after the lead converted for "
+                              f"{after:.0%} of converted leads: it was recorded after the "
+                              "outcome"))
+    out = []
+    for flag, why in leaks:
+        stats["flags"].append(flag)
+        kept = name in ac.keep
+        if not feature:
+            note = f"(it is {role}, so no model uses it)"
+        elif kept:
+            note = f"(kept by audit.keep: {ac.keep[name]!r})"
+        else:
+            note = (f"Exclude it (columns.excluded) or, if it is known before the outcome, "
+                    f"keep it with the reason under audit.keep; it is listed at "
+                    f"{_where(cfg, name, role)}")
+        out.append(Finding("leakage", name, f"'{name}' {why} {note}",
+                           blocking=feature and not kept))
+    out += _health_findings(stats, cfg, feature)
+    return out
+
+
+def _where(cfg: TrainConfig, name: str, role: str) -> str:
+    names = getattr(cfg.dataset.columns, role)
+    return config_line(cfg, "dataset", "columns", role, names.index(name))
+
+
+def _health_findings(stats: dict, cfg: TrainConfig, feature: bool) -> list[Finding]:
+    name, out = stats["column"], []
+    if not feature:
+        return out
+    if stats["distinct"] <= 1:
+        stats["flags"].append("constant")
+        out.append(Finding("health", name, f"'{name}' is constant: it carries no information"))
+    elif stats["top_share"] >= 0.99:
+        stats["flags"].append("near-constant")
+        out.append(Finding("health", name, f"'{name}' has one value in "
+                           f"{stats['top_share']:.1%} of leads: it carries little information"))
+    if stats["role"] == "categorical" and stats["distinct"] > 1000:
+        stats["flags"].append("high-cardinality")
+        out.append(Finding("health", name, (
+            f"'{name}' has {stats['distinct']:,} distinct values: values seen fewer than "
+            f"{cfg.model.min_category_count} times share one category; if it is free text, "
+            "list it under columns.text")))
+    if stats["pattern"] == "id-like" and "tracks-outcome" not in stats["flags"]:
+        stats["flags"].append("id-like")
+        out.append(Finding("health", name, f"'{name}' is id-like (a different value per "
+                           "lead): it cannot generalise; exclude it"))
+    if stats["unlisted_markers"]:
+        shown = ", ".join(f"{k!r} ({v:,})" for k, v in stats["unlisted_markers"].items())
+        stats["flags"].append("unlisted-missing-marker")
+        out.append(Finding("health", name, (
+            f"'{name}' holds {shown}, which usually mean 'no value' but are not listed in "
+            f"{config_line(cfg, 'dataset', 'missing_values')}: they are treated as a "
+            "category of their own")))
+    return out
+
+
+def _drift_table(history: History) -> list[dict[str, Any]]:
+    y, n = history.target, len(history.target)
+    edges = np.linspace(0, n, DECILES + 1).astype(int)
+    return [{"tenth": i + 1, "first_time": str(history.time.iloc[a]),
+             "last_time": str(history.time.iloc[b - 1]), "leads": int(b - a),
+             "rate": round(float(y[a:b].mean()), 4)}
+            for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)) if b > a]
+
+
+def _drift_findings(table: list[dict], time_column: str | None) -> list[Finding]:
+    rates = [d["rate"] for d in table]
+    if len(rates) < 2:
+        return []
+    low, high = min(rates), max(rates)
+    if high <= 1.5 * max(low, 1e-9):
+        return []
+    order = f"'{time_column}'" if time_column else "row order"
+    return [Finding("drift", None, (
+        f"the conversion rate moves from {low:.1%} to {high:.1%} across tenths of the "
+        f"history (by {order}; oldest {rates[0]:.1%}, newest {rates[-1]:.1%}): probabilities "
+        "calibrated on older leads will be off for newer ones; measure it with leadml "
+        "backtest and see the drift: section of the config"))]
+
+
+def audit_frame(raw: pd.DataFrame, cfg: TrainConfig,
+                outcomes: pd.DataFrame | None = None) -> tuple[Audit, History]:
+    """Audit a raw lead file: duplicate ids are counted and set aside, the rest validated."""
+    from leadml.schema import validate_history
+
+    duplicates: tuple[str, ...] = ()
+    if cfg.dataset.id_column and cfg.dataset.id_column in raw.columns:
+        dup = raw[cfg.dataset.id_column].duplicated().to_numpy()
+        duplicates = tuple(raw[cfg.dataset.id_column][dup].astype(str))
+        raw = raw[~dup]
+    history = validate_history(raw, cfg, outcomes)
+    return audit_history(history, cfg, outcomes, duplicate_ids=duplicates), history
+
+
+def refuse_if_blocked(audit: Audit) -> None:
+    """Training stops here when the audit found leakage, too little data or repeated ids."""
+    if audit.blocking:
+        raise LeadDataError(
+            f"the audit found {len(audit.blocking)} problem(s) that stop training:\n"
+            + "\n".join(f"- {f.message}" for f in audit.blocking)
+            + "\nSee every check with: leadml audit --config <config>")
+

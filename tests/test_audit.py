@@ -1,0 +1,171 @@
+"""The audit finds leaks by what the data does, not by column names, and training refuses a
+leaky feature unless the config keeps it with a reason."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadml.audit import audit_frame, refuse_if_blocked
+from leadml.cli import app
+from leadml.config import load_config
+from leadml.schema import LeadDataError
+from leadml.synthetic import make_leads
+from leadml.train import read_history
+from tests.conftest import write_config
+
+FEATURES = dict(numeric=["estimated_budget", "web_visits", "email_opens", "form_fills",
+                         "meetings"],
+                categorical=["lead_source", "channel", "industry", "company_size", "country",
+                             "purchase_timeline", "stated_need", "product_interest"],
+                text=["job_title"], excluded=["true_probability", "converted_at"])
+
+
+@pytest.fixture(scope="module")
+def leads() -> pd.DataFrame:
+    """Generated leads with traps a CRM export carries, each built from the outcome."""
+    rng = np.random.default_rng(3)
+    d = make_leads(4_000, seed=3)
+    won = d["converted"].to_numpy() == 1
+    # A status tag sales set after the outcome: right for 90% of leads.
+    d["deal_stage"] = np.where(won ^ (rng.random(len(d)) < 0.1), "closed", "open")
+    # Filled in only once a lead has converted.
+    d["contract_value"] = np.where(won, rng.integers(1_000, 50_000, len(d)).astype(str), "")
+    # An id whose prefix encodes the outcome.
+    d["crm_ref"] = [f"{'W' if w else 'L'}-{i:06d}" for i, w in enumerate(won)]
+    # A date recorded after conversion for converted leads.
+    converted_at = pd.to_datetime(d["converted_at"])
+    created = pd.to_datetime(d["created_at"])
+    d["last_activity_at"] = np.where(won, (converted_at + pd.Timedelta(days=2)).astype(str),
+                                     (created + pd.Timedelta(days=1)).astype(str))
+    # Data health: a constant, a placeholder not configured as missing.
+    d["region_code"] = "EU"
+    d["lead_owner"] = rng.choice(["ana", "bo", "unknown"], len(d))
+    return d
+
+
+def _audit(tmp_path, leads, *, columns=None, **sections):
+    path = tmp_path / "leads.csv"
+    leads.to_csv(path, index=False)
+    ds = {"columns": {**FEATURES, **(columns or {})}}
+    ds.update(sections.pop("dataset", {}))
+    cfg = load_config(write_config(tmp_path, path, dataset={
+        **_sample_dataset(), "path": str(path), **ds}, **sections))
+    raw, outcomes = read_history(cfg)
+    report, _ = audit_frame(raw, cfg, outcomes)
+    return cfg, report
+
+
+def _sample_dataset() -> dict:
+    import yaml
+
+    from tests.conftest import SAMPLE_CONFIG
+
+    return yaml.safe_load(SAMPLE_CONFIG.read_text())["dataset"]
+
+
+def _flags(report) -> dict[str, list[str]]:
+    return {c["column"]: c["flags"] for c in report.columns}
+
+
+def test_the_shipped_sample_config_passes_and_its_truth_columns_are_flagged(tmp_path, leads):
+    _, report = _audit(tmp_path, leads[make_leads(10, seed=0).columns])
+    assert report.blocking == []
+    flags = _flags(report)
+    assert "single-AUC" in flags["true_probability"]  # the generator's truth
+    assert "missingness" in flags["converted_at"]  # exists only for converted leads
+    assert all(not f for c, f in flags.items() if c in FEATURES["numeric"])
+
+
+def test_each_leak_is_found_by_its_behaviour(tmp_path, leads):
+    _, report = _audit(tmp_path, leads, columns={"categorical": [
+        *FEATURES["categorical"], "deal_stage", "crm_ref", "last_activity_at"],
+        "numeric": [*FEATURES["numeric"], "contract_value"]},
+        dataset={"target": {"column": "converted", "positive_values": ["1"],
+                            "converted_at_column": "converted_at"}})
+    flags = _flags(report)
+    assert "single-AUC" in flags["deal_stage"]
+    assert "missingness" in flags["contract_value"]
+    assert "tracks-outcome" in flags["crm_ref"]
+    assert "after-conversion" in flags["last_activity_at"]
+    blocked = {f.column for f in report.blocking}
+    assert blocked == {"deal_stage", "contract_value", "crm_ref", "last_activity_at"}
+    with pytest.raises(LeadDataError, match=r"(?s)stop training.*deal_stage.*audit.keep"):
+        refuse_if_blocked(report)
+
+
+def test_a_kept_column_with_a_reason_no_longer_blocks(tmp_path, leads):
+    _, report = _audit(tmp_path, leads, columns={"categorical": [
+        *FEATURES["categorical"], "deal_stage"]},
+        audit={"keep": {"deal_stage": "set by marketing before the first call"}})
+    assert report.blocking == []
+    kept = [f for f in report.findings if f.column == "deal_stage"]
+    assert kept and "kept by audit.keep" in kept[0].message
+
+
+def test_keeping_a_column_needs_a_reason(tmp_path, leads):
+    from leadml.config import ConfigError
+
+    with pytest.raises(ConfigError, match="give a reason"):
+        _audit(tmp_path, leads, audit={"keep": {"deal_stage": " "}})
+
+
+def test_data_health_constant_and_unlisted_placeholders(tmp_path, leads):
+    _, report = _audit(tmp_path, leads, columns={"categorical": [
+        *FEATURES["categorical"], "region_code", "lead_owner"]})
+    flags = _flags(report)
+    assert "constant" in flags["region_code"]
+    assert "unlisted-missing-marker" in flags["lead_owner"]
+    assert report.blocking == []
+
+
+def test_too_few_leads_blocks_and_offers_rules_only_scoring(tmp_path, leads):
+    _, report = _audit(tmp_path, leads.head(400)[make_leads(10, seed=0).columns])
+    [finding] = [f for f in report.blocking if f.kind == "preflight"]
+    assert "too few to learn from" in finding.message
+    assert "--rules-only" in finding.message
+
+
+def test_duplicate_ids_are_counted_not_fatal_to_the_audit(tmp_path, leads):
+    base = leads[make_leads(10, seed=0).columns]
+    _, report = _audit(tmp_path, pd.concat([base, base.head(3)], ignore_index=True))
+    [finding] = [f for f in report.blocking if f.kind == "health"]
+    assert "3 rows repeat an earlier lead id" in finding.message
+
+
+def test_a_drifting_rate_is_reported(tmp_path, leads):
+    base = leads[make_leads(10, seed=0).columns].copy()
+    late = np.arange(len(base)) >= 0.8 * len(base)  # rows are in time order
+    base.loc[late, "converted"] = 1
+    _, report = _audit(tmp_path, base)
+    assert any(f.kind == "drift" for f in report.findings)
+    assert report.drift[-1]["rate"] == 1.0
+
+
+def test_an_outcomes_table_gives_the_conversion_times(tmp_path, leads):
+    d = leads.drop(columns=["converted"])
+    won = leads["converted"] == 1
+    outcomes = leads.loc[won, ["lead_id", "converted_at"]]
+    outcomes.to_csv(tmp_path / "outcomes.csv", index=False)
+    dataset = {"target": None, "outcomes": {"path": str(tmp_path / "outcomes.csv")}}
+    _, report = _audit(tmp_path, d, columns={"categorical": [
+        *FEATURES["categorical"], "last_activity_at"]}, dataset=dataset)
+    assert report.conversions == int(won.sum())
+    assert "after-conversion" in _flags(report)["last_activity_at"]
+
+
+@pytest.mark.slow
+def test_cli_audit_writes_json_and_exits_3_when_training_would_refuse(tmp_path, leads):
+    cfg, _ = _audit(tmp_path, leads, columns={"categorical": [
+        *FEATURES["categorical"], "deal_stage"]})
+    out = tmp_path / "audit.json"
+    result = CliRunner().invoke(app, ["audit", "--config", str(cfg.source), "-o", str(out)])
+    assert result.exit_code == 3, result.output
+    assert "BLOCKS [leakage] 'deal_stage'" in result.output
+    saved = json.loads(out.read_text())
+    assert saved["blocking"] == 1
+    train = CliRunner().invoke(app, ["train", "--config", str(cfg.source)])
+    assert train.exit_code == 3
+    assert "deal_stage" in train.output
