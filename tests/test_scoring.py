@@ -278,3 +278,23 @@ def test_the_lead_id_never_changes_any_output(champion, tmp_path, nightly, sampl
     a = pd.read_csv(tmp_path / "a.csv", keep_default_na=False).drop(columns="lead_id")
     b = pd.read_csv(tmp_path / "b.csv", keep_default_na=False).drop(columns="lead_id")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_rules_only_scoring_needs_no_model_and_lets_the_rules_decide(tmp_path, nightly):
+    """What the audit offers when there is too little history to train on."""
+    bad = nightly.copy()
+    bad.loc[3, "lead_id"] = bad.loc[2, "lead_id"]  # a duplicate id is still rejected
+    result, manifest = run_score(write(bad, tmp_path / "in.csv"), tmp_path / "out.csv",
+                                 "--rules-only")
+    assert result.exit_code == 0, result.output
+    assert "with the BANT rules alone" in result.output
+    scored = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert manifest["scored"] + manifest["rejected"] == len(nightly) and manifest["rejected"] == 1
+    assert (scored[["conversion_probability", "score", "grade"]] == "").all().all()
+    assert (scored["model_name"] == "rules-only").all()
+    met = (scored[[c for c in scored if c.startswith("bant_")]] == "met").sum(axis=1)
+    qualified = scored["label"] == "sales_qualified"
+    assert (met[qualified] >= 2).all() and qualified.any()  # min_criteria_met in bant.yaml
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "in.csv"), "-o",
+                                      str(tmp_path / "o2.csv"), "--rules-only", "--model", "x"])
+    assert result.exit_code == 2 and "drop --model" in result.output

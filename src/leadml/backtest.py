@@ -8,11 +8,12 @@ calibration proportion), then scores the window it has not seen. Each drift corr
 by side:
 
 - ``none``: the calibrated probabilities as they are;
-- ``recent_rate``: shifted to the rate of the newest ``drift.recent_share`` of older leads;
+- ``recent_rate``: shifted so the mean prediction on the newest ``drift.recent_share`` of
+  older leads equals their conversion rate;
 - ``known_rate``: shifted to ``drift.base_rate`` (only when the config sets one);
 - ``em``: shifted to the rate estimated from the window's own unlabelled leads (Saerens);
-- ``oracle``: shifted to the window's true rate. Not a method (nobody knows tonight's
-  rate); it shows the best any base-rate correction could do.
+- ``oracle``: shifted so the mean prediction equals the window's true rate. Not a method
+  (nobody knows tonight's rate); it shows the best any base-rate correction could do.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import TrainConfig
-from leadml.drift import em_rate, shift_rate
+from leadml.drift import em_rate, embodied_rate, shift_rate
 from leadml.evaluate import metrics
 from leadml.schema import History, LeadDataError
-from leadml.train import drift_rates, fit_calibrated
+from leadml.train import drift_rates, fit_calibrated, recent_rows
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +67,17 @@ def window_bounds(n: int, *, start: float, window: float, end: float = 1.0
     return [(a, min(a + size, last)) for a in range(int(round(n * start)), last, size)]
 
 
-def _rates(p: np.ndarray, y_cal: np.ndarray, y_before: np.ndarray, y_w: np.ndarray,
+def _rates(p: np.ndarray, p_recent: np.ndarray, y_recent: np.ndarray, y_w: np.ndarray,
            cfg: TrainConfig) -> dict[str, np.ndarray]:
-    source = float(y_cal.mean())
-    recent = drift_rates(cfg.drift.model_copy(update={"method": "recent_rate"}), y_cal,
-                         y_before)[1]
+    drift = cfg.drift
+    source, recent = drift_rates(drift.model_copy(update={"method": "recent_rate"}), p_recent,
+                                 y_recent)
     out = {"none": p, "recent_rate": shift_rate(p, source, recent)}
-    if cfg.drift.base_rate is not None:
-        out["known_rate"] = shift_rate(p, source, cfg.drift.base_rate)
+    if drift.base_rate is not None:
+        out["known_rate"] = shift_rate(p, source, drift.base_rate)
     out["em"] = shift_rate(p, source, em_rate(p, source))
-    out["oracle"] = shift_rate(p, source, float(np.clip(y_w.mean(), 1e-4, 1 - 1e-4)))
+    truth = float(np.clip(y_w.mean(), 1e-4, 1 - 1e-4))
+    out["oracle"] = shift_rate(p, embodied_rate(p, truth), truth)
     return out
 
 
@@ -97,9 +99,11 @@ def backtest(history: History, cfg: TrainConfig, *, start: float = 0.5,
         began = time.perf_counter()
         fitted = fit_calibrated(X.iloc[:cut], y_fit, X.iloc[cut:a], y_cal, cfg)
         p = fitted.model.predict_proba(X.iloc[a:b])[:, 1]
+        recent = recent_rows(a, cfg.drift.recent_share)
+        p_recent = fitted.model.predict_proba(X.iloc[recent])[:, 1]
         seconds = time.perf_counter() - began
         pooled_y.append(y_w)
-        for method, q in _rates(p, y_cal, y[:a], y_w, cfg).items():
+        for method, q in _rates(p, p_recent, y[recent], y_w, cfg).items():
             pooled_p.setdefault(method, []).append(q)
             m = metrics(y_w, q, bins=cfg.evaluation.calibration_bins)
             rows.append({"window": k + 1, "method": method, "first_time":

@@ -230,12 +230,17 @@ def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy) -> n
     3. probability >= ``sales_qualified.min_probability`` and at least ``min_criteria_met``
        criteria met -> ``sales_qualified``;
     4. otherwise ``nurture``.
+
+    Without a model (``leadml score --rules-only``) the probability is NaN and steps 2 and
+    the probability half of 3 are skipped: the rules alone decide.
     """
     p = np.asarray(probability, dtype=float)
+    known = ~np.isnan(p)
     floor = policy.disqualify_below_probability
-    low = p < floor if floor is not None else np.zeros(len(p), bool)
+    low = known & (p < floor) if floor is not None else np.zeros(len(p), bool)
     sq = policy.sales_qualified
-    qualified = (p >= sq.min_probability) & (criteria_met(bant) >= sq.min_criteria_met)
+    qualified = (~known | (p >= sq.min_probability)) & \
+        (criteria_met(bant) >= sq.min_criteria_met)
     return np.select([bant["hard_disqualifier"].to_numpy(), low, qualified],
                      ["disqualified", "disqualified", "sales_qualified"], "nurture")
 

@@ -233,6 +233,11 @@ def score(
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
     log_to_mlflow: Annotated[bool, typer.Option(
         help="Record this scoring run in MLflow.")] = False,
+    rules_only: Annotated[bool, typer.Option(help=(
+        "No model: label by the BANT rules alone (until there is enough history to "
+        "train); probability, score and grade stay empty."))] = False,
+    id_column: Annotated[str, typer.Option(help=(
+        "Lead id column, with --rules-only (a model knows its own)."))] = "lead_id",
     verbose: Verbose = False,
 ) -> None:
     """Score a lead file: probability, score, grade, BANT, label and reasons per lead."""
@@ -255,14 +260,23 @@ def score(
             except ValueError:
                 raise ConfigError(f"--scored-at {scored_at!r} is not an ISO 8601 time") from None
         ruleset = load_rules(rules or Path(str(files("leadml") / "bant_default.yaml")))
-        uri = resolve_model_uri(model, model_name)
-        fitted, contract = load_scoring_model(uri)
+        if rules_only:
+            if model is not None:
+                raise ConfigError("--rules-only scores without a model: drop --model")
+            from leadml.config import DatasetConfig
+            from leadml.scoring import rules_only_contract
+
+            markers = DatasetConfig.model_fields["missing_values"].default
+            fitted, contract = None, rules_only_contract(id_column, markers)
+        else:
+            fitted, contract = load_scoring_model(resolve_model_uri(model, model_name))
         settings = ScoreSettings(delimiter=delimiter, encoding=encoding,
                                  chunk_rows=chunk_rows, max_reject_rate=max_reject_rate,
                                  scored_at=scored_at, rejects=rejects)
         log = logging.getLogger("leadml.score")
-        log.info("scoring %s with %s v%s, rules %s", input_path, contract.name,
-                 contract.version, ruleset.sha256[:16])
+        using = "the BANT rules alone" if rules_only else \
+            f"{contract.name} v{contract.version}"
+        log.info("scoring %s with %s, rules %s", input_path, using, ruleset.sha256[:16])
         with _progress(input_path) as advance:
             manifest = score_file(input_path, output, model=fitted, contract=contract,
                                   rules=ruleset, settings=settings, on_progress=advance)
@@ -270,10 +284,10 @@ def score(
             log.info("logged to MLflow run %s", log_scoring(manifest))
         rejects_path, manifest_path = side_paths(output, rejects)
         typer.echo(f"scored {manifest['scored']} of {manifest['input']['rows']} leads "
-                   f"({manifest['rejected']} rejected) with {contract.name} "
-                   f"v{contract.version}")
+                   f"({manifest['rejected']} rejected) with {using}")
         typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))
-        typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))
+        if manifest["grades"]:
+            typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))
         typer.echo(f"output:   {output}\nrejects:  {rejects_path}\nmanifest: {manifest_path}")
 
     _run(job)

@@ -4,8 +4,10 @@ A calibrated model reproduces the conversion rate of the window it was calibrate
 the rate moves (in the bank data it goes from 3% to 47%), the probabilities are off by the
 ratio of the odds, even if the ranking is still good. Two corrections are offered:
 
-- ``recent_rate``: shift to the rate of the newest labelled leads before the test window;
-- ``known_rate``: shift to a rate the user knows (from the CRM's recent months);
+- ``recent_rate``: shift so that the mean prediction on the newest labelled leads before the
+  test window equals their conversion rate (calibration-in-the-large on recent leads);
+- ``known_rate``: the same, measured on the newest leads, then shifted to a rate the user
+  knows (from the CRM's recent months);
 
 and a third, :func:`em_rate` (Saerens, Latinne and Decaestecker, 2002), estimates the new
 rate from an unlabelled batch. It is measured in ``leadml backtest`` but not offered for
@@ -37,6 +39,29 @@ def shift_rate(p: np.ndarray, source: float, target: float) -> np.ndarray:
     ratio = (target / (1 - target)) / (source / (1 - source))
     odds = p / (1 - p) * ratio
     return odds / (1 + odds)
+
+
+def embodied_rate(p: np.ndarray, rate: float) -> float:
+    """The base rate a model's probabilities embody, given leads whose true rate is known.
+
+    The source rate ``s`` for which shifting ``p`` from ``s`` to ``rate`` makes the mean
+    prediction equal ``rate``: calibration-in-the-large on those leads. For a model that is
+    right on average there, ``s == rate`` and no shift follows.
+
+    >>> p = np.array([0.1, 0.2, 0.3])
+    >>> round(embodied_rate(p, 0.2), 3)
+    0.2
+    >>> round(float(shift_rate(p, embodied_rate(p, 0.4), 0.4).mean()), 3)
+    0.4
+    """
+    lo, hi = 1e-9, 1 - 1e-9
+    for _ in range(100):  # the mean prediction falls as the assumed source rate rises
+        mid = (lo + hi) / 2
+        if shift_rate(p, mid, rate).mean() > rate:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 def em_rate(p: np.ndarray, source: float, *, tol: float = 1e-6, max_iter: int = 200) -> float:

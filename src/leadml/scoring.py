@@ -22,6 +22,7 @@ import pandas as pd
 
 from leadml import bant, io
 from leadml.config import Rules
+from leadml.drift import RateShifted
 from leadml.registry import Contract
 from leadml.schema import (
     RECORD_ID,
@@ -163,7 +164,13 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
     """Scored rows for validated leads: probability, score, grade, BANT, label, reasons."""
     if leads.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
-    p = model.predict_proba(leads[contract.features])[:, 1]
+    if model is None:  # rules-only: no probability, score or grade; the rules decide
+        p = np.full(len(leads), np.nan)
+        scores = pd.array([pd.NA] * len(leads), dtype="Int64")
+        grades = pd.array([pd.NA] * len(leads), dtype="string")
+    else:
+        p = model.predict_proba(leads[contract.features])[:, 1]
+        scores, grades = bant.score(p), bant.grade(p, cutoffs)
     checks = bant.evaluate(leads, rules)
     labels = bant.label(p, checks, rules.label_policy)
     floor = rules.label_policy.disqualify_below_probability
@@ -175,8 +182,8 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
     return pd.DataFrame({
         "lead_id": leads[contract.id_column].astype(str).to_numpy(),
         "conversion_probability": p,
-        "score": bant.score(p),
-        "grade": bant.grade(p, cutoffs),
+        "score": scores,
+        "grade": grades,
         **{f"bant_{c}": checks[f"bant_{c}"].to_numpy() for c in bant.CRITERIA},
         "label": labels,
         "reasons": reasons,
@@ -187,8 +194,19 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
     })
 
 
+def rules_only_contract(id_column: str, missing_values: tuple[str, ...]) -> Contract:
+    """What scoring without a model expects: an id column and the rules' columns."""
+    return Contract(name="rules-only", version="none", uri="", id_column=id_column,
+                    time_column=None, numeric=(), categorical=(), text=(),
+                    missing_values=missing_values, reference_quantiles=())
+
+
 def known_categories(model) -> dict[str, set[str]]:
     """Categories each categorical column had in training (for counting unseen ones)."""
+    if model is None:
+        return {}
+    if isinstance(model, RateShifted):
+        model = model.estimator
     pipeline = model.calibrated_classifiers_[0].estimator
     pipeline = getattr(pipeline, "estimator", pipeline)  # FrozenEstimator
     encoder = pipeline.named_steps["encode"].named_transformers_.get("categorical")
@@ -313,7 +331,8 @@ def score_file(
                       delimiter=settings.delimiter)
         return chunks
 
-    cutoffs = bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles))
+    cutoffs = bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles)) \
+        if model is not None else (np.nan, np.nan, np.nan)
     fast = not parquet and utf8 and clean_bytes
     out = rej = None
     try:
@@ -344,12 +363,14 @@ def score_file(
             "scored": tally.scored, "rejected": rejected, "reject_rate": round(rate, 6),
             "max_reject_rate": settings.max_reject_rate,
             "labels": {k: int(counts["label"].get(k, 0)) for k in bant.LABELS},
-            "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"},
+            "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if model is not None
+            else {},
             "reject_reasons": dict(counts["reject_reason"].most_common()),
             "unseen_category_values": {k: v for k, v in counts["unseen"].items() if v},
             "model": {"name": contract.name, "version": contract.version, "uri": contract.uri},
             "rules": {"path": str(rules.source), "sha256": rules.sha256,
-                      "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))},
+                      "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))
+                      if model is not None else None},
             "scored_at": scored_at,
             "timings": {**{k: round(v, 3) for k, v in tally.timings.items()},
                         "total_seconds": round(time.perf_counter() - started, 3)},

@@ -19,7 +19,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import log_loss, roc_auc_score
 
 from leadml.config import DriftConfig, TrainConfig
-from leadml.drift import RateShifted
+from leadml.drift import RateShifted, embodied_rate
 from leadml.evaluate import band_table, bootstrap_intervals, calibration_table, metrics
 from leadml.features import build_pipeline
 from leadml.schema import History, LeadDataError
@@ -173,30 +173,37 @@ def _swap_estimator(model: CalibratedClassifierCV, refit) -> None:
     model.calibrated_classifiers_[0].estimator = frozen
 
 
-def drift_rates(cfg: DriftConfig, y_cal: np.ndarray, y_before: np.ndarray
+def recent_rows(n: int, share: float) -> slice:
+    """The newest ``share`` of ``n`` time-ordered leads (at least one)."""
+    return slice(n - max(1, int(np.ceil(share * n))), n)
+
+
+def drift_rates(cfg: DriftConfig, p_recent: np.ndarray, y_recent: np.ndarray
                 ) -> tuple[float, float]:
-    """The base rate the calibrated model embodies and the rate to shift it to.
+    """The base rate the model embodies and the rate to shift it to, from the model's
+    probabilities ``p_recent`` on the newest labelled leads and their outcomes.
 
-    ``y_before`` is every labelled lead before the window being predicted, oldest first.
-
-    >>> drift_rates(DriftConfig(method="recent_rate", recent_share=0.5), np.array([0, 1]),
-    ...             np.array([0, 0, 0, 1]))
-    (0.5, 0.5)
+    >>> drift_rates(DriftConfig(method="recent_rate"), np.array([.1, .1]), np.array([0, 1]))
+    (0.1, 0.5)
     """
-    source = float(np.mean(y_cal))
+    rate = float(np.clip(np.mean(y_recent), 1e-4, 1 - 1e-4))
+    source = round(embodied_rate(p_recent, rate), 6)
     if cfg.method == "known_rate":
         return source, float(cfg.base_rate)
     if cfg.method == "recent_rate":
-        recent = y_before[-max(1, int(np.ceil(cfg.recent_share * len(y_before)))):]
-        return source, float(np.clip(np.mean(recent), 1e-4, 1 - 1e-4))
+        return source, round(rate, 6)
     return source, source
 
 
-def with_drift(fitted: Fitted, cfg: DriftConfig, y_cal: np.ndarray, y_before: np.ndarray):
-    """The calibrated model, shifted to another base rate when the drift config says so."""
-    source, target = drift_rates(cfg, y_cal, y_before)
+def with_drift(fitted: Fitted, cfg: DriftConfig, X_before: pd.DataFrame,
+               y_before: np.ndarray):
+    """The calibrated model, shifted to another base rate when the drift config says so.
+    ``X_before``, ``y_before``: the labelled leads before the test window, oldest first."""
     if cfg.method == "none":
-        return fitted.model, {"method": "none", "source_rate": source, "target_rate": source}
+        return fitted.model, {"method": "none"}
+    recent = recent_rows(len(y_before), cfg.recent_share)
+    p_recent = fitted.model.predict_proba(X_before.iloc[recent])[:, 1]
+    source, target = drift_rates(cfg, p_recent, y_before[recent])
     logger.info("drift correction %s: base rate %.4f -> %.4f", cfg.method, source, target)
     return (RateShifted(fitted.model, source_rate=source, target_rate=target).fit(None),
             {"method": cfg.method, "source_rate": source, "target_rate": target})
@@ -212,7 +219,8 @@ def train(history: History, cfg: TrainConfig) -> TrainResult:
     X_test, y_test = part["test"]
 
     fitted = fit_calibrated(X_train, y_train, X_cal, y_cal, cfg)
-    model, drift = with_drift(fitted, cfg.drift, y_cal, y[:windows["test"].start])
+    before = windows["test"].start
+    model, drift = with_drift(fitted, cfg.drift, X.iloc[:before], y[:before])
     p_test = model.predict_proba(X_test)[:, 1]
     p_raw = fitted.raw.predict_proba(X_test)[:, 1]
     bins = cfg.evaluation.calibration_bins
