@@ -61,3 +61,33 @@ def write_results(name: str, numbers: dict, summary: str) -> Path:
     path = RESULTS / f"{name}.md"
     path.write_text(md)
     return path
+
+
+BLOCK = 500_000
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_leads(path: Path, rows: int) -> None:
+    """``rows`` generated new leads (no outcome) in blocks: bounded memory, unique ids."""
+    from leadml.synthetic import OUTCOME_COLUMNS, make_leads
+
+    first = True
+    for k, start in enumerate(range(0, rows, BLOCK)):
+        n = min(BLOCK, rows - start)
+        block = make_leads(n, seed=100 + k).drop(columns=OUTCOME_COLUMNS)
+        block["lead_id"] = f"B{k}-" + block["lead_id"]
+        block.to_csv(path, index=False, header=first, mode="w" if first else "a")
+        first = False
+
+
+def train_sample_model(tmp: Path, env: dict, candidates: list[str] | None = None) -> None:
+    """Train on the committed sample into the store ``env`` points at (a new version)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "pipelines/configs/sample.yaml").read_text())
+    config["dataset"]["path"] = str(REPO / "data/sample/leads.csv")
+    if candidates:
+        config["model"]["candidates"] = candidates
+    (tmp / "train.yaml").write_text(yaml.safe_dump(config))
+    run_measured([sys.executable, "-m", "leadml.cli", "train", "--config",
+                  str(tmp / "train.yaml"), "--force-promote"], env)

@@ -2,7 +2,7 @@
 
     python benchmarks/score_1m.py [--rows 1000000] [--memory-rows 500000 5000000]
 
-1. `leadml score` (BANT, labels, reasons from rules; the whole job: read, validate, score,
+1. `leadml score --no-reasons` (BANT, labels, BANT reasons; the whole job: read, validate, score,
    write output, rejects and manifest) on a 1M-lead CSV;
 2. `mlflow models predict -m <same model> -i <same csv> -t csv --env-manager local`;
 3. the bare `predict_proba` of the loaded model on the same rows already in memory (the
@@ -21,27 +21,13 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import run_measured, write_results  # noqa: E402
-
-from leadml.synthetic import OUTCOME_COLUMNS, make_leads  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-BLOCK = 500_000
-
-
-def write_leads(path: Path, rows: int) -> None:
-    """``rows`` new leads in blocks (bounded memory), ids unique across blocks."""
-    first = True
-    for k, start in enumerate(range(0, rows, BLOCK)):
-        n = min(BLOCK, rows - start)
-        block = make_leads(n, seed=100 + k).drop(columns=OUTCOME_COLUMNS)
-        block["lead_id"] = f"B{k}-" + block["lead_id"]
-        block.to_csv(path, index=False, header=first, mode="w" if first else "a")
-        first = False
-
+from _common import (  # noqa: E402
+    run_measured,
+    train_sample_model,
+    write_leads,
+    write_results,
+)
 
 BARE = textwrap.dedent("""
     import sys, time, json
@@ -64,19 +50,16 @@ def main() -> None:
         tmp = Path(tmp)
         env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "LEADML_HOME": str(tmp),
                "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}  # for `mlflow models predict`
-        config = yaml.safe_load((REPO / "pipelines/configs/sample.yaml").read_text())
-        config["dataset"]["path"] = str(REPO / "data/sample/leads.csv")
-        (tmp / "train.yaml").write_text(yaml.safe_dump(config))
-        run_measured([sys.executable, "-m", "leadml.cli", "train", "--config",
-                      str(tmp / "train.yaml")], env)
+        train_sample_model(tmp, env)
         model = "models:/leadml/1"
-        rules = str(REPO / "pipelines/configs/bant.yaml")
+        rules = str(Path(__file__).resolve().parents[1] / "pipelines/configs/bant.yaml")
         big = tmp / "leads_1m.csv"
         write_leads(big, args.rows)
 
         def leadml(path: Path, out: str) -> dict:
             return run_measured([sys.executable, "-m", "leadml.cli", "score", str(path), "-o",
-                                 str(tmp / out), "--model", model, "--rules", rules], env)
+                                 str(tmp / out), "--model", model, "--rules", rules,
+                                 "--no-reasons"], env)
 
         ours = leadml(big, "scored.csv")
         manifest = json.loads((tmp / "scored.manifest.json").read_text())

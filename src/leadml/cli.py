@@ -233,6 +233,9 @@ def score(
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
     log_to_mlflow: Annotated[bool, typer.Option(
         help="Record this scoring run in MLflow.")] = False,
+    reasons: Annotated[bool, typer.Option("--reasons/--no-reasons", help=(
+        "Per-lead reasons: the fields that raised and lowered each probability most."))
+    ] = True,
     rules_only: Annotated[bool, typer.Option(help=(
         "No model: label by the BANT rules alone (until there is enough history to "
         "train); probability, score and grade stay empty."))] = False,
@@ -244,11 +247,9 @@ def score(
     _setup_logging(verbose)
 
     def job():
-        from importlib.resources import files
-
         import pandas as pd
 
-        from leadml.config import ConfigError, load_rules
+        from leadml.config import ConfigError, default_rules, load_rules
         from leadml.registry import load_scoring_model, log_scoring, resolve_model_uri
         from leadml.scoring import ScoreSettings, score_file, side_paths
 
@@ -259,7 +260,7 @@ def score(
                 pd.Timestamp(scored_at)
             except ValueError:
                 raise ConfigError(f"--scored-at {scored_at!r} is not an ISO 8601 time") from None
-        ruleset = load_rules(rules or Path(str(files("leadml") / "bant_default.yaml")))
+        ruleset = load_rules(rules) if rules else default_rules()
         if rules_only:
             if model is not None:
                 raise ConfigError("--rules-only scores without a model: drop --model")
@@ -272,7 +273,7 @@ def score(
             fitted, contract = load_scoring_model(resolve_model_uri(model, model_name))
         settings = ScoreSettings(delimiter=delimiter, encoding=encoding,
                                  chunk_rows=chunk_rows, max_reject_rate=max_reject_rate,
-                                 scored_at=scored_at, rejects=rejects)
+                                 scored_at=scored_at, rejects=rejects, reasons=reasons)
         log = logging.getLogger("leadml.score")
         using = "the BANT rules alone" if rules_only else \
             f"{contract.name} v{contract.version}"
@@ -289,6 +290,104 @@ def score(
         if manifest["grades"]:
             typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))
         typer.echo(f"output:   {output}\nrejects:  {rejects_path}\nmanifest: {manifest_path}")
+
+    _run(job)
+
+
+@app.command()
+def explain(
+    lead_file: Annotated[Path, typer.Argument(help="Leads, CSV or Parquet.")],
+    model: Annotated[str | None, typer.Option(help=(
+        "Model URI; default models:/<--model-name>@champion."))] = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadml",
+    rows: Annotated[int, typer.Option(min=1, help="How many leads to explain.")] = 5,
+    delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = ",",
+    verbose: Verbose = False,
+) -> None:
+    """Print why the first leads of a file score as they do, for a quick look."""
+    _setup_logging(verbose)
+
+    def job():
+        from rich.console import Console
+        from rich.table import Table
+
+        from leadml.explain import Explainer
+        from leadml.io import read_table
+        from leadml.registry import load_scoring_model, resolve_model_uri
+        from leadml.schema import LeadDataError, require_columns
+        from leadml.scoring import typed_features
+
+        fitted, contract = load_scoring_model(resolve_model_uri(model, model_name))
+        if contract.reference_lead is None:
+            raise LeadDataError(f"model {contract.name} v{contract.version} has no reference "
+                                "lead (trained before reasons existed); retrain it")
+        leads = read_table(lead_file, delimiter=delimiter).head(rows)
+        require_columns(list(leads.columns), contract.features, what=f"'{lead_file}'",
+                        fix=f"The model expects {contract.features}.")
+        typed = typed_features(leads, contract)
+        p, effects = Explainer(fitted, contract.reference_lead).effects(typed)
+        table = Table(title=f"{contract.name} v{contract.version}: why these leads score as "
+                      "they do (effects in probability points, against a typical lead)")
+        for col in ("lead", "probability", "raised by", "lowered by"):
+            table.add_column(col, overflow="fold")
+        ids = leads[contract.id_column].astype(str).tolist() if contract.id_column in leads \
+            else [str(i) for i in range(1, len(leads) + 1)]
+        for i in range(len(leads)):
+            row = effects.iloc[i].sort_values()
+            up = [f"{f} {100 * v:+.1f}" for f, v in row[::-1].items() if v >= 0.005][:3]
+            down = [f"{f} {100 * v:+.1f}" for f, v in row.items() if v <= -0.005][:3]
+            table.add_row(ids[i], f"{p[i]:.1%}", "\n".join(up), "\n".join(down))
+        Console(width=120).print(table)
+
+    _run(job)
+
+
+@app.command()
+def report(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
+    model: Annotated[str | None, typer.Option(help=(
+        "Model URI; default models:/<--model-name>@champion."))] = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadml",
+    scored: Annotated[Path | None, typer.Option(help=(
+        "A file written by leadml score: adds tonight's counts and top 20 leads."))] = None,
+    rules: Annotated[Path | None, typer.Option(help=(
+        "BANT rules YAML for the grade cut-offs; default: the shipped rules."))] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Write one self-contained HTML report for sales ops (opens offline)."""
+    _setup_logging(verbose)
+
+    def job():
+        import numpy as np
+
+        from leadml import bant
+        from leadml.config import default_rules, load_rules
+        from leadml.io import read_table
+        from leadml.registry import load_scoring_model, report_inputs, resolve_model_uri
+        from leadml.report import render
+        from leadml.schema import require_columns
+
+        uri = resolve_model_uri(model, model_name)
+        _, contract = load_scoring_model(uri)
+        data, predictions = report_inputs(uri)
+        ruleset = load_rules(rules) if rules else default_rules()
+        cutoffs = bant.grade_cutoffs(ruleset.grades, np.asarray(contract.reference_quantiles))
+        frame = None
+        if scored is not None:
+            frame = read_table(scored)
+            require_columns(list(frame.columns), ["lead_id", "conversion_probability",
+                                                  "grade", "label", "reasons"],
+                            what=f"scored file '{scored}'",
+                            fix="Pass a file written by leadml score.")
+            frame["conversion_probability"] = frame["conversion_probability"].astype(float)
+        page = render(data, predictions["y"].to_numpy(), predictions["p"].to_numpy(),
+                      cutoffs=cutoffs, scored=frame, scored_name=scored.name if scored else "")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".{output.name}.tmp")
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(output)
+        typer.echo(f"report: {output} ({len(page) / 1024:,.0f} KiB, {contract.name} "
+                   f"v{contract.version})")
 
     _run(job)
 

@@ -421,3 +421,10 @@ def _load_yaml(path: Path, model: type[BaseModel], what: str, base_fix=None) -> 
 def load_rules(path: str | os.PathLike) -> Rules:
     """Read and validate a BANT rules file; every problem is listed with its line."""
     return _load_yaml(Path(path), Rules, "rules file")
+
+
+def default_rules() -> Rules:
+    """The BANT rules file shipped inside the package (``pipelines/configs/bant.yaml``)."""
+    from importlib.resources import files
+
+    return load_rules(Path(str(files("leadml") / "bant_default.yaml")))

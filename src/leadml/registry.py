@@ -115,6 +115,11 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         "text": list(ds.columns.text),
         "missing_values": list(ds.missing_values),
         # Percentiles 0..100 of the newest window's probabilities: share-based grades.
+        # A typical recent lead (median numbers, commonest values): per-lead reasons say
+        # how each field moves a lead's probability away from this one's.
+        "reference_lead": {k: (v.item() if hasattr(v, "item") else v) for k, v in
+                           input_example(result.X_test[list(ds.columns.features)],
+                                         ds.columns.numeric).iloc[0].items()},
         "reference_quantiles": [round(float(q), 6) for q in
                                 np.quantile(result.p_test, np.linspace(0, 1, 101))],
     }
@@ -151,6 +156,7 @@ class Contract:
     text: tuple[str, ...]
     missing_values: tuple[str, ...]
     reference_quantiles: tuple[float, ...]
+    reference_lead: dict[str, Any] | None = None
 
     @property
     def features(self) -> list[str]:
@@ -287,9 +293,62 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         mlflow.log_text(decision, "promotion.txt")
         if promoted:
             client.set_registered_model_alias(name, CHAMPION, version)
+        _log_sales_ops(result, cfg, facts, name=name, version=version, folder=tmp / "ops")
         return Registered(run_id=run.info.run_id, name=name, version=version,
                           uri=f"models:/{name}/{version}", tracking_uri=uri,
                           promoted=promoted, decision=decision)
+
+
+def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: str,
+                   folder: Path) -> None:
+    """Importances, field insights, the test window's predictions and the HTML report."""
+    import mlflow
+
+    from leadml import bant, report
+    from leadml.config import default_rules
+    from leadml.importance import importance_plot
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if result.importances is not None:
+        mlflow.log_table(result.importances, "importance/permutation_importance.json")
+        mlflow.log_artifact(str(importance_plot(result.importances,
+                                                folder / "permutation_importance.png")),
+                            "importance")
+    if result.insights is not None:
+        mlflow.log_table(result.insights, "importance/field_insights.json")
+    predictions = folder / "test_predictions.parquet"
+    pd.DataFrame({"y": result.y_test, "p": result.p_test}).to_parquet(predictions)
+    mlflow.log_artifact(str(predictions), "evaluation")
+    data = report.report_data(result, cfg, facts, name=name, version=version,
+                              importances=result.importances, insights=result.insights)
+    mlflow.log_dict(data, "report/report_data.json")
+    rules = default_rules()
+    cutoffs = bant.grade_cutoffs(rules.grades, np.quantile(result.p_test,
+                                                           np.linspace(0, 1, 101)))
+    mlflow.log_text(report.render(data, result.y_test, result.p_test, cutoffs=cutoffs),
+                    "report/report.html")
+
+
+def report_inputs(model_uri: str, *, uri: str | None = None
+                  ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The report data and test-window predictions logged with a model's training run."""
+    import json
+
+    import mlflow
+
+    version = model_version(model_uri, uri=uri)
+    run_id = version.get("run_id")
+    if not run_id:
+        raise ModelUnavailableError(f"'{model_uri}' has no training run to report on; pass a "
+                                    "registered model (models:/name@champion)")
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="report"))
+        predictions = Path(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="evaluation/test_predictions.parquet"))
+    except Exception as exc:
+        raise ModelUnavailableError(f"model '{model_uri}' was trained before reports existed "
+                                    f"({exc}); retrain it with leadml train") from None
+    return json.loads((folder / "report_data.json").read_text()), pd.read_parquet(predictions)
 
 
 def _decide(client, name: str, version: str, result, cfg, force: bool
@@ -359,6 +418,7 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
         numeric=tuple(meta["numeric"]), categorical=tuple(meta["categorical"]),
         text=tuple(meta["text"]), missing_values=tuple(meta["missing_values"]),
         reference_quantiles=tuple(meta.get("reference_quantiles", ())),
+        reference_lead=meta.get("reference_lead"),
     )
 
 

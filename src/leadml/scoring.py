@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml import bant, io
+from leadml import bant, explain, io
 from leadml.config import Rules
 from leadml.drift import RateShifted
+from leadml.explain import Explainer
 from leadml.registry import Contract
 from leadml.schema import (
     RECORD_ID,
@@ -56,6 +57,7 @@ class ScoreSettings:
     max_reject_rate: float = 0.05
     scored_at: str | None = None
     rejects: Path | None = None  # default: OUT stem + .rejects.csv
+    reasons: bool = True  # per-lead field reasons (leadml.explain); off with --no-reasons
 
 
 def side_paths(output: Path, rejects: Path | None = None) -> tuple[Path, Path]:
@@ -160,25 +162,38 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
 
 
 def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
-               cutoffs: tuple[float, ...], scored_at: str) -> pd.DataFrame:
-    """Scored rows for validated leads: probability, score, grade, BANT, label, reasons."""
+               cutoffs: tuple[float, ...], scored_at: str,
+               explainer: Explainer | None = None) -> pd.DataFrame:
+    """Scored rows for validated leads: probability, score, grade, BANT, label, reasons.
+
+    With an ``explainer``, the reasons start with the fields that raised and lowered each
+    lead's probability most (see :mod:`leadml.explain`), then the BANT criteria it failed.
+    """
     if leads.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
+    n = len(leads)
+    field_reasons = np.full(n, "", dtype=object)
     if model is None:  # rules-only: no probability, score or grade; the rules decide
-        p = np.full(len(leads), np.nan)
-        scores = pd.array([pd.NA] * len(leads), dtype="Int64")
-        grades = pd.array([pd.NA] * len(leads), dtype="string")
+        p = np.full(n, np.nan)
+        scores = pd.array([pd.NA] * n, dtype="Int64")
+        grades = pd.array([pd.NA] * n, dtype="string")
     else:
-        p = model.predict_proba(leads[contract.features])[:, 1]
+        features = leads[contract.features]
+        if explainer is not None:
+            p, effects = explainer.effects(features)
+            field_reasons = explain.sentences(features, effects)
+        else:
+            p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
     checks = bant.evaluate(leads, rules)
     labels = bant.label(p, checks, rules.label_policy)
     floor = rules.label_policy.disqualify_below_probability
-    reasons = checks["bant_reasons"].to_numpy(dtype=object)
+    floor_note = np.full(n, "", dtype=object)
     if floor is not None:
         low = (p < floor) & ~checks["hard_disqualifier"].to_numpy()
-        note = f"Probability below the {floor:.0%} floor"
-        reasons = np.where(low, np.where(reasons == "", note, note + "; " + reasons), reasons)
+        floor_note[low] = f"Probability below the {floor:.0%} floor"
+    reasons = explain.join_texts([floor_note, field_reasons,
+                                  checks["bant_reasons"].to_numpy(dtype=object)])
     return pd.DataFrame({
         "lead_id": leads[contract.id_column].astype(str).to_numpy(),
         "conversion_probability": p,
@@ -192,6 +207,14 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         "rules_version": (rules.sha256 or "")[:16],
         "scored_at": scored_at,
     })
+
+
+def typed_features(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The model's columns with numbers parsed; unreadable numbers become missing."""
+    out = frame[contract.features].copy()
+    for col in contract.numeric:
+        out[col] = parse_numbers(frame[col], contract.missing_values)[0]
+    return out
 
 
 def rules_only_contract(id_column: str, missing_values: tuple[str, ...]) -> Contract:
@@ -247,7 +270,7 @@ class _Tally:
 
 def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract: Contract,
             rules: Rules, cutoffs, scored_at: str, scored_at_ts, delimiter: str,
-            on_progress) -> _Tally:
+            on_progress, explainer: Explainer | None = None) -> _Tally:
     categories = known_categories(model)
     markers = set(contract.missing_values)
     seen = SeenIds()
@@ -264,7 +287,8 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
                                for u in uniques], dtype=bool)
             tally.counts["unseen"][col] += int(unseen[codes[codes >= 0]].sum())
         t1 = time.perf_counter()
-        result = score_rows(good, model, contract, rules, cutoffs=cutoffs, scored_at=scored_at)
+        result = score_rows(good, model, contract, rules, cutoffs=cutoffs, scored_at=scored_at,
+                            explainer=explainer)
         t2 = time.perf_counter()
         out.write(result)
         rejects = _rejects_frame(chunk, bad, reason, contract.id_column, delimiter) \
@@ -334,6 +358,14 @@ def score_file(
     cutoffs = bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles)) \
         if model is not None else (np.nan, np.nan, np.nan)
     fast = not parquet and utf8 and clean_bytes
+    explainer = None
+    if settings.reasons and model is not None:
+        if contract.reference_lead is None:
+            logger.warning("model %s v%s was trained before per-lead reasons existed (no "
+                           "reference lead): scoring without them; retrain to get them",
+                           contract.name, contract.version)
+        else:
+            explainer = Explainer(model, contract.reference_lead)
     out = rej = None
     try:
         while True:
@@ -343,7 +375,7 @@ def score_file(
                 tally = _stream(chunks, out, rej, model=model, contract=run_contract,
                                 rules=rules, cutoffs=cutoffs, scored_at=scored_at,
                                 scored_at_ts=scored_at_ts, delimiter=settings.delimiter,
-                                on_progress=on_progress)
+                                on_progress=on_progress, explainer=explainer)
                 break
             except io.NeedsExactReader as why:
                 logger.info("restarting with the exact CSV reader: %s", why)
@@ -372,6 +404,7 @@ def score_file(
                       "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))
                       if model is not None else None},
             "scored_at": scored_at,
+            "field_reasons": explainer is not None,
             "timings": {**{k: round(v, 3) for k, v in tally.timings.items()},
                         "total_seconds": round(time.perf_counter() - started, 3)},
         }

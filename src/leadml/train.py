@@ -22,6 +22,7 @@ from leadml.config import DriftConfig, TrainConfig
 from leadml.drift import RateShifted, embodied_rate
 from leadml.evaluate import band_table, bootstrap_intervals, calibration_table, metrics
 from leadml.features import build_pipeline
+from leadml.importance import field_insights, permutation_importances
 from leadml.schema import History, LeadDataError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
     drift: dict[str, Any] = field(default_factory=dict)
     audit: Any = None  # leadml.audit.Audit of the history this model was trained on
+    importances: pd.DataFrame | None = None  # leadml.importance, for sales ops
+    insights: pd.DataFrame | None = None
 
 
 def split_windows(history: History, cfg: TrainConfig) -> dict[str, Window]:
@@ -294,5 +297,14 @@ def train_from_config(cfg: TrainConfig, *, force_promote: bool = False):
                 facts["last_time"])
     result = train(history, cfg)
     result.audit = audit
+    features = list(cfg.dataset.columns.features)
+    start = time.perf_counter()
+    result.importances = permutation_importances(result.model, result.X_test[features],
+                                                 result.y_test, seed=cfg.model.seed)
+    result.insights = field_insights(history.features, history.target, cfg.dataset.columns,
+                                     cfg.dataset.missing_values)
+    result.timings["importance_seconds"] = time.perf_counter() - start
+    logger.info("fields the model leans on most: %s", ", ".join(
+        result.importances["field"].head(5)))
     registered = registry.log_training(result, cfg, facts, force_promote=force_promote)
     return result, registered

@@ -1,0 +1,231 @@
+"""One self-contained HTML page for sales ops: what the model is, how good it is in plain
+words, whether its probabilities can be trusted, which fields matter, and tonight's leads.
+
+Images are embedded (base64 PNG) and there are no scripts or links to fetch, so the file
+opens offline, from an e-mail or a shared drive. :func:`report_data` gathers the numbers at
+training time (logged to MLflow with the model); :func:`render` turns them into the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml import bant
+from leadml.evaluate import calibration_table
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:980px;margin:2em auto;
+color:#1d2733;line-height:1.45;padding:0 1em}
+h1{font-size:1.7em;margin-bottom:.1em}h2{margin-top:1.6em;border-bottom:2px solid #e3e8ef}
+.sub{color:#5b6b7d}.cards{display:flex;flex-wrap:wrap;gap:.8em}
+.card{flex:1 1 200px;border:1px solid #dbe2ea;border-radius:8px;padding:.7em .9em}
+.card b{font-size:1.6em;display:block}.card span{color:#5b6b7d;font-size:.9em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
+th,td{border-bottom:1px solid #e3e8ef;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f4f7fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%}.warn{background:#fff4e0;border-left:4px solid #f0a030;padding:.5em .8em}
+details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
+"""
+
+
+def report_data(result, cfg, facts: dict[str, Any], *, name: str, version: str,
+                importances: pd.DataFrame | None, insights: pd.DataFrame | None) -> dict:
+    """Everything the page shows, as plain JSON-able values (logged with the model)."""
+    w = result.windows
+    return {
+        "model": {"name": name, "version": version, "kind": result.kind,
+                  "calibration": result.calibration_method, "drift": result.drift},
+        "data": facts,
+        "windows": {n: {"rows": x.rows, "conversions": x.conversions, "first": x.first_time,
+                        "last": x.last_time} for n, x in w.items()},
+        "metrics": result.test_metrics,
+        "intervals": {k: list(v) for k, v in result.intervals.items()},
+        "features": {"numeric": list(cfg.dataset.columns.numeric),
+                     "categorical": list(cfg.dataset.columns.categorical),
+                     "text": list(cfg.dataset.columns.text),
+                     "excluded": list(cfg.dataset.columns.excluded)},
+        "importances": [] if importances is None else importances.to_dict("records"),
+        "insights": [] if insights is None else insights.to_dict("records"),
+        "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    encoded = base64.b64encode(buf.getvalue()).decode()
+    return f'<img alt="chart" src="data:image/png;base64,{encoded}">'
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _reliability(y: np.ndarray, p: np.ndarray) -> str:
+    plt = _plt()
+    t = calibration_table(y, p, 10)
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", label="perfectly calibrated")
+    ax.plot(t["predicted"], t["observed"], "o-", c="#3b7dd8", label="this model")
+    ax.set(xlabel="predicted probability", ylabel="share that converted", xlim=(0, 1),
+           ylim=(0, 1), title="Do the probabilities mean what they say?")
+    ax.legend(loc="upper left")
+    return _png(fig)
+
+
+def _importance_chart(rows: list[dict]) -> str:
+    plt = _plt()
+    t = pd.DataFrame(rows).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6.5, 0.33 * len(t) + 1.2))
+    ax.barh(t["field"], t["importance"], xerr=t["std"], color="#3b7dd8", ecolor="grey")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("ranking power lost when the field is scrambled (drop in ROC AUC)")
+    return _png(fig)
+
+
+def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, r in frame.iterrows():
+        cells = []
+        for c in frame.columns:
+            v = r[c]
+            if c in formats and pd.notna(v):
+                cells.append(f'<td class="n">{formats[c].format(v)}</td>')
+            else:
+                cells.append(f"<td>{html.escape('' if pd.isna(v) else str(v))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _plain_metrics(m: dict, ci: dict) -> str:
+    auc, lift, ece = m["roc_auc"], m["lift_10"], m["ece"]
+    lo, hi = ci.get("roc_auc", (np.nan, np.nan))
+    cards = [
+        (f"{auc:.2f}", "ROC AUC",
+         f"Pick a lead that converted and one that did not: {auc:.0%} of the time the model "
+         f"scores the converted one higher (0.5 is a coin toss; 95% range {lo:.2f} to "
+         f"{hi:.2f})."),
+        (f"{lift:.1f}x", "lift in the top 10%",
+         f"The 10% of leads the model likes best converted {lift:.1f} times as often as "
+         "leads on average."),
+        (f"{100 * ece:.1f} pts", "calibration error",
+         f"On average a predicted probability was {100 * ece:.1f} percentage points away "
+         "from the share of such leads that converted."),
+        (f"{m['positive_rate']:.1%}", "converted in the test window",
+         f"against {m['mean_probability']:.1%} predicted on average."),
+    ]
+    out = '<div class="cards">' + "".join(
+        f"<div class=card><b>{v}</b><span>{html.escape(t)}</span><p>{html.escape(d)}</p></div>"
+        for v, t, d in cards) + "</div>"
+    if ece > 0.05:
+        out += ('<p class="warn">The probabilities were off by more than 5 points on the '
+                "newest leads: the conversion rate has moved since the model was trained. Use "
+                "the grades and the ranking with confidence; read the exact percentages as "
+                "relative, and retrain soon.</p>")
+    return out
+
+
+def _grades(y: np.ndarray, p: np.ndarray, cutoffs: tuple[float, ...]) -> str:
+    g = bant.grade(p, cutoffs)
+    t = pd.DataFrame({"grade": g, "y": y, "p": p}).groupby("grade").agg(
+        leads=("y", "size"), converted=("y", "mean"), predicted=("p", "mean")).reset_index()
+    t = t.set_index("grade").reindex(list("ABCD")).reset_index().fillna(0)
+    t["leads"] = t["leads"].astype(int)
+    return _table(t, {"leads": "{:,}", "converted": "{:.1%}", "predicted": "{:.1%}"})
+
+
+def _insights(rows: list[dict], fields: list[str]) -> str:
+    if not rows:
+        return "<p>No field insights were recorded for this model.</p>"
+    t = pd.DataFrame(rows)
+    parts = []
+    for i, field in enumerate(fields):
+        sub = t[t["field"] == field][["value", "leads", "conversion_rate", "lift"]]
+        if len(sub):  # the three most important fields open, the rest one click away
+            parts.append(f"<details{' open' if i < 3 else ''}><summary>{html.escape(field)}"
+                         "</summary>"
+                         + _table(sub, {"leads": "{:,}", "conversion_rate": "{:.1%}",
+                                        "lift": "{:.2f}x"}) + "</details>")
+    return "".join(parts)
+
+
+def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
+           cutoffs: tuple[float, ...], scored: pd.DataFrame | None = None,
+           scored_name: str = "") -> str:
+    """The report page as one HTML string."""
+    m, d, w = data["model"], data["data"], data["windows"]
+    esc = html.escape
+    order = [r["field"] for r in data["importances"]] or [
+        *data["features"]["numeric"], *data["features"]["categorical"],
+        *data["features"]["text"]]
+    body = [
+        f"<h1>Lead scoring model: {esc(m['name'])} version {esc(str(m['version']))}</h1>",
+        f'<p class="sub">{esc(m["kind"].replace("_", " "))}, calibrated with '
+        f"{esc(m['calibration'])}; report made {esc(data['created'])}</p>",
+        "<h2>What it learned from</h2>",
+        f"<p>{d['rows']:,} past leads from <code>{esc(str(d['path']))}</code>, created "
+        f"{esc(d['first_time'])} to {esc(d['last_time'])}, of which {d['conversions']:,} "
+        f"({d['positive_rate']:.1%}) converted. The oldest {w['train']['rows']:,} taught the "
+        f"model, the next {w['calibration']['rows']:,} tuned its probabilities, and the newest "
+        f"{w['test']['rows']:,} (from {esc(w['test']['first'])}) were kept aside to test it, "
+        "as if they were tonight's leads.</p>",
+        f"<p>Fields used: {esc(', '.join(order))}. Never used: "
+        f"{esc(', '.join(data['features']['excluded']) or 'none')}.</p>",
+        "<h2>How good is it, in plain words</h2>",
+        _plain_metrics(data["metrics"], data["intervals"]),
+        "<h2>Can the probabilities be trusted?</h2>",
+        "<p>Each dot groups leads with similar predictions: if it sits on the dashed line, "
+        "those leads converted as often as predicted.</p>",
+        _reliability(y_test, p_test),
+        "<h2>Conversion per grade (test window)</h2>", _grades(y_test, p_test, cutoffs),
+        "<h2>Which fields matter</h2>",
+    ]
+    if data["importances"]:
+        body += [_importance_chart(data["importances"]),
+                 _table(pd.DataFrame(data["importances"])[["rank", "field", "importance",
+                                                           "std"]],
+                        {"importance": "{:.4f}", "std": "{:.4f}"})]
+    body += ["<h2>How each field's values convert</h2>",
+             "<p>Conversion rate per value over all past leads; lift is the rate over the "
+             "overall rate (above 1x: converts more often than average).</p>",
+             _insights(data["insights"], order)]
+    if scored is not None:
+        body += _tonight(scored, scored_name)
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>leadml report: "
+            f"{esc(m['name'])} v{esc(str(m['version']))}</title><style>{CSS}</style></head>"
+            f"<body>{''.join(body)}</body></html>")
+
+
+def _tonight(scored: pd.DataFrame, name: str) -> list[str]:
+    labels = scored["label"].value_counts().reindex(list(bant.LABELS), fill_value=0)
+    grades = scored["grade"].value_counts().reindex(list("ABCD"), fill_value=0)
+    top = scored.sort_values("conversion_probability", ascending=False, kind="stable").head(20)
+    top = top[["lead_id", "conversion_probability", "grade", "label", "reasons"]]
+    return [
+        f"<h2>Tonight's leads: {len(scored):,} scored from {html.escape(name)}</h2>",
+        _table(pd.DataFrame({"label": labels.index, "leads": labels.to_numpy()}),
+               {"leads": "{:,}"}),
+        _table(pd.DataFrame({"grade": grades.index, "leads": grades.to_numpy()}),
+               {"leads": "{:,}"}),
+        "<h3>The 20 most likely to convert, and why</h3>",
+        _table(top, {"conversion_probability": "{:.1%}"}),
+    ]
+

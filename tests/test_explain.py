@@ -1,0 +1,120 @@
+"""Per-lead reasons are faithful to the calibrated model that scores the lead."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.config import load_config
+from leadml.explain import Explainer, field_columns, sentences
+from leadml.registry import input_example, load_scoring_model
+from leadml.schema import validate_history
+from leadml.scoring import typed_features
+from leadml.train import train
+from tests.conftest import write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=["logistic_regression", "gradient_boosting",
+                                        "shifted"])
+def fitted(request, tmp_path_factory, sample_files):
+    """A trained model of each kind (and one with a drift shift), its leads and reference."""
+    folder = tmp_path_factory.mktemp(request.param)
+    kind = "logistic_regression" if request.param == "shifted" else request.param
+    extra = {"drift": {"method": "known_rate", "base_rate": 0.3}} \
+        if request.param == "shifted" else {}
+    cfg = load_config(write_config(folder, sample_files / "leads.csv",
+                                   model={"candidates": [kind]}, **extra))
+    raw = pd.read_csv(sample_files / "leads.csv", dtype=str, keep_default_na=False)
+    result = train(validate_history(raw, cfg), cfg)
+    features = list(cfg.dataset.columns.features)
+    reference = input_example(result.X_test[features], cfg.dataset.columns.numeric)
+    X = result.X_test[features].reset_index(drop=True)
+    for col in cfg.dataset.columns.numeric:
+        X[col] = pd.to_numeric(X[col].replace("", np.nan))
+    return result.model, X, reference.iloc[0].to_dict()
+
+
+def test_probabilities_are_the_models_own(fitted):
+    model, X, reference = fitted
+    p, _ = Explainer(model, reference).effects(X)
+    np.testing.assert_allclose(p, model.predict_proba(X)[:, 1], atol=1e-12)
+
+
+def test_every_encoded_column_belongs_to_exactly_one_raw_field(fitted):
+    model, X, reference = fitted
+    explainer = Explainer(model, reference)
+    cols = np.concatenate(list(explainer.fields.values()))
+    width = explainer._encode.transform(X.head(1)).shape[1]
+    assert sorted(cols) == list(range(width))
+    assert set(explainer.fields) == set(X.columns)
+
+
+@pytest.mark.parametrize("which", ["raised", "lowered"])
+def test_replacing_the_top_field_by_the_reference_moves_the_probability_back(fitted, which):
+    """The faithfulness test: set each lead's top raising (lowering) field to the reference
+    value in the raw data and score again with the full model: the probability falls (rises)
+    by exactly the effect the reason states."""
+    model, X, reference = fitted
+    p, effects = Explainer(model, reference).effects(X)
+    values = effects.to_numpy()
+    j = values.argmax(axis=1) if which == "raised" else values.argmin(axis=1)
+    stated = values[np.arange(len(X)), j]
+    relevant = np.abs(stated) >= 0.005  # leads with a field worth a reason
+    replaced = X.astype(object)
+    for k, field in enumerate(effects.columns):
+        replaced.loc[j == k, field] = reference[field]
+    p_new = model.predict_proba(replaced)[:, 1]
+    moved = (p_new < p) if which == "raised" else (p_new > p)
+    assert moved[relevant].mean() >= 0.99
+    np.testing.assert_allclose(p - p_new, stated, atol=1e-9)
+
+
+def test_sentences_name_the_value_and_the_size_in_points(fitted):
+    model, X, reference = fitted
+    _, effects = Explainer(model, reference).effects(X.head(50))
+    text = sentences(X.head(50), effects)
+    assert any("raised the chance of converting by" in t for t in text)
+    assert all(t.count(" raised ") <= 3 and t.count(" lowered ") <= 3 for t in text)
+
+
+def test_reasons_never_name_an_excluded_or_unknown_field(champion, sample_files, tmp_path):
+    model, contract = load_scoring_model("models:/leadml@champion")
+    assert set(field_columns(Explainer(model, contract.reference_lead).pipeline)) == \
+        set(contract.features)
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    reasons = " ".join(pd.read_csv(out, keep_default_na=False)["reasons"])
+    for leaky in ("True probability", "Converted at", "Converted ", "Lead id", "Created at"):
+        assert leaky not in reasons
+    assert "raised the chance of converting" in reasons
+
+
+def test_no_reasons_flag_skips_field_reasons(champion, sample_files, tmp_path):
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",
+                                      str(out), "--no-reasons"])
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out, keep_default_na=False)
+    assert not scored["reasons"].str.contains("raised|lowered").any()
+
+
+def test_cli_explain_prints_a_table(champion, sample_files):
+    result = CliRunner().invoke(app, ["explain", str(sample_files / "nightly.csv"),
+                                      "--rows", "3"])
+    assert result.exit_code == 0, result.output
+    assert "raised by" in result.output and "probability" in result.output
+    nightly = pd.read_csv(sample_files / "nightly.csv", dtype=str)
+    assert nightly["lead_id"].iloc[0] in result.output
+
+
+def test_typed_features_reads_numbers_from_text(champion):
+    _, contract = load_scoring_model("models:/leadml@champion")
+    frame = pd.DataFrame({c: ["1,5" if c in contract.numeric else "x"] for c in
+                          contract.features})
+    typed = typed_features(frame, contract)
+    assert typed[list(contract.numeric)].isna().all().all()  # unreadable -> missing

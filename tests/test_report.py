@@ -1,0 +1,96 @@
+"""The sales-ops report and notebook, built from a model trained in the test session."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.registry import model_version
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def report_files(champion, sample_files, tmp_path):
+    scored = tmp_path / "scored.csv"
+    assert CliRunner().invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",
+                                    str(scored)]).exit_code == 0
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["report", "-o", str(page), "--scored", str(scored)])
+    assert result.exit_code == 0, result.output
+    return page, page.read_text(encoding="utf-8")
+
+
+def test_report_is_self_contained_and_has_every_section(report_files):
+    _, html = report_files
+    for section in ("What it learned from", "How good is it, in plain words",
+                    "Can the probabilities be trusted?", "Conversion per grade",
+                    "Which fields matter", "How each field's values convert",
+                    "Tonight's leads", "The 20 most likely to convert"):
+        assert section in html
+    images = re.findall(r'<img [^>]*src="([^"]+)"', html)
+    assert len(images) >= 2 and all(s.startswith("data:image/png;base64,") for s in images)
+    assert not re.search(r'(src|href)="(https?:|//)', html)  # nothing fetched from anywhere
+    assert "<script" not in html
+    assert "true_probability" not in html.split("Never used:")[0]  # excluded: not a field
+
+
+def test_training_logs_importances_insights_and_the_report(champion):
+    run_id = model_version("models:/leadml@champion")["run_id"]
+    client = MlflowClient()
+    names = {a.path for a in client.list_artifacts(run_id, "importance")}
+    assert {"importance/permutation_importance.json", "importance/field_insights.json",
+            "importance/permutation_importance.png"} <= names
+    assert "report/report.html" in {a.path for a in client.list_artifacts(run_id, "report")}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine")
+def test_report_renders_in_headless_chromium_with_no_broken_image(report_files, tmp_path):
+    page, html = report_files
+    # A copy with a check appended: every image decoded (naturalWidth > 0).
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", (
+        "<script>window.onload=()=>{const i=[...document.images];document.title="
+        "'IMAGES '+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length};"
+        "</script></body>")), encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking"]
+    dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=5000", "--dump-dom",
+                          probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", dom)
+    assert found and found.group(1) == found.group(2) and int(found.group(2)) >= 2, dom[:300]
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1100,2400",
+                    page.as_uri()], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_sales_ops_notebook_runs_end_to_end(champion, sample_files, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("LEADML_LEADS", str(sample_files / "nightly.csv"))
+    path = REPO / "notebooks" / "sales_ops.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert not any(c.source.lstrip().startswith(("def ", "class "))
+                   for c in nb.cells if c.cell_type == "code")  # imports leadml, defines none
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = " ".join(str(o.get("data", {}).get("text/plain", "")) for c in nb.cells
+                       if c.cell_type == "code" for o in c.outputs)
+    assert "importance" in outputs and "raised" in outputs
+    assert not any(o.get("output_type") == "error" for c in nb.cells
+                   if c.cell_type == "code" for o in c.outputs)
+
+
+def test_report_on_a_model_without_a_run_is_a_clear_error(tmp_path, champion):
+    result = CliRunner().invoke(app, ["report", "-o", str(tmp_path / "r.html"), "--model",
+                                      "models:/nope@champion"])
+    assert result.exit_code == 5
+    assert not (tmp_path / "r.html").exists()
