@@ -236,6 +236,11 @@ def score(
     reasons: Annotated[bool, typer.Option("--reasons/--no-reasons", help=(
         "Per-lead reasons: the fields that raised and lowered each probability most."))
     ] = True,
+    engine: Annotated[str, typer.Option(help=(
+        "local, or spark (pip install 'leadml[spark]'): the same scoring code per "
+        "partition, Parquet output."))] = "local",
+    spark_master: Annotated[str | None, typer.Option(help=(
+        "Spark master URL with --engine spark; default local[*]."))] = None,
     rules_only: Annotated[bool, typer.Option(help=(
         "No model: label by the BANT rules alone (until there is enough history to "
         "train); probability, score and grade stay empty."))] = False,
@@ -278,12 +283,23 @@ def score(
         using = "the BANT rules alone" if rules_only else \
             f"{contract.name} v{contract.version}"
         log.info("scoring %s with %s, rules %s", input_path, using, ruleset.sha256[:16])
-        with _progress(input_path) as advance:
-            manifest = score_file(input_path, output, model=fitted, contract=contract,
-                                  rules=ruleset, settings=settings, on_progress=advance)
+        if engine == "spark":
+            try:
+                from leadml.spark import score_spark
+            except ImportError:
+                raise ConfigError("--engine spark needs PySpark: pip install "
+                                  "'leadml[spark]'") from None
+            manifest = score_spark(input_path, output, model=fitted, contract=contract,
+                                   rules=ruleset, settings=settings, master=spark_master)
+        elif engine == "local":
+            with _progress(input_path) as advance:
+                manifest = score_file(input_path, output, model=fitted, contract=contract,
+                                      rules=ruleset, settings=settings, on_progress=advance)
+        else:
+            raise ConfigError(f"--engine must be local or spark, got {engine!r}")
         if log_to_mlflow:
             log.info("logged to MLflow run %s", log_scoring(manifest))
-        rejects_path, manifest_path = side_paths(output, rejects)
+        rejects_path, manifest_path = manifest["rejects"], side_paths(output, rejects)[1]
         typer.echo(f"scored {manifest['scored']} of {manifest['input']['rows']} leads "
                    f"({manifest['rejected']} rejected) with {using}")
         typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))

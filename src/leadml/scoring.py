@@ -268,39 +268,57 @@ class _Tally:
         self.timings: Counter = Counter()
 
 
+def score_chunk(chunk: io.Chunk, *, model, contract: Contract, rules: Rules, cutoffs,
+                scored_at: str, scored_at_ts, delimiter: str, seen,
+                explainer: Explainer | None = None, categories: dict | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame | None, Counter, dict[str, float]]:
+    """One chunk of raw rows: its scored rows, its rejects (or None), the count of unseen
+    category values per column, and stage timings. The one place a row is validated and
+    scored, for the local engine and for each Spark partition alike.
+
+    ``seen`` answers ``first_time(ids)``: :class:`SeenIds` when chunks arrive in file order,
+    or a precomputed answer when they do not (Spark)."""
+    t0 = time.perf_counter()
+    typed, reason = validate_rows(chunk.frame, contract, rules, scored_at=scored_at_ts,
+                                  seen=seen)
+    bad = reason != ""
+    good = typed.loc[~bad] if bad.any() else typed
+    unseen: Counter = Counter()
+    markers = set(contract.missing_values)
+    for col, known in (categories or {}).items():
+        codes, uniques = pd.factorize(good[col])
+        flags = np.array([(v := str(u).strip()) not in known and v not in markers
+                          for u in uniques], dtype=bool)
+        unseen[col] += int(flags[codes[codes >= 0]].sum())
+    t1 = time.perf_counter()
+    result = score_rows(good, model, contract, rules, cutoffs=cutoffs, scored_at=scored_at,
+                        explainer=explainer)
+    t2 = time.perf_counter()
+    rejects = _rejects_frame(chunk, bad, reason, contract.id_column, delimiter) \
+        if bad.any() or chunk.malformed else None
+    return result, rejects, unseen, {"validate_seconds": t1 - t0, "score_seconds": t2 - t1}
+
+
 def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract: Contract,
             rules: Rules, cutoffs, scored_at: str, scored_at_ts, delimiter: str,
             on_progress, explainer: Explainer | None = None) -> _Tally:
     categories = known_categories(model)
-    markers = set(contract.missing_values)
     seen = SeenIds()
     tally = _Tally()
     for chunk in chunks:
-        t0 = time.perf_counter()
-        typed, reason = validate_rows(chunk.frame, contract, rules, scored_at=scored_at_ts,
-                                      seen=seen)
-        bad = reason != ""
-        good = typed.loc[~bad] if bad.any() else typed
-        for col, known in categories.items():
-            codes, uniques = pd.factorize(good[col])
-            unseen = np.array([(v := str(u).strip()) not in known and v not in markers
-                               for u in uniques], dtype=bool)
-            tally.counts["unseen"][col] += int(unseen[codes[codes >= 0]].sum())
-        t1 = time.perf_counter()
-        result = score_rows(good, model, contract, rules, cutoffs=cutoffs, scored_at=scored_at,
-                            explainer=explainer)
+        result, rejects, unseen, timings = score_chunk(
+            chunk, model=model, contract=contract, rules=rules, cutoffs=cutoffs,
+            scored_at=scored_at, scored_at_ts=scored_at_ts, delimiter=delimiter, seen=seen,
+            explainer=explainer, categories=categories)
         t2 = time.perf_counter()
         out.write(result)
-        rejects = _rejects_frame(chunk, bad, reason, contract.id_column, delimiter) \
-            if bad.any() or chunk.malformed else None
         if rejects is not None:
             rej.write(rejects)
             tally.rejected += len(rejects)
-            tally.counts["reject_reason"].update(r.split(":")[0].split(" '")[0]
-                                                 for r in rejects["reason"])
-        tally.timings["validate_seconds"] += t1 - t0
-        tally.timings["score_seconds"] += t2 - t1
+            tally.counts["reject_reason"].update(reject_kinds(rejects["reason"]))
+        tally.timings.update(timings)
         tally.timings["write_seconds"] += time.perf_counter() - t2
+        tally.counts["unseen"].update(unseen)
         tally.rows_in += len(chunk.frame) + len(chunk.malformed)
         tally.scored += len(result)
         tally.counts["label"].update(result["label"].value_counts().to_dict())
@@ -308,6 +326,41 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
         if on_progress:
             on_progress(tally.rows_in)
     return tally
+
+
+def reject_kinds(reasons: pd.Series) -> list[str]:
+    """The kind of each reject reason, for the manifest ('duplicate lead id', ...)."""
+    return [r.split(":")[0].split(" '")[0] for r in reasons]
+
+
+def build_manifest(*, status: str, input_path: Path, sha256: str, rows_in: int,
+                   output: Path, rejects_path: Path, scored: int, rejected: int,
+                   settings: ScoreSettings, counts: dict[str, Counter], has_model: bool,
+                   contract: Contract, rules: Rules, cutoffs, scored_at: str,
+                   field_reasons: bool, timings: dict[str, float],
+                   engine: str = "local") -> dict:
+    """The run manifest, the same for every engine; written last, it marks a finished run."""
+    rate = rejected / rows_in if rows_in else 0.0
+    return {
+        "status": status,
+        "engine": engine,
+        "input": {"path": str(Path(input_path).resolve()), "sha256": sha256, "rows": rows_in},
+        "output": str(Path(output).resolve()) if status == "ok" else None,
+        "rejects": str(Path(rejects_path).resolve()),
+        "scored": scored, "rejected": rejected, "reject_rate": round(rate, 6),
+        "max_reject_rate": settings.max_reject_rate,
+        "labels": {k: int(counts["label"].get(k, 0)) for k in bant.LABELS},
+        "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if has_model else {},
+        "reject_reasons": dict(Counter(counts["reject_reason"]).most_common()),
+        "unseen_category_values": {k: int(v) for k, v in counts["unseen"].items() if v},
+        "model": {"name": contract.name, "version": contract.version, "uri": contract.uri},
+        "rules": {"path": str(rules.source), "sha256": rules.sha256,
+                  "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))
+                  if has_model else None},
+        "scored_at": scored_at,
+        "field_reasons": field_reasons,
+        "timings": {k: round(float(v), 3) for k, v in timings.items()},
+    }
 
 
 def score_file(
@@ -387,27 +440,13 @@ def score_file(
         rate = rejected / rows_in if rows_in else 0.0
         status = "ok" if rate <= settings.max_reject_rate else "failed: too many rejects"
         counts = tally.counts
-        manifest = {
-            "status": status,
-            "input": {"path": str(input_path.resolve()), "sha256": sha256, "rows": rows_in},
-            "output": str(output.resolve()) if status == "ok" else None,
-            "rejects": str(rejects_path.resolve()),
-            "scored": tally.scored, "rejected": rejected, "reject_rate": round(rate, 6),
-            "max_reject_rate": settings.max_reject_rate,
-            "labels": {k: int(counts["label"].get(k, 0)) for k in bant.LABELS},
-            "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if model is not None
-            else {},
-            "reject_reasons": dict(counts["reject_reason"].most_common()),
-            "unseen_category_values": {k: v for k, v in counts["unseen"].items() if v},
-            "model": {"name": contract.name, "version": contract.version, "uri": contract.uri},
-            "rules": {"path": str(rules.source), "sha256": rules.sha256,
-                      "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))
-                      if model is not None else None},
-            "scored_at": scored_at,
-            "field_reasons": explainer is not None,
-            "timings": {**{k: round(v, 3) for k, v in tally.timings.items()},
-                        "total_seconds": round(time.perf_counter() - started, 3)},
-        }
+        manifest = build_manifest(
+            status=status, input_path=input_path, sha256=sha256, rows_in=rows_in,
+            output=output, rejects_path=rejects_path, scored=tally.scored, rejected=rejected,
+            settings=settings, counts=tally.counts, has_model=model is not None,
+            contract=contract, rules=rules, cutoffs=cutoffs, scored_at=scored_at,
+            field_reasons=explainer is not None,
+            timings={**tally.timings, "total_seconds": time.perf_counter() - started})
         empty_rejects = pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
         if status == "ok":
             out.commit(score_rows(pd.DataFrame(), model, run_contract, rules, cutoffs=cutoffs,
