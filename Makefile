@@ -12,22 +12,28 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# The tests also need the dev tools and PySpark (the Spark parity test; Java 17+).
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+	touch $@ $(VENV)/.installed-run
+
 ## run: generate the sample, train, register, promote, score tonight's leads
-run: $(VENV)/.installed
+run: $(VENV)/.installed-run
 	$(BIN)/leadml sample --out data/sample --rows 20000 --seed 42
 	$(BIN)/leadml train --config pipelines/configs/sample.yaml
 	$(BIN)/leadml score data/sample/nightly.csv --output $(OUT)/nightly_scored.csv \
 		--rules pipelines/configs/bant.yaml
+	$(BIN)/leadml report --output $(OUT)/report.html --scored $(OUT)/nightly_scored.csv
 
 ## test: the whole test suite, slow tests included (CI runs exactly this)
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests pipelines benchmarks
 
 clean:

@@ -47,6 +47,35 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
             "stdout": out[-2000:]}
 
 
+def run_measured_tree(cmd: list[str], env: dict | None = None, every: float = 0.2) -> dict:
+    """Like :func:`run_measured`, but peak memory is the largest sum of RSS over the child
+    and all its descendants (a Spark driver's JVM and Python workers), sampled."""
+    import tempfile
+
+    import psutil
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # no pipe to fill
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out,
+                                stderr=err)
+        root, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            try:
+                procs = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(every)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    return {"seconds": round(wall, 2), "peak_rss_mib": round(peak / 2**20, 1),
+            "stdout": stdout[-2000:]}
+
+
 def write_results(name: str, numbers: dict, summary: str) -> Path:
     """``results/<name>.json`` with everything, ``results/<name>.md`` for people."""
     RESULTS.mkdir(exist_ok=True)

@@ -2,6 +2,7 @@
 Runs with local[2] (PySpark from `.[spark]`, Java 17); skips where PySpark is absent."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,8 @@ from leadml.synthetic import make_sample
 from tests.conftest import REPO
 
 pyspark = pytest.importorskip("pyspark")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java")]
 PINNED = "2026-07-01T06:00:00Z"
 
 
@@ -30,7 +32,7 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def leads_with_bad_rows(tmp_path_factory) -> "pathlib.Path":  # noqa: F821
+def leads_with_bad_rows(tmp_path_factory):
     _, nightly = make_sample(3_000, seed=11, nightly_rows=3_000)
     bad = nightly.astype(str).replace("nan", "")
     bad.loc[5, "lead_id"] = ""  # missing id

@@ -241,6 +241,9 @@ def score(
         "partition, Parquet output."))] = "local",
     spark_master: Annotated[str | None, typer.Option(help=(
         "Spark master URL with --engine spark; default local[*]."))] = None,
+    spark_conf: Annotated[list[str] | None, typer.Option(help=(
+        "Spark setting KEY=VALUE with --engine spark (repeatable), e.g. "
+        "spark.driver.memory=4g."))] = None,
     rules_only: Annotated[bool, typer.Option(help=(
         "No model: label by the BANT rules alone (until there is enough history to "
         "train); probability, score and grade stay empty."))] = False,
@@ -289,8 +292,12 @@ def score(
             except ImportError:
                 raise ConfigError("--engine spark needs PySpark: pip install "
                                   "'leadml[spark]'") from None
+            bad = [c for c in spark_conf or [] if "=" not in c]
+            if bad:
+                raise ConfigError(f"--spark-conf takes KEY=VALUE, got {bad}")
             manifest = score_spark(input_path, output, model=fitted, contract=contract,
-                                   rules=ruleset, settings=settings, master=spark_master)
+                                   rules=ruleset, settings=settings, master=spark_master,
+                                   conf=dict(c.split("=", 1) for c in spark_conf or []))
         elif engine == "local":
             with _progress(input_path) as advance:
                 manifest = score_file(input_path, output, model=fitted, contract=contract,

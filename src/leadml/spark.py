@@ -54,19 +54,24 @@ RECORD, FIRST, STATUS = "_record", "_first_record", "_status"
 _WORKER_CACHE: dict[str, object] = {}  # per Python worker: model and explainer, loaded once
 
 
-def session(master: str | None = None):
-    """A Spark session whose workers run this Python; ``local[*]`` unless told otherwise."""
+def session(master: str | None = None, conf: dict[str, str] | None = None):
+    """A Spark session whose workers run this Python; ``local[*]`` unless told otherwise.
+    ``conf``: extra Spark settings (``spark.driver.memory``, ...), applied before start."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("leadml-score")
-    if master or not os.environ.get("SPARK_MASTER"):  # spark-submit sets the master itself
+    # Under spark-submit (or with a session already running) the master is set already.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ or SparkSession.getActiveSession()
+    if master or not submitted:
         master = master or "local[*]"
         builder = builder.master(master)
         if master.startswith("local"):  # one machine: few shuffle partitions, not 200
             builder = builder.config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count()
                                                                              or 2)))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     return (builder.config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.ui.showConsoleProgress", "false")
@@ -141,7 +146,7 @@ def _out_schema():
 
 def score_spark(input_path: Path, output: Path, *, model, contract: Contract, rules: Rules,
                 settings: ScoreSettings | None = None, master: str | None = None,
-                spark=None) -> dict:
+                conf: dict[str, str] | None = None, spark=None) -> dict:
     """Score ``input_path`` on Spark into the Parquet folder ``output``; returns the manifest.
     Raises :class:`~leadml.scoring.TooManyRejects` like the local engine (rejects and
     manifest written, no output)."""
@@ -162,7 +167,7 @@ def score_spark(input_path: Path, output: Path, *, model, contract: Contract, ru
     rejects_path = settings.rejects or Path(f"{stem}.rejects.parquet")
     manifest_path = Path(f"{stem}.manifest.json")
     scored_at = settings.scored_at or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-    spark = spark or session(master)
+    spark = spark or session(master, conf)
 
     frame, from_csv = _read(spark, input_path, settings)
     header = [c for c in frame.columns if c != CORRUPT]
