@@ -47,8 +47,9 @@ def main() -> None:
                "train_seconds": result["seconds"], "train_peak_rss_mib": result["peak_rss_mib"],
                "test_metrics": metrics}
     summary = (f"`leadml train` on {args.rows:,} generated leads (CSV, "
-               f"{generate:.0f} s to generate), both candidates, calibration, 200 bootstrap "
-               f"resamples, plots and MLflow logging:\n\n| wall time | peak memory |\n|---|---|\n"
+               f"{generate:.0f} s to generate): audit, both candidates, calibration, refit, "
+               f"200 bootstrap resamples, permutation importances, field insights, plots, "
+               f"report and MLflow logging:\n\n| wall time | peak memory |\n|---|---|\n"
                f"| {result['seconds']:.0f} s | {result['peak_rss_mib']:,.0f} MiB |\n\n"
                f"Test-window metrics: {metrics}")
     print(write_results("train_1m", numbers, summary).read_text())
