@@ -108,7 +108,7 @@ def field_insights(features: pd.DataFrame, y: np.ndarray, columns: Columns,
     return table
 
 
-def importance_plot(table: pd.DataFrame, path: Path) -> Path:
+def importance_figure(table: pd.DataFrame):
     """Horizontal bars of the drop in ROC AUC per field, with the spread over repeats."""
     import matplotlib
 
@@ -122,6 +122,14 @@ def importance_plot(table: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("drop in ROC AUC when the field is shuffled (test window)")
     ax.set_title("Which fields the model leans on")
     fig.tight_layout()
+    return fig
+
+
+def importance_plot(table: pd.DataFrame, path: Path) -> Path:
+    """:func:`importance_figure` saved as a PNG file."""
+    import matplotlib.pyplot as plt
+
+    fig = importance_figure(table)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

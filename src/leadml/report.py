@@ -90,13 +90,9 @@ def _reliability(y: np.ndarray, p: np.ndarray) -> str:
 
 
 def _importance_chart(rows: list[dict]) -> str:
-    plt = _plt()
-    t = pd.DataFrame(rows).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.33 * len(t) + 1.2))
-    ax.barh(t["field"], t["importance"], xerr=t["std"], color="#3b7dd8", ecolor="grey")
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("ranking power lost when the field is scrambled (drop in ROC AUC)")
-    return _png(fig)
+    from leadml.importance import importance_figure
+
+    return _png(importance_figure(pd.DataFrame(rows)))
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
