@@ -138,3 +138,19 @@ def test_spark_engine_needs_a_parquet_output_name(spark, champion, leads_with_ba
         score_spark(leads_with_bad_rows, tmp_path / "out.csv", model=model, contract=contract,
                     rules=load_rules(REPO / "pipelines" / "configs" / "bant.yaml"),
                     spark=spark)
+
+
+def test_cli_engine_spark_and_a_wrong_engine(spark, champion, leads_with_bad_rows, tmp_path):
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    out = tmp_path / "scored.parquet"
+    result = CliRunner().invoke(app, ["score", str(leads_with_bad_rows), "-o", str(out),
+                                      "--engine", "spark", "--scored-at", PINNED])
+    assert result.exit_code == 0, result.output
+    assert f"rejects:  {tmp_path / 'scored.rejects.parquet'}" in result.output
+    assert len(pd.read_parquet(out)) == 3_000 - 8
+    wrong = CliRunner().invoke(app, ["score", str(leads_with_bad_rows), "-o",
+                                     str(tmp_path / "x.csv"), "--engine", "dask"])
+    assert wrong.exit_code == 2 and "local or spark" in wrong.output

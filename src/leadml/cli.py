@@ -306,7 +306,12 @@ def score(
             raise ConfigError(f"--engine must be local or spark, got {engine!r}")
         if log_to_mlflow:
             log.info("logged to MLflow run %s", log_scoring(manifest))
-        rejects_path, manifest_path = manifest["rejects"], side_paths(output, rejects)[1]
+        if engine == "spark":
+            from leadml.spark import side_paths as spark_side_paths
+
+            rejects_path, manifest_path = spark_side_paths(output, rejects)
+        else:
+            rejects_path, manifest_path = side_paths(output, rejects)
         typer.echo(f"scored {manifest['scored']} of {manifest['input']['rows']} leads "
                    f"({manifest['rejected']} rejected) with {using}")
         typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))

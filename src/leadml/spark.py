@@ -78,6 +78,12 @@ def session(master: str | None = None, conf: dict[str, str] | None = None):
             .getOrCreate())
 
 
+def side_paths(output: Path, rejects: Path | None = None) -> tuple[Path, Path]:
+    """Rejects (a Parquet folder) and manifest paths beside ``output``."""
+    stem = Path(output).with_suffix("")
+    return rejects or Path(f"{stem}.rejects.parquet"), Path(f"{stem}.manifest.json")
+
+
 def _is_parquet(path: Path) -> bool:
     if path.is_dir():
         return any(p.suffix == ".parquet" for p in path.rglob("*.parquet"))
@@ -163,9 +169,7 @@ def score_spark(input_path: Path, output: Path, *, model, contract: Contract, ru
         raise LeadDataError("--output must differ from the input file")
     if not input_path.exists():
         raise LeadDataError(f"input '{input_path}' does not exist")
-    stem = output.with_suffix("")
-    rejects_path = settings.rejects or Path(f"{stem}.rejects.parquet")
-    manifest_path = Path(f"{stem}.manifest.json")
+    rejects_path, manifest_path = side_paths(output, settings.rejects)
     scored_at = settings.scored_at or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
     spark = spark or session(master, conf)
 
