@@ -15,7 +15,6 @@ A leakage finding on a feature column is *blocking*: ``leadml train`` refuses it
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,10 +64,9 @@ class Audit:
                 "columns": self.columns, "drift": self.drift}
 
     def write(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_plain))
-        tmp.replace(path)
+        from leadml.io import write_json
+
+        write_json(self.to_dict(), path)
         return path
 
     def table(self) -> str:
@@ -94,10 +92,6 @@ class Audit:
 
 def _num(x: float | None) -> str:
     return "" if x is None else f"{x:.3f}"
-
-
-def _plain(x):
-    return x.item() if hasattr(x, "item") else str(x)
 
 
 # --- column statistics ----------------------------------------------------------------------

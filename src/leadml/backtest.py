@@ -150,16 +150,10 @@ def plot_backtest(bt: Backtest, path: Path) -> Path:
 
 def write_backtest(bt: Backtest, folder: Path) -> list[Path]:
     """windows.csv, pooled.csv, backtest.json and the plot, each written whole."""
-    import json
+    from leadml.io import write_json, write_table
 
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, frame in (("windows.csv", bt.windows), ("pooled.csv", bt.pooled)):
-        tmp = folder / f".{name}.tmp"
-        frame.to_csv(tmp, index=False)
-        paths.append(tmp.replace(folder / name))
-    tmp = folder / ".backtest.json.tmp"
-    tmp.write_text(json.dumps(bt.to_dict(), indent=2))
-    paths.append(tmp.replace(folder / "backtest.json"))
-    paths.append(plot_backtest(bt, folder / "predicted_vs_realised.png"))
-    return paths
+    paths = [folder / "windows.csv", folder / "pooled.csv", folder / "backtest.json"]
+    write_table(bt.windows, paths[0])
+    write_table(bt.pooled, paths[1])
+    write_json(bt.to_dict(), paths[2])
+    return [*paths, plot_backtest(bt, folder / "predicted_vs_realised.png")]

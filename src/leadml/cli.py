@@ -74,6 +74,9 @@ def _run(job):
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+ModelUri = Annotated[str | None, typer.Option(
+    "--model", help="Model URI; default models:/<--model-name>@champion.")]
+ModelName = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
 
 
 @app.command()
@@ -217,9 +220,8 @@ def score(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Leads, CSV or Parquet.")],
     output: Annotated[Path, typer.Option("--output", "-o", help=(
         "Scored leads, CSV or Parquet by extension. Rejects and manifest go beside it."))],
-    model: Annotated[str | None, typer.Option(help=(
-        "Model URI; default models:/<--model-name>@champion."))] = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadml",
+    model: ModelUri = None,
+    model_name: ModelName = "leadml",
     rules: Annotated[Path | None, typer.Option(help=(
         "BANT rules YAML; default: the rules shipped with leadml."))] = None,
     rejects: Annotated[Path | None, typer.Option(help=(
@@ -325,9 +327,8 @@ def score(
 @app.command()
 def explain(
     lead_file: Annotated[Path, typer.Argument(help="Leads, CSV or Parquet.")],
-    model: Annotated[str | None, typer.Option(help=(
-        "Model URI; default models:/<--model-name>@champion."))] = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadml",
+    model: ModelUri = None,
+    model_name: ModelName = "leadml",
     rows: Annotated[int, typer.Option(min=1, help="How many leads to explain.")] = 5,
     delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = ",",
     verbose: Verbose = False,
@@ -373,9 +374,8 @@ def explain(
 @app.command()
 def report(
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
-    model: Annotated[str | None, typer.Option(help=(
-        "Model URI; default models:/<--model-name>@champion."))] = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadml",
+    model: ModelUri = None,
+    model_name: ModelName = "leadml",
     scored: Annotated[Path | None, typer.Option(help=(
         "A file written by leadml score: adds tonight's counts and top 20 leads."))] = None,
     rules: Annotated[Path | None, typer.Option(help=(
@@ -390,7 +390,7 @@ def report(
 
         from leadml import bant
         from leadml.config import default_rules, load_rules
-        from leadml.io import read_table
+        from leadml.io import read_table, write_text
         from leadml.registry import load_scoring_model, report_inputs, resolve_model_uri
         from leadml.report import render
         from leadml.schema import require_columns
@@ -410,10 +410,7 @@ def report(
             frame["conversion_probability"] = frame["conversion_probability"].astype(float)
         page = render(data, predictions["y"].to_numpy(), predictions["p"].to_numpy(),
                       cutoffs=cutoffs, scored=frame, scored_name=scored.name if scored else "")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(output)
+        write_text(page, output)
         typer.echo(f"report: {output} ({len(page) / 1024:,.0f} KiB, {contract.name} "
                    f"v{contract.version})")
 

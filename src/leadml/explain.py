@@ -26,7 +26,7 @@ MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
 
 
-def _parts(model):
+def model_parts(model):
     """(pipeline, calibrator, (source, target) or None) of a leadml model."""
     shift = None
     if isinstance(model, RateShifted):
@@ -73,7 +73,7 @@ class Explainer:
     """Per-lead field effects of a fitted leadml model against a reference lead."""
 
     def __init__(self, model, reference: dict[str, object]):
-        self.pipeline, self.calibrator, self.shift = _parts(model)
+        self.pipeline, self.calibrator, self.shift = model_parts(model)
         self.fields = field_columns(self.pipeline)
         self.reference = pd.DataFrame([{f: reference.get(f) for f in self.fields}])
         self._encode = self.pipeline[:-1]

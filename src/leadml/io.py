@@ -342,6 +342,16 @@ class ChunkWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+def _plain(value):
+    """numpy scalars as Python numbers; anything else JSON cannot hold as text."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
 def write_json(data: dict, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n", encoding="utf-8")
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -22,7 +22,6 @@ import pandas as pd
 
 from leadml import bant, explain, io
 from leadml.config import Rules
-from leadml.drift import RateShifted
 from leadml.explain import Explainer
 from leadml.registry import Contract
 from leadml.schema import (
@@ -228,10 +227,7 @@ def known_categories(model) -> dict[str, set[str]]:
     """Categories each categorical column had in training (for counting unseen ones)."""
     if model is None:
         return {}
-    if isinstance(model, RateShifted):
-        model = model.estimator
-    pipeline = model.calibrated_classifiers_[0].estimator
-    pipeline = getattr(pipeline, "estimator", pipeline)  # FrozenEstimator
+    pipeline = explain.model_parts(model)[0]
     encoder = pipeline.named_steps["encode"].named_transformers_.get("categorical")
     if encoder is None or not hasattr(encoder, "categories_"):
         return {}

@@ -106,7 +106,7 @@ def choose_calibration(method: str, positives: int, negatives: int, threshold: i
 class Fitted:
     """The chosen candidate, calibrated, and how it was chosen."""
 
-    model: Any  # CalibratedClassifierCV, or RateShifted around one
+    model: CalibratedClassifierCV  # the drift shift, if any, is added by with_drift
     raw: Any  # the chosen pipeline before calibration
     kind: str
     calibration_method: str
