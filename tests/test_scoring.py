@@ -265,10 +265,14 @@ def test_sigkill_part_way_leaves_no_output_and_a_rerun_succeeds(champion, tmp_pa
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not out.exists()
-    assert not out.with_name("scored.manifest.json").exists()
+    manifest = out.with_name("scored.manifest.json")
+    assert json.loads(manifest.read_text())["status"] == "running"  # not a finished run
+    assert list(out.parent.glob(".scored.csv.*.tmp"))  # what the kill left behind
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(pd.read_csv(out)) == 150_000
+    assert json.loads(manifest.read_text())["status"] == "ok"
+    assert not list(out.parent.glob(".scored.*.tmp"))  # the rerun cleaned up
 
 
 def test_the_lead_id_never_changes_any_output(champion, tmp_path, nightly, sample_files):

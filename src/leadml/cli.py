@@ -8,7 +8,10 @@ Exit codes (for schedulers):
 2   bad arguments or config file
 3   input data does not match the config or the model
 4   too many rejected rows (``leadml score --max-reject-rate``)
-5   model not found or not loadable
+5   model not found or not loadable, or the registry failed (training: the new version is
+    registered but not promoted)
+6   an output could not be written (read-only folder, full disk); nothing was left behind
+143 stopped by SIGTERM (temporaries removed, the manifest says ``failed: interrupted``)
 ==  =========================================================
 """
 
@@ -25,6 +28,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Predict which sales leads will convert, calibrated and explained.")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_DATA, EXIT_REJECTS, EXIT_MODEL = 0, 1, 2, 3, 4, 5
+EXIT_OUTPUT = 6
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -51,15 +55,18 @@ def _fail(code: int, message: str) -> typer.Exit:
 
 def _run(job):
     """Run ``job()`` and turn each known failure into its exit code and a clear message."""
+    from leadml.batch import OutputError, TooManyRejects, on_sigterm
     from leadml.config import ConfigError
     from leadml.registry import ModelUnavailableError
     from leadml.schema import LeadDataError
-    from leadml.scoring import TooManyRejects
 
+    on_sigterm()
     try:
         return job()
     except TooManyRejects as exc:
         raise _fail(EXIT_REJECTS, str(exc)) from None
+    except OutputError as exc:
+        raise _fail(EXIT_OUTPUT, str(exc)) from None
     except ConfigError as exc:
         raise _fail(EXIT_CONFIG, str(exc)) from None
     except LeadDataError as exc:
@@ -259,10 +266,19 @@ def score(
     def job():
         import pandas as pd
 
+        from leadml import batch
         from leadml.config import ConfigError, default_rules, load_rules
+        from leadml.io import input_files
         from leadml.registry import load_scoring_model, log_scoring, resolve_model_uri
-        from leadml.scoring import ScoreSettings, score_file, side_paths
+        from leadml.scoring import ScoreSettings, score_file
 
+        spark = engine == "spark"
+        if engine not in ("local", "spark"):
+            raise ConfigError(f"--engine must be local or spark, got {engine!r}")
+        # Checked before the model loads: a scheduler learns of a missing file at once.
+        input_files(input_path)
+        paths = batch.run_paths(input_path, output, rejects, output_is_folder=spark,
+                                rejects_suffix=".rejects.parquet" if spark else ".rejects.csv")
         if len(delimiter) != 1:
             raise ConfigError(f"--delimiter must be one character, got {delimiter!r}")
         if scored_at is not None:
@@ -288,7 +304,7 @@ def score(
         using = "the BANT rules alone" if rules_only else \
             f"{contract.name} v{contract.version}"
         log.info("scoring %s with %s, rules %s", input_path, using, ruleset.sha256[:16])
-        if engine == "spark":
+        if spark:
             try:
                 from leadml.spark import score_spark
             except ImportError:
@@ -300,26 +316,18 @@ def score(
             manifest = score_spark(input_path, output, model=fitted, contract=contract,
                                    rules=ruleset, settings=settings, master=spark_master,
                                    conf=dict(c.split("=", 1) for c in spark_conf or []))
-        elif engine == "local":
+        else:
             with _progress(input_path) as advance:
                 manifest = score_file(input_path, output, model=fitted, contract=contract,
                                       rules=ruleset, settings=settings, on_progress=advance)
-        else:
-            raise ConfigError(f"--engine must be local or spark, got {engine!r}")
         if log_to_mlflow:
             log.info("logged to MLflow run %s", log_scoring(manifest))
-        if engine == "spark":
-            from leadml.spark import side_paths as spark_side_paths
-
-            rejects_path, manifest_path = spark_side_paths(output, rejects)
-        else:
-            rejects_path, manifest_path = side_paths(output, rejects)
         typer.echo(f"scored {manifest['scored']} of {manifest['input']['rows']} leads "
                    f"({manifest['rejected']} rejected) with {using}")
         typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))
         if manifest["grades"]:
             typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))
-        typer.echo(f"output:   {output}\nrejects:  {rejects_path}\nmanifest: {manifest_path}")
+        typer.echo(f"output:   {output}\nrejects:  {paths.rejects}\nmanifest: {paths.manifest}")
 
     _run(job)
 

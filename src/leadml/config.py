@@ -220,7 +220,45 @@ class TrainConfig(_Frozen):
     sha256: str | None = Field(None, exclude=True)
 
 
-def _line_numbers(text: str) -> dict[tuple, int]:
+MAX_YAML_NODES = 20_000  # far above any real config; a YAML bomb expands to billions
+
+
+def _expanded_size(root: yaml.Node, what: str) -> int:
+    """How many nodes the document holds once every alias is expanded, counted without
+    expanding (each node once, memoised). Refuses recursive aliases and YAML bombs, which
+    load fast but stall anything that walks them (pydantic, the line-number walk)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ConfigError(f"{what} uses a recursive YAML alias (an anchor that contains "
+                              f"itself) at line {node.start_mark.line + 1}; write the value "
+                              "out instead")
+        open_nodes.add(key)
+        children = [n for pair in node.value for n in pair] \
+            if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                break
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    total = size(root)
+    if total > MAX_YAML_NODES:
+        raise ConfigError(f"{what} expands to more than {MAX_YAML_NODES:,} values through its "
+                          "YAML aliases (a 'YAML bomb'?); write the values out instead")
+    return total
+
+
+def _line_numbers(text: str, what: str = "the file") -> dict[tuple, int]:
     """Map each key path of a YAML document to its 1-based line."""
     lines: dict[tuple, int] = {}
 
@@ -234,8 +272,9 @@ def _line_numbers(text: str) -> dict[tuple, int]:
             for i, item in enumerate(node.value):
                 walk(item, (*path, i))
 
-    root = yaml.compose(text)
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is not None:
+        _expanded_size(root, what)  # bounds the walk below
         walk(root, ())
     return lines
 
@@ -400,9 +439,14 @@ def _load_yaml(path: Path, model: type[BaseModel], what: str, base_fix=None) -> 
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{what} '{path}' does not exist") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} '{path}' cannot be read as UTF-8 text: {exc}") from None
     try:
+        lines = _line_numbers(text, f"{what} '{path}'")  # first: it refuses bombs
         raw = yaml.safe_load(text)
-        lines = _line_numbers(text)
+    except RecursionError:
+        raise ConfigError(f"{what} '{path}' is nested too deeply to be a leadml config") \
+            from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} '{path}' is not valid YAML:\n{exc}") from None
     if not isinstance(raw, dict):

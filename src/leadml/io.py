@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import io as _io
 import json
 import os
 import re
@@ -113,43 +114,129 @@ class Chunk:
     malformed: list[Malformed] = field(default_factory=list)
 
 
-def scan(path: str | os.PathLike, encoding: str = "utf-8") -> tuple[str, bool]:
-    """sha256 of the file, and whether every byte decodes in ``encoding``, in one pass."""
+def input_files(path: str | os.PathLike) -> list[Path]:
+    """The files behind an input: the file itself, or a folder's Parquet parts in name order."""
+    path = Path(path)
+    if path.is_dir():
+        parts = sorted(p for p in path.rglob("*") if p.is_file() and not
+                       p.name.startswith((".", "_")))
+        if not parts:
+            raise LeadDataError(f"input folder '{path}' holds no data files")
+        return parts
+    if not path.exists():
+        raise LeadDataError(f"input file '{path}' does not exist; check the path (and that "
+                            "tonight's export has arrived)")
+    return [path]
+
+
+def scan(path: str | os.PathLike, encoding: str = "utf-8") -> tuple[str, bool, int]:
+    """sha256 of the input, whether every byte decodes in ``encoding``, and the number of
+    line breaks, in one pass. A folder of parts hashes each part's name and bytes."""
     digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
-    clean = True
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 22):
-            digest.update(block)
-            if clean:
-                try:
-                    decoder.decode(block)
-                except UnicodeDecodeError:
-                    clean = False
-    return digest.hexdigest(), clean
+    clean, lines = True, 0
+    root = Path(path)
+    for part in input_files(root):
+        if root.is_dir():
+            digest.update(str(part.relative_to(root)).encode() + b"\0")
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        with open(part, "rb") as handle:
+            while block := handle.read(1 << 22):
+                digest.update(block)
+                lines += block.count(b"\n")
+                if clean:
+                    try:
+                        decoder.decode(block)
+                    except UnicodeDecodeError:
+                        clean = False
+        if clean:
+            try:  # an incomplete character at the very end is only seen here
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                clean = False
+    return digest.hexdigest(), clean, lines
+
+
+_LINE_BREAK = re.compile("\r\n|\n|\r")
+
+
+def swallowed_lines(value: str, delimiter: str, width: int) -> list[str]:
+    r"""The lines of other records that a field swallowed, or [] for a normal field.
+
+    A quote that is never closed (a lead typing ``"Director``) makes a CSV parser read on
+    to the next quote or the end of the file, so the records after it land inside one
+    field. A real multi-line value (an address, a note) holds line breaks too; what tells
+    them apart is that a swallowed line is a record: it holds a delimiter for every column.
+
+    >>> swallowed_lines('Director\n2,x,y\n3,x,y\n', ',', 3)
+    ['2,x,y', '3,x,y']
+    >>> swallowed_lines('Suite 4\nMain St, Leeds', ',', 3)
+    []
+    """
+    if "\n" not in value and "\r" not in value:
+        return []
+    lines = _LINE_BREAK.split(value)[1:]
+    need = max(1, width - 1)
+    if not any(line.count(delimiter) >= need for line in lines):
+        return []
+    return [line for line in lines if line]
+
+
+def raw_record(fields, delimiter: str) -> str:
+    """A record as it would be written back to CSV, quotes and all.
+
+    >>> raw_record(['1', 'Head of "Growth", EMEA'], ',')
+    '1,"Head of ""Growth"", EMEA"'
+    """
+    out = _io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(
+        ["" if v is None else str(v) for v in fields])
+    return out.getvalue()
+
+
+def _utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in {"utf-8", "utf8", "utf-8-sig"}
+
+
+def _open_text(path, encoding: str):
+    enc = "utf-8-sig" if _utf8(encoding) else encoding
+    return open(path, newline="", encoding=enc, errors="surrogateescape")
+
+
+def check_header(header: list[str], path) -> list[str]:
+    """Header names stripped; duplicate names are an error (which column would be read?)."""
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise LeadDataError(f"'{path}' has duplicate column names {dupes}: rename them in the "
+                            "export so each column is read once")
+    return header
+
+
+def csv_header(path: str | os.PathLike, *, delimiter: str = ",",
+               encoding: str = "utf-8") -> list[str]:
+    """The header row of a CSV file, checked, without reading further."""
+    if os.path.getsize(path) == 0:
+        raise LeadDataError(f"input file '{path}' is empty: it has no header row")
+    csv.field_size_limit(1 << 30)
+    with _open_text(path, encoding) as handle:
+        try:
+            header = next(csv.reader(handle, delimiter=delimiter, strict=False))
+        except (StopIteration, csv.Error) as exc:
+            raise LeadDataError(f"input file '{path}' has no readable header row "
+                                f"({exc})") from None
+    if _BAD_BYTE.search("".join(header)):
+        raise LeadDataError(f"the header of '{path}' is not valid {encoding}; pass the "
+                            "file's encoding with --encoding")
+    return check_header(header, path)
 
 
 def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str = "utf-8",
                chunk_rows: int = 100_000, check_bytes: bool = True
                ) -> tuple[list[str], Iterator[Chunk]]:
     """The header and an iterator of chunks of a CSV file; every record lands in a chunk,
-    as a row or as :class:`Malformed`. Blank lines are not records."""
-    if os.path.getsize(path) == 0:
-        raise LeadDataError(f"input file '{path}' is empty: it has no header row")
-    csv.field_size_limit(1 << 30)
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else encoding
-    handle = open(path, newline="", encoding=enc, errors="surrogateescape")  # noqa: SIM115
-    reader = csv.reader(handle, delimiter=delimiter, strict=False)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        handle.close()
-        raise LeadDataError(f"input file '{path}' has no readable header row ({exc})") from None
-    header = [h.strip() for h in header]
-    if _BAD_BYTE.search("".join(header)):
-        handle.close()
-        raise LeadDataError(f"the header of '{path}' is not valid {encoding}; pass the "
-                            "file's encoding with --encoding")
+    as a row or as :class:`Malformed`. Blank lines are not records. The file is opened
+    only when the iterator starts."""
+    header = csv_header(path, delimiter=delimiter, encoding=encoding)
     width = len(header)
 
     def records() -> Iterator[Chunk]:
@@ -158,35 +245,51 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
         bad: list[Malformed] = []
         record = 0
         start = 1
-        with handle:
+        with _open_text(path, encoding) as handle:
+            reader = csv.reader(handle, delimiter=delimiter, strict=False)
+            next(reader)  # the header, checked above
             while True:
                 try:
                     fields = next(reader)
                 except StopIteration:
                     break
-                except csv.Error as exc:  # e.g. NUL byte or an unterminated quote at EOF
+                except csv.Error as exc:  # e.g. a NUL byte
                     record += 1
                     bad.append(Malformed(record, f"unreadable record: {exc}", ""))
                     continue
                 if not fields:
                     continue
                 record += 1
-                if len(fields) != width:
+                swallowed = next((lines for f in fields
+                                  if (lines := swallowed_lines(f, delimiter, width))), None)
+                if swallowed:
+                    first = record
+                    cut = [_LINE_BREAK.split(f)[0] for f in fields]
+                    bad.append(Malformed(record, f"unclosed quote: a field opens a quote that "
+                                         f"runs over the next {len(swallowed)} line(s) (each "
+                                         "rejected too); close or remove the quote in the "
+                                         "export", raw_record(cut, delimiter)[:1000]))
+                    for line in swallowed:
+                        record += 1
+                        bad.append(Malformed(record, f"swallowed by the unclosed quote of "
+                                             f"record {first}", line[:1000]))
+                elif len(fields) != width:
                     bad.append(Malformed(record, f"malformed row: {len(fields)} fields, the "
-                                         f"header has {width}", delimiter.join(fields)))
+                                         f"header has {width}", raw_record(fields, delimiter)))
                 elif check_bytes and _BAD_BYTE.search("".join(fields)):
                     bad.append(Malformed(record, f"not valid {encoding}: undecodable bytes",
-                                         delimiter.join(fields).encode(
+                                         raw_record(fields, delimiter).encode(
                                              "utf-8", "surrogateescape").decode("latin-1")))
                 elif max(map(len, fields)) > MAX_FIELD_CHARS:
                     bad.append(Malformed(record, f"a field is longer than {MAX_FIELD_CHARS} "
-                                         "characters", delimiter.join(f[:200] for f in fields)))
+                                         "characters", raw_record([f[:200] for f in fields],
+                                                                  delimiter)))
                 else:
                     rows.append(fields)
                     numbers.append(record)
                 if len(rows) + len(bad) >= chunk_rows:
                     yield Chunk(start, pd.DataFrame(rows, columns=header, dtype=object),
-                                np.asarray(numbers), bad)
+                                np.asarray(numbers, dtype=int), bad)
                     rows, numbers, bad, start = [], [], [], record + 1
         if rows or bad:
             yield Chunk(start, pd.DataFrame(rows, columns=header, dtype=object),
@@ -196,8 +299,13 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
 
 
 class NeedsExactReader(Exception):  # noqa: N818 (a signal to switch readers, not an error)
-    """The fast reader met a record it cannot account for exactly (malformed, too long):
-    the caller restarts with :func:`csv_chunks`, which numbers and keeps every record."""
+    """The fast reader met a record it cannot account for exactly (malformed, too long,
+    an unclosed quote): the caller restarts with :func:`csv_chunks`, which numbers and
+    keeps every record."""
+
+
+MAX_BLOCK_BYTES = 1 << 26  # Arrow's block size is an int32; a row longer than a block
+#                            sends the file to the exact reader instead
 
 
 def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
@@ -205,104 +313,176 @@ def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
     """Like :func:`csv_chunks` for clean UTF-8 files, several times faster (pyarrow).
 
     Raises :class:`NeedsExactReader` (before yielding the chunk concerned) on the first
-    malformed record or over-long field.
+    malformed record, over-long field, unclosed quote or anything else Arrow cannot parse.
+    The Arrow reader (and its threads) exists only while the iterator runs.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    header, _ = csv_chunks(path, delimiter=delimiter, chunk_rows=1)
+    header = csv_header(path, delimiter=delimiter)
+    width = len(header)
     with open(path, "rb") as handle:
         sample = handle.read(1 << 20)
     row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
+    block = int(min(MAX_BLOCK_BYTES, max(1 << 16, chunk_rows * row_bytes)))
     invalid: list[str] = []
 
     def on_invalid(row) -> str:
         invalid.append(row.text[:200])
         return "skip"
 
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=max(1 << 16, chunk_rows * row_bytes),
-                                       skip_rows=1, column_names=header),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                         invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in header}, strings_can_be_null=False,
-            quoted_strings_can_be_null=False),
-    )
+    def swallowing(batch) -> str | None:
+        for col in batch.columns:
+            broken = pc.match_substring_regex(col, "[\r\n]")
+            if pc.any(broken).as_py():
+                for value in col.filter(broken).to_pylist():
+                    if swallowed_lines(value, delimiter, width):
+                        return value[:80]
+        return None
 
     def records() -> Iterator[Chunk]:
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=block, skip_rows=1,
+                                               column_names=header),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                                 invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in header}, strings_can_be_null=False,
+                    quoted_strings_can_be_null=False),
+            )
+        except (pa.ArrowInvalid, OverflowError) as exc:
+            raise NeedsExactReader(f"Arrow cannot read it: {exc}") from None
         start = 1
-        for batch in reader:
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except (pa.ArrowInvalid, OverflowError) as exc:
+                    raise NeedsExactReader(f"Arrow cannot read it: {exc}") from None
+                if invalid:
+                    raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
+                if (value := swallowing(batch)) is not None:
+                    raise NeedsExactReader(f"unclosed quote in {value!r}")
+                frame = batch.to_pandas()
+                for col in frame.columns:
+                    if len(frame) and frame[col].str.len().max() > MAX_FIELD_CHARS:
+                        raise NeedsExactReader(f"a field of '{col}' is over {MAX_FIELD_CHARS}")
+                yield Chunk(start, frame, np.arange(start, start + len(frame)))
+                start += len(frame)
             if invalid:
                 raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
-            frame = batch.to_pandas()
-            for col in frame.columns:
-                if len(frame) and frame[col].str.len().max() > MAX_FIELD_CHARS:
-                    raise NeedsExactReader(f"a field of '{col}' is over {MAX_FIELD_CHARS}")
-            yield Chunk(start, frame, np.arange(start, start + len(frame)))
-            start += len(frame)
-        if invalid:
-            raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
+        finally:
+            reader.close()
 
     return header, records()
 
 
 def parquet_chunks(path: str | os.PathLike, *, chunk_rows: int = 100_000
                    ) -> tuple[list[str], Iterator[Chunk]]:
-    """The columns and an iterator of chunks of a Parquet file (types kept)."""
-    import pyarrow.parquet as pq
+    """The columns and an iterator of chunks of a Parquet file or a folder of Parquet
+    parts (read in name order), types kept. Nested columns (lists, structs) are refused."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
 
+    files = [str(f) for f in input_files(path)]
     try:
-        handle = pq.ParquetFile(path)
-    except Exception as exc:
+        dataset = pads.dataset(files, format="parquet")
+    except (pa.ArrowException, OSError) as exc:
         raise LeadDataError(f"'{path}' is not a readable Parquet file: {exc}") from None
-    header = list(handle.schema_arrow.names)
+    schema = dataset.schema
+    nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+    if nested:
+        raise LeadDataError(f"'{path}' has nested (list or struct) columns {nested}: leadml "
+                            "reads flat columns; flatten or drop them in the export")
+    header = check_header(list(schema.names), path)
 
     def records() -> Iterator[Chunk]:
         start = 1
-        for batch in handle.iter_batches(batch_size=chunk_rows):
-            frame = batch.to_pandas()
-            yield Chunk(start, frame, np.arange(start, start + len(frame)))
-            start += len(frame)
+        try:
+            for batch in dataset.to_batches(batch_size=chunk_rows, use_threads=False):
+                if batch.num_rows == 0:
+                    continue
+                frame = batch.to_pandas()
+                yield Chunk(start, frame, np.arange(start, start + len(frame)))
+                start += len(frame)
+        except (pa.ArrowException, OSError) as exc:
+            raise LeadDataError(f"'{path}' is corrupt after row {start - 1}: {exc}. Export "
+                                "the file again") from None
 
     return header, records()
 
 
-class ChunkWriter:
-    """Appends frames to a temporary CSV or Parquet file; :meth:`commit` renames it onto
-    the target, :meth:`discard` removes it. Nothing appears at the target before commit."""
+def is_parquet(path: str | os.PathLike) -> bool:
+    """A Parquet file by its extension, or a folder of Parquet parts."""
+    path = Path(path)
+    if path.is_dir():
+        return any(path.rglob("*.parquet")) or any(path.rglob("*.pq"))
+    return path.suffix.lower() in {".parquet", ".pq"}
 
-    def __init__(self, target: str | os.PathLike):
-        self.target = Path(target)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.parquet = self.target.suffix.lower() in {".parquet", ".pq"}
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp",
-                                   dir=self.target.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+
+def utf8(encoding: str) -> bool:
+    return _utf8(encoding)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(values: pd.Series) -> pd.Series:
+    """Text that cannot start a formula when the CSV is opened in a spreadsheet: a value
+    starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe, as
+    OWASP recommends against CSV injection. Missing values stay missing.
+
+    >>> spreadsheet_safe(pd.Series(["=1+1", "Job title raised it", "-2"])).tolist()
+    ["'=1+1", 'Job title raised it', "'-2"]
+    """
+    text = values.astype(object)
+    risky = np.array([isinstance(v, str) and v.startswith(_FORMULA_START) for v in text],
+                     dtype=bool)
+    if not risky.any():
+        return values
+    out = text.copy()
+    out[risky] = "'" + text[risky]
+    return out
+
+
+class ChunkWriter:
+    """Appends frames to one CSV or Parquet file (a run's temporary; :mod:`leadml.batch`
+    renames it into place). ``spreadsheet_safe`` names CSV text columns a person opens,
+    escaped with :func:`spreadsheet_safe`."""
+
+    def __init__(self, path: str | os.PathLike, *, parquet: bool,
+                 spreadsheet_safe: tuple[str, ...] = ()):
+        self.path = Path(path)
+        self.parquet = parquet
+        self.escaped = () if parquet else spreadsheet_safe
         self._writer = None
-        self._csv = None
+        self._opened = False
         self._schema = None
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
-        if self.parquet:
-            import pyarrow.parquet as pq
+        if self.escaped:
+            frame = frame.assign(**{c: spreadsheet_safe(frame[c]) for c in self.escaped
+                                    if c in frame.columns})
+        table = self._table(frame)
+        if self._writer is None:
+            self._opened = True
+            if self.parquet:
+                import pyarrow.parquet as pq
 
-            table = self._table(frame)
-            if self._writer is None:
-                self._writer = pq.ParquetWriter(self.tmp, self._schema)
-            self._writer.write_table(table)
-        else:
-            import pyarrow.csv as pacsv
+                self._writer = pq.ParquetWriter(self.path, self._schema)
+            else:
+                import pyarrow.csv as pacsv
 
-            table = self._table(frame)
-            if self._csv is None:
-                self._csv = pacsv.CSVWriter(str(self.tmp), self._schema,
-                                            write_options=pacsv.WriteOptions(
-                                                quoting_style="needed"))
-            self._csv.write_table(table)
+                self._writer = pacsv.CSVWriter(str(self.path), self._schema,
+                                               write_options=pacsv.WriteOptions(
+                                                   quoting_style="needed"))
+        self._writer.write_table(table)
         self.rows += len(frame)
 
     def _table(self, frame: pd.DataFrame):
@@ -316,30 +496,17 @@ class ChunkWriter:
                                       else f for f in table.schema])
         return table.cast(self._schema)
 
-    def commit(self, empty: pd.DataFrame) -> Path:
-        """Finish and rename into place; ``empty`` gives the columns of a file with no rows."""
-        if self.rows == 0 and self._writer is None and self._csv is None:
+    def finish(self, empty: pd.DataFrame) -> Path:
+        """Close the file; ``empty`` gives the columns of a file with no rows."""
+        if not self._opened:
             self.write(empty)
+        self.close_handles()
+        return self.path
+
+    def close_handles(self) -> None:
         if self._writer is not None:
             self._writer.close()
-        if self._csv is not None:
-            self._csv.close()
-        with open(self.tmp, "rb+") as handle:  # on disk before the rename makes it visible
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)
-        os.replace(self.tmp, self.target)
-        return self.target
-
-    def discard(self) -> None:
-        for handle in (self._writer, self._csv):
-            try:
-                if handle is not None:
-                    handle.close()
-            except Exception:  # already failing; the temp file goes anyway
-                pass
-        self.tmp.unlink(missing_ok=True)
+            self._writer = None
 
 
 def _plain(value):

@@ -11,9 +11,12 @@ Models are saved with skops, never pickle, and loaded with the allow-list
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import socket
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadml.evaluate import metrics as window_metrics
+from leadml import promotion, report
+from leadml.batch import checkpoint
+from leadml.schema import Contract
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,10 @@ class ModelUnavailableError(RuntimeError):
     """The requested model cannot be found or loaded."""
 
 
+class RegistryUnavailableError(ModelUnavailableError):
+    """The tracking store or registry answered with an error other than "not found"."""
+
+
 def leadml_home() -> Path:
     return Path(os.environ.get("LEADML_HOME", Path.home() / ".leadml")).expanduser().resolve()
 
@@ -58,13 +67,77 @@ def tracking_uri(configured: str | None = None) -> str:
     return f"sqlite:///{leadml_home() / 'mlflow.db'}"
 
 
+@contextmanager
+def store_lock(uri: str, purpose: str = "store"):
+    """An exclusive lock among leadml processes on this machine for one tracking store:
+    beside a SQLite database, else in the leadml home (a shared server serialises only
+    the jobs of one machine this way)."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        path = db.parent / f".{db.name}.{purpose}.lock"
+    else:
+        path = leadml_home() / f"{purpose}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def _client(uri: str):
     import mlflow
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if uri.startswith("sqlite:///"):
+        # A new SQLite store creates its tables on first use; two processes doing that at
+        # once fail ("duplicate column name"). One creates them, the others wait.
+        with store_lock(uri, "create"):
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+    return client
+
+
+def _not_found(exc: Exception) -> bool:
+    """MLflow's answer for an alias or model that does not exist (and nothing else)."""
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, MlflowException) and exc.error_code in (
+        "RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") and "not found" in str(exc)
+
+
+def close_abandoned_runs(client, experiment_id: str) -> list[str]:
+    """Mark FAILED the runs this machine started whose process is gone (a killed
+    ``leadml train``), so they do not show as RUNNING forever. Runs of other machines
+    are left alone: their processes cannot be seen from here."""
+    from mlflow.entities import RunStatus
+
+    host, closed = socket.gethostname(), []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                  max_results=200):
+        tags = run.data.tags
+        if tags.get("leadml.host") != host or not tags.get("leadml.pid", "").isdigit():
+            continue
+        if _alive(int(tags["leadml.pid"])):
+            continue
+        client.set_tag(run.info.run_id, "leadml.note", "its process ended before the run "
+                       "finished (killed?); marked FAILED by the next leadml job")
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+        closed.append(run.info.run_id)
+    if closed:
+        logger.warning("marked %d abandoned run(s) FAILED: %s", len(closed), closed)
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
 
 
 def _experiment_id(client, name: str, uri: str) -> str:
@@ -143,27 +216,6 @@ def model_signature(columns, features: pd.DataFrame):
 
 
 @dataclass(frozen=True)
-class Contract:
-    """A registered model and the columns it expects, read back from its metadata."""
-
-    name: str
-    version: str
-    uri: str
-    id_column: str | None
-    time_column: str | None
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
-    text: tuple[str, ...]
-    missing_values: tuple[str, ...]
-    reference_quantiles: tuple[float, ...]
-    reference_lead: dict[str, Any] | None = None
-
-    @property
-    def features(self) -> list[str]:
-        return [*self.numeric, *self.categorical, *self.text]
-
-
-@dataclass(frozen=True)
 class Registered:
     run_id: str
     name: str
@@ -174,50 +226,10 @@ class Registered:
     decision: str
 
 
-def model_card(result, cfg, facts: dict[str, Any]) -> str:
-    m, ci = result.test_metrics, result.intervals
-
-    def fmt(key: str) -> str:
-        lo, hi = ci.get(key, (float("nan"), float("nan")))
-        return f"{m[key]:.4f} (95% CI {lo:.4f} to {hi:.4f})"
-
-    w = result.windows
-    return "\n".join([
-        f"# Model card: {cfg.registry.model_name}",
-        "",
-        f"- Classifier: {result.kind}, calibrated with {result.calibration_method} "
-        "(CalibratedClassifierCV over a FrozenEstimator, fitted on the calibration window).",
-        *([f"- Drift correction {result.drift['method']}: base rate "
-           f"{result.drift['source_rate']:.4f} shifted to {result.drift['target_rate']:.4f}."]
-          if result.drift.get("method", "none") != "none" else []),
-        f"- Data: `{facts['path']}` (sha256 {facts['sha256'][:16]}...), {facts['rows']} leads, "
-        f"positive rate {facts['positive_rate']:.4f}.",
-        *(f"- {n} window: {x.rows} leads, {x.conversions} conversions, "
-          f"{x.first_time} to {x.last_time}" for n, x in w.items()),
-        f"- Features: numeric {list(cfg.dataset.columns.numeric)}, categorical "
-        f"{list(cfg.dataset.columns.categorical)}, text {list(cfg.dataset.columns.text)}.",
-        f"- Excluded (never used): {list(cfg.dataset.columns.excluded)}.",
-        "",
-        "## Test window (newest leads, unseen until the model was final)",
-        "",
-        f"- ROC AUC {fmt('roc_auc')}",
-        f"- PR AUC {fmt('pr_auc')}",
-        f"- Log loss {fmt('log_loss')}",
-        f"- Brier {fmt('brier')}",
-        f"- Expected calibration error {fmt('ece')}",
-        f"- Lift at top 10% {m['lift_10']:.2f}, at top 20% {m['lift_20']:.2f}",
-        "",
-        "## Use and limits",
-        "",
-        "Scores new leads from the same CRM and process as the training data. Probabilities "
-        "are calibrated to the calibration window's conversion rate: if the rate drifts, "
-        "retrain or recalibrate. Not for decisions about individuals beyond lead routing.",
-    ])
-
-
-def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = False,
-                 extra_artifacts: list[Path] = ()) -> Registered:
-    """Log a training run whole, register its model, and decide champion or challenger."""
+def log_training(result, cfg, facts: dict[str, Any], *,
+                 force_promote: bool = False) -> Registered:
+    """Log a training run whole, register its model, then (the run finished) decide
+    champion or challenger. An alias never points at a version whose run did not finish."""
     import mlflow
 
     from leadml.evaluate import save_plots
@@ -225,6 +237,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
     uri = tracking_uri(cfg.registry.tracking_uri)
     client = _client(uri)
     experiment_id = _experiment_id(client, cfg.registry.experiment, uri)
+    close_abandoned_runs(client, experiment_id)
     name = cfg.registry.model_name
     features = list(cfg.dataset.columns.features)
     example = input_example(result.X_test[features], cfg.dataset.columns.numeric)
@@ -232,6 +245,10 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
     with mlflow.start_run(experiment_id=experiment_id) as run, \
             tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        mlflow.set_tags({"leadml.stage": "train", "leadml.host": socket.gethostname(),
+                         "leadml.pid": str(os.getpid()), "leadml.train_window_end":
+                         result.windows["train"].last_time,
+                         "leadml.test_window_start": result.windows["test"].first_time})
         mlflow.log_dict(cfg.model_dump(mode="json"), "config/train_config.json")
         if cfg.source:
             mlflow.log_artifact(str(cfg.source), "config")
@@ -248,9 +265,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
             **{f"{n}_window": f"{w.first_time} .. {w.last_time} ({w.rows} leads, "
                f"{w.conversions} conversions)" for n, w in result.windows.items()},
         })
-        mlflow.set_tags({"leadml.stage": "train", "leadml.train_window_end":
-                         result.windows["train"].last_time,
-                         "leadml.test_window_start": result.windows["test"].first_time})
+        checkpoint("train_logging")
         mlflow.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()})
         mlflow.log_metrics({f"test_uncalibrated_{k}": v
                             for k, v in result.uncalibrated_test_metrics.items()})
@@ -264,10 +279,8 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         for path in save_plots(result.y_test, result.p_test, tmp / "plots",
                                bins=cfg.evaluation.calibration_bins, title="(test window)"):
             mlflow.log_artifact(str(path), "plots")
-        card = model_card(result, cfg, facts)
+        card = report.model_card(result, cfg, facts)
         mlflow.log_text(card, "model_card.md")
-        for path in extra_artifacts:
-            mlflow.log_artifact(str(path))
         import leadml
 
         info = mlflow.sklearn.log_model(
@@ -286,17 +299,22 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         client.update_model_version(name, version, description=card)
         client.set_model_version_tag(name, version, "train_window_end",
                                      result.windows["train"].last_time)
-        client.set_registered_model_alias(name, CHALLENGER, version)
-        promoted, decision, numbers = _decide(client, name, version, result, cfg, force_promote)
-        mlflow.log_metrics(numbers)
-        mlflow.set_tag("leadml.promotion", decision)
-        mlflow.log_text(decision, "promotion.txt")
-        if promoted:
-            client.set_registered_model_alias(name, CHAMPION, version)
+        checkpoint("train_registered")
         _log_sales_ops(result, cfg, facts, name=name, version=version, folder=tmp / "ops")
-        return Registered(run_id=run.info.run_id, name=name, version=version,
-                          uri=f"models:/{name}/{version}", tracking_uri=uri,
-                          promoted=promoted, decision=decision)
+    run_id = run.info.run_id  # the run is FINISHED: only now may an alias point at it
+    with store_lock(uri, "promote"):  # racing trainings promote one after the other
+        decision = _decide(client, name, version, result, cfg, force_promote)
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        checkpoint("train_promoting")
+        if decision.promote:
+            client.set_registered_model_alias(name, CHAMPION, version)
+    for key, value in decision.numbers.items():
+        client.log_metric(run_id, key, value)
+    client.set_tag(run_id, "leadml.promotion", decision.message)
+    client.log_text(run_id, decision.message, "promotion.txt")
+    return Registered(run_id=run_id, name=name, version=version,
+                      uri=f"models:/{name}/{version}", tracking_uri=uri,
+                      promoted=decision.promote, decision=decision.message)
 
 
 def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: str,
@@ -304,7 +322,7 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
     """Importances, field insights, the test window's predictions and the HTML report."""
     import mlflow
 
-    from leadml import bant, report
+    from leadml import bant
     from leadml.config import default_rules
     from leadml.importance import importance_plot
 
@@ -351,44 +369,36 @@ def report_inputs(model_uri: str, *, uri: str | None = None
     return json.loads((folder / "report_data.json").read_text()), pd.read_parquet(predictions)
 
 
-def _decide(client, name: str, version: str, result, cfg, force: bool
-            ) -> tuple[bool, str, dict[str, float]]:
-    """Champion or not: compare with the current champion on this run's test window."""
+def _decide(client, name: str, version: str, result, cfg,
+            force: bool) -> promotion.Decision:
+    """Read the current champion and score this run's test window with it; the rule is
+    :func:`leadml.promotion.decide`. Only "no such alias" means a first champion: any
+    other error stops the job (fails closed), the new version registered, not promoted."""
     ours = result.test_metrics
     numbers = {"challenger_log_loss": ours["log_loss"], "challenger_roc_auc": ours["roc_auc"]}
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
-    except Exception:  # no champion yet
-        return True, f"version {version} is the first champion of '{name}'", numbers
-    if force:
-        return True, (f"version {version} promoted over version {current.version} by "
-                      "--force-promote"), numbers
-    try:
-        champion = load_model(f"models:/{name}/{current.version}", uri=tracking_uri(
-            cfg.registry.tracking_uri))
-        p = champion.predict_proba(result.X_test)[:, 1]
     except Exception as exc:
-        return False, (f"version {version} not promoted: champion version {current.version} "
-                       f"cannot score this data ({exc}); compare by hand and use "
-                       "--force-promote"), numbers
-    theirs = window_metrics(result.y_test, p)
-    numbers.update({"champion_log_loss": theirs["log_loss"],
-                    "champion_roc_auc": theirs["roc_auc"]})
-    gain = theirs["log_loss"] - ours["log_loss"]
-    auc_ok = ours["roc_auc"] >= theirs["roc_auc"] - cfg.promotion.auc_tolerance
-    side = (f"challenger v{version}: log loss {ours['log_loss']:.4f}, ROC AUC "
-            f"{ours['roc_auc']:.4f}; champion v{current.version}: log loss "
-            f"{theirs['log_loss']:.4f}, ROC AUC {theirs['roc_auc']:.4f} (same test window, "
-            f"{len(result.y_test)} leads)")
-    seen = current.tags.get("train_window_end")
-    if seen and seen >= result.windows["test"].first_time:
-        side += (f"; note: the champion was trained on leads up to {seen}, inside this test "
-                 "window, which favours it")
-    if gain > cfg.promotion.min_log_loss_gain and auc_ok:
-        return True, f"version {version} promoted to champion: {side}", numbers
-    why = "log loss not lower" if gain <= cfg.promotion.min_log_loss_gain else \
-        f"ROC AUC worse by more than {cfg.promotion.auc_tolerance}"
-    return False, f"version {version} stays challenger ({why}): {side}", numbers
+        if _not_found(exc):
+            return promotion.first_champion(version, name, numbers)
+        raise RegistryUnavailableError(
+            f"cannot read the '{CHAMPION}' alias of '{name}' ({type(exc).__name__}: "
+            f"{str(exc)[:300]}); version {version} is registered but NOT promoted. Check "
+            f"the tracking server, then promote by hand if it is better: leadml train "
+            f"--force-promote, or set the alias in the MLflow UI") from None
+    p, error = None, None
+    if not force:
+        try:
+            champion = load_model(f"models:/{name}/{current.version}", uri=tracking_uri(
+                cfg.registry.tracking_uri))
+            p = champion.predict_proba(result.X_test)[:, 1]
+        except Exception as exc:
+            error = str(exc)
+    return promotion.decide(
+        version, ours, champion_version=str(current.version), y_test=result.y_test,
+        p_champion=p, cfg=cfg.promotion, test_first_time=result.windows["test"].first_time,
+        champion_train_end=current.tags.get("train_window_end"), force=force,
+        champion_error=error)
 
 
 def resolve_model_uri(model: str | None, name: str = "leadml") -> str:

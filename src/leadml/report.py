@@ -35,6 +35,49 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
 """
 
 
+def model_card(result, cfg, facts: dict[str, Any]) -> str:
+    """The model card (Markdown): data, windows, features, test metrics, use and limits;
+    the registered version's description."""
+    m, ci = result.test_metrics, result.intervals
+
+    def fmt(key: str) -> str:
+        lo, hi = ci.get(key, (float("nan"), float("nan")))
+        return f"{m[key]:.4f} (95% CI {lo:.4f} to {hi:.4f})"
+
+    w = result.windows
+    return "\n".join([
+        f"# Model card: {cfg.registry.model_name}",
+        "",
+        f"- Classifier: {result.kind}, calibrated with {result.calibration_method} "
+        "(CalibratedClassifierCV over a FrozenEstimator, fitted on the calibration window).",
+        *([f"- Drift correction {result.drift['method']}: base rate "
+           f"{result.drift['source_rate']:.4f} shifted to {result.drift['target_rate']:.4f}."]
+          if result.drift.get("method", "none") != "none" else []),
+        f"- Data: `{facts['path']}` (sha256 {facts['sha256'][:16]}...), {facts['rows']} leads, "
+        f"positive rate {facts['positive_rate']:.4f}.",
+        *(f"- {n} window: {x.rows} leads, {x.conversions} conversions, "
+          f"{x.first_time} to {x.last_time}" for n, x in w.items()),
+        f"- Features: numeric {list(cfg.dataset.columns.numeric)}, categorical "
+        f"{list(cfg.dataset.columns.categorical)}, text {list(cfg.dataset.columns.text)}.",
+        f"- Excluded (never used): {list(cfg.dataset.columns.excluded)}.",
+        "",
+        "## Test window (newest leads, unseen until the model was final)",
+        "",
+        f"- ROC AUC {fmt('roc_auc')}",
+        f"- PR AUC {fmt('pr_auc')}",
+        f"- Log loss {fmt('log_loss')}",
+        f"- Brier {fmt('brier')}",
+        f"- Expected calibration error {fmt('ece')}",
+        f"- Lift at top 10% {m['lift_10']:.2f}, at top 20% {m['lift_20']:.2f}",
+        "",
+        "## Use and limits",
+        "",
+        "Scores new leads from the same CRM and process as the training data. Probabilities "
+        "are calibrated to the calibration window's conversion rate: if the rate drifts, "
+        "retrain or recalibrate. Not for decisions about individuals beyond lead routing.",
+    ])
+
+
 def report_data(result, cfg, facts: dict[str, Any], *, name: str, version: str,
                 importances: pd.DataFrame | None, insights: pd.DataFrame | None) -> dict:
     """Everything the page shows, as plain JSON-able values (logged with the model)."""

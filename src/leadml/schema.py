@@ -8,6 +8,7 @@ that changes the behaviour.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,28 @@ RECORD_ID = "_record"  # the id column when the config has none: the record numb
 
 class LeadDataError(ValueError):
     """Lead data that does not match what the config or the model expects."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A registered model and the columns it expects, read back from its metadata."""
+
+    name: str
+    version: str
+    uri: str
+    id_column: str | None
+    time_column: str | None
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    text: tuple[str, ...]
+    missing_values: tuple[str, ...]
+    reference_quantiles: tuple[float, ...]
+    reference_lead: dict[str, Any] | None = None
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical, *self.text]
+
 
 
 def column_difference(expected: list[str], found: list[str]) -> str:
@@ -77,17 +100,40 @@ def is_missing(values: pd.Series, markers: tuple[str, ...]) -> np.ndarray:
     return absent | stripped.isin(set(markers)).to_numpy()
 
 
+NAN_SPELLINGS = ("nan", "+nan", "-nan")  # compared in lower case: NaN, -NaN, nAn, ...
+
+
+def _nan_spelled(values: pd.Series) -> np.ndarray:
+    """True where a text value spells NaN in any case or sign: a missing number."""
+    if isinstance(values.dtype, pd.StringDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        lower = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(values)))
+        return pc.is_in(lower, value_set=pa.array(NAN_SPELLINGS)).fill_null(False) \
+            .to_numpy(zero_copy_only=False)
+    text = values.astype("object")
+    return text.map(lambda v: isinstance(v, str) and v.strip().lower() in NAN_SPELLINGS) \
+        .to_numpy(dtype=bool)
+
+
 def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Series, np.ndarray]:
     """Numbers from raw values, and a mask of values that are neither numbers nor missing.
 
-    Infinite values count as bad: no lead has an infinite budget.
+    One reading of every value, whichever path a chunk takes: a value is a number when
+    Python's ``float`` reads it (after trimming spaces); NaN in any spelling is missing (how
+    pandas and spreadsheets write a missing number); infinite values are bad (no lead has
+    an infinite budget). The Arrow cast is only a faster way to the same answer, used when
+    it reads every value of the chunk.
+
+    >>> numbers, bad = parse_numbers(pd.Series(["1.5", " -nan", "NaN", "inf", "x", ""]), ("",))
+    >>> numbers.tolist()[:1], bad.tolist()
+    ([1.5], [False, False, False, True, True, False])
     """
     if values.dtype.kind in "iufb":
         numbers = values.astype("float64")
         return numbers, ~np.isfinite(numbers.to_numpy()) & numbers.notna().to_numpy()
-    # "NaN" is how pandas and spreadsheets write a missing number: missing, not bad.
-    markers = (*markers, "NaN", "nan", "NAN")
-    missing = is_missing(values, markers)
+    missing = is_missing(values, markers) | _nan_spelled(values)
     if isinstance(values.dtype, pd.StringDtype):  # fast path: one Arrow cast if all parse
         import pyarrow as pa
         import pyarrow.compute as pc

@@ -1,10 +1,10 @@
 """Score a lead file: validate each row, predict, apply BANT rules, label, write atomically.
 
-:func:`score_rows` turns validated leads into scored rows and is the one scoring function
-(a future Spark engine runs it per partition). :func:`score_file` streams a file through
-it in chunks, so memory stays flat, and accounts for every input record: each is either a
-scored row or a rejected row with its reason. Output, rejects and manifest are written to
-temporary files and renamed into place; the manifest comes last and marks a finished run.
+:func:`score_chunk` validates and scores one chunk of raw rows and is the one scoring
+function: the local engine here and the Spark engine (:mod:`leadml.spark`) call it alike.
+:func:`score_file` streams a file through it in chunks, so memory stays flat, and accounts
+for every input record: each is either a scored row or a rejected row with its reason. The
+run around it (paths, lock, commit, manifest) is :mod:`leadml.batch`.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from leadml import bant, explain, io
+from leadml import bant, batch, explain, io
+from leadml.batch import TooManyRejects, build_manifest, reject_kinds
 from leadml.config import Rules
 from leadml.explain import Explainer
-from leadml.registry import Contract
 from leadml.schema import (
     RECORD_ID,
+    Contract,
     LeadDataError,
     column_difference,
     is_missing,
@@ -42,10 +42,10 @@ OUTPUT_COLUMNS = [
 ]
 REJECT_COLUMNS = ["record", "lead_id", "reason", "raw_record"]
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks and time zones of CRM exports differ
+#: Text a person reads in a spreadsheet: escaped there so it cannot start a formula.
+SPREADSHEET_TEXT = {"output": ("reasons",), "rejects": ("reason", "raw_record")}
 
-
-class TooManyRejects(LeadDataError):  # noqa: N818 (a condition, named as users say it)
-    """More rows were rejected than ``max_reject_rate`` allows."""
+__all__ = ["TooManyRejects", "score_file", "score_chunk", "score_rows", "ScoreSettings"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,6 @@ class ScoreSettings:
     scored_at: str | None = None
     rejects: Path | None = None  # default: OUT stem + .rejects.csv
     reasons: bool = True  # per-lead field reasons (leadml.explain); off with --no-reasons
-
-
-def side_paths(output: Path, rejects: Path | None = None) -> tuple[Path, Path]:
-    """Rejects and manifest paths beside ``output``."""
-    stem = output.with_suffix("")
-    return rejects or Path(f"{stem}.rejects.csv"), Path(f"{stem}.manifest.json")
 
 
 def check_columns(header: list[str], contract: Contract, rules: Rules, *, path: Path,
@@ -243,8 +237,7 @@ def _rejects_frame(chunk: io.Chunk, bad_rows: np.ndarray, reason: np.ndarray,
         "record": chunk.records[bad_rows],
         "lead_id": frame[id_column].astype(str).to_numpy() if len(frame) else [],
         "reason": reason[bad_rows],
-        "raw_record": [delimiter.join("" if v is None else str(v) for v in r)
-                       for r in frame.itertuples(index=False)],
+        "raw_record": [io.raw_record(r, delimiter) for r in frame.itertuples(index=False)],
     })
     malformed = pd.DataFrame([{"record": m.record, "lead_id": "", "reason": m.reason,
                                "raw_record": m.raw} for m in chunk.malformed],
@@ -324,39 +317,25 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
     return tally
 
 
-def reject_kinds(reasons: pd.Series) -> list[str]:
-    """The kind of each reject reason, for the manifest ('duplicate lead id', ...)."""
-    return [r.split(":")[0].split(" '")[0] for r in reasons]
-
-
-def build_manifest(*, status: str, input_path: Path, sha256: str, rows_in: int,
-                   output: Path, rejects_path: Path, scored: int, rejected: int,
-                   settings: ScoreSettings, counts: dict[str, Counter], has_model: bool,
-                   contract: Contract, rules: Rules, cutoffs, scored_at: str,
-                   field_reasons: bool, timings: dict[str, float],
-                   engine: str = "local") -> dict:
-    """The run manifest, the same for every engine; written last, it marks a finished run."""
-    rate = rejected / rows_in if rows_in else 0.0
-    return {
-        "status": status,
-        "engine": engine,
-        "input": {"path": str(Path(input_path).resolve()), "sha256": sha256, "rows": rows_in},
-        "output": str(Path(output).resolve()) if status == "ok" else None,
-        "rejects": str(Path(rejects_path).resolve()),
-        "scored": scored, "rejected": rejected, "reject_rate": round(rate, 6),
-        "max_reject_rate": settings.max_reject_rate,
-        "labels": {k: int(counts["label"].get(k, 0)) for k in bant.LABELS},
-        "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if has_model else {},
-        "reject_reasons": dict(Counter(counts["reject_reason"]).most_common()),
-        "unseen_category_values": {k: int(v) for k, v in counts["unseen"].items() if v},
-        "model": {"name": contract.name, "version": contract.version, "uri": contract.uri},
-        "rules": {"path": str(rules.source), "sha256": rules.sha256,
-                  "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))
-                  if has_model else None},
-        "scored_at": scored_at,
-        "field_reasons": field_reasons,
-        "timings": {k: round(float(v), 3) for k, v in timings.items()},
-    }
+def _chunks(path: Path, settings: ScoreSettings, *, fast: bool, clean_bytes: bool,
+            contract: Contract):
+    """The header and chunks of the input, with record numbers as ids when the model has
+    no id column. Nothing is opened beyond the header until the chunks are iterated."""
+    if io.is_parquet(path):
+        header, chunks = io.parquet_chunks(path, chunk_rows=settings.chunk_rows)
+    elif fast:
+        header, chunks = io.arrow_csv_chunks(path, delimiter=settings.delimiter,
+                                             chunk_rows=settings.chunk_rows)
+    else:
+        header, chunks = io.csv_chunks(path, delimiter=settings.delimiter,
+                                       encoding=settings.encoding,
+                                       chunk_rows=settings.chunk_rows,
+                                       check_bytes=not clean_bytes)
+    if contract.id_column is None:
+        chunks = (replace(c, frame=c.frame.assign(**{RECORD_ID: c.records.astype(str)}))
+                  for c in chunks)
+        header = [*header, RECORD_ID]
+    return header, chunks
 
 
 def score_file(
@@ -364,49 +343,19 @@ def score_file(
     settings: ScoreSettings = ScoreSettings(),
     on_progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Score ``input_path`` into ``output`` (CSV or Parquet by extension); returns the
-    manifest. Raises :class:`TooManyRejects` (after writing rejects and manifest, but no
-    output) when the reject rate is above ``settings.max_reject_rate``."""
+    """Score ``input_path`` (a CSV or Parquet file, or a folder of Parquet parts) into
+    ``output`` (CSV or Parquet by extension); returns the manifest.
+
+    Follows the commit protocol of :mod:`leadml.batch`. Raises :class:`TooManyRejects`
+    (after writing rejects and manifest, but no output) when the reject rate is above
+    ``settings.max_reject_rate``."""
     started = time.perf_counter()
     input_path, output = Path(input_path), Path(output)
-    if input_path.resolve() == output.resolve():
-        raise LeadDataError("--output must differ from the input file")
-    rejects_path, manifest_path = side_paths(output, settings.rejects)
-    scored_at = settings.scored_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    scored_at_ts = pd.Timestamp(scored_at)
-    scored_at_ts = scored_at_ts.tz_localize("UTC") if scored_at_ts.tzinfo is None else \
-        scored_at_ts.tz_convert("UTC")
-    sha256, clean_bytes = io.scan(input_path, settings.encoding)
-    parquet = input_path.suffix.lower() in {".parquet", ".pq"}
-    utf8 = settings.encoding.lower().replace("_", "-") in {"utf-8", "utf8"}
-
-    def open_chunks(fast: bool):
-        if parquet:
-            return io.parquet_chunks(input_path, chunk_rows=settings.chunk_rows)
-        if fast:
-            return io.arrow_csv_chunks(input_path, delimiter=settings.delimiter,
-                                       chunk_rows=settings.chunk_rows)
-        return io.csv_chunks(input_path, delimiter=settings.delimiter,
-                             encoding=settings.encoding, chunk_rows=settings.chunk_rows,
-                             check_bytes=not clean_bytes)
-
-    run_contract = contract
-
-    def prepared(fast: bool):
-        nonlocal run_contract
-        header, chunks = open_chunks(fast)
-        if contract.id_column is None:  # the model's data had no ids: the record number is
-            run_contract = replace(contract, id_column=RECORD_ID)
-            chunks = (replace(c, frame=c.frame.assign(**{RECORD_ID: c.records.astype(str)}))
-                      for c in chunks)
-            header = [*header, RECORD_ID]
-        check_columns(header, run_contract, rules, path=input_path,
-                      delimiter=settings.delimiter)
-        return chunks
-
-    cutoffs = bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles)) \
-        if model is not None else (np.nan, np.nan, np.nan)
-    fast = not parquet and utf8 and clean_bytes
+    io.input_files(input_path)  # it exists
+    paths = batch.run_paths(input_path, output, settings.rejects)
+    scored_at, scored_at_ts = batch.scored_at_time(settings.scored_at)
+    run_contract = batch.with_record_ids(contract)
+    cutoffs = batch.grade_cutoffs(model, rules, contract)
     explainer = None
     if settings.reasons and model is not None:
         if contract.reference_lead is None:
@@ -415,11 +364,20 @@ def score_file(
                            contract.name, contract.version)
         else:
             explainer = Explainer(model, contract.reference_lead)
-    out = rej = None
-    try:
+    csv_out = not io.is_parquet(output)
+    with batch.Run(paths, engine="local") as run:
+        sha256, clean_bytes, lines = io.scan(input_path, settings.encoding)
+        fast = io.utf8(settings.encoding) and clean_bytes
+        header, chunks = _chunks(input_path, settings, fast=fast, clean_bytes=clean_bytes,
+                                 contract=contract)
+        check_columns(header, run_contract, rules, path=input_path,
+                      delimiter=settings.delimiter)
+        run.begin(input_path=str(input_path.resolve()))
         while True:
-            chunks = prepared(fast)
-            out, rej = io.ChunkWriter(output), io.ChunkWriter(rejects_path)
+            out = io.ChunkWriter(run.temp(paths.output), parquet=not csv_out,
+                                 spreadsheet_safe=SPREADSHEET_TEXT["output"] if csv_out else ())
+            rej = io.ChunkWriter(run.temp(paths.rejects), parquet=io.is_parquet(paths.rejects),
+                                 spreadsheet_safe=SPREADSHEET_TEXT["rejects"])
             try:
                 tally = _stream(chunks, out, rej, model=model, contract=run_contract,
                                 rules=rules, cutoffs=cutoffs, scored_at=scored_at,
@@ -428,39 +386,28 @@ def score_file(
                 break
             except io.NeedsExactReader as why:
                 logger.info("restarting with the exact CSV reader: %s", why)
-                out.discard()
-                rej.discard()
-                fast = False
-        assert tally.scored + tally.rejected == tally.rows_in, "every row scored or rejected"
-        rows_in, rejected = tally.rows_in, tally.rejected
-        rate = rejected / rows_in if rows_in else 0.0
-        status = "ok" if rate <= settings.max_reject_rate else "failed: too many rejects"
-        counts = tally.counts
+                out.close_handles()
+                rej.close_handles()
+                _, chunks = _chunks(input_path, settings, fast=False, clean_bytes=clean_bytes,
+                                    contract=contract)
+            except BaseException:
+                out.close_handles()
+                rej.close_handles()
+                raise
+        batch.check_accounted(tally.rows_in, tally.scored, tally.rejected)
+        status = batch.reject_status(tally.rows_in, tally.rejected, settings.max_reject_rate)
+        out.finish(score_rows(pd.DataFrame(), model, run_contract, rules, cutoffs=cutoffs,
+                              scored_at=scored_at))
+        rej.finish(pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS}))
         manifest = build_manifest(
-            status=status, input_path=input_path, sha256=sha256, rows_in=rows_in,
-            output=output, rejects_path=rejects_path, scored=tally.scored, rejected=rejected,
-            settings=settings, counts=tally.counts, has_model=model is not None,
-            contract=contract, rules=rules, cutoffs=cutoffs, scored_at=scored_at,
-            field_reasons=explainer is not None,
-            timings={**tally.timings, "total_seconds": time.perf_counter() - started})
-        empty_rejects = pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
-        if status == "ok":
-            out.commit(score_rows(pd.DataFrame(), model, run_contract, rules, cutoffs=cutoffs,
-                                  scored_at=scored_at))
-        else:
-            out.discard()
-        rej.commit(empty_rejects)
-        io.write_json(manifest, manifest_path)  # last: its presence marks a finished run
-    except BaseException:
-        for writer in (out, rej):
-            if writer is not None:
-                writer.discard()
-        raise
+            status=status, paths=paths, sha256=sha256, rows_in=tally.rows_in, lines=lines,
+            scored=tally.scored, rejected=tally.rejected, settings=settings,
+            counts=tally.counts, has_model=model is not None, contract=contract, rules=rules,
+            cutoffs=cutoffs, scored_at=scored_at, field_reasons=explainer is not None,
+            timings={**tally.timings, "total_seconds": time.perf_counter() - started},
+            output_sha256=io.file_sha256(out.path) if status == "ok" else None)
+        run.commit(manifest, output=status == "ok")
     if status != "ok":
-        raise TooManyRejects(
-            f"{rejected} of {rows_in} rows ({rate:.1%}) were rejected, above "
-            f"--max-reject-rate {settings.max_reject_rate:.1%}; no output was written. See "
-            f"{rejects_path} for each row's reason (top: "
-            f"{dict(counts['reject_reason'].most_common(3))})."
-        )
+        raise batch.too_many_rejects(tally.rejected, tally.rows_in, settings.max_reject_rate,
+                                     paths.rejects, tally.counts["reject_reason"])
     return manifest

@@ -11,8 +11,9 @@ the same model, contract and rules. What Spark adds is what one machine cannot d
 3. **the model ships once**: the driver serialises it with skops and broadcasts the bytes;
    each Python worker loads it once (with leadml's own allow-list) and keeps it;
 4. **atomic output**: output and rejects are written as Parquet folders under temporary
-   names beside ``OUT`` and renamed into place only when every input row is accounted for;
-   the manifest comes last. After a failure nothing is at ``OUT``.
+   names beside ``OUT`` and renamed into place only when every input row is accounted for,
+   by the same run skeleton and commit protocol as the local engine (:mod:`leadml.batch`):
+   the manifest comes last, and after a failure nothing is at ``OUT``.
 
 Workers must run the driver's Python: ``PYSPARK_PYTHON`` is set to the running interpreter
 unless the user set it. See docs/spark.md for clusters.
@@ -22,28 +23,23 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from leadml import bant, io
+from leadml import batch, io
+from leadml.batch import build_manifest, reject_kinds
 from leadml.config import Rules
-from leadml.registry import Contract
-from leadml.schema import RECORD_ID, LeadDataError
+from leadml.schema import RECORD_ID, Contract, LeadDataError
 from leadml.scoring import (
     OUTPUT_COLUMNS,
     ScoreSettings,
-    TooManyRejects,
-    build_manifest,
     check_columns,
     known_categories,
-    reject_kinds,
     score_chunk,
 )
 
@@ -78,23 +74,11 @@ def session(master: str | None = None, conf: dict[str, str] | None = None):
             .getOrCreate())
 
 
-def side_paths(output: Path, rejects: Path | None = None) -> tuple[Path, Path]:
-    """Rejects (a Parquet folder) and manifest paths beside ``output``."""
-    stem = Path(output).with_suffix("")
-    return rejects or Path(f"{stem}.rejects.parquet"), Path(f"{stem}.manifest.json")
-
-
-def _is_parquet(path: Path) -> bool:
-    if path.is_dir():
-        return any(p.suffix == ".parquet" for p in path.rglob("*.parquet"))
-    return path.suffix.lower() in {".parquet", ".pq"}
-
-
 def _read(spark, path: Path, settings: ScoreSettings):
     """Every row of a CSV or Parquet file (or folder of parts), CSV values as text."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    if _is_parquet(path):
+    if io.is_parquet(path):
         return spark.read.parquet(str(path)), False
     options = {"header": "true", "sep": settings.delimiter, "encoding": settings.encoding,
                "multiLine": "true", "escape": '"', "mode": "PERMISSIVE",
@@ -156,32 +140,50 @@ def score_spark(input_path: Path, output: Path, *, model, contract: Contract, ru
     """Score ``input_path`` on Spark into the Parquet folder ``output``; returns the manifest.
     Raises :class:`~leadml.scoring.TooManyRejects` like the local engine (rejects and
     manifest written, no output)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as sf
-
     started = time.perf_counter()
     settings = settings or ScoreSettings()
     input_path, output = Path(input_path), Path(output)
     if output.suffix.lower() not in {".parquet", ".pq"}:
         raise LeadDataError(f"--engine spark writes Parquet: name the output '*.parquet', got "
                             f"'{output}'")
-    if input_path.resolve() == output.resolve():
-        raise LeadDataError("--output must differ from the input file")
-    if not input_path.exists():
-        raise LeadDataError(f"input '{input_path}' does not exist")
-    rejects_path, manifest_path = side_paths(output, settings.rejects)
-    scored_at = settings.scored_at or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    io.input_files(input_path)  # it exists
+    paths = batch.run_paths(input_path, output, settings.rejects,
+                            rejects_suffix=".rejects.parquet", output_is_folder=True)
+    scored_at, scored_at_ts = batch.scored_at_time(settings.scored_at)
+    run_contract = batch.with_record_ids(contract)
+    cutoffs = batch.grade_cutoffs(model, rules, contract)
     spark = spark or session(master, conf)
+    with batch.Run(paths, engine="spark") as run:
+        frame, from_csv = _read(spark, input_path, settings)
+        header = [c for c in frame.columns if c != CORRUPT]
+        check_columns([*header, *([RECORD_ID] if contract.id_column is None else [])],
+                      run_contract, rules, path=input_path, delimiter=settings.delimiter)
+        run.begin(input_path=str(input_path.resolve()))
+        results, total, explain = _score(spark, frame, header, from_csv, model=model,
+                                         contract=contract, run_contract=run_contract,
+                                         rules=rules, cutoffs=cutoffs, scored_at=scored_at,
+                                         scored_at_ts=scored_at_ts, settings=settings)
+        try:
+            manifest, counts = _finish(results, run=run, total=total, settings=settings,
+                                       model=model, contract=contract, rules=rules,
+                                       cutoffs=cutoffs, scored_at=scored_at, explain=explain,
+                                       started=started)
+        finally:
+            results.unpersist()
+    if manifest["status"] != "ok":
+        raise batch.too_many_rejects(manifest["rejected"], total, settings.max_reject_rate,
+                                     paths.rejects, counts["reject_reason"])
+    return manifest
 
-    frame, from_csv = _read(spark, input_path, settings)
-    header = [c for c in frame.columns if c != CORRUPT]
-    run_contract = contract
-    if contract.id_column is None:
-        from dataclasses import replace
 
-        run_contract = replace(contract, id_column=RECORD_ID)
-    check_columns([*header, *([RECORD_ID] if contract.id_column is None else [])],
-                  run_contract, rules, path=input_path, delimiter=settings.delimiter)
+def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: Contract,
+           run_contract: Contract, rules: Rules, cutoffs, scored_at: str, scored_at_ts,
+           settings: ScoreSettings):
+    """Number the rows, find each id's first record, and score every partition with
+    :func:`leadml.scoring.score_chunk`; returns the persisted results, the row count and
+    whether per-lead reasons are on."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as sf
 
     # 1. Record numbers: rows per input partition, then offsets.
     counts = dict(frame.groupBy(sf.spark_partition_id().alias("p")).count().collect())
@@ -198,11 +200,11 @@ def score_spark(input_path: Path, output: Path, *, model, contract: Contract, ru
         from pyspark import TaskContext
 
         start = offsets.get(TaskContext.get().partitionId(), 0) + 1
-        for batch in batches:
-            out = batch.assign(**{RECORD: np.arange(start, start + len(batch))})
+        for part in batches:
+            out = part.assign(**{RECORD: np.arange(start, start + len(part))})
             text = [c for c in out.columns if isinstance(out[c].dtype, pd.StringDtype)]
             yield out.astype({c: object for c in text})
-            start += len(batch)
+            start += len(part)
 
     numbered = frame.mapInPandas(number, numbered_schema)
     if contract.id_column is None:
@@ -214,11 +216,6 @@ def score_spark(input_path: Path, output: Path, *, model, contract: Contract, ru
     # 3. Score each partition with the local engine's code.
     blob = spark.sparkContext.broadcast(_skops_bytes(model)) if model is not None else None
     categories = known_categories(model)
-    cutoffs = bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles)) \
-        if model is not None else (np.nan, np.nan, np.nan)
-    scored_at_ts = pd.Timestamp(scored_at)
-    scored_at_ts = scored_at_ts.tz_localize("UTC") if scored_at_ts.tzinfo is None else \
-        scored_at_ts.tz_convert("UTC")
     explain = settings.reasons and model is not None and contract.reference_lead is not None
     columns = [*header, *([RECORD_ID] if contract.id_column is None else [])]
     delimiter = settings.delimiter
@@ -226,21 +223,13 @@ def score_spark(input_path: Path, output: Path, *, model, contract: Contract, ru
     def score(batches):
         fitted, explainer = _worker_model(blob, explain, contract.reference_lead) \
             if blob is not None else (None, None)
-        for batch in batches:
-            yield score_batch(batch, columns=columns, from_csv=from_csv, model=fitted,
+        for part in batches:
+            yield score_batch(part, columns=columns, from_csv=from_csv, model=fitted,
                               explainer=explainer, contract=run_contract, rules=rules,
                               cutoffs=cutoffs, scored_at=scored_at, scored_at_ts=scored_at_ts,
                               delimiter=delimiter, categories=categories)
 
-    results = numbered.mapInPandas(score, _out_schema()).persist()
-    try:
-        return _finish(results, total=total, input_path=input_path, output=output,
-                       rejects_path=rejects_path, manifest_path=manifest_path,
-                       settings=settings, model=model, contract=contract, rules=rules,
-                       cutoffs=cutoffs, scored_at=scored_at, explain=explain,
-                       started=started)
-    finally:
-        results.unpersist()
+    return numbered.mapInPandas(score, _out_schema()).persist(), total, explain
 
 
 def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, model,
@@ -301,18 +290,15 @@ def _skops_bytes(model) -> bytes:
     return skops.io.dumps(model)
 
 
-def _finish(results, *, total, input_path, output, rejects_path, manifest_path, settings,
-            model, contract, rules, cutoffs, scored_at, explain, started) -> dict:
-    """Count, check every row is accounted for, write under temporary names, rename."""
+def _finish(results, *, run: batch.Run, total, settings, model, contract, rules, cutoffs,
+            scored_at, explain, started) -> tuple[dict, dict]:
+    """Count, check every row is accounted for, write under temporary names, commit."""
     from pyspark.sql import functions as sf
 
     by_status = dict(results.groupBy(STATUS).count().collect())
     scored, rejected = by_status.get("scored", 0), by_status.get("rejected", 0)
-    if scored + rejected != total:
-        raise RuntimeError(f"{total} rows read but {scored} scored and {rejected} rejected: "
-                           "refusing to write output (a bug: please report it)")
-    rate = rejected / total if total else 0.0
-    status = "ok" if rate <= settings.max_reject_rate else "failed: too many rejects"
+    batch.check_accounted(total, scored, rejected)
+    status = batch.reject_status(total, rejected, settings.max_reject_rate)
     ok = results.filter(sf.col(STATUS) == "scored")
     bad = results.filter(sf.col(STATUS) == "rejected")
     counts = {
@@ -322,41 +308,17 @@ def _finish(results, *, total, input_path, output, rejects_path, manifest_path, 
         "unseen": Counter({k: v for k, v in results.filter(sf.col(STATUS) == "unseen")
                           .groupBy("lead_id").agg(sf.sum("count")).collect()}),
     }
-    tmp_out = output.with_name(f".{output.name}.{uuid.uuid4().hex}.tmp")
-    tmp_rej = rejects_path.with_name(f".{rejects_path.name}.{uuid.uuid4().hex}.tmp")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if status == "ok":
-            ok.orderBy(RECORD).select(*OUTPUT_COLUMNS).write.parquet(str(tmp_out))
-        bad.orderBy(RECORD).select(sf.col(RECORD).alias("record"), "lead_id", "reason",
-                                   "raw_record").write.parquet(str(tmp_rej))
-        sha256 = io.scan(input_path, settings.encoding)[0] if input_path.is_file() else None
-        manifest = build_manifest(
-            status=status, input_path=input_path, sha256=sha256, rows_in=total,
-            output=output, rejects_path=rejects_path, scored=scored, rejected=rejected,
-            settings=settings, counts=counts, has_model=model is not None, contract=contract,
-            rules=rules, cutoffs=cutoffs, scored_at=scored_at, field_reasons=explain,
-            timings={"total_seconds": time.perf_counter() - started}, engine="spark")
-        if status == "ok":
-            _replace(tmp_out, output)
-        _replace(tmp_rej, rejects_path)
-        io.write_json(manifest, manifest_path)  # last: its presence marks a finished run
-    finally:
-        for tmp in (tmp_out, tmp_rej):
-            shutil.rmtree(tmp, ignore_errors=True)
-    if status != "ok":
-        raise TooManyRejects(
-            f"{rejected} of {total} rows ({rate:.1%}) were rejected, above --max-reject-rate "
-            f"{settings.max_reject_rate:.1%}; no output was written. See {rejects_path} for "
-            f"each row's reason (top: {dict(counts['reject_reason'].most_common(3))}).")
-    return manifest
-
-
-def _replace(tmp: Path, target: Path) -> None:
-    """Move a finished Parquet folder onto ``target``, replacing an older one."""
-    if target.is_dir():
-        shutil.rmtree(target)
-    elif target.exists():
-        target.unlink()
-    os.replace(tmp, target)
-
+    paths = run.paths
+    if status == "ok":
+        ok.orderBy(RECORD).select(*OUTPUT_COLUMNS).write.parquet(str(run.temp(paths.output)))
+    bad.orderBy(RECORD).select(sf.col(RECORD).alias("record"), "lead_id", "reason",
+                               "raw_record").write.parquet(str(run.temp(paths.rejects)))
+    sha256, _, lines = io.scan(paths.input, settings.encoding)
+    manifest = build_manifest(
+        status=status, paths=paths, sha256=sha256, rows_in=total, lines=lines,
+        scored=scored, rejected=rejected, settings=settings, counts=counts,
+        has_model=model is not None, contract=contract, rules=rules, cutoffs=cutoffs,
+        scored_at=scored_at, field_reasons=explain,
+        timings={"total_seconds": time.perf_counter() - started}, engine="spark")
+    run.commit(manifest, output=status == "ok")
+    return manifest, counts

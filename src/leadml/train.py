@@ -285,6 +285,7 @@ def train_from_config(cfg: TrainConfig, *, force_promote: bool = False):
     """
     from leadml import io, registry
     from leadml.audit import audit_frame, refuse_if_blocked
+    from leadml.batch import checkpoint
 
     raw, outcomes = read_history(cfg)
     audit, history = audit_frame(raw, cfg, outcomes)
@@ -296,6 +297,7 @@ def train_from_config(cfg: TrainConfig, *, force_promote: bool = False):
                 facts["conversions"], 100 * facts["positive_rate"], facts["first_time"],
                 facts["last_time"])
     result = train(history, cfg)
+    checkpoint("train_fitted")
     result.audit = audit
     features = list(cfg.dataset.columns.features)
     start = time.perf_counter()

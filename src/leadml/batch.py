@@ -1,0 +1,327 @@
+"""One scoring run, whatever the engine: its paths, its time, its checks and its commit.
+
+The local engine (:mod:`leadml.scoring`) and the Spark engine (:mod:`leadml.spark`) differ
+only in how they read, score and write rows; everything around that is here, once.
+
+The commit protocol (``docs/reliability.md``), for ``OUT`` and its side files:
+
+1. **Arguments**: the input exists; ``OUT`` is not a folder (local engine); ``OUT``, the
+   rejects and the manifest are three different files, none of them the input (links
+   followed). A failure here changes nothing.
+2. **Lock**: ``.OUT.lock`` beside ``OUT`` is held for the whole run, so two runs writing one
+   ``OUT`` take turns; temporaries left beside ``OUT`` by killed runs are removed.
+3. **Header**: checked against the model and rules. A failure here changes nothing.
+4. **Begin**: the manifest is written with status ``running``; yesterday's ``OUT`` and
+   rejects are removed, so a failed run can never leave them under tonight's manifest.
+5. **Stream**: rows go to temporaries ``.NAME.<random>.tmp`` beside their targets.
+6. **Commit**: rejects, then ``OUT``, are renamed into place (each fsynced first); the
+   manifest, with status ``ok``, is written last.
+
+A failure after step 4 (bad data mid-file, too many rejects, a full disk, SIGTERM) removes
+the temporaries and writes the manifest with status ``failed: ...`` and no ``OUT`` (the
+rejects stay when there were too many of them). A SIGKILL after step 4 leaves status
+``running``. So: **``OUT`` is tonight's output exactly when the manifest's status is ``ok``**
+(and its ``output.sha256`` matches).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import uuid
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadml import bant, io
+from leadml.config import ConfigError, Rules
+from leadml.schema import RECORD_ID, Contract, LeadDataError
+
+logger = logging.getLogger(__name__)
+
+
+class TooManyRejects(LeadDataError):  # noqa: N818 (a condition, named as users say it)
+    """More rows were rejected than ``max_reject_rate`` allows."""
+
+
+class OutputError(RuntimeError):
+    """An output could not be written (a read-only folder, a full disk, ...)."""
+
+
+def checkpoint(step: str) -> None:
+    """Fault injection for the reliability tests: ``LEADML_KILL_AT=step`` SIGKILLs the
+    process here, as a power cut or the OOM killer would. Inert otherwise."""
+    if os.environ.get("LEADML_KILL_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    input: str | Path
+    output: Path
+    rejects: Path
+    manifest: Path
+
+
+def _same(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def run_paths(input_path, output, rejects=None, *, rejects_suffix: str = ".rejects.csv",
+              output_is_folder: bool = False) -> RunPaths:
+    """Side files beside ``output``, checked so that no file of the run overwrites another.
+
+    Raises :class:`~leadml.config.ConfigError` (exit 2) before anything is touched.
+    """
+    output = Path(output)
+    stem = output.with_suffix("")
+    paths = RunPaths(input=input_path, output=output,
+                     rejects=Path(rejects) if rejects else Path(f"{stem}{rejects_suffix}"),
+                     manifest=Path(f"{stem}.manifest.json"))
+    if output.is_dir() and not output_is_folder:
+        raise ConfigError(f"--output '{output}' is a folder: name the file to write, e.g. "
+                          f"{output / 'scored.csv'}")
+    roles = {"--output": paths.output, "the rejects file (--rejects)": paths.rejects,
+             "the manifest": paths.manifest}
+    local_input = Path(input_path) if not is_uri(input_path) else None
+    for role, path in roles.items():
+        if local_input is not None and _same(path, local_input):
+            raise ConfigError(f"{role} '{path}' is the input file: it would overwrite the "
+                              "leads being scored; choose another --output or --rejects")
+        for other, second in roles.items():
+            if other != role and _same(path, second):
+                raise ConfigError(f"{role} and {other} are the same file '{path}'; choose "
+                                  "another --rejects or --output")
+        if path.is_dir() and path != paths.output:
+            raise ConfigError(f"{role} '{path}' is a folder: move it or choose another name")
+    return paths
+
+
+def is_uri(path) -> bool:
+    """``scheme://...`` or ``dbfs:/...``: a location for Spark, not a local path."""
+    text = str(path)
+    return "://" in text or text.startswith("dbfs:/")
+
+
+def scored_at_time(pinned: str | None) -> tuple[str, pd.Timestamp]:
+    """The run's ``scored_at`` text and its UTC timestamp (now, unless pinned)."""
+    text = pinned or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = pd.Timestamp(text)
+    return text, stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def with_record_ids(contract: Contract) -> Contract:
+    """The contract a run uses: a model trained without ids takes the record number as id."""
+    return replace(contract, id_column=RECORD_ID) if contract.id_column is None else contract
+
+
+def grade_cutoffs(model, rules: Rules, contract: Contract) -> tuple[float, float, float]:
+    if model is None:
+        return (np.nan, np.nan, np.nan)
+    return bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles))
+
+
+def reject_status(rows: int, rejected: int, max_rate: float) -> str:
+    rate = rejected / rows if rows else 0.0
+    return "ok" if rate <= max_rate else "failed: too many rejects"
+
+
+def too_many_rejects(rejected: int, rows: int, max_rate: float, rejects_path,
+                     reasons: Counter) -> TooManyRejects:
+    return TooManyRejects(
+        f"{rejected} of {rows} rows ({rejected / rows:.1%}) were rejected, above "
+        f"--max-reject-rate {max_rate:.1%}; no output was written. See {rejects_path} for "
+        f"each row's reason (top: {dict(reasons.most_common(3))}).")
+
+
+def check_accounted(rows: int, scored: int, rejected: int) -> None:
+    if scored + rejected != rows:
+        raise RuntimeError(f"{rows} rows read but {scored} scored and {rejected} rejected: "
+                           "refusing to write output (a bug: please report it)")
+
+
+def reject_kinds(reasons: pd.Series) -> list[str]:
+    """The kind of each reject reason, for the manifest ('duplicate lead id', ...)."""
+    return [r.split(":")[0].split(" '")[0] for r in reasons]
+
+
+def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in: int,
+                   lines: int | None, scored: int, rejected: int, settings, counts,
+                   has_model: bool, contract: Contract, rules: Rules, cutoffs,
+                   scored_at: str, field_reasons: bool, timings: dict[str, float],
+                   engine: str = "local", output_sha256: str | None = None) -> dict:
+    """The run manifest, the same for every engine; written last, it marks a finished run.
+    ``input.rows`` counts records (scored + rejected); ``input.line_breaks`` is counted
+    from the bytes, for a reader to cross-check."""
+    rate = rejected / rows_in if rows_in else 0.0
+    ok = status == "ok"
+    return {
+        "status": status,
+        "engine": engine,
+        "input": {"path": _location(paths.input), "sha256": sha256, "rows": rows_in,
+                  "line_breaks": lines},
+        "output": _location(paths.output) if ok else None,
+        "output_sha256": output_sha256 if ok else None,
+        "rejects": _location(paths.rejects),
+        "scored": scored, "rejected": rejected, "reject_rate": round(rate, 6),
+        "max_reject_rate": settings.max_reject_rate,
+        "labels": {k: int(counts["label"].get(k, 0)) for k in bant.LABELS},
+        "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if has_model else {},
+        "reject_reasons": dict(Counter(counts["reject_reason"]).most_common()),
+        "unseen_category_values": {k: int(v) for k, v in counts["unseen"].items() if v},
+        "model": {"name": contract.name, "version": contract.version, "uri": contract.uri},
+        "rules": {"path": str(rules.source), "sha256": rules.sha256,
+                  "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))
+                  if has_model else None},
+        "scored_at": scored_at,
+        "field_reasons": field_reasons,
+        "timings": {k: round(float(v), 3) for k, v in timings.items()},
+    }
+
+
+def _location(path) -> str:
+    return str(path) if is_uri(path) else str(Path(path).resolve())
+
+
+class Run:
+    """The commit protocol of one run writing ``paths`` (see the module docstring).
+
+    Use as a context manager; call :meth:`begin` once the header is checked, write rows to
+    :meth:`temp` paths, then :meth:`commit`. Leaving the block any other way after
+    :meth:`begin` records the failure in the manifest and leaves no ``OUT``.
+    """
+
+    def __init__(self, paths: RunPaths, *, engine: str):
+        self.paths = paths
+        self.engine = engine
+        self._temps: dict[Path, Path] = {}  # target -> temporary
+        self._lock = None
+        self.begun = False
+        self.committed = False
+
+    # -- the lock and leftovers ----------------------------------------------------------
+    def __enter__(self) -> Run:
+        out = self.paths.output
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = open(out.parent / f".{out.name}.lock", "a")  # noqa: SIM115
+        except OSError as exc:
+            raise _output_error(exc, out) from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another run is writing %s: waiting for it to finish", out)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+        for target in (out, self.paths.rejects, self.paths.manifest):
+            for stale in target.parent.glob(f".{target.name}.*.tmp"):
+                logger.info("removing %s, left by a run that was killed", stale)
+                _remove(stale)
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            for tmp in self._temps.values():
+                _remove(tmp)
+            if exc is not None and self.begun and not self.committed:
+                try:
+                    self._write_manifest({**self._stub, "status": _failure(exc)})
+                except OSError as why:  # a full disk may refuse this too
+                    logger.error("could not record the failure in %s: %s",
+                                 self.paths.manifest, why)
+        finally:
+            if self._lock is not None:
+                self._lock.close()  # releases the lock
+        if isinstance(exc, OSError):
+            raise _output_error(exc, self.paths.output) from exc
+
+    # -- the steps -----------------------------------------------------------------------
+    def begin(self, *, input_path: str) -> None:
+        """Mark the run as started and take yesterday's outputs away (step 4)."""
+        self._stub = {"status": "running", "engine": self.engine,
+                      "input": {"path": input_path}, "output": None,
+                      "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "pid": os.getpid()}
+        self._write_manifest(self._stub)
+        self.begun = True
+        checkpoint("begun")
+        for old in (self.paths.output, self.paths.rejects):
+            _remove(old)
+
+    def temp(self, target: Path) -> Path:
+        """A temporary path beside ``target``, removed unless committed."""
+        if target in self._temps:  # a restart: the earlier attempt's rows go
+            _remove(self._temps[target])
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+        self._temps[target] = tmp
+        return tmp
+
+    def commit(self, manifest: dict, *, output: bool) -> None:
+        """Rename rejects, then ``OUT`` (when ``output``), into place; manifest last."""
+        checkpoint("before_commit")
+        rejects = self._temps.pop(self.paths.rejects, None)
+        if rejects is not None:
+            _publish(rejects, self.paths.rejects)
+        checkpoint("rejects_committed")
+        produced = self._temps.pop(self.paths.output, None)
+        if output and produced is not None:
+            _publish(produced, self.paths.output)
+        checkpoint("output_committed")
+        self.committed = True
+        self._write_manifest(manifest)
+        checkpoint("manifest_committed")
+
+    def _write_manifest(self, data: dict) -> None:
+        io.write_json(data, self.paths.manifest)
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """fsync a finished temporary (file or folder of parts) and rename it onto ``target``."""
+    files = [tmp] if tmp.is_file() else [p for p in tmp.rglob("*") if p.is_file()]
+    for path in files:
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    if tmp.is_file():
+        os.chmod(tmp, 0o666 & ~umask)  # outputs are shared like any file
+    if target.is_dir():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, TooManyRejects):
+        return "failed: too many rejects"
+    if isinstance(exc, SystemExit | KeyboardInterrupt):
+        return "failed: interrupted"
+    return f"failed: {type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _output_error(exc: OSError, target: Path) -> OutputError:
+    where = exc.filename or target
+    return OutputError(f"cannot write '{where}': {exc.strerror or exc}. Nothing was left at "
+                       f"'{target}'; free disk space, fix the folder's permissions, or choose "
+                       "another --output")
+
+
+def on_sigterm() -> None:
+    """Make SIGTERM (a scheduler's timeout, ``kill``) unwind like an exception, so the run
+    cleans up its temporaries and records the failure; exit code 143 as usual."""
+    def stop(signum, frame):  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
