@@ -32,6 +32,11 @@ COMMON_MARKERS = frozenset({
     "unknown", "n/a", "na", "none", "null", "nan", "select", "-", "--", "?", "not provided",
     "not specified", "(blank)", "blank", "missing", "undefined", "tbd", "#n/a",
 })
+#: What personal data looks like, by value (most filled values match) or by column name.
+EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+PHONE = r"^\+?[\d\s().-]{7,20}$"
+PERSONAL_NAME = (r"(^|_|\b)(e-?mail|phone|mobile|cell|telephone|first_?name|last_?name|"
+                 r"full_?name|surname|contact_?name|person_?name|address|ssn|passport)($|_|\b)")
 SMOOTHING = 20  # leads of prior weight per value in the cross-fitted rates
 BINS = 20
 DECILES = 10
@@ -262,7 +267,7 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
             "audit; training refuses the file until each lead appears once: deduplicate the "
             "export or pick another id column"), blocking=True))
 
-    skip = {ds.id_column, ds.time_column, RECORD_ID}
+    skip = {ds.id_column, ds.time_column, RECORD_ID, *ds.columns.personal}
     converted_at = conversion_times(history, cfg, outcomes)
     columns = []
     for name in history.features.columns:
@@ -325,7 +330,52 @@ def _column_findings(stats: dict, history: History, cfg: TrainConfig,
         out.append(Finding("leakage", name, f"'{name}' {why} {note}",
                            blocking=feature and not kept))
     out += _health_findings(stats, cfg, feature)
+    out += _personal_findings(stats, history.features[name], cfg, feature)
     return out
+
+
+def personal_kind(name: str, values: pd.Series, missing_values: tuple[str, ...]) -> str | None:
+    """'email addresses', 'phone numbers' or 'a personal field (by its name)' when a column
+    looks like personal data, else None.
+
+    >>> personal_kind("contact", pd.Series(["a@b.com", "c@d.org", ""]), ("",))
+    'email addresses'
+    >>> personal_kind("job_title", pd.Series(["VP Sales", "CTO"]), ("",))
+    """
+    import re
+
+    text = values[~is_missing(values, missing_values)].astype(str).str.strip()
+    if values.dtype.kind not in "iufbM" and len(text):
+        sample = text.head(2_000)
+        if sample.str.match(EMAIL).mean() >= 0.5:
+            return "email addresses"
+        if sample.str.match(PHONE).mean() >= 0.5 and sample.str.count(r"\d").mean() >= 7:
+            return "phone numbers"
+    if re.search(PERSONAL_NAME, name.lower()):
+        return "a personal field (by its name)"
+    return None
+
+
+def _personal_findings(stats: dict, values: pd.Series, cfg: TrainConfig,
+                       feature: bool) -> list[Finding]:
+    """A feature that looks like personal data stops training unless kept with a reason:
+    the model would store its values (categories) and reasons would quote them."""
+    name = stats["column"]
+    kind = personal_kind(name, values, cfg.dataset.missing_values)
+    if kind is None or stats["role"] in ("excluded",):
+        return []
+    stats["flags"].append("personal")
+    kept = name in cfg.audit.keep
+    if not feature:
+        return [Finding("personal", name, (
+            f"'{name}' holds {kind}: list it under columns.personal so that no leadml output "
+            "or log ever holds it"))]
+    return [Finding("personal", name, (
+        f"'{name}' holds {kind}: as a feature its values would be stored in the model, the "
+        "report and the reasons. Move it to columns.personal (never used or written), or "
+        "keep it with a reason under audit.keep"
+        + (f" (kept by audit.keep: {cfg.audit.keep[name]!r})" if kept else "")),
+        blocking=not kept)]
 
 
 def _where(cfg: TrainConfig, name: str, role: str) -> str:

@@ -321,7 +321,10 @@ def _output_error(exc: OSError, target: Path) -> OutputError:
 def on_sigterm() -> None:
     """Make SIGTERM (a scheduler's timeout, ``kill``) unwind like an exception, so the run
     cleans up its temporaries and records the failure; exit code 143 as usual."""
+    import threading
+
     def stop(signum, frame):  # noqa: ARG001
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, stop)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)

@@ -54,11 +54,14 @@ class Columns(_Frozen):
     categorical: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
+    personal: tuple[str, ...] = Field((), description=(
+        "personal data (emails, phone numbers, names): never a feature, never audited, "
+        "never written to MLflow, the report or logs"))
 
     @model_validator(mode="after")
     def _each_column_has_one_role(self) -> Columns:
         seen: dict[str, str] = {}
-        for role in ("numeric", "categorical", "text", "excluded"):
+        for role in ("numeric", "categorical", "text", "excluded", "personal"):
             for name in getattr(self, role):
                 if name in seen:
                     raise ValueError(

@@ -212,6 +212,19 @@ def check_header(header: list[str], path) -> list[str]:
     return header
 
 
+def _spanned_lines(fields: list[str], delimiter: str, width: int) -> list[str]:
+    """The physical lines of a record that an unclosed quote made of several lines, or []
+    for a normal record. Either a field swallowed whole records (:func:`swallowed_lines`),
+    or the record spans lines and has the wrong number of fields: its lines are then
+    counted one by one, so no lead folds into another's reject."""
+    spans = any("\n" in f or "\r" in f for f in fields)
+    if not spans:
+        return []
+    if len(fields) == width and not any(swallowed_lines(f, delimiter, width) for f in fields):
+        return []  # a real multi-line value (an address, a note)
+    return [p for p in _LINE_BREAK.split(delimiter.join(fields)) if p] or [""]
+
+
 def csv_header(path: str | os.PathLike, *, delimiter: str = ",",
                encoding: str = "utf-8") -> list[str]:
     """The header row of a CSV file, checked, without reading further."""
@@ -260,16 +273,14 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
                 if not fields:
                     continue
                 record += 1
-                swallowed = next((lines for f in fields
-                                  if (lines := swallowed_lines(f, delimiter, width))), None)
-                if swallowed:
+                pieces = _spanned_lines(fields, delimiter, width)
+                if pieces:
                     first = record
-                    cut = [_LINE_BREAK.split(f)[0] for f in fields]
-                    bad.append(Malformed(record, f"unclosed quote: a field opens a quote that "
-                                         f"runs over the next {len(swallowed)} line(s) (each "
-                                         "rejected too); close or remove the quote in the "
-                                         "export", raw_record(cut, delimiter)[:1000]))
-                    for line in swallowed:
+                    bad.append(Malformed(record, f"unclosed quote: a quote runs over the next "
+                                         f"{len(pieces) - 1} line(s) (each rejected too); "
+                                         "close or remove the quote in the export",
+                                         pieces[0][:1000]))
+                    for line in pieces[1:]:
                         record += 1
                         bad.append(Malformed(record, f"swallowed by the unclosed quote of "
                                              f"record {first}", line[:1000]))

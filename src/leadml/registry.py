@@ -193,6 +193,8 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         "reference_lead": {k: (v.item() if hasattr(v, "item") else v) for k, v in
                            input_example(result.X_test[list(ds.columns.features)],
                                          ds.columns.numeric).iloc[0].items()},
+        # What the model saw of each number: scoring rejects values far outside it.
+        "numeric_ranges": {k: list(v) for k, v in result.numeric_ranges.items()},
         "reference_quantiles": [round(float(q), 6) for q in
                                 np.quantile(result.p_test, np.linspace(0, 1, 101))],
     }
@@ -429,6 +431,7 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
         text=tuple(meta["text"]), missing_values=tuple(meta["missing_values"]),
         reference_quantiles=tuple(meta.get("reference_quantiles", ())),
         reference_lead=meta.get("reference_lead"),
+        numeric_ranges={k: tuple(v) for k, v in (meta.get("numeric_ranges") or {}).items()},
     )
 
 

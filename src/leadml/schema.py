@@ -38,6 +38,7 @@ class Contract:
     missing_values: tuple[str, ...]
     reference_quantiles: tuple[float, ...]
     reference_lead: dict[str, Any] | None = None
+    numeric_ranges: dict[str, tuple[float, float]] | None = None  # (min, max) in training
 
     @property
     def features(self) -> list[str]:

@@ -42,6 +42,10 @@ OUTPUT_COLUMNS = [
 ]
 REJECT_COLUMNS = ["record", "lead_id", "reason", "raw_record"]
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks and time zones of CRM exports differ
+#: A number is "far outside" training when it lies beyond the training range by more than
+#: this many times the range's width (or the largest magnitude seen, if wider): 1e300 is
+#: rejected, a budget twice the largest seen is scored.
+RANGE_MARGIN = 10.0
 #: Text a person reads in a spreadsheet: escaped there so it cannot start a formula.
 SPREADSHEET_TEXT = {"output": ("reasons",), "rejects": ("reason", "raw_record")}
 
@@ -125,6 +129,14 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         if bad.any():
             reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"))
         typed[col] = numbers
+    for col, (lo, hi) in (contract.numeric_ranges or {}).items():
+        if col not in typed:
+            continue
+        span = RANGE_MARGIN * max(hi - lo, abs(lo), abs(hi), 1.0)
+        far = ((typed[col] < lo - span) | (typed[col] > hi + span)).to_numpy()
+        if far.any():
+            reasons.append(_where(far, typed[col], col + " {:g} is far outside what the model "
+                                  f"was trained on ({lo:g} to {hi:g}); check the value"))
     budget = typed[rules.budget.column]
     if (budget < 0).any():
         reasons.append(_where((budget < 0).to_numpy(), budget,

@@ -65,6 +65,21 @@ class TrainResult:
     audit: Any = None  # leadml.audit.Audit of the history this model was trained on
     importances: pd.DataFrame | None = None  # leadml.importance, for sales ops
     insights: pd.DataFrame | None = None
+    numeric_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def numeric_ranges(X: pd.DataFrame, numeric, missing_values) -> dict[str, tuple[float, float]]:
+    """Smallest and largest value of each numeric feature the model was fitted on: scoring
+    rejects values far outside them (see :data:`leadml.scoring.RANGE_MARGIN`)."""
+    from leadml.schema import parse_numbers
+
+    out = {}
+    for col in numeric:
+        x = parse_numbers(X[col], tuple(missing_values))[0].to_numpy()
+        x = x[np.isfinite(x)]
+        if len(x):
+            out[col] = (float(x.min()), float(x.max()))
+    return out
 
 
 def split_windows(history: History, cfg: TrainConfig) -> dict[str, Window]:
@@ -244,6 +259,8 @@ def train(history: History, cfg: TrainConfig) -> TrainResult:
         p_test=p_test,
         timings=fitted.timings,
         drift=drift,
+        numeric_ranges=numeric_ranges(X.iloc[:before], cfg.dataset.columns.numeric,
+                                      cfg.dataset.missing_values),
     )
 
 
@@ -270,6 +287,8 @@ def read_history(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     if ds.outcomes is not None:
         outcomes = io.read_table(ds.outcomes.path, delimiter=ds.csv.delimiter,
                                  encoding=ds.csv.encoding)
+    # Personal data goes here, at the door: nothing after this line can log or store it.
+    raw = raw.drop(columns=[c for c in ds.columns.personal if c in raw.columns])
     unused = sorted(set(raw.columns) - set(ds.columns.features) - set(ds.columns.excluded)
                     - {ds.id_column, ds.time_column, ds.target and ds.target.column})
     if unused:
