@@ -341,18 +341,22 @@ def personal_kind(name: str, values: pd.Series, missing_values: tuple[str, ...])
     >>> personal_kind("contact", pd.Series(["a@b.com", "c@d.org", ""]), ("",))
     'email addresses'
     >>> personal_kind("job_title", pd.Series(["VP Sales", "CTO"]), ("",))
+    >>> personal_kind("email_opens", pd.Series(["3", "0", "12"]), ("",))
     """
     import re
 
     text = values[~is_missing(values, missing_values)].astype(str).str.strip()
-    if values.dtype.kind not in "iufbM" and len(text):
-        sample = text.head(2_000)
-        if sample.str.match(EMAIL).mean() >= 0.5:
-            return "email addresses"
-        if sample.str.match(PHONE).mean() >= 0.5 and sample.str.count(r"\d").mean() >= 7:
-            return "phone numbers"
-    if re.search(PERSONAL_NAME, name.lower()):
-        return "a personal field (by its name)"
+    if values.dtype.kind in "iufbM" or not len(text):
+        return None
+    sample = text.head(2_000)
+    if sample.str.match(EMAIL).mean() >= 0.5:
+        return "email addresses"
+    if sample.str.match(PHONE).mean() >= 0.5 and sample.str.count(r"\d").mean() >= 7:
+        return "phone numbers"
+    numeric = pd.to_numeric(sample, errors="coerce").notna().mean() >= 0.5  # email_opens
+    distinct = sample.nunique() >= 0.5 * len(sample)  # names, not a yes/no flag
+    if re.search(PERSONAL_NAME, name.lower()) and distinct and not numeric:
+        return "a personal field (by its name and its many distinct values)"
     return None
 
 
