@@ -317,7 +317,7 @@ def test_nan_spellings_are_read_the_same_whatever_the_chunk_holds(champion, tmp_
 # --- 6. hostile configs and rules -----------------------------------------------------------
 
 BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
-    f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+    f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
 HOSTILE = {
     "a YAML bomb": (BOMB, "YAML bomb"),
     "a recursive alias": ("a: &a [*a]\n", "recursive"),

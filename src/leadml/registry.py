@@ -89,13 +89,14 @@ def _client(uri: str):
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if uri.startswith("sqlite:///"):
-        # A new SQLite store creates its tables on first use; two processes doing that at
-        # once fail ("duplicate column name"). One creates them, the others wait.
-        with store_lock(uri, "create"):
-            client.search_experiments(max_results=1)
-            client.search_registered_models(max_results=1)
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    # A new SQLite store creates its tables when first opened; two processes doing that at
+    # once fail ("duplicate column name"). One creates them, the others wait.
+    with store_lock(uri, "create"):
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
     return client
 
 
