@@ -105,6 +105,12 @@ class Malformed:
     reason: str
     raw: str
 
+    def __post_init__(self) -> None:
+        # Undecodable bytes (read as surrogate escapes) are shown as \xNN, never written raw.
+        if _BAD_BYTE.search(self.raw):
+            self.raw = self.raw.encode("utf-8", "surrogateescape").decode(
+                "utf-8", "backslashreplace")
+
 
 @dataclass
 class Chunk:
@@ -289,8 +295,7 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
                                          f"header has {width}", raw_record(fields, delimiter)))
                 elif check_bytes and _BAD_BYTE.search("".join(fields)):
                     bad.append(Malformed(record, f"not valid {encoding}: undecodable bytes",
-                                         raw_record(fields, delimiter).encode(
-                                             "utf-8", "surrogateescape").decode("latin-1")))
+                                         raw_record(fields, delimiter)))
                 elif max(map(len, fields)) > MAX_FIELD_CHARS:
                     bad.append(Malformed(record, f"a field is longer than {MAX_FIELD_CHARS} "
                                          "characters", raw_record([f[:200] for f in fields],
