@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := outputs
 
-.PHONY: run test lint clean
+.PHONY: run test tools lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,25 @@ run: $(VENV)/.installed-run
 		--rules pipelines/configs/bant.yaml
 	$(BIN)/leadml report --output $(OUT)/report.html --scored $(OUT)/nightly_scored.csv
 
+# Tools that some tests drive: Java for the Spark engine, Chromium for the report's
+# headless screenshot. Installed from Debian's packages when missing (as root, as on CI), so
+# a fresh machine runs those tests instead of skipping them.
+tools:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+		echo "missing$$missing: install them (sudo apt-get install$$missing) or their tests skip"; \
+	fi
+
 ## test: the whole test suite, slow tests included (CI runs exactly this)
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test tools
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
