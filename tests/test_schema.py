@@ -114,3 +114,13 @@ def test_csv_is_read_as_text_so_nothing_is_guessed(tmp_path):
     assert frame["lead_id"].tolist() == ["007", "N/A"]
     assert frame["zip"].tolist() == ["01234", ""]
     assert np.all(frame.notna())
+
+
+def test_a_history_with_duplicate_column_names_is_refused_not_renamed(tmp_path):
+    """pandas would read the second 'industry' as 'industry.1' without a word."""
+    from leadml.io import read_table
+
+    path = tmp_path / "leads.csv"
+    path.write_text("lead_id,industry,industry\n1,retail,software\n")
+    with pytest.raises(LeadDataError, match=r"duplicate column names \['industry'\]"):
+        read_table(path)

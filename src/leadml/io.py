@@ -44,6 +44,7 @@ def read_table(path: str | os.PathLike, *, delimiter: str = ",",
             return pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for a corrupt file
             raise LeadDataError(f"'{path}' is not a readable Parquet file: {exc}") from None
+    csv_header(path, delimiter=delimiter, encoding=encoding)  # duplicate names, empty file
     try:
         return pd.read_csv(
             path, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
@@ -199,12 +200,12 @@ def raw_record(fields, delimiter: str) -> str:
     return out.getvalue()
 
 
-def _utf8(encoding: str) -> bool:
+def utf8(encoding: str) -> bool:
     return encoding.lower().replace("_", "-") in {"utf-8", "utf8", "utf-8-sig"}
 
 
 def _open_text(path, encoding: str):
-    enc = "utf-8-sig" if _utf8(encoding) else encoding
+    enc = "utf-8-sig" if utf8(encoding) else encoding
     return open(path, newline="", encoding=enc, errors="surrogateescape")
 
 
@@ -439,10 +440,6 @@ def is_parquet(path: str | os.PathLike) -> bool:
     if path.is_dir():
         return any(path.rglob("*.parquet")) or any(path.rglob("*.pq"))
     return path.suffix.lower() in {".parquet", ".pq"}
-
-
-def utf8(encoding: str) -> bool:
-    return _utf8(encoding)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

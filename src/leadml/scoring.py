@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from leadml import bant, batch, explain, io
-from leadml.batch import TooManyRejects, build_manifest, reject_kinds
+
+# TooManyRejects stays importable from here, where scoring's callers always found it.
+from leadml.batch import TooManyRejects, build_manifest, reject_kinds  # noqa: F401
 from leadml.config import Rules
 from leadml.explain import Explainer
 from leadml.schema import (
@@ -48,8 +50,6 @@ FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks and time zones of CRM exports 
 RANGE_MARGIN = 10.0
 #: Text a person reads in a spreadsheet: escaped there so it cannot start a formula.
 SPREADSHEET_TEXT = {"output": ("reasons",), "rejects": ("reason", "raw_record")}
-
-__all__ = ["TooManyRejects", "score_file", "score_chunk", "score_rows", "ScoreSettings"]
 
 
 @dataclass(frozen=True)
@@ -379,8 +379,8 @@ def score_file(
     csv_out = not io.is_parquet(output)
     with batch.Run(paths, engine="local") as run:
         sha256, clean_bytes, lines = io.scan(input_path, settings.encoding)
-        fast = io.utf8(settings.encoding) and clean_bytes
-        header, chunks = _chunks(input_path, settings, fast=fast, clean_bytes=clean_bytes,
+        header, chunks = _chunks(input_path, settings, clean_bytes=clean_bytes,
+                                 fast=io.utf8(settings.encoding) and clean_bytes,
                                  contract=contract)
         check_columns(header, run_contract, rules, path=input_path,
                       delimiter=settings.delimiter)
