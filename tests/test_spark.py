@@ -154,3 +154,70 @@ def test_cli_engine_spark_and_a_wrong_engine(spark, champion, leads_with_bad_row
     wrong = CliRunner().invoke(app, ["score", str(leads_with_bad_rows), "-o",
                                      str(tmp_path / "x.csv"), "--engine", "dask"])
     assert wrong.exit_code == 2 and "local or spark" in wrong.output
+
+
+def test_file_uris_go_to_spark_untouched_and_equal_the_local_engine(spark, champion,
+                                                                     leads_with_bad_rows,
+                                                                     tmp_path):
+    """The issue's command: `leadml score file:///.../nightly.csv --output
+    file:///.../scored.parquet --engine spark`, through the Hadoop FileSystem API."""
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    local = tmp_path / "local.parquet"
+    args = ["--scored-at", PINNED, "--rules", str(REPO / "pipelines/configs/bant.yaml")]
+    done = CliRunner().invoke(app, ["score", str(leads_with_bad_rows), "-o", str(local),
+                                    *args])
+    assert done.exit_code == 0, done.output
+    out_uri = (tmp_path / "remote" / "scored.parquet").as_uri()
+    for attempt in range(2):  # again onto yesterday's output, rejects and manifest
+        done = CliRunner().invoke(app, ["score", leads_with_bad_rows.as_uri(), "-o", out_uri,
+                                        "--engine", "spark", *args])
+        assert done.exit_code == 0, (attempt, done.output)
+    folder = tmp_path / "remote"
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
+        "scored.manifest.json", "scored.parquet", "scored.rejects.parquet"]
+    assert not [p for p in folder.iterdir() if p.name.endswith((".tmp", ".crc"))]
+    expected, got = pd.read_parquet(local), pd.read_parquet(folder / "scored.parquet")
+    pd.testing.assert_frame_equal(got.drop(columns=["conversion_probability"]),
+                                  expected.drop(columns=["conversion_probability"]))
+    np.testing.assert_allclose(got["conversion_probability"],
+                               expected["conversion_probability"], atol=1e-9)
+    manifest = json.loads((folder / "scored.manifest.json").read_text())
+    local_manifest = json.loads((tmp_path / "local.manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["engine"] == "spark"
+    assert manifest["output"] == out_uri
+    assert manifest["input"]["path"] == leads_with_bad_rows.as_uri()
+    assert manifest["input"]["sha256"] == local_manifest["input"]["sha256"]
+    assert manifest["rejected"] == local_manifest["rejected"] == 8
+
+
+def test_a_missing_uri_input_and_a_uri_for_the_local_engine(spark, champion, tmp_path):
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    out = (tmp_path / "o.parquet").as_uri()
+    missing = CliRunner().invoke(app, ["score", (tmp_path / "none.csv").as_uri(), "-o", out,
+                                       "--engine", "spark"])
+    assert missing.exit_code == 3 and "does not exist" in missing.output
+    assert not list(tmp_path.iterdir())
+    local = CliRunner().invoke(app, ["score", (tmp_path / "none.csv").as_uri(), "-o",
+                                     str(tmp_path / "o.csv")])
+    assert local.exit_code == 2 and "--engine spark" in local.output
+
+
+def test_uri_side_files_are_named_and_checked_like_paths():
+    from leadml.batch import run_paths
+    from leadml.config import ConfigError
+
+    paths = run_paths("s3a://lake/leads/2026-11-22/", "s3a://lake/out/scored.parquet",
+                      rejects_suffix=".rejects.parquet", output_is_folder=True)
+    assert paths.input == "s3a://lake/leads/2026-11-22/"
+    assert paths.rejects == "s3a://lake/out/scored.rejects.parquet"
+    assert paths.manifest == "s3a://lake/out/scored.manifest.json"
+    with pytest.raises(ConfigError, match="four different locations"):
+        run_paths("hdfs:///leads/a.parquet", "hdfs:///leads/a.parquet")
+    with pytest.raises(ConfigError, match="four different locations"):
+        run_paths("hdfs:///in", "hdfs:///o/s.parquet", "hdfs:///o/s.manifest.json")

@@ -64,10 +64,12 @@ def checkpoint(step: str) -> None:
 
 @dataclass(frozen=True)
 class RunPaths:
+    """A run's files: local paths, or URI strings for the Spark engine on cluster storage."""
+
     input: str | Path
-    output: Path
-    rejects: Path
-    manifest: Path
+    output: Path | str
+    rejects: Path | str
+    manifest: Path | str
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -80,6 +82,8 @@ def run_paths(input_path, output, rejects=None, *, rejects_suffix: str = ".rejec
 
     Raises :class:`~leadml.config.ConfigError` (exit 2) before anything is touched.
     """
+    if is_uri(output):
+        return _uri_paths(input_path, str(output), rejects, rejects_suffix)
     output = Path(output)
     stem = output.with_suffix("")
     paths = RunPaths(input=input_path, output=output,
@@ -99,8 +103,28 @@ def run_paths(input_path, output, rejects=None, *, rejects_suffix: str = ".rejec
             if other != role and _same(path, second):
                 raise ConfigError(f"{role} and {other} are the same file '{path}'; choose "
                                   "another --rejects or --output")
-        if path.is_dir() and path != paths.output:
+        folder_ok = output_is_folder and path != paths.manifest  # Spark writes folders
+        if path.is_dir() and not folder_ok:
             raise ConfigError(f"{role} '{path}' is a folder: move it or choose another name")
+    return paths
+
+
+def _uri_paths(input_path, output: str, rejects, rejects_suffix: str) -> RunPaths:
+    """Side files of an output URI (``hdfs://``, ``s3a://``, ``file://``, ...), named as
+    for paths; the store is asked about folders when the run starts."""
+    output = output.rstrip("/")
+    name = output.rsplit("/", 1)[-1]
+    stem = output[: len(output) - len(name)] + (name.rsplit(".", 1)[0] if "." in name
+                                                 else name)
+    paths = RunPaths(input=str(input_path), output=output,
+                     rejects=str(rejects).rstrip("/") if rejects else stem + rejects_suffix,
+                     manifest=stem + ".manifest.json")
+    roles = {"--output": paths.output, "the rejects file (--rejects)": paths.rejects,
+             "the manifest": paths.manifest, "the input": str(input_path).rstrip("/")}
+    if len(set(roles.values())) < len(roles):
+        raise ConfigError(f"the input, --output, the rejects file and the manifest must be "
+                          f"four different locations, got {roles}; choose another --output "
+                          "or --rejects")
     return paths
 
 
@@ -156,7 +180,8 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
                    lines: int | None, scored: int, rejected: int, settings, counts,
                    has_model: bool, contract: Contract, rules: Rules, cutoffs,
                    scored_at: str, field_reasons: bool, timings: dict[str, float],
-                   engine: str = "local", output_sha256: str | None = None) -> dict:
+                   engine: str = "local", output_sha256: str | None = None,
+                   checksum: str | None = None) -> dict:
     """The run manifest, the same for every engine; written last, it marks a finished run.
     ``input.rows`` counts records (scored + rejected); ``input.line_breaks`` is counted
     from the bytes, for a reader to cross-check."""
@@ -165,11 +190,11 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
     return {
         "status": status,
         "engine": engine,
-        "input": {"path": _location(paths.input), "sha256": sha256, "rows": rows_in,
-                  "line_breaks": lines},
-        "output": _location(paths.output) if ok else None,
+        "input": {"path": location(paths.input), "sha256": sha256, "rows": rows_in,
+                  "line_breaks": lines, **({"checksum": checksum} if checksum else {})},
+        "output": location(paths.output) if ok else None,
         "output_sha256": output_sha256 if ok else None,
-        "rejects": _location(paths.rejects),
+        "rejects": location(paths.rejects),
         "scored": scored, "rejected": rejected, "reject_rate": round(rate, 6),
         "max_reject_rate": settings.max_reject_rate,
         "labels": {k: int(counts["label"].get(k, 0)) for k in bant.LABELS},
@@ -186,8 +211,57 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
     }
 
 
-def _location(path) -> str:
+def location(path) -> str:
+    """A URI as given; a path made absolute."""
     return str(path) if is_uri(path) else str(Path(path).resolve())
+
+
+class LocalStore:
+    """Files on this machine's disks: a lock per ``OUT`` (``flock``), fsync before rename,
+    ``os.replace`` as the commit. :class:`leadml.hadoop.HadoopStore` is the same for URIs."""
+
+    def lock(self, out: Path):
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(out.parent / f".{out.name}.lock", "a")  # noqa: SIM115
+        except OSError as exc:
+            raise _output_error(exc, out) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another run is writing %s: waiting for it to finish", out)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        return handle  # closing it releases the lock
+
+    def leftovers(self, target: Path) -> list[Path]:
+        return list(target.parent.glob(f".{target.name}.*.tmp"))
+
+    def temp(self, target: Path) -> Path:
+        return target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+
+    def remove(self, path: Path) -> None:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+    def publish(self, tmp: Path, target: Path) -> None:
+        """fsync a finished temporary (file or folder of parts) and rename it onto
+        ``target``."""
+        files = [tmp] if tmp.is_file() else [p for p in tmp.rglob("*") if p.is_file()]
+        for path in files:
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        if tmp.is_file():
+            os.chmod(tmp, 0o666 & ~umask)  # outputs are shared like any file
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+
+    def write_json(self, data: dict, path: Path) -> None:
+        io.write_json(data, path)
 
 
 class Run:
@@ -195,40 +269,32 @@ class Run:
 
     Use as a context manager; call :meth:`begin` once the header is checked, write rows to
     :meth:`temp` paths, then :meth:`commit`. Leaving the block any other way after
-    :meth:`begin` records the failure in the manifest and leaves no ``OUT``.
+    :meth:`begin` records the failure in the manifest and leaves no ``OUT``. ``store``
+    does the file operations: :class:`LocalStore` for paths, a Hadoop store for URIs.
     """
 
-    def __init__(self, paths: RunPaths, *, engine: str):
+    def __init__(self, paths: RunPaths, *, engine: str, store=None):
         self.paths = paths
         self.engine = engine
-        self._temps: dict[Path, Path] = {}  # target -> temporary
+        self.store = store or LocalStore()
+        self._temps: dict = {}  # target -> temporary
         self._lock = None
         self.begun = False
         self.committed = False
 
     # -- the lock and leftovers ----------------------------------------------------------
     def __enter__(self) -> Run:
-        out = self.paths.output
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = open(out.parent / f".{out.name}.lock", "a")  # noqa: SIM115
-        except OSError as exc:
-            raise _output_error(exc, out) from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("another run is writing %s: waiting for it to finish", out)
-            fcntl.flock(self._lock, fcntl.LOCK_EX)
-        for target in (out, self.paths.rejects, self.paths.manifest):
-            for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        self._lock = self.store.lock(self.paths.output)
+        for target in (self.paths.output, self.paths.rejects, self.paths.manifest):
+            for stale in self.store.leftovers(target):
                 logger.info("removing %s, left by a run that was killed", stale)
-                _remove(stale)
+                self.store.remove(stale)
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
         try:
             for tmp in self._temps.values():
-                _remove(tmp)
+                self.store.remove(tmp)
             if exc is not None and self.begun and not self.committed:
                 try:
                     self._write_manifest({**self._stub, "status": _failure(exc)})
@@ -252,55 +318,32 @@ class Run:
         self.begun = True
         checkpoint("begun")
         for old in (self.paths.output, self.paths.rejects):
-            _remove(old)
+            self.store.remove(old)
 
-    def temp(self, target: Path) -> Path:
+    def temp(self, target):
         """A temporary path beside ``target``, removed unless committed."""
         if target in self._temps:  # a restart: the earlier attempt's rows go
-            _remove(self._temps[target])
-        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
-        self._temps[target] = tmp
-        return tmp
+            self.store.remove(self._temps[target])
+        self._temps[target] = self.store.temp(target)
+        return self._temps[target]
 
     def commit(self, manifest: dict, *, output: bool) -> None:
         """Rename rejects, then ``OUT`` (when ``output``), into place; manifest last."""
         checkpoint("before_commit")
         rejects = self._temps.pop(self.paths.rejects, None)
         if rejects is not None:
-            _publish(rejects, self.paths.rejects)
+            self.store.publish(rejects, self.paths.rejects)
         checkpoint("rejects_committed")
         produced = self._temps.pop(self.paths.output, None)
         if output and produced is not None:
-            _publish(produced, self.paths.output)
+            self.store.publish(produced, self.paths.output)
         checkpoint("output_committed")
         self.committed = True
         self._write_manifest(manifest)
         checkpoint("manifest_committed")
 
     def _write_manifest(self, data: dict) -> None:
-        io.write_json(data, self.paths.manifest)
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """fsync a finished temporary (file or folder of parts) and rename it onto ``target``."""
-    files = [tmp] if tmp.is_file() else [p for p in tmp.rglob("*") if p.is_file()]
-    for path in files:
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-    umask = os.umask(0)
-    os.umask(umask)
-    if tmp.is_file():
-        os.chmod(tmp, 0o666 & ~umask)  # outputs are shared like any file
-    if target.is_dir():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+        self.store.write_json(data, self.paths.manifest)
 
 
 def _failure(exc: BaseException) -> str:

@@ -224,14 +224,17 @@ def backtest(
 
 @app.command()
 def score(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Leads, CSV or Parquet.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help=(
-        "Scored leads, CSV or Parquet by extension. Rejects and manifest go beside it."))],
+    input_path: Annotated[str, typer.Argument(metavar="INPUT", help=(
+        "Leads, CSV or Parquet (a file, or a folder of parts); with --engine spark also a "
+        "URI such as hdfs://, s3a://, abfss://, gs://, dbfs:/ or file://."))],
+    output: Annotated[str, typer.Option("--output", "-o", help=(
+        "Scored leads, CSV or Parquet by extension (a URI with --engine spark). Rejects "
+        "and manifest go beside it."))],
     model: ModelUri = None,
     model_name: ModelName = "leadml",
     rules: Annotated[Path | None, typer.Option(help=(
         "BANT rules YAML; default: the rules shipped with leadml."))] = None,
-    rejects: Annotated[Path | None, typer.Option(help=(
+    rejects: Annotated[str | None, typer.Option(help=(
         "Rejects file; default OUT stem + .rejects.csv."))] = None,
     max_reject_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
         "Fail (exit 4, no output) when a larger share of rows is rejected."))] = 0.05,
@@ -275,8 +278,14 @@ def score(
         spark = engine == "spark"
         if engine not in ("local", "spark"):
             raise ConfigError(f"--engine must be local or spark, got {engine!r}")
-        # Checked before the model loads: a scheduler learns of a missing file at once.
-        input_files(input_path)
+        uris = [p for p in (input_path, output, rejects) if p and batch.is_uri(p)]
+        if uris and not spark:
+            raise ConfigError(f"{uris[0]} is a URI: the local engine reads and writes files "
+                              "on this machine; add --engine spark for cluster storage")
+        # Checked before the model loads: a scheduler learns of a missing file at once
+        # (a URI is checked on its store once the Spark session is up).
+        if not batch.is_uri(input_path):
+            input_files(input_path)
         paths = batch.run_paths(input_path, output, rejects, output_is_folder=spark,
                                 rejects_suffix=".rejects.parquet" if spark else ".rejects.csv")
         if len(delimiter) != 1:
@@ -317,7 +326,7 @@ def score(
                                    rules=ruleset, settings=settings, master=spark_master,
                                    conf=dict(c.split("=", 1) for c in spark_conf or []))
         else:
-            with _progress(input_path) as advance:
+            with _progress(Path(input_path)) as advance:
                 manifest = score_file(input_path, output, model=fitted, contract=contract,
                                       rules=ruleset, settings=settings, on_progress=advance)
         if log_to_mlflow:

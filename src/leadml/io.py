@@ -527,9 +527,13 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else str(value)
 
 
+def json_text(data: dict) -> str:
+    return json.dumps(data, indent=2, default=_plain) + "\n"
+
+
 def write_json(data: dict, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n", encoding="utf-8")
+        tmp.write_text(json_text(data), encoding="utf-8")
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:

@@ -13,7 +13,10 @@ the same model, contract and rules. What Spark adds is what one machine cannot d
 4. **atomic output**: output and rejects are written as Parquet folders under temporary
    names beside ``OUT`` and renamed into place only when every input row is accounted for,
    by the same run skeleton and commit protocol as the local engine (:mod:`leadml.batch`):
-   the manifest comes last, and after a failure nothing is at ``OUT``.
+   the manifest comes last, and after a failure nothing is at ``OUT``;
+5. **cluster storage**: inputs and outputs may be URIs (``hdfs://``, ``s3a://``, ...),
+   handed to Spark untouched; the run's file operations on them go through the session's
+   Hadoop FileSystem (:mod:`leadml.hadoop`).
 
 Workers must run the driver's Python: ``PYSPARK_PYTHON`` is set to the running interpreter
 unless the user set it. See docs/spark.md for clusters.
@@ -33,7 +36,8 @@ import pandas as pd
 
 from leadml import batch, io
 from leadml.batch import build_manifest, reject_kinds
-from leadml.config import Rules
+from leadml.config import ConfigError, Rules
+from leadml.hadoop import HadoopStore, is_local, local_path
 from leadml.schema import RECORD_ID, Contract, LeadDataError
 from leadml.scoring import (
     OUTPUT_COLUMNS,
@@ -74,22 +78,22 @@ def session(master: str | None = None, conf: dict[str, str] | None = None):
             .getOrCreate())
 
 
-def _read(spark, path: Path, settings: ScoreSettings):
+def _read(spark, location: str, parquet: bool, settings: ScoreSettings):
     """Every row of a CSV or Parquet file (or folder of parts), CSV values as text."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    if io.is_parquet(path):
-        return spark.read.parquet(str(path)), False
+    if parquet:
+        return spark.read.parquet(location), False
     options = {"header": "true", "sep": settings.delimiter, "encoding": settings.encoding,
                "multiLine": "true", "escape": '"', "mode": "PERMISSIVE",
                "nullValue": "\0never\0", "emptyValue": ""}
-    header = spark.read.options(**options).csv(str(path)).columns
+    header = spark.read.options(**options).csv(location).columns
     if not header:
-        raise LeadDataError(f"'{path}' has no header row")
+        raise LeadDataError(f"'{location}' has no header row")
     schema = StructType([StructField(c, StringType()) for c in header]
                         + [StructField(CORRUPT, StringType())])
     frame = spark.read.options(**options, columnNameOfCorruptRecord=CORRUPT).schema(schema) \
-        .csv(str(path))
+        .csv(location)
     return frame, True
 
 
@@ -134,31 +138,48 @@ def _out_schema():
     return StructType(fields)
 
 
-def score_spark(input_path: Path, output: Path, *, model, contract: Contract, rules: Rules,
+def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
                 settings: ScoreSettings | None = None, master: str | None = None,
                 conf: dict[str, str] | None = None, spark=None) -> dict:
     """Score ``input_path`` on Spark into the Parquet folder ``output``; returns the manifest.
-    Raises :class:`~leadml.scoring.TooManyRejects` like the local engine (rejects and
-    manifest written, no output)."""
+
+    Either may be a local path or a URI (``hdfs://``, ``s3a://``, ``abfss://``, ``gs://``,
+    ``dbfs:/``, ``file://``), passed to Spark untouched; for a URI output the run's checks,
+    temporaries, commit and manifest go through the session's Hadoop FileSystem
+    (:class:`leadml.hadoop.HadoopStore`). Raises :class:`~leadml.batch.TooManyRejects`
+    like the local engine (rejects and manifest written, no output).
+    """
     started = time.perf_counter()
     settings = settings or ScoreSettings()
-    input_path, output = Path(input_path), Path(output)
-    if output.suffix.lower() not in {".parquet", ".pq"}:
+    input_path = str(input_path) if batch.is_uri(input_path) else Path(input_path)
+    output = str(output).rstrip("/") if batch.is_uri(output) else Path(output)
+    if not str(output).lower().endswith((".parquet", ".pq")):
         raise LeadDataError(f"--engine spark writes Parquet: name the output '*.parquet', got "
                             f"'{output}'")
-    io.input_files(input_path)  # it exists
+    if isinstance(input_path, Path):
+        io.input_files(input_path)  # it exists
     paths = batch.run_paths(input_path, output, settings.rejects,
                             rejects_suffix=".rejects.parquet", output_is_folder=True)
     scored_at, scored_at_ts = batch.scored_at_time(settings.scored_at)
     run_contract = batch.with_record_ids(contract)
     cutoffs = batch.grade_cutoffs(model, rules, contract)
     spark = spark or session(master, conf)
-    with batch.Run(paths, engine="spark") as run:
-        frame, from_csv = _read(spark, input_path, settings)
+    hadoop = HadoopStore(spark)
+    if isinstance(input_path, str):
+        hadoop.data_files(input_path)  # it exists, on its store
+        parquet = hadoop.is_parquet(input_path)
+    else:
+        parquet = io.is_parquet(input_path)
+    store = hadoop if isinstance(output, str) else batch.LocalStore()
+    if isinstance(output, str) and hadoop.is_dir(paths.manifest):
+        raise ConfigError(f"the manifest '{paths.manifest}' is a folder: move it or choose "
+                          "another --output")
+    with batch.Run(paths, engine="spark", store=store) as run:
+        frame, from_csv = _read(spark, str(input_path), parquet, settings)
         header = [c for c in frame.columns if c != CORRUPT]
         check_columns([*header, *([RECORD_ID] if contract.id_column is None else [])],
                       run_contract, rules, path=input_path, delimiter=settings.delimiter)
-        run.begin(input_path=str(input_path.resolve()))
+        run.begin(input_path=batch.location(input_path))
         results, total, explain = _score(spark, frame, header, from_csv, model=model,
                                          contract=contract, run_contract=run_contract,
                                          rules=rules, cutoffs=cutoffs, scored_at=scored_at,
@@ -167,13 +188,23 @@ def score_spark(input_path: Path, output: Path, *, model, contract: Contract, ru
             manifest, counts = _finish(results, run=run, total=total, settings=settings,
                                        model=model, contract=contract, rules=rules,
                                        cutoffs=cutoffs, scored_at=scored_at, explain=explain,
-                                       started=started)
+                                       started=started, hadoop=hadoop)
         finally:
             results.unpersist()
     if manifest["status"] != "ok":
         raise batch.too_many_rejects(manifest["rejected"], total, settings.max_reject_rate,
                                      paths.rejects, counts["reject_reason"])
     return manifest
+
+
+def _fingerprint(location, hadoop: HadoopStore, encoding: str) -> dict:
+    """sha256 and line breaks of an input on this machine (paths, ``file:`` URIs); for
+    cluster storage the store's own checksum, not a second read of the whole input."""
+    if isinstance(location, str) and not is_local(location):
+        return {"sha256": None, "lines": None, "checksum": hadoop.checksum(location)}
+    sha256, _, lines = io.scan(local_path(location) if isinstance(location, str)
+                               else location, encoding)
+    return {"sha256": sha256, "lines": lines, "checksum": None}
 
 
 def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: Contract,
@@ -291,7 +322,7 @@ def _skops_bytes(model) -> bytes:
 
 
 def _finish(results, *, run: batch.Run, total, settings, model, contract, rules, cutoffs,
-            scored_at, explain, started) -> tuple[dict, dict]:
+            scored_at, explain, started, hadoop: HadoopStore) -> tuple[dict, dict]:
     """Count, check every row is accounted for, write under temporary names, commit."""
     from pyspark.sql import functions as sf
 
@@ -313,9 +344,10 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
         ok.orderBy(RECORD).select(*OUTPUT_COLUMNS).write.parquet(str(run.temp(paths.output)))
     bad.orderBy(RECORD).select(sf.col(RECORD).alias("record"), "lead_id", "reason",
                                "raw_record").write.parquet(str(run.temp(paths.rejects)))
-    sha256, _, lines = io.scan(paths.input, settings.encoding)
+    found = _fingerprint(paths.input, hadoop, settings.encoding)
     manifest = build_manifest(
-        status=status, paths=paths, sha256=sha256, rows_in=total, lines=lines,
+        status=status, paths=paths, sha256=found["sha256"], rows_in=total,
+        lines=found["lines"], checksum=found["checksum"],
         scored=scored, rejected=rejected, settings=settings, counts=counts,
         has_model=model is not None, contract=contract, rules=rules, cutoffs=cutoffs,
         scored_at=scored_at, field_reasons=explain,
