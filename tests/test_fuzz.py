@@ -76,11 +76,14 @@ def lead_files(draw):
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, sep=delimiter, quoting=quoting, lineterminator=ending)
     text = buffer.getvalue()
+    # A lone CR that the writer left unquoted (it quotes only the characters of its own line
+    # ending) is a line break for every reader: the file holds more lines than leads, and
+    # the split lead is rejected in pieces (tests/test_reliability.py pins this).
+    damaged = any("\r" in v and '"' + v not in text for v in frame.to_numpy().ravel())
     encoding = draw(st.sampled_from(["utf-8", "latin-1", "cp1252"]))
     data = text.encode(encoding, errors="replace")
     if encoding == "utf-8" and draw(st.booleans()):
         data = b"\xef\xbb\xbf" + data
-    damaged = False
     if draw(st.integers(0, 3)) == 0:  # random bytes somewhere
         damaged = True
         for _ in range(draw(st.integers(1, 3))):

@@ -79,6 +79,34 @@ def test_a_stray_quote_loses_no_lead(champion, tmp_path, leads, column, encoding
     assert len(pd.read_csv(tmp_path / "out.csv")) == manifest["scored"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])  # the Arrow and the exact reader
+def test_a_bare_carriage_return_splits_a_record_and_both_pieces_are_rejected(
+        champion, tmp_path, leads, encoding):
+    """An unquoted lone CR is a line break for Python's csv, pandas, Arrow and spreadsheets
+    alike, so a writer that leaves it unquoted has written two lines. Both readers read two
+    records, neither fits the header, both are rejected with their text: nothing lost."""
+    lines = leads.head(10).to_csv(index=False).splitlines()
+    cols = lines[0].split(",")
+    fields = lines[4].split(",")
+    fields[cols.index("job_title")] = "VP\rSales"
+    lines[4] = ",".join(fields)
+    if encoding == "latin-1":  # one byte that is not UTF-8 sends it to the exact reader
+        other = lines[2].split(",")
+        other[cols.index("job_title")] += "\u00e9"
+        lines[2] = ",".join(other)
+    path = tmp_path / "in.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    result, manifest = score(path, tmp_path / "out.csv", "--encoding", encoding,
+                             "--max-reject-rate", "0.5")
+    assert result.exit_code == 0, result.output
+    assert manifest["input"]["rows"] == 11  # 10 leads, one of them split in two
+    assert manifest["scored"] == 9 and manifest["rejected"] == 2
+    rejected = rejects_of(tmp_path / "out.csv")
+    assert rejected["record"].astype(int).tolist() == [4, 5]
+    assert rejected["raw_record"].str.contains("VP").iloc[0]
+    assert rejected["raw_record"].str.contains("Sales").iloc[1]
+
+
 # --- 2. side files checked against the input and the output --------------------------------
 
 def test_no_file_of_a_run_overwrites_another(champion, tmp_path, leads):
