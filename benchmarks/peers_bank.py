@@ -49,7 +49,8 @@ PUBLISHED = [
 
 def _frames(cfg):
     from leadml.audit import audit_frame
-    from leadml.train import read_history, split_windows
+    from leadml.jobs import read_history
+    from leadml.train import split_windows
 
     raw, outcomes = read_history(cfg)
     _, history = audit_frame(raw, cfg, outcomes)

@@ -51,14 +51,14 @@ def write_config(folder: Path, data_path: Path, **sections) -> Path:
 def trained_store(tmp_path_factory, sample_files) -> str:
     """A tracking store holding one trained champion ``leadml`` v1, trained once."""
     from leadml.config import load_config
-    from leadml.train import train_from_config
+    from leadml.jobs import train as train_job
 
     folder = tmp_path_factory.mktemp("store")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("LEADML_HOME", str(folder))
-        train_from_config(load_config(write_config(folder, sample_files / "leads.csv")))
+        train_job(load_config(write_config(folder, sample_files / "leads.csv")))
     return uri
 
 

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from leadml.audit import audit_frame, refuse_if_blocked
 from leadml.cli import app
 from leadml.config import load_config
+from leadml.jobs import read_history
 from leadml.schema import LeadDataError
 from leadml.synthetic import make_leads
-from leadml.train import read_history
 from tests.conftest import write_config
 
 FEATURES = dict(numeric=["estimated_budget", "web_visits", "email_opens", "form_fills",

@@ -7,7 +7,8 @@ import yaml
 from leadml.audit import audit_frame
 from leadml.backtest import backtest
 from leadml.config import load_config
-from leadml.train import read_history, train_from_config
+from leadml.jobs import read_history
+from leadml.jobs import train as train_job
 from tests.conftest import REPO, SHARED
 
 BANK = SHARED / "data" / "bank-marketing" / "bank-full.csv"
@@ -27,7 +28,7 @@ def test_bank_full_trains_without_duration_on_a_time_ordered_split():
     cfg = load_config(CONFIG)
     assert "duration" in cfg.dataset.columns.excluded
     assert "duration" not in cfg.dataset.columns.features
-    result, reg = train_from_config(cfg)
+    result, reg = train_job(cfg)
     assert reg.promoted
     assert result.windows["test"].rows == 9042  # the newest 20% of 45,211 rows
     assert result.test_metrics["positive_rate"] == pytest.approx(0.316, abs=0.001)

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+import yaml
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.config import load_config
+from leadml.config import load_config, load_rules
+from leadml.jobs import train as train_job
 from leadml.registry import (
     TRUSTED_TYPES,
     ModelUnavailableError,
@@ -21,8 +23,7 @@ from leadml.registry import (
     model_version,
     tracking_uri,
 )
-from leadml.train import train_from_config
-from tests.conftest import write_config
+from tests.conftest import REPO, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def config(tmp_path, sample_files):
 
 
 def test_train_registers_and_promotes_the_first_champion(config, sample_files):
-    result, reg = train_from_config(load_config(config))
+    result, reg = train_job(load_config(config))
     assert reg.promoted and reg.version == "1"
     model = load_model("models:/leadml@champion")
     nightly = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
@@ -57,7 +58,7 @@ def test_train_registers_and_promotes_the_first_champion(config, sample_files):
 
 def test_a_worse_model_stays_challenger_and_a_human_can_force_it(tmp_path, sample_files):
     good = write_config(tmp_path, sample_files / "leads.csv")
-    train_from_config(load_config(good))
+    train_job(load_config(good))
     weak_dir = tmp_path / "weak"
     weak_dir.mkdir()
     weak = write_config(weak_dir, sample_files / "leads.csv", model={
@@ -66,7 +67,7 @@ def test_a_worse_model_stays_challenger_and_a_human_can_force_it(tmp_path, sampl
         "numeric:\n    - estimated_budget\n    - web_visits\n    - email_opens\n"
         "    - form_fills\n    - meetings", "numeric:\n    - email_opens")
     weak.write_text(raw)
-    _, reg = train_from_config(load_config(weak))
+    _, reg = train_job(load_config(weak))
     assert not reg.promoted and "stays challenger" in reg.decision
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("leadml", "champion").version) == "1"
@@ -74,7 +75,7 @@ def test_a_worse_model_stays_challenger_and_a_human_can_force_it(tmp_path, sampl
     run = client.get_run(reg.run_id)
     assert run.data.metrics["champion_log_loss"] < run.data.metrics["challenger_log_loss"]
 
-    _, forced = train_from_config(load_config(weak), force_promote=True)
+    _, forced = train_job(load_config(weak), force_promote=True)
     assert forced.promoted and "--force-promote" in forced.decision
     assert str(client.get_model_version_by_alias("leadml", "champion").version) == "3"
 
@@ -83,7 +84,7 @@ def test_a_worse_model_stays_challenger_and_a_human_can_force_it(tmp_path, sampl
 def test_saved_model_is_skops_with_a_complete_allow_list(tmp_path, sample_files, drift):
     config = write_config(tmp_path, sample_files / "leads.csv",
                           **({"drift": drift} if drift else {}))
-    result, reg = train_from_config(load_config(config))
+    result, reg = train_job(load_config(config))
     if drift:  # the drift correction travels inside the registered model
         loaded = load_model(reg.uri)
         assert type(loaded).__name__ == "RateShifted"
@@ -119,10 +120,20 @@ def test_missing_model_is_a_clear_error():
 
 def test_cli_train_and_its_exit_codes(tmp_path, config, sample_files):
     runner = CliRunner()
-    ok = runner.invoke(app, ["train", "--config", str(config)])
+    rules = tmp_path / "team_rules.yaml"  # the team's grades, not the shipped ones
+    team = yaml.safe_load((REPO / "pipelines/configs/bant.yaml").read_text())
+    team["grades"] = {"method": "probability", "A": 0.55, "B": 0.33, "C": 0.11}
+    rules.write_text(yaml.safe_dump(team))
+    ok = runner.invoke(app, ["train", "--config", str(config), "--rules", str(rules)])
     assert ok.exit_code == 0, ok.output
     assert "promotion: version 1 is the first champion" in ok.output
     assert "mlflow ui --backend-store-uri sqlite:///" in ok.output
+    run_id = MlflowClient().get_model_version("leadml", "1").run_id
+    page = Path(mlflow.artifacts.download_artifacts(run_id=run_id,
+                                                    artifact_path="report/report.html"))
+    assert "A from 55.0%, B from 33.0%, C from 11.0%" in page.read_text()
+    assert MlflowClient().get_run(run_id).data.tags["leadml.report_rules_sha256"] == \
+        load_rules(rules).sha256
 
     bad_config = tmp_path / "bad.yaml"
     bad_config.write_text(config.read_text().replace("model:", "modle:"))
@@ -152,7 +163,7 @@ def test_mlflow_pyfunc_serving_accepts_a_lead_file_as_pandas_reads_it(
         config, sample_files, monkeypatch):
     """The signature must let MLflow's own tools (models predict, serve) score real files:
     counts as whole numbers, empty budgets and titles as missing values."""
-    _, reg = train_from_config(load_config(config))
+    _, reg = train_job(load_config(config))
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     pyfunc = mlflow.pyfunc.load_model(reg.uri)
     nightly = pd.read_csv(sample_files / "nightly.csv")

@@ -52,3 +52,12 @@ def test_nightly_file_has_no_outcome_and_comes_after_the_history():
     assert pd.to_datetime(nightly["created_at"]).min() > pd.to_datetime(
         history["created_at"]).max()
     assert not set(nightly["lead_id"]) & set(history["lead_id"])
+
+
+def test_nightly_leads_are_drawn_at_the_end_of_the_drift():
+    start, end = (make_leads(5_000, seed=4, days=1.0, drift_at=t)["true_probability"]
+                  for t in (0.0, 1.0))
+    history = make_leads(20_000, seed=4)["true_probability"].to_numpy()
+    assert end.mean() > start.mean()  # the drift raises the rate (0.45 in log-odds)
+    assert abs(end.mean() - history[-2_000:].mean()) < abs(start.mean()
+                                                            - history[-2_000:].mean())

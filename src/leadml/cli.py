@@ -99,13 +99,10 @@ def sample(
     _setup_logging(verbose)
 
     def job():
-        from leadml.io import write_table
-        from leadml.synthetic import make_sample
+        from leadml import jobs
 
-        history, nightly = make_sample(rows, seed=seed,
+        history, nightly = jobs.sample(out, rows=rows, seed=seed,
                                        nightly_rows=nightly_rows or max(1, rows // 10))
-        write_table(history, out / "leads.csv")
-        write_table(nightly, out / "nightly.csv")
         typer.echo(f"wrote {len(history)} leads to {out / 'leads.csv'} "
                    f"({history['converted'].mean():.1%} converted) and {len(nightly)} "
                    f"new leads to {out / 'nightly.csv'}")
@@ -118,17 +115,21 @@ def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="Training config (YAML).")],
     force_promote: Annotated[bool, typer.Option(
         help="Make this version the champion whatever the comparison says.")] = False,
+    rules: Annotated[Path | None, typer.Option(help=(
+        "The team's BANT rules YAML, for the grade cut-offs of the report logged with the "
+        "run; default: the rules shipped with leadml."))] = None,
     verbose: Verbose = False,
 ) -> None:
     """Train, calibrate, evaluate, log to MLflow, register, and promote if better."""
     _setup_logging(verbose)
 
     def job():
-        from leadml.config import load_config
-        from leadml.train import train_from_config
+        from leadml import jobs
+        from leadml.config import load_config, load_rules
 
         cfg = load_config(config)
-        result, reg = train_from_config(cfg, force_promote=force_promote)
+        ruleset = load_rules(rules) if rules else None
+        result, reg = jobs.train(cfg, force_promote=force_promote, rules=ruleset)
         m, ci = result.test_metrics, result.intervals
         typer.echo(f"\nmodel: {result.kind}, calibrated with {result.calibration_method}")
         typer.echo(f"test window: {result.windows['test'].rows} newest leads, "
@@ -159,15 +160,12 @@ def audit(
     _setup_logging(verbose)
 
     def job():
-        from leadml.audit import audit_frame
+        from leadml import jobs
         from leadml.config import load_config
         from leadml.schema import LeadDataError
-        from leadml.train import read_history
 
-        cfg = load_config(config)
-        raw, outcomes = read_history(cfg)
-        report, _ = audit_frame(raw, cfg, outcomes)
-        path = report.write(output or Path("outputs") / "audit" / f"{config.stem}.json")
+        report, path = jobs.audit(load_config(config), output or Path("outputs") / "audit"
+                                  / f"{config.stem}.json")
         typer.echo(report.table())
         typer.echo(f"\naudit: {path}")
         if report.blocking:
@@ -195,20 +193,12 @@ def backtest(
     _setup_logging(verbose)
 
     def job():
-        from leadml.audit import audit_frame, refuse_if_blocked
-        from leadml.backtest import backtest as run_backtest
-        from leadml.backtest import write_backtest
+        from leadml import jobs
         from leadml.config import load_config
-        from leadml.registry import log_backtest
-        from leadml.train import read_history
 
-        cfg = load_config(config)
-        raw, outcomes = read_history(cfg)
-        report, history = audit_frame(raw, cfg, outcomes)
-        refuse_if_blocked(report)
-        bt = run_backtest(history, cfg, start=start, window=window, end=end)
-        files = write_backtest(bt, output or Path("outputs") / "backtest" / config.stem)
-        run_id = log_backtest(bt, cfg, files, start=start, window=window, end=end)
+        bt, files, run_id = jobs.backtest(
+            load_config(config), start=start, window=window, end=end,
+            output=output or Path("outputs") / "backtest" / config.stem)
         cols = ["window", "method", "leads", "positive_rate", "mean_probability", "roc_auc",
                 "log_loss", "brier", "ece"]
         typer.echo(bt.windows[cols].to_string(index=False, float_format="%.4f"))
@@ -267,72 +257,22 @@ def score(
     _setup_logging(verbose)
 
     def job():
-        import pandas as pd
+        from leadml import jobs
+        from leadml.scoring import ScoreSettings
 
-        from leadml import batch
-        from leadml.config import ConfigError, default_rules, load_rules
-        from leadml.io import input_files
-        from leadml.registry import load_scoring_model, log_scoring, resolve_model_uri
-        from leadml.scoring import ScoreSettings, score_file
-
-        spark = engine == "spark"
-        if engine not in ("local", "spark"):
-            raise ConfigError(f"--engine must be local or spark, got {engine!r}")
-        uris = [p for p in (input_path, output, rejects) if p and batch.is_uri(p)]
-        if uris and not spark:
-            raise ConfigError(f"{uris[0]} is a URI: the local engine reads and writes files "
-                              "on this machine; add --engine spark for cluster storage")
-        # Checked before the model loads: a scheduler learns of a missing file at once
-        # (a URI is checked on its store once the Spark session is up).
-        if not batch.is_uri(input_path):
-            input_files(input_path)
-        paths = batch.run_paths(input_path, output, rejects, output_is_folder=spark,
-                                rejects_suffix=".rejects.parquet" if spark else ".rejects.csv")
-        if len(delimiter) != 1:
-            raise ConfigError(f"--delimiter must be one character, got {delimiter!r}")
-        if scored_at is not None:
-            try:
-                pd.Timestamp(scored_at)
-            except ValueError:
-                raise ConfigError(f"--scored-at {scored_at!r} is not an ISO 8601 time") from None
-        ruleset = load_rules(rules) if rules else default_rules()
-        if rules_only:
-            if model is not None:
-                raise ConfigError("--rules-only scores without a model: drop --model")
-            from leadml.config import DatasetConfig
-            from leadml.scoring import rules_only_contract
-
-            markers = DatasetConfig.model_fields["missing_values"].default
-            fitted, contract = None, rules_only_contract(id_column, markers)
-        else:
-            fitted, contract = load_scoring_model(resolve_model_uri(model, model_name))
+        request = jobs.ScoreRequest(
+            input=input_path, output=output, model=model, model_name=model_name,
+            rules=rules, rules_only=rules_only, id_column=id_column, engine=engine,
+            spark_master=spark_master, spark_conf=tuple(spark_conf or ()),
+            log_to_mlflow=log_to_mlflow)
         settings = ScoreSettings(delimiter=delimiter, encoding=encoding,
                                  chunk_rows=chunk_rows, max_reject_rate=max_reject_rate,
                                  scored_at=scored_at, rejects=rejects, reasons=reasons)
-        log = logging.getLogger("leadml.score")
-        using = "the BANT rules alone" if rules_only else \
-            f"{contract.name} v{contract.version}"
-        log.info("scoring %s with %s, rules %s", input_path, using, ruleset.sha256[:16])
-        if spark:
-            try:
-                from leadml.spark import score_spark
-            except ImportError:
-                raise ConfigError("--engine spark needs PySpark: pip install "
-                                  "'leadml[spark]'") from None
-            bad = [c for c in spark_conf or [] if "=" not in c]
-            if bad:
-                raise ConfigError(f"--spark-conf takes KEY=VALUE, got {bad}")
-            manifest = score_spark(input_path, output, model=fitted, contract=contract,
-                                   rules=ruleset, settings=settings, master=spark_master,
-                                   conf=dict(c.split("=", 1) for c in spark_conf or []))
-        else:
-            with _progress(Path(input_path)) as advance:
-                manifest = score_file(input_path, output, model=fitted, contract=contract,
-                                      rules=ruleset, settings=settings, on_progress=advance)
-        if log_to_mlflow:
-            log.info("logged to MLflow run %s", log_scoring(manifest))
+        with _progress(Path(input_path)) as advance:
+            done = jobs.score(request, settings, on_progress=advance)
+        manifest, paths = done.manifest, done.paths
         typer.echo(f"scored {manifest['scored']} of {manifest['input']['rows']} leads "
-                   f"({manifest['rejected']} rejected) with {using}")
+                   f"({manifest['rejected']} rejected) with {done.using}")
         typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))
         if manifest["grades"]:
             typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))
@@ -357,32 +297,21 @@ def explain(
         from rich.console import Console
         from rich.table import Table
 
-        from leadml.explain import Explainer
-        from leadml.io import read_table
-        from leadml.registry import load_scoring_model, resolve_model_uri
-        from leadml.schema import LeadDataError, require_columns
-        from leadml.scoring import typed_features
+        from leadml import jobs
+        from leadml.explain import strongest
 
-        fitted, contract = load_scoring_model(resolve_model_uri(model, model_name))
-        if contract.reference_lead is None:
-            raise LeadDataError(f"model {contract.name} v{contract.version} has no reference "
-                                "lead (trained before reasons existed); retrain it")
-        leads = read_table(lead_file, delimiter=delimiter).head(rows)
-        require_columns(list(leads.columns), contract.features, what=f"'{lead_file}'",
-                        fix=f"The model expects {contract.features}.")
-        typed = typed_features(leads, contract)
-        p, effects = Explainer(fitted, contract.reference_lead).effects(typed)
+        contract, ids, p, effects = jobs.explain(lead_file, model=model,
+                                                 model_name=model_name, rows=rows,
+                                                 delimiter=delimiter)
         table = Table(title=f"{contract.name} v{contract.version}: why these leads score as "
                       "they do (effects in probability points, against a typical lead)")
         for col in ("lead", "probability", "raised by", "lowered by"):
             table.add_column(col, overflow="fold")
-        ids = leads[contract.id_column].astype(str).tolist() if contract.id_column in leads \
-            else [str(i) for i in range(1, len(leads) + 1)]
-        for i in range(len(leads)):
-            row = effects.iloc[i].sort_values()
-            up = [f"{f} {100 * v:+.1f}" for f, v in row[::-1].items() if v >= 0.005][:3]
-            down = [f"{f} {100 * v:+.1f}" for f, v in row.items() if v <= -0.005][:3]
-            table.add_row(ids[i], f"{p[i]:.1%}", "\n".join(up), "\n".join(down))
+        for i in range(len(ids)):
+            up, down = strongest(effects.iloc[i])
+            table.add_row(ids[i], f"{p[i]:.1%}",
+                          "\n".join(f"{f} {100 * v:+.1f}" for f, v in up),
+                          "\n".join(f"{f} {100 * v:+.1f}" for f, v in down))
         Console(width=120).print(table)
 
     _run(job)
@@ -403,31 +332,10 @@ def report(
     _setup_logging(verbose)
 
     def job():
-        import numpy as np
+        from leadml import jobs
 
-        from leadml import bant
-        from leadml.config import default_rules, load_rules
-        from leadml.io import read_table, write_text
-        from leadml.registry import load_scoring_model, report_inputs, resolve_model_uri
-        from leadml.report import render
-        from leadml.schema import require_columns
-
-        uri = resolve_model_uri(model, model_name)
-        _, contract = load_scoring_model(uri)
-        data, predictions = report_inputs(uri)
-        ruleset = load_rules(rules) if rules else default_rules()
-        cutoffs = bant.grade_cutoffs(ruleset.grades, np.asarray(contract.reference_quantiles))
-        frame = None
-        if scored is not None:
-            frame = read_table(scored)
-            require_columns(list(frame.columns), ["lead_id", "conversion_probability",
-                                                  "grade", "label", "reasons"],
-                            what=f"scored file '{scored}'",
-                            fix="Pass a file written by leadml score.")
-            frame["conversion_probability"] = frame["conversion_probability"].astype(float)
-        page = render(data, predictions["y"].to_numpy(), predictions["p"].to_numpy(),
-                      cutoffs=cutoffs, scored=frame, scored_name=scored.name if scored else "")
-        write_text(page, output)
+        page, contract = jobs.report(output, model=model, model_name=model_name,
+                                     scored=scored, rules=rules)
         typer.echo(f"report: {output} ({len(page) / 1024:,.0f} KiB, {contract.name} "
                    f"v{contract.version})")
 
@@ -452,10 +360,6 @@ def _progress(path: Path):
             yield lambda rows: log.info("%d rows read", rows)
 
     return bar()
-
-
-def main() -> None:  # pragma: no cover
-    app()
 
 
 if __name__ == "__main__":  # python -m leadml.cli

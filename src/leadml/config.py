@@ -471,7 +471,8 @@ def load_rules(path: str | os.PathLike) -> Rules:
 
 
 def default_rules() -> Rules:
-    """The BANT rules file shipped inside the package (``pipelines/configs/bant.yaml``)."""
+    """The BANT rules shipped inside the package (``leadml/bant_default.yaml``, the same
+    text as ``pipelines/configs/bant.yaml``; a test keeps them equal)."""
     from importlib.resources import files
 
     return load_rules(Path(str(files("leadml") / "bant_default.yaml")))

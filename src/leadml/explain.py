@@ -20,21 +20,11 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import OneHotEncoder
 
-from leadml.drift import RateShifted, shift_rate
+from leadml.drift import shift_rate
+from leadml.sklearn_compat import model_parts
 
 MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
-
-
-def model_parts(model):
-    """(pipeline, calibrator, (source, target) or None) of a leadml model."""
-    shift = None
-    if isinstance(model, RateShifted):
-        shift = (model.source_rate, model.target_rate)
-        model = model.estimator
-    calibrated = model.calibrated_classifiers_[0]
-    pipeline = getattr(calibrated.estimator, "estimator", calibrated.estimator)
-    return pipeline, calibrated.calibrators[0], shift
 
 
 def field_columns(pipeline) -> dict[str, np.ndarray]:
@@ -197,8 +187,16 @@ def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
     return join_texts(slots)
 
 
-def top_fields(effects: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The field that raised, and the field that lowered, each lead's probability most."""
-    values = effects.to_numpy()
-    fields = np.asarray(effects.columns)
-    return fields[values.argmax(axis=1)], fields[values.argmin(axis=1)]
+def strongest(effects: pd.Series, *, top: int = MAX_REASONS
+              ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """One lead's fields that raised, and that lowered, its probability by at least
+    :data:`MIN_POINTS`, strongest first, ``top`` of each: the fields its reasons name.
+
+    >>> strongest(pd.Series({"a": 0.2, "b": -0.001, "c": -0.03}))
+    ([('a', 0.2)], [('c', -0.03)])
+    """
+    threshold = MIN_POINTS / 100
+    ordered = effects.sort_values()
+    up = [(f, float(v)) for f, v in ordered[::-1].items() if v >= threshold][:top]
+    down = [(f, float(v)) for f, v in ordered.items() if v <= -threshold][:top]
+    return up, down

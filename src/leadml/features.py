@@ -93,8 +93,9 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
 
 
 def _text_vectorizer(cfg: ModelConfig) -> CountVectorizer:
-    # Word tokens, single letters kept so that "V.P." and "VP" share "v"/"p"-free forms
-    # with "vice president"; binary because a title says a word once.
+    # Word tokens, single letters kept: "V.P." gives "v" and "p", "VP" gives "vp" and "Vice
+    # President" gives "vice" and "president", each a feature of its own (the BANT rules,
+    # not the model, read "V.P." as "VP"); binary because a title says a word once.
     return CountVectorizer(
         binary=True,
         lowercase=True,

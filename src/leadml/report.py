@@ -188,7 +188,9 @@ def _grades(y: np.ndarray, p: np.ndarray, cutoffs: tuple[float, ...]) -> str:
         leads=("y", "size"), converted=("y", "mean"), predicted=("p", "mean")).reset_index()
     t = t.set_index("grade").reindex(list("ABCD")).reset_index().fillna(0)
     t["leads"] = t["leads"].astype(int)
-    return _table(t, {"leads": "{:,}", "converted": "{:.1%}", "predicted": "{:.1%}"})
+    bounds = ", ".join(f"{g} from {c:.1%}" for g, c in zip("ABC", cutoffs, strict=True))
+    return (f"<p>Grade cut-offs (from the BANT rules file): {bounds}, D below.</p>"
+            + _table(t, {"leads": "{:,}", "converted": "{:.1%}", "predicted": "{:.1%}"}))
 
 
 def _insights(rows: list[dict], fields: list[str]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadml.config import DatasetConfig, TrainConfig, config_line
+from leadml.config import ConfigError, DatasetConfig, TrainConfig, config_line
 
 MAX_SHOWN = 5
 RECORD_ID = "_record"  # the id column when the config has none: the record number
@@ -197,7 +197,9 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
                 f"{config_line(cfg, 'dataset', 'target', 'positive_values')}"
             )
         return y
-    assert outcomes is not None and ds.outcomes is not None
+    if outcomes is None or ds.outcomes is None:
+        raise ConfigError("the config names neither dataset.target nor dataset.outcomes: "
+                          "say which column, or which table, holds the outcome")
     if ds.id_column is None:
         raise LeadDataError("an outcomes table is joined on the lead id: set dataset.id_column")
     require_columns(

@@ -34,6 +34,7 @@ from leadml.schema import (
     parse_numbers,
     parse_times,
 )
+from leadml.sklearn_compat import fitted_transformer, model_parts
 
 logger = logging.getLogger(__name__)
 
@@ -233,8 +234,8 @@ def known_categories(model) -> dict[str, set[str]]:
     """Categories each categorical column had in training (for counting unseen ones)."""
     if model is None:
         return {}
-    pipeline = explain.model_parts(model)[0]
-    encoder = pipeline.named_steps["encode"].named_transformers_.get("categorical")
+    pipeline = model_parts(model)[0]
+    encoder = fitted_transformer(pipeline, "categorical")
     if encoder is None or not hasattr(encoder, "categories_"):
         return {}
     names = pipeline.named_steps["clean"].categorical

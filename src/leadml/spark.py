@@ -114,7 +114,7 @@ def _worker_model(blob, explain: bool, reference):
     import skops.io
 
     from leadml.explain import Explainer
-    from leadml.registry import TRUSTED_TYPES
+    from leadml.sklearn_compat import TRUSTED_TYPES
 
     data = blob.value
     key = hashlib.sha256(data).hexdigest() + str(explain)

@@ -150,6 +150,7 @@ def make_leads(
     start: pd.Timestamp | None = None,
     days: float = HISTORY_DAYS,
     drift: float = 0.45,
+    drift_at: float | None = None,
 ) -> pd.DataFrame:
     """Draw ``n`` leads with outcomes, in creation order.
 
@@ -165,6 +166,9 @@ def make_leads(
         Span of ``created_at`` in days.
     drift : float
         Change of the base log-odds from the first to the last lead.
+    drift_at : float, optional
+        Draw every lead at this point of the drift (0 its start, 1 its end) instead of at
+        its own place in time: a nightly file drawn after the history uses 1.
 
     Returns
     -------
@@ -184,7 +188,7 @@ def make_leads(
     start = HISTORY_END - pd.Timedelta(days=days) if start is None else pd.Timestamp(start)
     offsets = np.sort(rng.uniform(0, days * 86_400, size=n))
     created = start + pd.to_timedelta(np.round(offsets), unit="s")
-    t = offsets / (days * 86_400)  # 0..1 through the history
+    t = offsets / (days * 86_400) if drift_at is None else np.full(n, float(drift_at))
 
     source = _pick(rng, SOURCES, n)
     channel = np.array([SOURCES[s][2] for s in source], dtype=object)
@@ -269,6 +273,6 @@ def make_sample(rows: int, *, seed: int, nightly_rows: int) -> tuple[pd.DataFram
     history = make_leads(rows, seed=seed)
     # A different stream from the same seed, created in the 24 h after the history.
     nightly = make_leads(nightly_rows, seed=seed + 1_000_003, start=HISTORY_END, days=1.0,
-                         drift=0.0)
+                         drift_at=1.0)
     nightly = nightly.drop(columns=OUTCOME_COLUMNS)
     return history, nightly

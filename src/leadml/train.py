@@ -22,13 +22,10 @@ from leadml.config import DriftConfig, TrainConfig
 from leadml.drift import RateShifted, embodied_rate
 from leadml.evaluate import band_table, bootstrap_intervals, calibration_table, metrics
 from leadml.features import build_pipeline
-from leadml.importance import field_insights, permutation_importances
 from leadml.schema import History, LeadDataError
+from leadml.sklearn_compat import sigmoid_slope, swap_estimator
 
 logger = logging.getLogger(__name__)
-
-WINDOWS = ("train", "calibration", "test")
-
 
 @dataclass(frozen=True)
 class Window:
@@ -156,7 +153,7 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
     start = time.perf_counter()
     model = CalibratedClassifierCV(FrozenEstimator(fitted[kind]), method=method)
     model.fit(X_cal, y_cal)
-    if method == "sigmoid" and model.calibrated_classifiers_[0].calibrators[0].a_ >= 0:
+    if method == "sigmoid" and sigmoid_slope(model) >= 0:
         # A falling sigmoid would turn the ranking upside down on new leads.
         logger.warning("the %s model ranks the calibration window no better than chance "
                        "(ROC AUC %.3f); calibrating with isotonic, which never inverts it",
@@ -170,25 +167,15 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
     if cfg.model.refit:
         start = time.perf_counter()
         raw = clone(raw).fit(pd.concat([X_fit, X_cal]), np.concatenate([y_fit, y_cal]))
-        _swap_estimator(model, raw)
+        # The calibration map was learned honestly, on leads the first fit never saw; the
+        # refit, which has also seen them, gives scores on the same scale, so the map
+        # carries over while the model is as recent as the data allows (docs/results.md).
+        swap_estimator(model, raw)
         timings["refit_seconds"] = time.perf_counter() - start
         logger.info("refitted %s on %d leads under the same calibrator", kind,
                     len(y_fit) + len(y_cal))
     return Fitted(model=model, raw=raw, kind=kind, calibration_method=method,
                   candidates=candidates, timings=timings)
-
-
-def _swap_estimator(model: CalibratedClassifierCV, refit) -> None:
-    """Put ``refit`` under the calibrator learned on the first fit's unseen leads.
-
-    The calibration map turns scores into probabilities; it was learned honestly, on leads
-    the first fit never saw. The refit model, which has also seen those newest leads, gives
-    scores on the same scale, so the map carries over, while the model itself is as
-    recent as the data allows. Measured in the backtest: see docs/results.md.
-    """
-    frozen = FrozenEstimator(refit)
-    model.estimator = frozen
-    model.calibrated_classifiers_[0].estimator = frozen
 
 
 def recent_rows(n: int, share: float) -> slice:
@@ -262,70 +249,3 @@ def train(history: History, cfg: TrainConfig) -> TrainResult:
         numeric_ranges=numeric_ranges(X.iloc[:before], cfg.dataset.columns.numeric,
                                       cfg.dataset.missing_values),
     )
-
-
-def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
-    """What data trained the model: logged with the run and written in the model card."""
-    return {
-        "path": str(cfg.dataset.path),
-        "sha256": sha256,
-        "rows": int(len(history.target)),
-        "conversions": int(history.target.sum()),
-        "positive_rate": round(float(history.target.mean()), 6),
-        "first_time": str(history.time.iloc[0]),
-        "last_time": str(history.time.iloc[-1]),
-    }
-
-
-def read_history(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The lead file and, when the config names one, the outcomes table, as read."""
-    from leadml import io
-
-    ds = cfg.dataset
-    raw = io.read_table(ds.path, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
-    outcomes = None
-    if ds.outcomes is not None:
-        outcomes = io.read_table(ds.outcomes.path, delimiter=ds.csv.delimiter,
-                                 encoding=ds.csv.encoding)
-    # Personal data goes here, at the door: nothing after this line can log or store it.
-    raw = raw.drop(columns=[c for c in ds.columns.personal if c in raw.columns])
-    unused = sorted(set(raw.columns) - set(ds.columns.features) - set(ds.columns.excluded)
-                    - {ds.id_column, ds.time_column, ds.target and ds.target.column})
-    if unused:
-        logger.warning("columns not named in the config are not used: %s (list them under "
-                       "columns.excluded to silence this)", unused)
-    return raw, outcomes
-
-
-def train_from_config(cfg: TrainConfig, *, force_promote: bool = False):
-    """The training job: read, validate, audit, train, log, register, promote.
-
-    Returns the :class:`TrainResult` and the registry's :class:`~leadml.registry.Registered`.
-    """
-    from leadml import io, registry
-    from leadml.audit import audit_frame, refuse_if_blocked
-    from leadml.batch import checkpoint
-
-    raw, outcomes = read_history(cfg)
-    audit, history = audit_frame(raw, cfg, outcomes)
-    for finding in audit.findings:
-        logger.warning("audit: %s", finding.message)
-    refuse_if_blocked(audit)
-    facts = dataset_facts(history, cfg, io.file_sha256(cfg.dataset.path))
-    logger.info("%d leads, %d conversions (%.2f%%), %s to %s", facts["rows"],
-                facts["conversions"], 100 * facts["positive_rate"], facts["first_time"],
-                facts["last_time"])
-    result = train(history, cfg)
-    checkpoint("train_fitted")
-    result.audit = audit
-    features = list(cfg.dataset.columns.features)
-    start = time.perf_counter()
-    result.importances = permutation_importances(result.model, result.X_test[features],
-                                                 result.y_test, seed=cfg.model.seed)
-    result.insights = field_insights(history.features, history.target, cfg.dataset.columns,
-                                     cfg.dataset.missing_values)
-    result.timings["importance_seconds"] = time.perf_counter() - start
-    logger.info("fields the model leans on most: %s", ", ".join(
-        result.importances["field"].head(5)))
-    registered = registry.log_training(result, cfg, facts, force_promote=force_promote)
-    return result, registered

@@ -1,0 +1,290 @@
+"""The jobs users run: training, audit, backtest, scoring, the report, the sample.
+
+Each job wires the library's steps (read, validate, audit, fit, log, score) and returns
+what it made; it prints nothing and exits nothing. The CLI parses arguments, calls a job and
+maps its errors to exit codes; ``pipelines/`` scripts and Python callers (an Airflow task, a
+notebook) call the same functions::
+
+    from leadml import jobs
+    from leadml.config import load_config
+
+    result, registered = jobs.train(load_config("pipelines/configs/sample.yaml"))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadml.config import ConfigError, Rules, TrainConfig, default_rules
+from leadml.schema import History
+
+logger = logging.getLogger(__name__)
+
+
+# --- reading a history ---------------------------------------------------------------------
+
+def read_history(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The lead file and, when the config names one, the outcomes table, as read."""
+    from leadml import io
+
+    ds = cfg.dataset
+    raw = io.read_table(ds.path, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
+    outcomes = None
+    if ds.outcomes is not None:
+        outcomes = io.read_table(ds.outcomes.path, delimiter=ds.csv.delimiter,
+                                 encoding=ds.csv.encoding)
+    # Personal data goes here, at the door: nothing after this line can log or store it.
+    raw = raw.drop(columns=[c for c in ds.columns.personal if c in raw.columns])
+    unused = sorted(set(raw.columns) - set(ds.columns.features) - set(ds.columns.excluded)
+                    - {ds.id_column, ds.time_column, ds.target and ds.target.column})
+    if unused:
+        logger.warning("columns not named in the config are not used: %s (list them under "
+                       "columns.excluded to silence this)", unused)
+    return raw, outcomes
+
+
+def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
+    """What data trained the model: logged with the run and written in the model card."""
+    return {
+        "path": str(cfg.dataset.path),
+        "sha256": sha256,
+        "rows": int(len(history.target)),
+        "conversions": int(history.target.sum()),
+        "positive_rate": round(float(history.target.mean()), 6),
+        "first_time": str(history.time.iloc[0]),
+        "last_time": str(history.time.iloc[-1]),
+    }
+
+
+def audited_history(cfg: TrainConfig, *, refuse: bool = True):
+    """Read and audit the history: (the audit, the validated :class:`History`). Raises
+    :class:`~leadml.schema.LeadDataError` on a blocking finding when ``refuse``."""
+    from leadml.audit import audit_frame, refuse_if_blocked
+
+    raw, outcomes = read_history(cfg)
+    audit, history = audit_frame(raw, cfg, outcomes)
+    if refuse:
+        refuse_if_blocked(audit)
+    return audit, history
+
+
+# --- the jobs ------------------------------------------------------------------------------
+
+def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None = None):
+    """Read, validate, audit, train, log, register, promote. ``rules``: the team's BANT
+    rules, for the grade cut-offs of the report logged with the run.
+
+    Returns the :class:`~leadml.train.TrainResult` and the
+    :class:`~leadml.registry.Registered` version.
+    """
+    from leadml import io, registry
+    from leadml.audit import refuse_if_blocked
+    from leadml.batch import checkpoint
+    from leadml.importance import field_insights, permutation_importances
+    from leadml.train import train as fit
+
+    audit, history = audited_history(cfg, refuse=False)
+    for finding in audit.findings:
+        logger.warning("audit: %s", finding.message)
+    refuse_if_blocked(audit)
+    facts = dataset_facts(history, cfg, io.file_sha256(cfg.dataset.path))
+    logger.info("%d leads, %d conversions (%.2f%%), %s to %s", facts["rows"],
+                facts["conversions"], 100 * facts["positive_rate"], facts["first_time"],
+                facts["last_time"])
+    result = fit(history, cfg)
+    checkpoint("train_fitted")
+    result.audit = audit
+    features = list(cfg.dataset.columns.features)
+    start = time.perf_counter()
+    result.importances = permutation_importances(result.model, result.X_test[features],
+                                                 result.y_test, seed=cfg.model.seed)
+    result.insights = field_insights(history.features, history.target, cfg.dataset.columns,
+                                     cfg.dataset.missing_values)
+    result.timings["importance_seconds"] = time.perf_counter() - start
+    logger.info("fields the model leans on most: %s", ", ".join(
+        result.importances["field"].head(5)))
+    registered = registry.log_training(result, cfg, facts, force_promote=force_promote,
+                                       rules=rules)
+    return result, registered
+
+
+def audit(cfg: TrainConfig, output: Path):
+    """Audit the history and write the audit JSON; returns (the audit, its path). Does not
+    raise on blocking findings: the caller reads ``audit.blocking``."""
+    report, _ = audited_history(cfg, refuse=False)
+    return report, report.write(output)
+
+
+def backtest(cfg: TrainConfig, *, start: float, window: float, end: float, output: Path):
+    """Retrain before each window and score it; writes the tables and plot to ``output``
+    and logs an MLflow run. Returns (the backtest, its files, the run id)."""
+    from leadml.backtest import backtest as replay
+    from leadml.backtest import write_backtest
+    from leadml.registry import log_backtest
+
+    _, history = audited_history(cfg)
+    bt = replay(history, cfg, start=start, window=window, end=end)
+    files = write_backtest(bt, output)
+    return bt, files, log_backtest(bt, cfg, files, start=start, window=window, end=end)
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """One nightly scoring run, as a scheduler asks for it."""
+
+    input: str | Path
+    output: str | Path
+    model: str | None = None  # a model URI; default models:/<model_name>@champion
+    model_name: str = "leadml"
+    rules: str | Path | None = None  # default: the shipped rules
+    rules_only: bool = False
+    id_column: str = "lead_id"  # with rules_only (a model knows its own)
+    engine: str = "local"
+    spark_master: str | None = None
+    spark_conf: tuple[str, ...] = ()
+    log_to_mlflow: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    manifest: dict[str, Any]
+    paths: Any  # leadml.batch.RunPaths
+    using: str  # "leadml v3", or "the BANT rules alone"
+
+
+def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOutcome:
+    """Check the request, load the model and rules, score on the chosen engine."""
+    from leadml import batch
+    from leadml.config import DatasetConfig, load_rules
+    from leadml.io import input_files
+    from leadml.registry import load_scoring_model, log_scoring, resolve_model_uri
+    from leadml.scoring import ScoreSettings, rules_only_contract, score_file
+
+    settings = settings or ScoreSettings()
+    spark = request.engine == "spark"
+    if request.engine not in ("local", "spark"):
+        raise ConfigError(f"--engine must be local or spark, got {request.engine!r}")
+    uris = [p for p in (request.input, request.output, settings.rejects)
+            if p and batch.is_uri(p)]
+    if uris and not spark:
+        raise ConfigError(f"{uris[0]} is a URI: the local engine reads and writes files on "
+                          "this machine; add --engine spark for cluster storage")
+    # Checked before the model loads: a scheduler learns of a missing file at once (a URI
+    # is checked on its store once the Spark session is up).
+    if not batch.is_uri(request.input):
+        input_files(request.input)
+    paths = batch.run_paths(request.input, request.output, settings.rejects,
+                            output_is_folder=spark,
+                            rejects_suffix=".rejects.parquet" if spark else ".rejects.csv")
+    if len(settings.delimiter) != 1:
+        raise ConfigError(f"--delimiter must be one character, got {settings.delimiter!r}")
+    if settings.scored_at is not None:
+        try:
+            pd.Timestamp(settings.scored_at)
+        except ValueError:
+            raise ConfigError(f"--scored-at {settings.scored_at!r} is not an ISO 8601 "
+                              "time") from None
+    bad = [c for c in request.spark_conf if "=" not in c]
+    if bad:
+        raise ConfigError(f"--spark-conf takes KEY=VALUE, got {bad}")
+    rules = load_rules(request.rules) if request.rules else default_rules()
+    if request.rules_only:
+        if request.model is not None:
+            raise ConfigError("--rules-only scores without a model: drop --model")
+        markers = DatasetConfig.model_fields["missing_values"].default
+        model, contract = None, rules_only_contract(request.id_column, markers)
+        using = "the BANT rules alone"
+    else:
+        model, contract = load_scoring_model(resolve_model_uri(request.model,
+                                                               request.model_name))
+        using = f"{contract.name} v{contract.version}"
+    logger.info("scoring %s with %s, rules %s", request.input, using, rules.sha256[:16])
+    if spark:
+        try:
+            from leadml.spark import score_spark
+        except ImportError:
+            raise ConfigError("--engine spark needs PySpark: pip install "
+                              "'leadml[spark]'") from None
+        manifest = score_spark(request.input, request.output, model=model, contract=contract,
+                               rules=rules, settings=settings, master=request.spark_master,
+                               conf=dict(c.split("=", 1) for c in request.spark_conf))
+    else:
+        manifest = score_file(request.input, request.output, model=model, contract=contract,
+                              rules=rules, settings=settings, on_progress=on_progress)
+    if request.log_to_mlflow:
+        logger.info("logged to MLflow run %s", log_scoring(manifest))
+    return ScoreOutcome(manifest=manifest, paths=paths, using=using)
+
+
+SCORED_COLUMNS = ["lead_id", "conversion_probability", "grade", "label", "reasons"]
+
+
+def report(output: Path, *, model: str | None = None, model_name: str = "leadml",
+           scored: Path | None = None, rules: Path | None = None):
+    """Write the sales-ops HTML report of a registered model (and tonight's scored file);
+    returns (the page, the model's contract)."""
+    import numpy as np
+
+    from leadml import bant
+    from leadml.config import load_rules
+    from leadml.io import read_table, write_text
+    from leadml.registry import load_scoring_model, report_inputs, resolve_model_uri
+    from leadml.report import render
+    from leadml.schema import require_columns
+
+    uri = resolve_model_uri(model, model_name)
+    _, contract = load_scoring_model(uri)
+    data, predictions = report_inputs(uri)
+    ruleset = load_rules(rules) if rules else default_rules()
+    cutoffs = bant.grade_cutoffs(ruleset.grades, np.asarray(contract.reference_quantiles))
+    frame = None
+    if scored is not None:
+        frame = read_table(scored)
+        require_columns(list(frame.columns), SCORED_COLUMNS, what=f"scored file '{scored}'",
+                        fix="Pass a file written by leadml score.")
+        frame["conversion_probability"] = frame["conversion_probability"].astype(float)
+    page = render(data, predictions["y"].to_numpy(), predictions["p"].to_numpy(),
+                  cutoffs=cutoffs, scored=frame, scored_name=scored.name if scored else "")
+    write_text(page, output)
+    return page, contract
+
+
+def explain(lead_file: Path, *, model: str | None = None, model_name: str = "leadml",
+            rows: int = 5, delimiter: str = ","):
+    """Why the first ``rows`` leads of a file score as they do: (contract, ids,
+    probabilities, per-field effects)."""
+    from leadml.explain import Explainer
+    from leadml.io import read_table
+    from leadml.registry import load_scoring_model, resolve_model_uri
+    from leadml.schema import LeadDataError, require_columns
+    from leadml.scoring import typed_features
+
+    fitted, contract = load_scoring_model(resolve_model_uri(model, model_name))
+    if contract.reference_lead is None:
+        raise LeadDataError(f"model {contract.name} v{contract.version} has no reference "
+                            "lead (trained before reasons existed); retrain it")
+    leads = read_table(lead_file, delimiter=delimiter).head(rows)
+    require_columns(list(leads.columns), contract.features, what=f"'{lead_file}'",
+                    fix=f"The model expects {contract.features}.")
+    p, effects = Explainer(fitted, contract.reference_lead).effects(
+        typed_features(leads, contract))
+    ids = leads[contract.id_column].astype(str).tolist() if contract.id_column in leads \
+        else [str(i) for i in range(1, len(leads) + 1)]
+    return contract, ids, p, effects
+
+
+def sample(out: Path, *, rows: int, seed: int, nightly_rows: int):
+    """Write the synthetic history and nightly file; returns both frames."""
+    from leadml.io import write_table
+    from leadml.synthetic import make_sample
+
+    history, nightly = make_sample(rows, seed=seed, nightly_rows=nightly_rows)
+    write_table(history, out / "leads.csv")
+    write_table(nightly, out / "nightly.csv")
+    return history, nightly

@@ -1,0 +1,39 @@
+"""MLflow behind one adapter: the only package that imports mlflow.
+
+- :mod:`~leadml.registry.store`: where runs go (``MLFLOW_TRACKING_URI``, the config, else
+  ``~/.leadml/mlflow.db``), locks among leadml processes, abandoned runs;
+- :mod:`~leadml.registry.training`: what a training run logs, registration, champion or
+  challenger (the rule itself is :mod:`leadml.promotion`);
+- :mod:`~leadml.registry.models`: loading registered models with leadml's allow-list;
+- :mod:`~leadml.registry.runs`: scoring and backtest runs.
+"""
+
+from leadml.registry.models import (
+    CHALLENGER,
+    CHAMPION,
+    ModelUnavailableError,
+    RegistryUnavailableError,
+    load_model,
+    load_scoring_model,
+    model_version,
+    report_inputs,
+    resolve_model_uri,
+)
+from leadml.registry.runs import log_backtest, log_scoring
+from leadml.registry.store import leadml_home, store_lock, tracking_uri
+from leadml.registry.training import (
+    Registered,
+    contract_metadata,
+    input_example,
+    log_training,
+    model_signature,
+)
+from leadml.sklearn_compat import TRUSTED_TYPES
+
+__all__ = [
+    "CHALLENGER", "CHAMPION", "TRUSTED_TYPES", "ModelUnavailableError", "Registered",
+    "RegistryUnavailableError", "contract_metadata", "input_example", "leadml_home",
+    "load_model", "load_scoring_model", "log_backtest", "log_scoring", "log_training",
+    "model_signature", "model_version", "report_inputs", "resolve_model_uri", "store_lock",
+    "tracking_uri",
+]

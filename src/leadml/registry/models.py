@@ -1,0 +1,120 @@
+"""Registered models: names and aliases, loading with leadml's allow-list, the data a
+model's training run logged for reports.
+
+Models are saved with skops, never pickle, and loaded with the allow-list
+:data:`leadml.sklearn_compat.TRUSTED_TYPES` written in code, not the list stored inside the
+model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadml.registry.store import client, tracking_uri
+from leadml.schema import Contract
+from leadml.sklearn_compat import TRUSTED_TYPES
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+class ModelUnavailableError(RuntimeError):
+    """The requested model cannot be found or loaded."""
+
+
+class RegistryUnavailableError(ModelUnavailableError):
+    """The tracking store or registry answered with an error other than "not found"."""
+
+
+def report_inputs(model_uri: str, *, uri: str | None = None
+                  ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The report data and test-window predictions logged with a model's training run."""
+    import json
+
+    import mlflow
+
+    version = model_version(model_uri, uri=uri)
+    run_id = version.get("run_id")
+    if not run_id:
+        raise ModelUnavailableError(f"'{model_uri}' has no training run to report on; pass a "
+                                    "registered model (models:/name@champion)")
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="report"))
+        predictions = Path(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="evaluation/test_predictions.parquet"))
+    except Exception as exc:
+        raise ModelUnavailableError(f"model '{model_uri}' was trained before reports existed "
+                                    f"({exc}); retrain it with leadml train") from None
+    return json.loads((folder / "report_data.json").read_text()), pd.read_parquet(predictions)
+
+
+def resolve_model_uri(model: str | None, name: str = "leadml") -> str:
+    """``models:/<name>@champion`` unless the user named a model URI or path."""
+    return model or f"models:/{name}@{CHAMPION}"
+
+
+def load_model(model_uri: str, *, uri: str | None = None):
+    """Load a leadml model (registry URI, run URI or local folder) with our skops allow-list."""
+    return _load(model_uri, uri)[0]
+
+
+def load_scoring_model(model_uri: str, *, uri: str | None = None):
+    """The model and its :class:`Contract` (name, version, expected columns)."""
+    import yaml
+
+    model, local = _load(model_uri, uri)
+    meta = (yaml.safe_load((local / "MLmodel").read_text()) or {}).get("metadata") or {}
+    if "numeric" not in meta:
+        raise ModelUnavailableError(f"model '{model_uri}' was not trained by leadml (its "
+                                    "metadata names no columns); retrain it with leadml train")
+    version = model_version(model_uri, uri=uri) if model_uri.startswith("models:/") else \
+        {"name": Path(model_uri).name, "version": "local"}
+    return model, Contract(
+        name=version["name"], version=version["version"], uri=model_uri,
+        id_column=meta["id_column"], time_column=meta.get("time_column"),
+        numeric=tuple(meta["numeric"]), categorical=tuple(meta["categorical"]),
+        text=tuple(meta["text"]), missing_values=tuple(meta["missing_values"]),
+        reference_quantiles=tuple(meta.get("reference_quantiles", ())),
+        reference_lead=meta.get("reference_lead"),
+        numeric_ranges={k: tuple(v) for k, v in (meta.get("numeric_ranges") or {}).items()},
+    )
+
+
+def _load(model_uri: str, uri: str | None):
+    import mlflow
+    import skops.io
+
+    client(uri or tracking_uri())
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    except Exception as exc:
+        raise ModelUnavailableError(
+            f"cannot find model '{model_uri}' in {uri or tracking_uri()}: {exc}. Train one with "
+            "`leadml train --config ...`, or pass --model with a registered version."
+        ) from None
+    path = local / "model.skops"
+    if not path.exists():
+        raise ModelUnavailableError(f"'{model_uri}' is not a leadml model: no model.skops in it")
+    untrusted = set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+    if untrusted:
+        raise ModelUnavailableError(
+            f"model '{model_uri}' holds types leadml does not trust: {sorted(untrusted)}"
+        )
+    return skops.io.load(path, trusted=TRUSTED_TYPES), local
+
+
+def model_version(model_uri: str, *, uri: str | None = None) -> dict[str, str]:
+    """Name and version behind a ``models:/name@alias`` or ``models:/name/version`` URI."""
+    registry = client(uri or tracking_uri())
+    spec = model_uri.removeprefix("models:/")
+    if not model_uri.startswith("models:/"):
+        return {"name": model_uri, "version": "local"}
+    if "@" in spec:
+        name, alias = spec.split("@", 1)
+        mv = registry.get_model_version_by_alias(name, alias)
+    else:
+        name, version = spec.split("/", 1)
+        mv = registry.get_model_version(name, version)
+    return {"name": name, "version": str(mv.version), "run_id": mv.run_id or ""}

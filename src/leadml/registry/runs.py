@@ -1,0 +1,66 @@
+"""Scoring and backtest runs recorded in MLflow, beside the training runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from leadml.registry import store
+
+
+def log_scoring(manifest: dict[str, Any], *, experiment: str = "leadml-scoring",
+                configured_uri: str | None = None) -> str:
+    """Record a scoring run (counts, label and grade mix, model version) as an MLflow run."""
+    import mlflow
+
+    uri = store.tracking_uri(configured_uri)
+    client = store.client(uri)
+    experiment_id = store.experiment_id(client, experiment, uri)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.set_tags({"leadml.stage": "score", "leadml.status": manifest["status"]})
+        mlflow.log_params({
+            "model_name": manifest["model"]["name"],
+            "model_version": manifest["model"]["version"],
+            "rules_sha256": manifest["rules"]["sha256"],
+            "input_sha256": manifest["input"]["sha256"],
+            "input_path": manifest["input"]["path"],
+            "scored_at": manifest["scored_at"],
+        })
+        mlflow.log_metrics({
+            "rows": manifest["input"]["rows"], "scored": manifest["scored"],
+            "rejected": manifest["rejected"], "reject_rate": manifest["reject_rate"],
+            **{f"label_{k}": v for k, v in manifest["labels"].items()},
+            **{f"grade_{k}": v for k, v in manifest["grades"].items()},
+            **{f"seconds_{k}": v for k, v in manifest["timings"].items()},
+        })
+        mlflow.log_dict(manifest, "manifest.json")
+        return run.info.run_id
+
+
+def log_backtest(bt, cfg, files: list[Path], *, start: float, window: float,
+                 end: float = 1.0) -> str:
+    """Record a backtest as an MLflow run: pooled metrics per drift method, per-window
+    metrics as steps, the tables and the plot. Returns the run id."""
+    import mlflow
+
+    uri = store.tracking_uri(cfg.registry.tracking_uri)
+    client = store.client(uri)
+    experiment_id = store.experiment_id(client, cfg.registry.experiment, uri)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="backtest") as run:
+        mlflow.set_tags({"leadml.stage": "backtest"})
+        mlflow.log_params({"backtest_start": start, "backtest_window": window,
+                           "backtest_end": end,
+                           "drift_method": bt.configured, "config_sha256": cfg.sha256})
+        if cfg.source:
+            mlflow.log_artifact(str(cfg.source), "config")
+        for row in bt.pooled.to_dict(orient="records"):
+            mlflow.log_metrics({f"pooled_{row['method']}_{k}": float(v) for k, v in row.items()
+                                if k not in ("method", "leads")})
+        for row in bt.windows.to_dict(orient="records"):
+            mlflow.log_metrics({f"window_{row['method']}_{k}": float(row[k])
+                                for k in ("roc_auc", "log_loss", "brier", "ece",
+                                          "positive_rate", "mean_probability")},
+                               step=int(row["window"]))
+        for path in files:
+            mlflow.log_artifact(str(path), "backtest")
+        return run.info.run_id

@@ -1,0 +1,250 @@
+"""What a training run logs: parameters, metrics, plots, the model card, the model with its
+contract and signature, the sales-ops report; then champion or challenger."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml import promotion, report
+from leadml.batch import checkpoint
+from leadml.registry import store
+from leadml.registry.models import (
+    CHALLENGER,
+    CHAMPION,
+    RegistryUnavailableError,
+    load_model,
+)
+from leadml.sklearn_compat import TRUSTED_TYPES
+
+
+def input_example(features: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFrame:
+    """One made-up lead: the median of each number and the commonest value of each other
+    field, so no real person's row (names, emails, phones) is ever stored with a model."""
+    row = {}
+    for col in features.columns:
+        values = features[col]
+        if col in numeric:
+            x = pd.to_numeric(values, errors="coerce")
+            whole = x.notna().all() and (x == x.round()).all()
+            row[col] = int(x.median()) if whole else float(x.median())
+        else:
+            mode = values.mode(dropna=True)
+            row[col] = str(mode.iloc[0]) if len(mode) else ""
+    return pd.DataFrame([row])
+
+
+def contract_metadata(result, cfg) -> dict[str, Any]:
+    """What scoring needs to know about the data a model expects, stored with the model."""
+    ds = cfg.dataset
+    return {
+        "leadml_model_kind": result.kind,
+        "id_column": ds.id_column,
+        "time_column": ds.time_column,
+        "numeric": list(ds.columns.numeric),
+        "categorical": list(ds.columns.categorical),
+        "text": list(ds.columns.text),
+        "missing_values": list(ds.missing_values),
+        # Percentiles 0..100 of the newest window's probabilities: share-based grades.
+        # A typical recent lead (median numbers, commonest values): per-lead reasons say
+        # how each field moves a lead's probability away from this one's.
+        "reference_lead": {k: (v.item() if hasattr(v, "item") else v) for k, v in
+                           input_example(result.X_test[list(ds.columns.features)],
+                                         ds.columns.numeric).iloc[0].items()},
+        # What the model saw of each number: scoring rejects values far outside it.
+        "numeric_ranges": {k: list(v) for k, v in result.numeric_ranges.items()},
+        "reference_quantiles": [round(float(q), 6) for q in
+                                np.quantile(result.p_test, np.linspace(0, 1, 101))],
+    }
+
+
+def model_signature(columns, features: pd.DataFrame):
+    """Whole-number columns that are never missing as longs, other numbers as doubles, the
+    rest as strings, all optional (CRM fields are often empty), so that MLflow's own
+    serving reads a lead file as pandas does. The output is the pyfunc's predicted class."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    def kind(col: str) -> str:
+        x = pd.to_numeric(features[col], errors="coerce")
+        return "long" if x.notna().all() and (x == x.round()).all() else "double"
+
+    inputs = [ColSpec(kind(c), c, required=False) for c in columns.numeric]
+    inputs += [ColSpec("string", c, required=False) for c in (*columns.categorical,
+                                                               *columns.text)]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec("long")]))
+
+
+@dataclass(frozen=True)
+class Registered:
+    run_id: str
+    name: str
+    version: str
+    uri: str
+    tracking_uri: str
+    promoted: bool
+    decision: str
+
+
+def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = False,
+                 rules=None) -> Registered:
+    """Log a training run whole, register its model, then (the run finished) decide
+    champion or challenger. An alias never points at a version whose run did not finish.
+    ``rules``: the team's BANT rules, for the report's grade cut-offs (default: shipped)."""
+    import mlflow
+
+    from leadml.evaluate import save_plots
+
+    uri = store.tracking_uri(cfg.registry.tracking_uri)
+    client = store.client(uri)
+    experiment_id = store.experiment_id(client, cfg.registry.experiment, uri)
+    store.close_abandoned_runs(client, experiment_id)
+    name = cfg.registry.model_name
+    features = list(cfg.dataset.columns.features)
+    example = input_example(result.X_test[features], cfg.dataset.columns.numeric)
+    signature = model_signature(cfg.dataset.columns, result.X_test)
+    with mlflow.start_run(experiment_id=experiment_id) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        mlflow.set_tags({"leadml.stage": "train", "leadml.host": socket.gethostname(),
+                         "leadml.pid": str(os.getpid()), "leadml.train_window_end":
+                         result.windows["train"].last_time,
+                         "leadml.test_window_start": result.windows["test"].first_time})
+        mlflow.log_dict(cfg.model_dump(mode="json"), "config/train_config.json")
+        if cfg.source:
+            mlflow.log_artifact(str(cfg.source), "config")
+        if result.audit is not None:
+            mlflow.log_dict(result.audit.to_dict(), "audit/audit.json")
+        mlflow.log_params({
+            **{f"drift_{k}": v for k, v in result.drift.items()},
+            "model_kind": result.kind,
+            "calibration_method": result.calibration_method,
+            "config_sha256": cfg.sha256,
+            "seed": cfg.model.seed,
+            **{f"split_{k}": v for k, v in cfg.split.model_dump().items()},
+            **{f"data_{k}": v for k, v in facts.items()},
+            **{f"{n}_window": f"{w.first_time} .. {w.last_time} ({w.rows} leads, "
+               f"{w.conversions} conversions)" for n, w in result.windows.items()},
+        })
+        checkpoint("train_logging")
+        mlflow.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()})
+        mlflow.log_metrics({f"test_uncalibrated_{k}": v
+                            for k, v in result.uncalibrated_test_metrics.items()})
+        mlflow.log_metrics({f"test_{k}_ci_low": lo for k, (lo, _) in result.intervals.items()})
+        mlflow.log_metrics({f"test_{k}_ci_high": hi for k, (_, hi) in result.intervals.items()})
+        for kind, values in result.candidates.items():
+            mlflow.log_metrics({f"candidate_{kind}_{k}": v for k, v in values.items()})
+        mlflow.log_metrics(result.timings)
+        mlflow.log_table(result.calibration, "evaluation/calibration_table.json")
+        mlflow.log_table(result.bands, "evaluation/score_bands.json")
+        for path in save_plots(result.y_test, result.p_test, tmp / "plots",
+                               bins=cfg.evaluation.calibration_bins, title="(test window)"):
+            mlflow.log_artifact(str(path), "plots")
+        card = report.model_card(result, cfg, facts)
+        mlflow.log_text(card, "model_card.md")
+        import leadml
+
+        info = mlflow.sklearn.log_model(
+            result.model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=TRUSTED_TYPES,
+            signature=signature,
+            input_example=example,
+            pip_requirements=store.requirements(),
+            code_paths=[str(Path(leadml.__file__).parent)],
+            registered_model_name=name,
+            metadata=contract_metadata(result, cfg),
+        )
+        version = str(info.registered_model_version)
+        client.update_model_version(name, version, description=card)
+        client.set_model_version_tag(name, version, "train_window_end",
+                                     result.windows["train"].last_time)
+        checkpoint("train_registered")
+        _log_sales_ops(result, cfg, facts, name=name, version=version, folder=tmp / "ops",
+                       rules=rules)
+    run_id = run.info.run_id  # the run is FINISHED: only now may an alias point at it
+    with store.store_lock(uri, "promote"):  # racing trainings promote one after the other
+        decision = _decide(client, name, version, result, cfg, force_promote)
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        checkpoint("train_promoting")
+        if decision.promote:
+            client.set_registered_model_alias(name, CHAMPION, version)
+    for key, value in decision.numbers.items():
+        client.log_metric(run_id, key, value)
+    client.set_tag(run_id, "leadml.promotion", decision.message)
+    client.log_text(run_id, decision.message, "promotion.txt")
+    return Registered(run_id=run_id, name=name, version=version,
+                      uri=f"models:/{name}/{version}", tracking_uri=uri,
+                      promoted=decision.promote, decision=decision.message)
+
+
+def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: str,
+                   folder: Path, rules=None) -> None:
+    """Importances, field insights, the test window's predictions and the HTML report."""
+    import mlflow
+
+    from leadml import bant
+    from leadml.config import default_rules
+    from leadml.importance import importance_plot
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if result.importances is not None:
+        mlflow.log_table(result.importances, "importance/permutation_importance.json")
+        mlflow.log_artifact(str(importance_plot(result.importances,
+                                                folder / "permutation_importance.png")),
+                            "importance")
+    if result.insights is not None:
+        mlflow.log_table(result.insights, "importance/field_insights.json")
+    predictions = folder / "test_predictions.parquet"
+    pd.DataFrame({"y": result.y_test, "p": result.p_test}).to_parquet(predictions)
+    mlflow.log_artifact(str(predictions), "evaluation")
+    data = report.report_data(result, cfg, facts, name=name, version=version,
+                              importances=result.importances, insights=result.insights)
+    mlflow.log_dict(data, "report/report_data.json")
+    rules = rules or default_rules()
+    mlflow.set_tags({"leadml.report_rules": str(rules.source),
+                     "leadml.report_rules_sha256": rules.sha256})
+    cutoffs = bant.grade_cutoffs(rules.grades, np.quantile(result.p_test,
+                                                           np.linspace(0, 1, 101)))
+    mlflow.log_text(report.render(data, result.y_test, result.p_test, cutoffs=cutoffs),
+                    "report/report.html")
+
+
+def _decide(client, name: str, version: str, result, cfg,
+            force: bool) -> promotion.Decision:
+    """Read the current champion and score this run's test window with it; the rule is
+    :func:`leadml.promotion.decide`. Only "no such alias" means a first champion: any
+    other error stops the job (fails closed), the new version registered, not promoted."""
+    ours = result.test_metrics
+    numbers = {"challenger_log_loss": ours["log_loss"], "challenger_roc_auc": ours["roc_auc"]}
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception as exc:
+        if store.not_found(exc):
+            return promotion.first_champion(version, name, numbers)
+        raise RegistryUnavailableError(
+            f"cannot read the '{CHAMPION}' alias of '{name}' ({type(exc).__name__}: "
+            f"{str(exc)[:300]}); version {version} is registered but NOT promoted. Check "
+            f"the tracking server, then promote by hand if it is better: leadml train "
+            f"--force-promote, or set the alias in the MLflow UI") from None
+    p, error = None, None
+    if not force:
+        try:
+            champion = load_model(f"models:/{name}/{current.version}", uri=store.tracking_uri(
+                cfg.registry.tracking_uri))
+            p = champion.predict_proba(result.X_test)[:, 1]
+        except Exception as exc:
+            error = str(exc)
+    return promotion.decide(
+        version, ours, champion_version=str(current.version), y_test=result.y_test,
+        p_champion=p, cfg=cfg.promotion, test_first_time=result.windows["test"].first_time,
+        champion_train_end=current.tags.get("train_window_end"), force=force,
+        champion_error=error)

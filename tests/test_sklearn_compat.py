@@ -1,0 +1,89 @@
+"""The scikit-learn internals leadml touches (leadml.sklearn_compat), pinned: this file fails
+the day scikit-learn renames or reshapes them, before any user's model does."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.preprocessing import OneHotEncoder
+
+from leadml import sklearn_compat as compat
+from leadml.config import Columns, ModelConfig
+from leadml.drift import RateShifted
+from leadml.features import build_pipeline
+from leadml.synthetic import make_leads
+
+COLUMNS = Columns(numeric=["estimated_budget", "web_visits"],
+                        categorical=["industry", "country"], text=["job_title"])
+
+
+def pipeline_of(kind: str):
+    return build_pipeline(kind, COLUMNS, ModelConfig(), missing_values=("",))
+
+
+@pytest.fixture(scope="module")
+def data():
+    leads = make_leads(3_000, seed=3)
+    X = leads[list(COLUMNS.features)]
+    return X, leads["converted"].to_numpy()
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+@pytest.mark.parametrize("kind", ["logistic_regression", "gradient_boosting"])
+def test_the_calibrated_model_is_taken_apart_as_leadml_expects(data, method, kind):
+    X, y = data
+    pipe = pipeline_of(kind).fit(X[:2000], y[:2000])
+    model = CalibratedClassifierCV(FrozenEstimator(pipe), method=method).fit(X[2000:],
+                                                                              y[2000:])
+    pipeline, calibrator, shift = compat.model_parts(model)
+    assert pipeline is pipe and shift is None
+    # The calibrator maps the pipeline's decision scores to the model's probabilities.
+    scores = pipe.decision_function(X) if hasattr(pipe, "decision_function") else \
+        pipe.predict_proba(X)[:, 1]
+    np.testing.assert_allclose(calibrator.predict(scores), model.predict_proba(X)[:, 1],
+                               atol=1e-12)
+    if method == "sigmoid":
+        a = compat.sigmoid_slope(model)
+        assert a < 0  # higher scores, likelier conversion
+        np.testing.assert_allclose(1 / (1 + np.exp(a * scores + calibrator.b_)),
+                                   model.predict_proba(X)[:, 1], atol=1e-12)
+    encoder = compat.fitted_transformer(pipeline, "categorical")
+    if kind == "logistic_regression":
+        assert isinstance(encoder, OneHotEncoder) and len(encoder.categories_) == 2
+    shifted = RateShifted(model, source_rate=0.1, target_rate=0.2).fit(None)
+    assert compat.model_parts(shifted)[2] == (0.1, 0.2)
+
+
+def test_swapping_the_estimator_keeps_the_calibrator(data):
+    X, y = data
+    first = pipeline_of("logistic_regression").fit(X[:1500],
+                                                                             y[:1500])
+    model = CalibratedClassifierCV(FrozenEstimator(first), method="sigmoid").fit(X[1500:],
+                                                                                 y[1500:])
+    calibrator = compat.model_parts(model)[1]
+    refit = pipeline_of("logistic_regression").fit(X, y)
+    compat.swap_estimator(model, refit)
+    pipeline, after, _ = compat.model_parts(model)
+    assert pipeline is refit and after is calibrator
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1],
+                               calibrator.predict(refit.decision_function(X)), atol=1e-12)
+
+
+def test_the_allow_list_names_classes_that_exist_and_nothing_else_is_needed(data, tmp_path):
+    import importlib
+
+    for name in compat.TRUSTED_TYPES:
+        module, _, attr = name.rpartition(".")
+        assert hasattr(importlib.import_module(module), attr), name
+    X, y = data
+    for kind in ("logistic_regression", "gradient_boosting"):
+        pipe = pipeline_of(kind).fit(X[:2000], y[:2000])
+        model = RateShifted(CalibratedClassifierCV(FrozenEstimator(pipe)).fit(
+            X[2000:], y[2000:]), source_rate=0.1, target_rate=0.2).fit(None)
+        blob = skops.io.dumps(model)
+        assert set(skops.io.get_untrusted_types(data=blob)) <= set(compat.TRUSTED_TYPES)
+        back = skops.io.loads(blob, trusted=compat.TRUSTED_TYPES)
+        pd.testing.assert_series_equal(pd.Series(back.predict_proba(X)[:, 1]),
+                                       pd.Series(model.predict_proba(X)[:, 1]))
