@@ -79,7 +79,8 @@ def lead_files(draw):
     # A lone CR that the writer left unquoted (it quotes only the characters of its own line
     # ending) is a line break for every reader: the file holds more lines than leads, and
     # the split lead is rejected in pieces (tests/test_reliability.py pins this).
-    damaged = any("\r" in v and '"' + v not in text for v in frame.to_numpy().ravel())
+    damaged = any(isinstance(v, str) and "\r" in v and '"' + v not in text
+                  for v in frame.to_numpy().ravel())
     encoding = draw(st.sampled_from(["utf-8", "latin-1", "cp1252"]))
     data = text.encode(encoding, errors="replace")
     if encoding == "utf-8" and draw(st.booleans()):

@@ -3,6 +3,7 @@ Runs with local[2] (PySpark from `.[spark]`, Java 17); skips where PySpark is ab
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -221,3 +222,69 @@ def test_uri_side_files_are_named_and_checked_like_paths():
         run_paths("hdfs:///leads/a.parquet", "hdfs:///leads/a.parquet")
     with pytest.raises(ConfigError, match="four different locations"):
         run_paths("hdfs:///in", "hdfs:///o/s.parquet", "hdfs:///o/s.manifest.json")
+
+
+DOC = (REPO / "docs" / "spark.md").read_text()
+
+
+def _documented(command: str) -> str:
+    """The command exactly as docs/spark.md shows it (so the two cannot drift apart)."""
+    assert command in DOC, command
+    return command
+
+
+def test_every_command_of_the_spark_docs_that_can_run_here_runs(spark, champion,
+                                                                 leads_with_bad_rows,
+                                                                 tmp_path, monkeypatch):
+    """docs/spark.md: the local[*] command, the file:// command, spark-submit on one machine
+    and the Python call (dbfs:/ swapped for file://). The s3a, yarn and hdfs commands need
+    those clusters."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    leads = pd.read_csv(leads_with_bad_rows, dtype=str, keep_default_na=False)
+    leads.to_parquet(tmp_path / "leads.parquet")
+    shutil.copy(leads_with_bad_rows, tmp_path / "leads.csv")
+    expected = 3_000 - 8
+
+    command = _documented("leadml score leads.parquet --output scored.parquet --engine spark")
+    done = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert done.exit_code == 0, done.output
+    assert len(pd.read_parquet(tmp_path / "scored.parquet")) == expected
+
+    command = _documented("leadml score file://$PWD/leads.csv --output "
+                          "file://$PWD/scored.parquet --engine spark")
+    args = shlex.split(command.replace("$PWD", str(tmp_path)))[1:]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert len(pd.read_parquet(tmp_path / "scored.parquet")) == expected
+    assert json.loads((tmp_path / "scored.manifest.json").read_text())["output"] == \
+        (tmp_path / "scored.parquet").as_uri()
+
+    command = _documented(
+        'spark-submit --master "local[2]" "$(python -c \'import leadml.cli as m; '
+        'print(m.__file__)\')" \\\n    score file://$PWD/leads.csv --output '
+        'file://$PWD/scored.parquet --engine spark')
+    bin_dir = str(Path(sys.executable).parent)
+    submitted = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+             "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable})
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    assert f"scored {expected} of 3000 leads" in submitted.stdout
+    assert len(pd.read_parquet(tmp_path / "scored.parquet")) == expected
+
+    snippet = DOC.split("```python\n", 1)[1].split("```", 1)[0]
+    snippet = snippet.replace("dbfs:/", (tmp_path / "dbfs").as_uri() + "/").replace(
+        "/dbfs/config/bant.yaml", str(REPO / "pipelines" / "configs" / "bant.yaml"))
+    (tmp_path / "dbfs" / "leads").mkdir(parents=True)
+    leads.to_parquet(tmp_path / "dbfs" / "leads" / "today.parquet")
+    exec(compile(snippet, "docs/spark.md", "exec"), {"spark": spark})
+    assert len(pd.read_parquet(tmp_path / "dbfs" / "scored" / "today.parquet")) == expected

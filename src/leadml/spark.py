@@ -151,14 +151,19 @@ def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
     """
     started = time.perf_counter()
     settings = settings or ScoreSettings()
-    input_path = str(input_path) if batch.is_uri(input_path) else Path(input_path)
-    output = str(output).rstrip("/") if batch.is_uri(output) else Path(output)
+    # Local paths made absolute: the JVM resolves relative ones against its own working
+    # folder, which is not this process's once a notebook or job has changed folder.
+    input_path = str(input_path) if batch.is_uri(input_path) else Path(input_path).absolute()
+    output = str(output).rstrip("/") if batch.is_uri(output) else Path(output).absolute()
+    rejects = settings.rejects
+    if rejects is not None and not batch.is_uri(rejects):
+        rejects = Path(rejects).absolute()
     if not str(output).lower().endswith((".parquet", ".pq")):
         raise LeadDataError(f"--engine spark writes Parquet: name the output '*.parquet', got "
                             f"'{output}'")
     if isinstance(input_path, Path):
         io.input_files(input_path)  # it exists
-    paths = batch.run_paths(input_path, output, settings.rejects,
+    paths = batch.run_paths(input_path, output, rejects,
                             rejects_suffix=".rejects.parquet", output_is_folder=True)
     scored_at, scored_at_ts = batch.scored_at_time(settings.scored_at)
     run_contract = batch.with_record_ids(contract)
