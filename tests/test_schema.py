@@ -65,7 +65,7 @@ def test_missing_columns_are_listed_with_the_config_key(cfg):
     ("lead_id", ["a", "", "c", "d"], r"1 lead\(s\) have no id"),
     ("budget", ["100", "lots", "1", "inf"], r"(?s)'budget' has 2 value\(s\).*budget='lots'"),
     ("created_at", ["2026-01-03", "yesterday", "2026-01-02", "2026-01-04"],
-     r"'created_at' has 1 value\(s\) that are not dates"),
+     r"'created_at' has 1 of 4 value\(s\) that are not times in time_format 'iso'"),
     ("converted", ["yes", "", "no", "no"], r"1 lead\(s\) have no outcome"),
     ("converted", ["Y", "N", "N", "N"], r"(?s)no lead counts as converted.*positive_values"),
 ])
@@ -124,3 +124,61 @@ def test_a_history_with_duplicate_column_names_is_refused_not_renamed(tmp_path):
     path.write_text("lead_id,industry,industry\n1,retail,software\n")
     with pytest.raises(LeadDataError, match=r"duplicate column names \['industry'\]"):
         read_table(path)
+
+
+def with_format(tmp_path, time_format: str | None):
+    path = tmp_path / "c.yaml"
+    extra = f"  time_format: '{time_format}'\n" if time_format else ""
+    path.write_text(CONFIG.replace("  time_column: created_at\n",
+                                   "  time_column: created_at\n" + extra))
+    return load_config(path)
+
+
+@pytest.mark.parametrize("values, hint", [
+    (["660728", "660729", "660801", "660802"], "epoch_s or epoch_ms"),  # never 2066-07-28
+    (["2026-01-03", "660728", "2026-01-02", "2026-01-04"], "whole numbers"),  # mixed
+    (["03/04/2025", "04/04/2025", "05/04/2025", "06/04/2025"], "'%d/%m/%Y' or '%m/%d/%Y'"),
+])
+def test_times_are_never_guessed_and_the_error_names_time_format(tmp_path, values, hint):
+    with pytest.raises(LeadDataError, match="time_format") as info:
+        validate_history(leads(created_at=values), with_format(tmp_path, None))
+    assert hint in str(info.value) and "c.yaml" in str(info.value)
+
+
+@pytest.mark.parametrize("time_format, values, first", [
+    ("%d/%m/%Y", ["03/04/2025", "01/04/2025", "02/04/2025", "04/04/2025"], "b"),
+    ("%m/%d/%Y", ["03/04/2025", "01/04/2025", "02/04/2025", "04/04/2025"], "b"),
+    ("epoch_s", ["1751234567", "1751234000", "1751234100", "1751239999"], "b"),
+    ("epoch_ms", ["1751234567000", "1751234000000", "1751234100000", "1751239999000"], "b"),
+    ("sequence", ["1003", "1001", "1002", "1004"], "b"),  # an auto-number id, file unsorted
+])
+def test_each_declared_time_format_orders_the_history(tmp_path, time_format, values, first):
+    history = validate_history(leads(created_at=values), with_format(tmp_path, time_format))
+    assert history.ids.tolist() == ["b", "c", "a", "d"]
+    if time_format == "%d/%m/%Y":
+        assert history.time.iloc[0].month == 4 and history.time.iloc[0].day == 1
+    if time_format == "%m/%d/%Y":
+        assert history.time.iloc[0].month == 1 and history.time.iloc[0].day == 4
+
+
+def test_a_pattern_reads_only_its_own_spelling(tmp_path):
+    with pytest.raises(LeadDataError, match="1 of 4"):
+        validate_history(leads(created_at=["03/04/2025", "2025-04-01", "02/04/2025",
+                                           "04/04/2025"]), with_format(tmp_path, "%d/%m/%Y"))
+
+
+def test_an_unknown_time_format_is_a_config_error(tmp_path):
+    from leadml.config import ConfigError
+
+    with pytest.raises(ConfigError, match="time_format"):
+        with_format(tmp_path, "dd/mm/yyyy")
+
+
+def test_an_unreadable_conversion_time_never_counts_a_lead_as_lost(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.replace(
+        '  target: {column: converted, positive_values: ["yes"]}\n',
+        "  outcomes: {path: outcomes.csv, id_column: id, converted_at_column: won_at}\n"))
+    outcomes = pd.DataFrame({"id": ["d", "b"], "won_at": ["2026-02-01", "01/02/2026"]})
+    with pytest.raises(LeadDataError, match="never counted lost"):
+        validate_history(leads().drop(columns="converted"), load_config(path), outcomes)

@@ -143,7 +143,7 @@ CASES = [  # case, exit code, message in output or manifest reject reason, rejec
     ("missing id", 0, "missing lead id", 1),
     ("malformed row", 0, "malformed row", 1),
     ("not a number", 0, "form_fills 'three' is not a finite number", 1),
-    ("unreadable date", 0, "is not a date", 1),
+    ("unreadable date", 0, "is not a time in the model's time_format 'iso'", 1),
     ("extra columns", 0, None, 0),
     ("columns in another order", 0, None, 0),
     ("unseen categories", 0, None, 0),
@@ -302,3 +302,35 @@ def test_rules_only_scoring_needs_no_model_and_lets_the_rules_decide(tmp_path, n
     result = CliRunner().invoke(app, ["score", str(tmp_path / "in.csv"), "-o",
                                       str(tmp_path / "o2.csv"), "--rules-only", "--model", "x"])
     assert result.exit_code == 2 and "drop --model" in result.output
+
+
+def test_scoring_reads_times_as_the_model_was_trained_never_by_guessing(champion, tmp_path,
+                                                                        nightly):
+    """A day/month spelling is rejected under an ISO model, and read exactly under a model
+    whose contract says '%d/%m/%Y'; an auto-number time column is never 'in the future'."""
+    from dataclasses import replace
+
+    from leadml.config import load_rules
+    from leadml.registry import load_scoring_model
+    from leadml.scoring import ScoreSettings, score_file
+
+    model, contract = load_scoring_model("models:/leadml@champion")
+    frame = nightly.head(50).copy()
+    frame["created_at"] = "03/04/2026"
+    frame.loc[0, "created_at"] = "660728"
+    path = write(frame, tmp_path / "dm.csv")
+    settings = ScoreSettings(scored_at=PINNED, max_reject_rate=1.0)
+    rules = load_rules(RULES)
+    iso = score_file(path, tmp_path / "iso.csv", model=model, contract=contract, rules=rules,
+                     settings=settings)
+    assert iso["rejected"] == 50
+    day_first = score_file(path, tmp_path / "dm_out.csv", model=model, rules=rules,
+                           contract=replace(contract, time_format="%d/%m/%Y"),
+                           settings=settings)
+    assert day_first["scored"] == 49 and day_first["rejected"] == 1
+    frame["created_at"] = [str(10**9 + i) for i in range(50)]  # far 'ahead' as epoch ms
+    path = write(frame, tmp_path / "seq.csv")
+    sequence = score_file(path, tmp_path / "seq_out.csv", model=model, rules=rules,
+                          contract=replace(contract, time_format="sequence"),
+                          settings=settings)
+    assert sequence["scored"] == 50

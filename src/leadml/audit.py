@@ -150,7 +150,16 @@ def _as_numbers(values: pd.Series, missing: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _as_dates(values: pd.Series, missing: np.ndarray) -> pd.Series | None:
+def _read_dates(values: pd.Series, date_format: str) -> pd.Series:
+    """Dates in ISO 8601 or in the export's declared date format, whichever reads more."""
+    times = parse_times(values)
+    if date_format != "iso":
+        other = parse_times(values, date_format)
+        times = other if other.notna().sum() > times.notna().sum() else times
+    return times
+
+
+def _as_dates(values: pd.Series, missing: np.ndarray, date_format: str) -> pd.Series | None:
     """The column as UTC times when (nearly) every stated value is a date, else None."""
     stated = values[~missing]
     if len(stated) == 0 or pd.api.types.is_numeric_dtype(stated):
@@ -158,7 +167,7 @@ def _as_dates(values: pd.Series, missing: np.ndarray) -> pd.Series | None:
     probe = stated.astype(str).head(500)
     if not probe.str.contains(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}", regex=True).all():
         return None
-    times = parse_times(values.where(~missing, None))
+    times = _read_dates(values.where(~missing, None), date_format)
     return times if times.notna().sum() >= 0.9 * len(stated) else None
 
 
@@ -172,14 +181,14 @@ def _order_corr(numbers: np.ndarray) -> float:
 
 
 def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
-                  markers: tuple[str, ...]) -> dict[str, Any]:
+                  markers: tuple[str, ...], date_format: str = "iso") -> dict[str, Any]:
     missing = is_missing(values, markers)
     stated = values[~missing]
     text = stated.astype(str).str.strip()
     distinct = int(text.nunique())
     top_share = float(text.value_counts(normalize=True).iloc[0]) if distinct else 1.0
     numbers = None if role in ("categorical", "text") else _as_numbers(values, missing)
-    dates = None if numbers is not None else _as_dates(values, missing)
+    dates = None if numbers is not None else _as_dates(values, missing, date_format)
     kind = "number" if numbers is not None else "date" if dates is not None else "text"
     if dates is not None:
         numbers = (dates - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy()
@@ -235,13 +244,13 @@ def conversion_times(history: History, cfg: TrainConfig,
     """When each converted lead converted (NaT otherwise), where the data says so."""
     ds = cfg.dataset
     if ds.outcomes is not None and outcomes is not None:
-        when = parse_times(outcomes[ds.outcomes.converted_at_column])
+        when = parse_times(outcomes[ds.outcomes.converted_at_column], ds.converted_at_format)
         by_id = pd.Series(when.to_numpy(), index=outcomes[ds.outcomes.id_column].astype(str))
         by_id = by_id[~by_id.index.duplicated()]
         return pd.Series(history.ids.astype(str).map(by_id).to_numpy())
     column = ds.target.converted_at_column if ds.target else None
     if column and column in history.features.columns:
-        return parse_times(history.features[column])
+        return parse_times(history.features[column], ds.converted_at_format)
     return None
 
 
@@ -274,7 +283,8 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
         if name in skip:
             continue
         role = roles.get(name, "unused")
-        stats = _column_stats(name, history.features[name], y, role, ds.missing_values)
+        stats = _column_stats(name, history.features[name], y, role, ds.missing_values,
+                              ds.converted_at_format)
         columns.append(stats)
         findings += _column_findings(stats, history, cfg, converted_at)
     findings += _drift_findings(drift := _drift_table(history), ds.time_column)
@@ -306,7 +316,7 @@ def _column_findings(stats: dict, history: History, cfg: TrainConfig,
                       "record was made, not who the lead is"))
     if converted_at is not None and stats["kind"] == "date" and \
             name != (cfg.dataset.target.converted_at_column if cfg.dataset.target else None):
-        when = parse_times(history.features[name])
+        when = _read_dates(history.features[name], cfg.dataset.converted_at_format)
         both = (y == 1) & when.notna().to_numpy() & converted_at.notna().to_numpy()
         if both.sum() >= 10:
             after = float((when[both].to_numpy() > converted_at[both].to_numpy()).mean())

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CANDIDATES = ("logistic_regression", "gradient_boosting")
 
@@ -31,6 +31,14 @@ class CsvOptions(_Frozen):
     encoding: str = "utf-8"
 
 
+def _time_format(value: str, *, sequence: bool) -> str:
+    known = ("iso", "epoch_s", "epoch_ms", *(("sequence",) if sequence else ()))
+    if value in known or "%" in value:
+        return value
+    raise ValueError(f"time format {value!r} is none of {', '.join(known)}, and not a "
+                     "strftime pattern (such as '%d/%m/%Y %H:%M')")
+
+
 class TargetColumn(_Frozen):
     """The outcome is a column of the lead file; ``positive_values`` mark a conversion."""
 
@@ -39,6 +47,14 @@ class TargetColumn(_Frozen):
     converted_at_column: str | None = Field(
         None, description="when converted leads converted: the audit checks no feature "
         "column holds dates after it")
+    converted_at_format: str | None = Field(
+        None, description="how converted_at_column is written (as time_format); default: "
+        "time_format, or iso when time_format is sequence")
+
+    @field_validator("converted_at_format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        return None if value is None else _time_format(value, sequence=False)
 
 
 class OutcomesTable(_Frozen):
@@ -47,6 +63,14 @@ class OutcomesTable(_Frozen):
     path: Path
     id_column: str = "lead_id"
     converted_at_column: str = "converted_at"
+    converted_at_format: str | None = Field(
+        None, description="how converted_at_column is written (as time_format); default: "
+        "time_format, or iso when time_format is sequence")
+
+    @field_validator("converted_at_format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        return None if value is None else _time_format(value, sequence=False)
 
 
 class Columns(_Frozen):
@@ -87,11 +111,30 @@ class DatasetConfig(_Frozen):
     time_column: str | None = Field(
         None, description="column giving each lead's creation time; null means row order"
     )
+    time_format: str = Field("iso", description=(
+        "how time_column is written: iso (ISO 8601), epoch_s, epoch_ms, sequence (an "
+        "increasing number such as an auto-number id) or a strftime pattern ('%d/%m/%Y'); "
+        "nothing is guessed"))
     target: TargetColumn | None = None
     outcomes: OutcomesTable | None = None
     columns: Columns
     missing_values: tuple[str, ...] = ("", "N/A", "NA", "n/a", "null", "-", "Select")
     csv: CsvOptions = CsvOptions()
+
+    @field_validator("time_format")
+    @classmethod
+    def _known_time_format(cls, value: str) -> str:
+        return _time_format(value, sequence=True)
+
+    @property
+    def converted_at_format(self) -> str:
+        """How conversion times are written: as declared, else like the lead times (a
+        ``sequence`` orders leads but is no clock: then ISO 8601)."""
+        source = self.target if self.target is not None else self.outcomes
+        declared = source.converted_at_format if source is not None else None
+        if declared:
+            return declared
+        return "iso" if self.time_format == "sequence" else self.time_format
 
     @model_validator(mode="after")
     def _one_target(self) -> DatasetConfig:

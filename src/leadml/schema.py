@@ -39,6 +39,7 @@ class Contract:
     reference_quantiles: tuple[float, ...]
     reference_lead: dict[str, Any] | None = None
     numeric_ranges: dict[str, tuple[float, float]] | None = None  # (min, max) in training
+    time_format: str = "iso"  # how the time column was read in training (never guessed)
 
     @property
     def features(self) -> list[str]:
@@ -153,14 +154,64 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Serie
     return numbers.astype("float64"), bad
 
 
-def parse_times(values: pd.Series) -> pd.Series:
-    """Timestamps (UTC) from ISO 8601 or other common spellings; unreadable ones are NaT."""
-    if pd.api.types.is_datetime64_any_dtype(values):
+TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "sequence")  # or a strftime pattern
+_ISO = (r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+        r"(?:Z|[+-]\d{2}(?::?\d{2})?)?$")
+
+
+def parse_times(values: pd.Series, time_format: str = "iso") -> pd.Series:
+    """The lead times as ``time_format`` declares them, never guessed; a value not in that
+    format is NaT (NaN for ``sequence``), for the caller to report or reject.
+
+    ``iso``: ISO 8601 dates or times (``2026-06-01``, ``2026-06-01T10:00:00+02:00``), as
+    UTC; a ``strftime`` pattern (``%d/%m/%Y``): exactly that; ``epoch_s``, ``epoch_ms``:
+    seconds or milliseconds since 1970 (UTC); ``sequence``: an increasing number such as
+    an auto-number lead id, returned as floats.
+
+    >>> parse_times(pd.Series(["2026-04-03", "660728", "03/04/2026"])).dt.day.tolist()
+    [3.0, nan, nan]
+    >>> parse_times(pd.Series(["03/04/2026"]), "%d/%m/%Y").dt.month.tolist()
+    [4]
+    >>> parse_times(pd.Series(["1751234567"]), "epoch_s").dt.year.tolist()
+    [2025]
+    """
+    if time_format == "sequence":
+        return pd.Series(parse_numbers(values, ())[0].to_numpy(), index=values.index)
+    if time_format in ("epoch_s", "epoch_ms"):
+        numbers = parse_numbers(values, ())[0]
+        unit = 1 if time_format == "epoch_s" else 1000
+        sane = numbers.abs() < 1e11 * unit  # about year 5000: beyond is not a time
+        return pd.to_datetime(numbers.where(sane), unit="s" if unit == 1 else "ms",
+                              utc=True, errors="coerce")
+    if pd.api.types.is_datetime64_any_dtype(values):  # Parquet timestamps: already times
         return pd.to_datetime(values, utc=True)
-    times = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
-    if times.isna().sum() > values.isna().sum():
-        times = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
-    return times
+    text = values.astype("string").str.strip()
+    if time_format == "iso":
+        text = text.where(text.str.match(_ISO).fillna(False).astype(bool))
+        return pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    return pd.to_datetime(text, format=time_format, errors="coerce", utc=True)
+
+
+def time_format_hint(values: pd.Series, time_format: str) -> str:
+    """What the unreadable time values look like, and the ``time_format`` that reads them.
+
+    >>> time_format_hint(pd.Series(["660728", "660729"]), "iso")[:40]
+    'they are whole numbers: if they are seco'
+    """
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    if not len(text):
+        return ""
+    if text.str.fullmatch(r"-?\d+(?:\.\d+)?").all():
+        return ("they are whole numbers: if they are seconds or milliseconds since 1970 set "
+                "time_format: epoch_s or epoch_ms; if they only order the leads (an "
+                "auto-number id) set time_format: sequence")
+    if text.str.fullmatch(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:[ T].*)?").all():
+        return ("day and month are ambiguous here (03/04/2025 is 3 April or March 4), and "
+                "leadml does not guess: set time_format to the export's pattern, e.g. "
+                "'%d/%m/%Y' or '%m/%d/%Y'")
+    return (f"they are not in time_format {time_format!r}: set it to iso, epoch_s, epoch_ms, "
+            "sequence or the export's strftime pattern (e.g. '%Y/%m/%d %H:%M')")
 
 
 @dataclass(frozen=True)
@@ -207,7 +258,17 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
         what=f"outcomes table '{ds.outcomes.path}'",
         fix=f"Name its columns in {config_line(cfg, 'dataset', 'outcomes')}.",
     )
-    converted_at = parse_times(outcomes[ds.outcomes.converted_at_column])
+    when = outcomes[ds.outcomes.converted_at_column]
+    converted_at = parse_times(when, ds.converted_at_format)
+    bad = (~is_missing(when, ds.missing_values) & converted_at.isna()).to_numpy()
+    if bad.any():
+        raise LeadDataError(
+            f"outcomes table '{ds.outcomes.path}': {int(bad.sum())} conversion time(s) in "
+            f"'{ds.outcomes.converted_at_column}' are not times in format "
+            f"{ds.converted_at_format!r}, e.g. {when[bad].astype(str).head(3).tolist()}; "
+            f"{time_format_hint(when[bad], ds.converted_at_format)} (under "
+            "dataset.outcomes.converted_at_format). A lead is never counted lost because its "
+            "date could not be read.")
     converted_ids = set(outcomes.loc[converted_at.notna(), ds.outcomes.id_column].astype(str))
     return raw[ds.id_column].astype(str).isin(converted_ids).to_numpy().astype(int)
 
@@ -266,14 +327,17 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
                 "columns.categorical."
             )
     if ds.time_column:
-        time = parse_times(raw[ds.time_column])
+        time = parse_times(raw[ds.time_column], ds.time_format)
         bad = time.isna().to_numpy()
         if bad.any():
+            values = raw[ds.time_column][bad]
             raise LeadDataError(
-                f"time column '{ds.time_column}' has {int(bad.sum())} value(s) that are not "
-                f"dates:\n{_examples(raw, bad, ds.time_column, id_column)}\n"
-                f"Fix the rows or set {config_line(cfg, 'dataset', 'time_column')} to null to "
-                "use row order."
+                f"time column '{ds.time_column}' has {int(bad.sum())} of {len(raw)} value(s) "
+                f"that are not times in time_format {ds.time_format!r} "
+                f"({config_line(cfg, 'dataset', 'time_format')}):\n"
+                f"{_examples(raw, bad, ds.time_column, id_column)}\n"
+                f"{time_format_hint(values, ds.time_format)}. Fix the rows, or set "
+                f"{config_line(cfg, 'dataset', 'time_column')} to null to use row order."
             )
     else:
         time = pd.Series(np.arange(len(raw)), index=raw.index, name="row_order")

@@ -144,12 +144,17 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
                               f"{rules.budget.column} is negative"))
     if contract.time_column and contract.time_column in frame.columns:
         raw = frame[contract.time_column]
-        times = parse_times(raw.where(~is_missing(raw, markers), None))
+        fmt = contract.time_format
+        times = parse_times(raw.where(~is_missing(raw, markers), None), fmt)
         stated = ~is_missing(raw, markers)
         unreadable = stated & times.isna().to_numpy()
-        future = (times > scored_at + FUTURE_TOLERANCE).fillna(False).to_numpy()
+        future = np.zeros(len(raw), bool) if fmt == "sequence" else \
+            (times > scored_at + FUTURE_TOLERANCE).fillna(False).to_numpy()
         if unreadable.any():
-            reasons.append(_where(unreadable, raw, contract.time_column + " '{}' is not a date"))
+            what = "not a number (time_format sequence)" if fmt == "sequence" else \
+                f"not a time in the model's time_format {fmt!r}"
+            what = what.replace("{", "{{").replace("}", "}}")
+            reasons.append(_where(unreadable, raw, contract.time_column + " '{}' is " + what))
         if future.any():
             reasons.append(_where(future, raw, contract.time_column + " '{}' is in the future"))
     joined = [r for r in reasons if (np.asarray(r) != "").any()]

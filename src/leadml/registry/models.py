@@ -74,6 +74,7 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
     return model, Contract(
         name=version["name"], version=version["version"], uri=model_uri,
         id_column=meta["id_column"], time_column=meta.get("time_column"),
+        time_format=meta.get("time_format", "iso"),
         numeric=tuple(meta["numeric"]), categorical=tuple(meta["categorical"]),
         text=tuple(meta["text"]), missing_values=tuple(meta["missing_values"]),
         reference_quantiles=tuple(meta.get("reference_quantiles", ())),

@@ -48,6 +48,7 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         "leadml_model_kind": result.kind,
         "id_column": ds.id_column,
         "time_column": ds.time_column,
+        "time_format": ds.time_format,
         "numeric": list(ds.columns.numeric),
         "categorical": list(ds.columns.categorical),
         "text": list(ds.columns.text),
