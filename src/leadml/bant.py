@@ -17,6 +17,10 @@ import pandas as pd
 from leadml.config import Grades, LabelPolicy, Rules
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
+# Titles that can usually sign, and titles that cannot (for `leadml rules init`).
+TITLES_THAT_SIGN = (r"\b(?:chief|ceo|cto|cfo|coo|cro|cmo|cio|s?vp|evp|vice[- ]?president|director"
+                r"|head of|head|owner|founder|co-?founder|managing partner|partner|president)\b")
+TITLES_THAT_CANNOT = r"\b(?:student|intern|phd candidate|trainee)\b"
 CRITERIA = ("budget", "authority", "need", "timeline")
 LABELS = ("sales_qualified", "nurture", "disqualified")
 
@@ -120,23 +124,32 @@ def authority(titles: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarr
     >>> authority(pd.Series(["V.P. Sales", "Sales Intern", "analyst", None]), rule)[0].tolist()
     ['met', 'not_met', 'not_met', 'unknown']
     """
-    met = re.compile("|".join(f"(?:{p})" for p in rule.met), re.IGNORECASE)
-    out = re.compile("|".join(f"(?:{p})" for p in rule.disqualify), re.IGNORECASE) \
-        if rule.disqualify else None
+    met, out = _matcher(rule.met, rule.met_values), \
+        _matcher(rule.disqualify, rule.disqualify_values)
+    what = "job title" if "title" in rule.column.lower() else rule.column.replace("_", " ")
 
     def judge(title: str) -> tuple[str, bool, str]:
         plain = title.replace(".", "").strip()
         if not plain:
-            return UNKNOWN, False, "no job title"
-        if out is not None and out.search(plain):
-            return NOT_MET, True, f"job title '{title}' cannot sign (hard disqualifier)"
-        if met.search(plain):
+            return UNKNOWN, False, f"no {what}"
+        if out(title.strip()) or out(plain):
+            return NOT_MET, True, f"{what} '{title}' cannot sign (hard disqualifier)"
+        if met(title.strip()) or met(plain):
             return MET, False, ""
-        return NOT_MET, False, f"job title '{title}' shows no buying authority"
+        return NOT_MET, False, f"{what} '{title}' shows no buying authority"
 
     status, disq, reason = _per_value(titles, judge)
-    reason = np.where(status == UNKNOWN, "no job title", reason).astype(object)
+    reason = np.where(status == UNKNOWN, f"no {what}", reason).astype(object)
     return status, disq, reason
+
+
+def _matcher(patterns, values) -> Callable[[str], bool]:
+    """True for text matching one of ``patterns`` (regular expressions) or equal to one
+    of ``values``, both case-insensitive."""
+    regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) \
+        if patterns else None
+    exact = {v.strip().lower() for v in values}
+    return lambda text: text.strip().lower() in exact or bool(regex and regex.search(text))
 
 
 def need(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,14 +160,13 @@ def need(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> need(pd.Series(["Urgent pain", "exploring", "no current need", None]), rule)[0].tolist()
     ['met', 'not_met', 'not_met', 'unknown']
     """
-    met = {v.lower() for v in rule.met}
-    out = {v.lower() for v in rule.disqualify}
+    met = _matcher(rule.met_patterns, rule.met)
+    out = _matcher(rule.disqualify_patterns, rule.disqualify)
 
     def judge(value: str) -> tuple[str, bool, str]:
-        v = value.strip().lower()
-        if v in out:
+        if out(value):
             return NOT_MET, True, f"need '{value}' (hard disqualifier)"
-        if v in met:
+        if met(value):
             return MET, False, ""
         if rule.otherwise == UNKNOWN:
             return UNKNOWN, False, f"need '{value}' is not one the rules know"
@@ -193,12 +205,12 @@ def evaluate(leads: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """BANT status per lead: ``bant_<criterion>`` columns, ``hard_disqualifier`` and the
     failed criteria in words (``bant_reasons``). ``leads`` holds typed values: numbers
     for the budget and strings (or missing) for the rest."""
-    parts = {
-        "budget": budget(leads[rules.budget.column], rules.budget),
-        "authority": authority(leads[rules.authority.column], rules.authority),
-        "need": need(leads[rules.need.column], rules.need),
-        "timeline": timeline(leads[rules.timeline.column], rules.timeline),
-    }
+    judges = {"budget": budget, "authority": authority, "need": need, "timeline": timeline}
+    n = len(leads)
+    unknown = (np.full(n, UNKNOWN, dtype=object), np.zeros(n, bool),
+               np.full(n, "", dtype=object))  # not configured: unknown, said once elsewhere
+    parts = {c: judges[c](leads[getattr(rules, c).column], getattr(rules, c))
+             if getattr(rules, c) is not None else unknown for c in CRITERIA}
     out = pd.DataFrame({f"bant_{c}": parts[c][0] for c in CRITERIA}, index=leads.index)
     out["hard_disqualifier"] = np.logical_or.reduce([parts[c][1] for c in CRITERIA])
     names = {"budget": "Budget", "authority": "Authority", "need": "Need",

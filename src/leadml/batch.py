@@ -203,6 +203,9 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         "unseen_category_values": {k: int(v) for k, v in counts["unseen"].items() if v},
         "model": {"name": contract.name, "version": contract.version, "uri": contract.uri},
         "rules": {"path": str(rules.source), "sha256": rules.sha256,
+                  "criteria": rules.configured,
+                  # said once here, not in every lead's reasons
+                  "not_configured": [c for c in bant.CRITERIA if c not in rules.configured],
                   "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))
                   if has_model else None},
         "scored_at": scored_at,

@@ -342,6 +342,36 @@ def report(
     _run(job)
 
 
+rules_app = typer.Typer(no_args_is_help=True, help="BANT rules files.")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("init")
+def rules_init(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Training config (YAML).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help=(
+        "The rules file to write (never overwritten)."))] = Path("bant.yaml"),
+    verbose: Verbose = False,
+) -> None:
+    """Write a starting BANT rules file from the history's columns, values and outcomes."""
+    _setup_logging(verbose)
+
+    def job():
+        from leadml import jobs
+        from leadml.config import load_config, load_rules
+
+        jobs.rules_init(load_config(config), output)
+        rules = load_rules(output)
+        left_out = [c for c in ("budget", "authority", "need", "timeline")
+                    if c not in rules.configured]
+        typer.echo(f"wrote {output}: criteria {rules.configured}" + (
+            f", left out (unknown for every lead) {left_out}" if left_out else ""))
+        typer.echo("every choice in it is a guess with its numbers as a comment: check them, "
+                   f"then score with --rules {output}")
+
+    _run(job)
+
+
 def _progress(path: Path):
     """A rich progress bar on a terminal; plain log lines under cron."""
     from contextlib import contextmanager

@@ -389,21 +389,28 @@ class BudgetRule(_Frozen):
 
 
 class AuthorityRule(_Frozen):
-    """Regular expressions (case-insensitive) on the job title, after dots are removed so
-    that "V.P." reads as "VP". ``disqualify`` patterns win over ``met`` patterns."""
+    """Regular expressions (case-insensitive) on any text or categorical column (a job
+    title, an occupation, a seniority field), after dots are removed so that "V.P." reads
+    as "VP"; ``met_values`` and ``disqualify_values`` list exact values (case-insensitive)
+    beside them. Disqualifying wins over met."""
 
     column: str
-    met: tuple[str, ...]
+    met: tuple[str, ...] = ()
     disqualify: tuple[str, ...] = ()
+    met_values: tuple[str, ...] = ()
+    disqualify_values: tuple[str, ...] = ()
 
 
 class NeedRule(_Frozen):
-    """Value lists on the stated need (compared case-insensitively); other stated values
-    count as ``otherwise``."""
+    """Value lists on any categorical column that says what the lead needs (compared
+    case-insensitively), and regular expressions (``met_patterns``,
+    ``disqualify_patterns``) beside them; other stated values count as ``otherwise``."""
 
     column: str
-    met: tuple[str, ...]
+    met: tuple[str, ...] = ()
     disqualify: tuple[str, ...] = ()
+    met_patterns: tuple[str, ...] = ()
+    disqualify_patterns: tuple[str, ...] = ()
     otherwise: Literal["not_met", "unknown"] = "not_met"
 
 
@@ -452,10 +459,13 @@ class Grades(_Frozen):
 
 
 class Rules(_Frozen):
-    budget: BudgetRule
-    authority: AuthorityRule
-    need: NeedRule
-    timeline: TimelineRule
+    """BANT criteria, each optional (a criterion the export cannot support is left out and
+    is ``unknown`` for every lead), the label policy and the grades."""
+
+    budget: BudgetRule | None = None
+    authority: AuthorityRule | None = None
+    need: NeedRule | None = None
+    timeline: TimelineRule | None = None
     label_policy: LabelPolicy
     grades: Grades = Grades()
     source: Path | None = Field(None, exclude=True)
@@ -465,19 +475,40 @@ class Rules(_Frozen):
     def _patterns_compile(self) -> Rules:
         import re
 
-        for kind in ("met", "disqualify"):
-            for i, pattern in enumerate(getattr(self.authority, kind)):
+        checks = [("authority", k) for k in ("met", "disqualify")] + \
+            [("need", k) for k in ("met_patterns", "disqualify_patterns")]
+        for criterion, kind in checks:
+            rule = getattr(self, criterion)
+            for i, pattern in enumerate(getattr(rule, kind) if rule else ()):
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    raise ValueError(f"authority.{kind}[{i}] {pattern!r} is not a valid "
+                    raise ValueError(f"{criterion}.{kind}[{i}] {pattern!r} is not a valid "
                                      f"regular expression: {exc}") from None
+        for criterion in ("authority", "need"):
+            rule = getattr(self, criterion)
+            if rule is not None and not any(getattr(rule, k) for k in type(rule).model_fields
+                                            if k.startswith("met")):
+                raise ValueError(f"{criterion} names no value or pattern that meets it: add "
+                                 f"{criterion}.met (or leave {criterion} out: unknown)")
+        need = self.label_policy.sales_qualified.min_criteria_met
+        if need > len(self.configured):
+            raise ValueError(
+                f"label_policy.sales_qualified.min_criteria_met is {need} but only "
+                f"{len(self.configured)} criteria are configured ({self.configured}): no lead "
+                "could be sales-qualified; lower it")
         return self
 
     @property
+    def configured(self) -> list[str]:
+        """The BANT criteria this file defines, in B-A-N-T order."""
+        return [c for c in ("budget", "authority", "need", "timeline")
+                if getattr(self, c) is not None]
+
+    @property
     def columns(self) -> list[str]:
-        return [self.budget.column, self.authority.column, self.need.column,
-                self.timeline.column]
+        """The lead columns the configured criteria read."""
+        return list(dict.fromkeys(getattr(self, c).column for c in self.configured))
 
 
 def _load_yaml(path: Path, model: type[BaseModel], what: str, base_fix=None) -> Any:

@@ -279,6 +279,21 @@ def explain(lead_file: Path, *, model: str | None = None, model_name: str = "lea
     return contract, ids, p, effects
 
 
+def rules_init(cfg: TrainConfig, output: Path) -> str:
+    """Write a starting BANT rules file for the config's history (every guess commented);
+    refuses to overwrite an existing file. Returns its text."""
+    from leadml.io import write_text
+    from leadml.rules_init import rules_text
+
+    if output.exists():
+        raise ConfigError(f"'{output}' exists: leadml rules init never overwrites a rules "
+                          "file; choose another --output or remove it")
+    _, history = audited_history(cfg, refuse=False)
+    text = rules_text(history, cfg)
+    write_text(text, output)
+    return text
+
+
 def sample(out: Path, *, rows: int, seed: int, nightly_rows: int):
     """Write the synthetic history and nightly file; returns both frames."""
     from leadml.io import write_table

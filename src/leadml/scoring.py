@@ -37,6 +37,7 @@ from leadml.schema import (
 from leadml.sklearn_compat import fitted_transformer, model_parts
 
 logger = logging.getLogger(__name__)
+DEFAULT_RULES_NAME = "bant_default.yaml"
 
 OUTPUT_COLUMNS = [
     "lead_id", "conversion_probability", "score", "grade",
@@ -75,6 +76,11 @@ def check_columns(header: list[str], contract: Contract, rules: Rules, *, path: 
     if len(header) == 1 and any(d in header[0] for d in ",;\t|" if d != delimiter):
         hint = (f"\nThe header is one column '{header[0][:80]}': is the delimiter not "
                 f"{delimiter!r}? Pass --delimiter.")
+    elif set(missing) & set(rules.columns) and rules.source is not None and \
+            Path(rules.source).name == DEFAULT_RULES_NAME:
+        hint = ("\nThose are the columns of the rules shipped with leadml, written for the "
+                "sample data. Write rules for your export with `leadml rules init --config "
+                "TRAIN_CONFIG --output bant.yaml`, check them, and pass --rules bant.yaml.")
     raise LeadDataError(
         f"'{path}' lacks {len(missing)} column(s) that model {contract.name} v"
         f"{contract.version} or the rules need: {missing}\n"
@@ -125,7 +131,8 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     if (~no_id & ~first).any():
         reasons.append(_where(~no_id & ~first, ids, "duplicate lead id: an earlier row has it"))
     typed = {}
-    for col in dict.fromkeys([*contract.numeric, rules.budget.column]):
+    budget_column = [rules.budget.column] if rules.budget else []
+    for col in dict.fromkeys([*contract.numeric, *budget_column]):
         numbers, bad = parse_numbers(frame[col], markers)
         if bad.any():
             reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"))
@@ -138,10 +145,11 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         if far.any():
             reasons.append(_where(far, typed[col], col + " {:g} is far outside what the model "
                                   f"was trained on ({lo:g} to {hi:g}); check the value"))
-    budget = typed[rules.budget.column]
-    if (budget < 0).any():
-        reasons.append(_where((budget < 0).to_numpy(), budget,
-                              f"{rules.budget.column} is negative"))
+    if rules.budget is not None:
+        budget = typed[rules.budget.column]
+        if (budget < 0).any():
+            reasons.append(_where((budget < 0).to_numpy(), budget,
+                                  f"{rules.budget.column} is negative"))
     if contract.time_column and contract.time_column in frame.columns:
         raw = frame[contract.time_column]
         fmt = contract.time_format
@@ -164,8 +172,7 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     for col, numbers in typed.items():
         out[col] = numbers
     # The model's pipeline reads placeholders itself; the rules get them as missing.
-    for col in dict.fromkeys([rules.authority.column, rules.need.column,
-                              rules.timeline.column]):
+    for col in rules.columns:
         if col not in typed:
             values = out[col].astype(object)
             out[col] = values.where(~is_missing(values, markers), None)

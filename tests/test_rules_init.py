@@ -1,0 +1,92 @@
+"""BANT on an export that lacks some fields: optional criteria and `leadml rules init`."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.config import load_rules
+from tests.conftest import write_config
+
+pytestmark = pytest.mark.slow
+RENAMES = {"job_title": "occupation", "stated_need": "what_matters_most"}
+
+
+@pytest.fixture
+def export(tmp_path, sample_files):
+    """The sample as a CRM with no budget and no timeline field, an occupation field and a
+    'what matters most' field."""
+    for name in ("leads", "nightly"):
+        frame = pd.read_csv(sample_files / f"{name}.csv", dtype=str, keep_default_na=False)
+        frame.drop(columns=["estimated_budget", "purchase_timeline"]).rename(
+            columns=RENAMES).to_csv(tmp_path / f"{name}.csv", index=False)
+    config = write_config(tmp_path, tmp_path / "leads.csv")
+    raw = yaml.safe_load(config.read_text())
+    cols = raw["dataset"]["columns"]
+    cols["numeric"].remove("estimated_budget")
+    cols["categorical"] = [RENAMES.get(c, c) for c in cols["categorical"]
+                           if c != "purchase_timeline"]
+    cols["text"] = [RENAMES.get(c, c) for c in cols["text"]]
+    config.write_text(yaml.safe_dump(raw))
+    return tmp_path, config
+
+
+def test_an_export_without_budget_or_timeline_is_scored_with_rules_from_rules_init(export):
+    folder, config = export
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", "--config", str(config)]).exit_code == 0
+
+    shipped = runner.invoke(app, ["score", str(folder / "nightly.csv"), "-o",
+                                  str(folder / "shipped.csv")])
+    assert shipped.exit_code == 3 and "leadml rules init" in shipped.output
+    assert not (folder / "shipped.csv").exists()
+
+    made = runner.invoke(app, ["rules", "init", "--config", str(config), "-o",
+                               str(folder / "bant.yaml")])
+    assert made.exit_code == 0, made.output
+    rules = load_rules(folder / "bant.yaml")
+    assert rules.configured == ["authority", "need"]
+    assert rules.authority.column == "occupation" and rules.need.column == "what_matters_most"
+    assert "urgent pain" in [v.lower() for v in rules.need.met]
+    text = (folder / "bant.yaml").read_text()
+    assert "# budget: left out" in text and "# timeline: left out" in text
+    again = runner.invoke(app, ["rules", "init", "--config", str(config), "-o",
+                                str(folder / "bant.yaml")])
+    assert again.exit_code == 2 and "never overwrites" in again.output
+
+    done = runner.invoke(app, ["score", str(folder / "nightly.csv"), "-o",
+                               str(folder / "scored.csv"), "--rules", str(folder / "bant.yaml")])
+    assert done.exit_code == 0, done.output
+    scored = pd.read_csv(folder / "scored.csv", keep_default_na=False)
+    assert (scored["bant_budget"] == "unknown").all() and \
+        (scored["bant_timeline"] == "unknown").all()
+    assert set(scored["bant_authority"]) >= {"met", "not_met"}
+    assert set(scored["bant_need"]) >= {"met", "not_met"}
+    assert not scored["reasons"].str.contains("Budget|Timeline").any()  # said once, below
+    assert (scored["label"] == "sales_qualified").sum() > 0
+    manifest = json.loads((folder / "scored.manifest.json").read_text())
+    assert manifest["rules"]["not_configured"] == ["budget", "timeline"]
+    assert manifest["scored"] == len(scored) == 600
+
+
+def test_criteria_are_optional_but_the_policy_must_be_reachable(tmp_path):
+    from leadml.config import ConfigError
+
+    base = {"label_policy": {"sales_qualified": {"min_probability": 0.2,
+                                                 "min_criteria_met": 0}}}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(base))
+    assert load_rules(path).configured == []  # model and label policy alone
+    base["label_policy"]["sales_qualified"]["min_criteria_met"] = 1
+    path.write_text(yaml.safe_dump({**base, "need": {"column": "n", "met_patterns": ["pain"]}}))
+    assert load_rules(path).columns == ["n"]
+    base["label_policy"]["sales_qualified"]["min_criteria_met"] = 2
+    path.write_text(yaml.safe_dump({**base, "need": {"column": "n", "met": ["x"]}}))
+    with pytest.raises(ConfigError, match="only 1 criteria are configured"):
+        load_rules(path)
+    path.write_text(yaml.safe_dump({**base, "authority": {"column": "t"}}))
+    with pytest.raises(ConfigError, match="authority names no value or pattern"):
+        load_rules(path)
