@@ -169,3 +169,29 @@ def test_cli_audit_writes_json_and_exits_3_when_training_would_refuse(tmp_path, 
     train = CliRunner().invoke(app, ["train", "--config", str(cfg.source)])
     assert train.exit_code == 3
     assert "deal_stage" in train.output
+
+
+def test_unmatured_outcomes_are_warned_about_and_a_horizon_removes_them(tmp_path):
+    """A real export: leads whose conversion lies after the export look unconverted."""
+    from leadml.synthetic import HISTORY_END
+
+    d = make_leads(6_000, seed=5)
+    late = pd.to_datetime(d["converted_at"]) > HISTORY_END
+    d.loc[late, "converted"] = 0
+    d.loc[late, "converted_at"] = ""
+    target = {"column": "converted", "positive_values": ["1"],
+              "converted_at_column": "converted_at"}
+    _, report = _audit(tmp_path, d, dataset={"target": target})
+    found = [f for f in report.findings if f.kind == "maturity"]
+    assert len(found) == 1 and not found[0].blocking
+    assert "horizon_days (e.g." in found[0].message and "90% come within" in found[0].message
+
+    (tmp_path / "h").mkdir()
+    cfg, report = _audit(tmp_path / "h", d, dataset={
+        "target": {**target, "horizon_days": 60}, "as_of": str(HISTORY_END)})
+    assert not [f for f in report.findings if f.kind == "maturity"]
+    raw, outcomes = read_history(cfg)
+    _, history = audit_frame(raw, cfg, outcomes)
+    assert history.unlabelled > 0 and len(history.target) + history.unlabelled == len(d)
+    young = pd.to_datetime(d["created_at"]) > HISTORY_END - pd.Timedelta(days=60)
+    assert history.unlabelled == int(young.sum())

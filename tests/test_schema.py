@@ -182,3 +182,49 @@ def test_an_unreadable_conversion_time_never_counts_a_lead_as_lost(tmp_path):
     outcomes = pd.DataFrame({"id": ["d", "b"], "won_at": ["2026-02-01", "01/02/2026"]})
     with pytest.raises(LeadDataError, match="never counted lost"):
         validate_history(leads().drop(columns="converted"), load_config(path), outcomes)
+
+
+HORIZON = """\
+dataset:
+  path: leads.csv
+  id_column: lead_id
+  time_column: created_at
+  as_of: 2026-03-01
+  target: {column: converted, positive_values: ["yes"], converted_at_column: won_at,
+           horizon_days: 30}
+  columns:
+    numeric: [budget]
+    categorical: [industry]
+    excluded: [won_at]
+"""
+
+
+def test_a_horizon_labels_within_n_days_and_leaves_young_leads_out(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(HORIZON)
+    raw = leads(created_at=["2026-01-01", "2026-01-02", "2026-02-15", "2026-01-03"],
+                converted=["yes", "yes", "yes", "no"],
+                won_at=["2026-01-20", "2026-03-01", "2026-02-20", ""])
+    history = validate_history(raw, load_config(path))
+    # a: within 19 days -> 1; b: 58 days -> 0 within the horizon; c: 14 days old -> left out
+    assert history.ids.tolist() == ["a", "b", "d"]
+    assert history.target.tolist() == [1, 0, 0]
+    assert history.unlabelled == 1 and history.horizon_days == 30
+    assert str(history.as_of.date()) == "2026-03-01"
+
+
+def test_a_horizon_needs_conversion_times_and_a_clock(tmp_path):
+    from leadml.config import ConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text(HORIZON.replace(", converted_at_column: won_at", ""))
+    with pytest.raises(ConfigError, match="converted_at_column"):
+        load_config(path)
+    path.write_text(HORIZON.replace("time_column: created_at",
+                                    "time_column: created_at\n  time_format: sequence"))
+    with pytest.raises(ConfigError, match="not a sequence"):
+        load_config(path)
+    path.write_text(HORIZON)
+    raw = leads(converted=["yes", "no", "no", "yes"], won_at=["2026-01-20", "", "", ""])
+    with pytest.raises(LeadDataError, match="no conversion time"):
+        validate_history(raw, load_config(path))

@@ -44,7 +44,7 @@ DECILES = 10
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # preflight | leakage | health | drift
+    kind: str  # preflight | leakage | health | drift | maturity
     column: str | None
     message: str
     blocking: bool = False
@@ -288,8 +288,54 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
         columns.append(stats)
         findings += _column_findings(stats, history, cfg, converted_at)
     findings += _drift_findings(drift := _drift_table(history), ds.time_column)
+    findings += _maturity_findings(history, cfg, converted_at)
     return Audit(rows=rows, conversions=conversions, columns=columns, drift=drift,
                  findings=findings)
+
+
+def time_to_convert(history: History, converted_at: pd.Series | None) -> dict | None:
+    """Days from creation to conversion of the converted leads (median, 90th percentile),
+    and how old the newest tenth of the history is at the newest time seen."""
+    if converted_at is None or not pd.api.types.is_datetime64_any_dtype(history.time):
+        return None
+    when = pd.to_datetime(converted_at.reset_index(drop=True), utc=True)
+    lag = ((when - history.time.reset_index(drop=True)).dt.total_seconds() / 86_400
+           ).to_numpy(dtype="float64", na_value=np.nan)
+    lag = lag[(history.target == 1) & np.isfinite(lag) & (lag >= 0)]
+    if len(lag) < 20:
+        return None
+    n = len(history.target)
+    tenth = max(1, n // 10)
+    as_of = max(history.time.max(), converted_at.max())
+    newest = history.time.iloc[n - tenth]
+    return {"converted_leads": int(len(lag)), "median_days": float(np.median(lag)),
+            "p90_days": float(np.quantile(lag, 0.9)),
+            "newest_tenth_from": str(newest),
+            "newest_tenth_age_days": float((as_of - newest) / pd.Timedelta(days=1)),
+            "newest_tenth_rate": float(history.target[n - tenth:].mean()),
+            "earlier_rate": float(history.target[:n - tenth].mean()) if n > tenth else None}
+
+
+def _maturity_findings(history: History, cfg: TrainConfig,
+                       converted_at: pd.Series | None) -> list[Finding]:
+    """Without a horizon, warn when the newest leads are too young for their outcome to be
+    known: they look lost only because they are young."""
+    if cfg.dataset.horizon_days is not None:
+        return []
+    t = time_to_convert(history, converted_at)
+    if t is None or t["newest_tenth_age_days"] >= t["p90_days"]:
+        return []
+    suggest = int(np.ceil(t["p90_days"] / 7) * 7)
+    where = "target" if cfg.dataset.target is not None else "outcomes"
+    return [Finding("maturity", cfg.dataset.time_column, (
+        f"outcomes have not matured: the newest tenth of the history (from "
+        f"{t['newest_tenth_from'][:10]}, {t['newest_tenth_age_days']:.0f} days old at the "
+        f"newest time seen) converts at {t['newest_tenth_rate']:.1%} against "
+        f"{t['earlier_rate']:.1%} before it, while half of the conversions take "
+        f"{t['median_days']:.0f} days or more and 90% come within {t['p90_days']:.0f} days. "
+        f"Recent leads look lost only because they are young, and the model learns that. "
+        f"Set dataset.{where}.horizon_days (e.g. {suggest}): leads younger than it are left "
+        f"out and counted, and the probability means 'converts within {suggest} days'"))]
 
 
 def _column_findings(stats: dict, history: History, cfg: TrainConfig,

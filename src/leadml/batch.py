@@ -42,7 +42,7 @@ import pandas as pd
 
 from leadml import bant, io
 from leadml.config import ConfigError, Rules
-from leadml.schema import RECORD_ID, Contract, LeadDataError
+from leadml.schema import RECORD_ID, Contract, LeadDataError, probability_meaning
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,10 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if has_model else {},
         "reject_reasons": dict(Counter(counts["reject_reason"]).most_common()),
         "unseen_category_values": {k: int(v) for k, v in counts["unseen"].items() if v},
-        "model": {"name": contract.name, "version": contract.version, "uri": contract.uri},
+        "model": {"name": contract.name, "version": contract.version, "uri": contract.uri,
+                  "horizon_days": contract.horizon_days,
+                  "probability_means": probability_meaning(contract.horizon_days)
+                  if has_model else None},
         "rules": {"path": str(rules.source), "sha256": rules.sha256,
                   "criteria": rules.configured,
                   # said once here, not in every lead's reasons

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +57,11 @@ class TargetColumn(_Frozen):
     def _known_format(cls, value: str | None) -> str | None:
         return None if value is None else _time_format(value, sequence=False)
 
+    horizon_days: float | None = Field(None, gt=0, description=(
+        "a lead is converted when it converted within this many days of creation; leads "
+        "younger than this at dataset.as_of are unlabelled (left out of training and "
+        "evaluation, counted), and the probability means 'converts within N days'"))
+
 
 class OutcomesTable(_Frozen):
     """The outcome is a separate table of converted leads: id and conversion time."""
@@ -71,6 +77,11 @@ class OutcomesTable(_Frozen):
     @classmethod
     def _known_format(cls, value: str | None) -> str | None:
         return None if value is None else _time_format(value, sequence=False)
+
+    horizon_days: float | None = Field(None, gt=0, description=(
+        "a lead is converted when it converted within this many days of creation; leads "
+        "younger than this at dataset.as_of are unlabelled (left out of training and "
+        "evaluation, counted), and the probability means 'converts within N days'"))
 
 
 class Columns(_Frozen):
@@ -120,11 +131,19 @@ class DatasetConfig(_Frozen):
     columns: Columns
     missing_values: tuple[str, ...] = ("", "N/A", "NA", "n/a", "null", "-", "Select")
     csv: CsvOptions = CsvOptions()
+    as_of: datetime | None = Field(None, description=(
+        "when the export was taken (ISO 8601); default: the newest lead or conversion time. "
+        "With a horizon, leads younger than horizon_days at this time are unlabelled"))
 
     @field_validator("time_format")
     @classmethod
     def _known_time_format(cls, value: str) -> str:
         return _time_format(value, sequence=True)
+
+    @property
+    def horizon_days(self) -> float | None:
+        source = self.target if self.target is not None else self.outcomes
+        return source.horizon_days if source is not None else None
 
     @property
     def converted_at_format(self) -> str:
@@ -141,6 +160,13 @@ class DatasetConfig(_Frozen):
         if (self.target is None) == (self.outcomes is None):
             raise ValueError("give exactly one of 'target' (a column of the lead file) or "
                              "'outcomes' (a table of converted lead ids)")
+        if self.horizon_days is not None:
+            if not self.time_column or self.time_format == "sequence":
+                raise ValueError("horizon_days counts days from each lead's creation: set "
+                                 "time_column to the creation time (a date, not a sequence)")
+            if self.target is not None and not self.target.converted_at_column:
+                raise ValueError("horizon_days needs when each lead converted: set "
+                                 "target.converted_at_column (or use an outcomes table)")
         reserved = {self.id_column, self.time_column, self.target and self.target.column}
         clash = sorted(reserved.intersection(self.columns.features) - {None})
         if clash:

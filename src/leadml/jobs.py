@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from leadml.config import ConfigError, Rules, TrainConfig, default_rules
-from leadml.schema import History
+from leadml.schema import History, probability_meaning
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
         "positive_rate": round(float(history.target.mean()), 6),
         "first_time": str(history.time.iloc[0]),
         "last_time": str(history.time.iloc[-1]),
+        "horizon_days": history.horizon_days,
+        "as_of": None if history.as_of is None else str(history.as_of),
+        "unlabelled_young_leads": history.unlabelled,
+        "probability_means": probability_meaning(history.horizon_days),
     }
 
 
@@ -97,6 +101,10 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
     logger.info("%d leads, %d conversions (%.2f%%), %s to %s", facts["rows"],
                 facts["conversions"], 100 * facts["positive_rate"], facts["first_time"],
                 facts["last_time"])
+    if history.horizon_days is not None:
+        logger.info("horizon %g days at %s: %d leads too young to know are left out of "
+                    "training and evaluation", history.horizon_days, facts["as_of"],
+                    history.unlabelled)
     result = fit(history, cfg)
     checkpoint("train_fitted")
     result.audit = audit

@@ -53,8 +53,13 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
         *([f"- Drift correction {result.drift['method']}: base rate "
            f"{result.drift['source_rate']:.4f} shifted to {result.drift['target_rate']:.4f}."]
           if result.drift.get("method", "none") != "none" else []),
+        f"- Predicts {facts.get('probability_means', 'the probability that a lead converts')}"
+        ".",
         f"- Data: `{facts['path']}` (sha256 {facts['sha256'][:16]}...), {facts['rows']} leads, "
         f"positive rate {facts['positive_rate']:.4f}.",
+        *([f"- Horizon: {facts['horizon_days']:g} days at {facts['as_of']}; "
+           f"{facts['unlabelled_young_leads']} leads younger than that were left out "
+           "(their outcome is not known yet)."] if facts.get("horizon_days") else []),
         *(f"- {n} window: {x.rows} leads, {x.conversions} conversions, "
           f"{x.first_time} to {x.last_time}" for n, x in w.items()),
         f"- Features: numeric {list(cfg.dataset.columns.numeric)}, categorical "
@@ -221,6 +226,10 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         f"<h1>Lead scoring model: {esc(m['name'])} version {esc(str(m['version']))}</h1>",
         f'<p class="sub">{esc(m["kind"].replace("_", " "))}, calibrated with '
         f"{esc(m['calibration'])}; report made {esc(data['created'])}</p>",
+        f"<p>It predicts {esc(d.get('probability_means', 'the probability that a lead converts'))}"
+        + (f"; {d['unlabelled_young_leads']:,} leads younger than {d['horizon_days']:g} days "
+           "were left out, their outcome not known yet" if d.get("horizon_days") else "")
+        + ".</p>",
         "<h2>What it learned from</h2>",
         f"<p>{d['rows']:,} past leads from <code>{esc(str(d['path']))}</code>, created "
         f"{esc(d['first_time'])} to {esc(d['last_time'])}, of which {d['conversions']:,} "

@@ -40,6 +40,7 @@ class Contract:
     reference_lead: dict[str, Any] | None = None
     numeric_ranges: dict[str, tuple[float, float]] | None = None  # (min, max) in training
     time_format: str = "iso"  # how the time column was read in training (never guessed)
+    horizon_days: float | None = None  # the probability is "converts within N days"
 
     @property
     def features(self) -> list[str]:
@@ -214,14 +215,77 @@ def time_format_hint(values: pd.Series, time_format: str) -> str:
             "sequence or the export's strftime pattern (e.g. '%Y/%m/%d %H:%M')")
 
 
+def probability_meaning(horizon_days: float | None) -> str:
+    """What a leadml probability means, for the model card, the report and the manifest.
+
+    >>> probability_meaning(90)
+    'the probability that a lead converts within 90 days of its creation'
+    """
+    if horizon_days is None:
+        return "the probability that a lead converts (as the history records conversions)"
+    return f"the probability that a lead converts within {horizon_days:g} days of its creation"
+
+
 @dataclass(frozen=True)
 class History:
     """Validated lead history in time order, ready to split."""
 
     features: pd.DataFrame  # every input column as read, but the target; models pick theirs
-    target: np.ndarray  # 0/1
+    target: np.ndarray  # 0/1 (converted within horizon_days, when the config sets one)
     time: pd.Series  # creation time, or row number when the config says row order
     ids: pd.Series
+    horizon_days: float | None = None
+    as_of: pd.Timestamp | None = None  # the export's time, when a horizon is set
+    unlabelled: int = 0  # leads younger than the horizon at as_of: left out, counted
+
+
+def _conversion_times(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
+                      outcomes: pd.DataFrame | None, id_column: str) -> pd.Series:
+    """When each lead converted (NaT: not converted, or not said), aligned with ``raw``."""
+    if ds.target is not None:
+        column = ds.target.converted_at_column
+        if column not in raw.columns:
+            raise LeadDataError(f"lead file '{ds.path}' has no column '{column}' "
+                                f"({config_line(cfg, 'dataset', 'target', 'converted_at_column')})")
+        when = raw[column]
+        times = parse_times(when.where(~is_missing(when, ds.missing_values), None),
+                            ds.converted_at_format)
+        bad = (~is_missing(when, ds.missing_values) & times.isna()).to_numpy()
+        if bad.any():
+            raise LeadDataError(
+                f"'{column}' has {int(bad.sum())} value(s) that are not times in format "
+                f"{ds.converted_at_format!r}:\n{_examples(raw, bad, column, id_column)}\n"
+                f"{time_format_hint(when[bad], ds.converted_at_format)} (under "
+                "dataset.target.converted_at_format).")
+        return pd.Series(times.to_numpy(), index=raw.index)
+    when = parse_times(outcomes[ds.outcomes.converted_at_column], ds.converted_at_format)
+    by_id = pd.Series(when.to_numpy(), index=outcomes[ds.outcomes.id_column].astype(str))
+    by_id = by_id[by_id.notna()]
+    by_id = by_id[~by_id.index.duplicated()]
+    return pd.Series(raw[id_column].astype(str).map(by_id).to_numpy(), index=raw.index)
+
+
+def _within_horizon(raw: pd.DataFrame, y: np.ndarray, time: pd.Series, ds: DatasetConfig,
+                    cfg: TrainConfig, outcomes: pd.DataFrame | None, id_column: str
+                    ) -> tuple[np.ndarray, np.ndarray, pd.Timestamp]:
+    """(converted within horizon_days, old enough to know it, the as-of time)."""
+    converted_at = _conversion_times(raw, ds, cfg, outcomes, id_column)
+    unknown = (y == 1) & converted_at.isna().to_numpy()
+    if unknown.any():
+        raise LeadDataError(
+            f"{int(unknown.sum())} converted lead(s) have no conversion time, so whether they "
+            f"converted within horizon_days ({ds.horizon_days:g}) is unknown, e.g. ids "
+            f"{raw[id_column][unknown].astype(str).head(5).tolist()}. Fill the conversion "
+            "times or drop the horizon.")
+    seen = [time.max(), converted_at.max()]
+    as_of = pd.Timestamp(ds.as_of) if ds.as_of is not None else max(t for t in seen
+                                                                     if pd.notna(t))
+    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    horizon = pd.Timedelta(days=ds.horizon_days)
+    lag = (converted_at - time).to_numpy()
+    within = (y == 1) & (lag <= horizon.to_timedelta64())
+    mature = (time <= as_of - horizon).to_numpy()
+    return within.astype(int), mature, as_of
 
 
 def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
@@ -342,6 +406,16 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
     else:
         time = pd.Series(np.arange(len(raw)), index=raw.index, name="row_order")
     y = _target(raw, ds, cfg, outcomes)
+    as_of, unlabelled = None, 0
+    if ds.horizon_days is not None:
+        y, mature, as_of = _within_horizon(raw, y, time, ds, cfg, outcomes, id_column)
+        unlabelled = int((~mature).sum())
+        if not mature.any():
+            raise LeadDataError(
+                f"every lead is younger than horizon_days ({ds.horizon_days:g}) at "
+                f"{as_of:%Y-%m-%d %H:%M} UTC: none can be labelled yet. Use a shorter "
+                "horizon or an export covering a longer period.")
+        raw, time, ids, y = raw[mature], time[mature], ids[mature], y[mature]
     order = np.argsort(time.to_numpy(), kind="stable")
     target_column = [ds.target.column] if ds.target else []
     features = raw.drop(columns=target_column).iloc[order].reset_index(drop=True)
@@ -350,4 +424,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         target=y[order],
         time=time.iloc[order].reset_index(drop=True),
         ids=ids.iloc[order].reset_index(drop=True),
+        horizon_days=ds.horizon_days,
+        as_of=as_of,
+        unlabelled=unlabelled,
     )

@@ -49,6 +49,7 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         "id_column": ds.id_column,
         "time_column": ds.time_column,
         "time_format": ds.time_format,
+        "horizon_days": ds.horizon_days,
         "numeric": list(ds.columns.numeric),
         "categorical": list(ds.columns.categorical),
         "text": list(ds.columns.text),
