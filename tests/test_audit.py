@@ -75,7 +75,7 @@ def test_the_shipped_sample_config_passes_and_its_truth_columns_are_flagged(tmp_
     assert report.blocking == []
     flags = _flags(report)
     assert "single-AUC" in flags["true_probability"]  # the generator's truth
-    assert "missingness" in flags["converted_at"]  # exists only for converted leads
+    assert "exclusive-filling" in flags["converted_at"]  # exists only for converted leads
     assert all(not f for c, f in flags.items() if c in FEATURES["numeric"])
 
 
@@ -87,7 +87,7 @@ def test_each_leak_is_found_by_its_behaviour(tmp_path, leads):
                             "converted_at_column": "converted_at"}})
     flags = _flags(report)
     assert "single-AUC" in flags["deal_stage"]
-    assert "missingness" in flags["contract_value"]
+    assert "exclusive-filling" in flags["contract_value"]
     assert "tracks-outcome" in flags["crm_ref"]
     assert "after-conversion" in flags["last_activity_at"]
     blocked = {f.column for f in report.blocking}

@@ -242,10 +242,24 @@ class AuditConfig(_Frozen):
 
     min_leads: int = Field(1000, ge=1, description="fewer labelled leads: too few to learn from")
     min_conversions: int = Field(120, ge=1, description="fewer conversions: too few to learn from")
-    max_single_auc: float = Field(0.75, gt=0.5, le=1, description=(
-        "a column that alone separates converted leads this well is suspect"))
+    block_single_auc: float = Field(0.9, gt=0.5, le=1, description=(
+        "a column that alone separates converted leads this well is a near-certain leak"))
+    max_single_auc: float = Field(0.8, gt=0.5, le=1, description=(
+        "from here (below block_single_auc) a column goes to review"))
+    note_single_auc: float = Field(0.75, gt=0.5, le=1, description=(
+        "from here a number with no other sign of a leak is noted, not stopped: strong "
+        "engagement fields live here"))
+    block_missing_auc: float = Field(0.9, gt=0.5, le=1, description=(
+        "a column whose emptiness alone separates converted leads this well blocks"))
     max_missing_auc: float = Field(0.75, gt=0.5, le=1, description=(
-        "a column whose emptiness alone separates converted leads this well is suspect"))
+        "from here (below block_missing_auc) a column whose emptiness tracks the outcome "
+        "goes to review"))
+    min_exclusive_filled: int = Field(10, ge=1, description=(
+        "a column filled only for converted (or only for lost) leads blocks once this many "
+        "rows are filled and chance cannot explain it"))
+    state_auc: float = Field(0.6, gt=0.5, le=1, description=(
+        "a column whose values read like sales actions or outcome states goes to review "
+        "from this AUC"))
     max_order_auc: float = Field(0.6, gt=0.5, le=1, description=(
         "an id-like or time-like feature that tracks the outcome this well is suspect"))
     keep: dict[str, str] = Field(default_factory=dict, description=(
