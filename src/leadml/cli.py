@@ -93,6 +93,11 @@ def sample(
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
     nightly_rows: Annotated[int | None, typer.Option(
         min=1, help="Leads in nightly.csv (default: rows / 10).")] = None,
+    export_style: Annotated[str, typer.Option(help=(
+        "clean: the tidy sample (leads.csv with outcomes and true probabilities). crm: a "
+        "CRM export as it comes (unsorted, day-first dates, an outcomes table with "
+        "unmatured conversions, latest-state and deal-table leaks, placeholders, no budget "
+        "or timeline) plus a first train.yaml listing every column."))] = "clean",
     verbose: Verbose = False,
 ) -> None:
     """Write a synthetic lead history (with the true probabilities) and a nightly file."""
@@ -100,7 +105,21 @@ def sample(
 
     def job():
         from leadml import jobs
+        from leadml.config import ConfigError
 
+        if export_style not in ("clean", "crm"):
+            raise ConfigError(f"--export-style must be clean or crm, got {export_style!r}")
+        if export_style == "crm":
+            from leadml.synthetic_crm import write_crm_export
+
+            made = write_crm_export(out, rows, seed=seed,
+                                    nightly_rows=nightly_rows or max(1, rows // 10))
+            typer.echo(f"wrote {made['leads']} leads (unsorted) to {out / 'leads.csv'}, "
+                       f"{made['conversions_known']} conversions known at export time to "
+                       f"{out / 'outcomes.csv'}, {made['nightly']} new leads to "
+                       f"{out / 'nightly.csv'}, and a first config {out / 'train.yaml'}: "
+                       f"try leadml audit --config {out / 'train.yaml'}")
+            return
         history, nightly = jobs.sample(out, rows=rows, seed=seed,
                                        nightly_rows=nightly_rows or max(1, rows // 10))
         typer.echo(f"wrote {len(history)} leads to {out / 'leads.csv'} "
@@ -170,7 +189,7 @@ def audit(
         typer.echo(f"\naudit: {path}")
         if report.blocking:
             raise LeadDataError(f"{len(report.blocking)} finding(s) would stop training "
-                                "(marked BLOCKS above)")
+                                "(marked BLOCKS or REVIEW above)")
 
     _run(job)
 
