@@ -110,10 +110,8 @@ def sample(
         if export_style not in ("clean", "crm"):
             raise ConfigError(f"--export-style must be clean or crm, got {export_style!r}")
         if export_style == "crm":
-            from leadml.synthetic_crm import write_crm_export
-
-            made = write_crm_export(out, rows, seed=seed,
-                                    nightly_rows=nightly_rows or max(1, rows // 10))
+            made = jobs.sample_crm(out, rows=rows, seed=seed,
+                                   nightly_rows=nightly_rows or max(1, rows // 10))
             typer.echo(f"wrote {made['leads']} leads (unsorted) to {out / 'leads.csv'}, "
                        f"{made['conversions_known']} conversions known at export time to "
                        f"{out / 'outcomes.csv'}, {made['nightly']} new leads to "

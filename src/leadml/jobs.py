@@ -311,3 +311,10 @@ def sample(out: Path, *, rows: int, seed: int, nightly_rows: int):
     write_table(history, out / "leads.csv")
     write_table(nightly, out / "nightly.csv")
     return history, nightly
+
+
+def sample_crm(out: Path, *, rows: int, seed: int, nightly_rows: int) -> dict:
+    """Write the CRM-style sample (:mod:`leadml.synthetic_crm`) and its first config."""
+    from leadml.synthetic_crm import write_crm_export
+
+    return write_crm_export(out, rows, seed=seed, nightly_rows=nightly_rows)
