@@ -40,7 +40,26 @@ def _time_format(value: str, *, sequence: bool) -> str:
                      "strftime pattern (such as '%d/%m/%Y %H:%M')")
 
 
-class TargetColumn(_Frozen):
+class _Conversions(_Frozen):
+    """How conversion times are written, and the horizon over which a lead counts as
+    converted (shared by the two ways of giving outcomes)."""
+
+    converted_at_format: str | None = Field(
+        None, description="how converted_at_column is written (as time_format); default: "
+        "time_format, or iso when time_format is sequence")
+
+    @field_validator("converted_at_format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        return None if value is None else _time_format(value, sequence=False)
+
+    horizon_days: float | None = Field(None, gt=0, description=(
+        "a lead is converted when it converted within this many days of creation; leads "
+        "younger than this at dataset.as_of are unlabelled (left out of training and "
+        "evaluation, counted), and the probability means 'converts within N days'"))
+
+
+class TargetColumn(_Conversions):
     """The outcome is a column of the lead file; ``positive_values`` mark a conversion."""
 
     column: str
@@ -48,40 +67,14 @@ class TargetColumn(_Frozen):
     converted_at_column: str | None = Field(
         None, description="when converted leads converted: the audit checks no feature "
         "column holds dates after it")
-    converted_at_format: str | None = Field(
-        None, description="how converted_at_column is written (as time_format); default: "
-        "time_format, or iso when time_format is sequence")
-
-    @field_validator("converted_at_format")
-    @classmethod
-    def _known_format(cls, value: str | None) -> str | None:
-        return None if value is None else _time_format(value, sequence=False)
-
-    horizon_days: float | None = Field(None, gt=0, description=(
-        "a lead is converted when it converted within this many days of creation; leads "
-        "younger than this at dataset.as_of are unlabelled (left out of training and "
-        "evaluation, counted), and the probability means 'converts within N days'"))
 
 
-class OutcomesTable(_Frozen):
+class OutcomesTable(_Conversions):
     """The outcome is a separate table of converted leads: id and conversion time."""
 
     path: Path
     id_column: str = "lead_id"
     converted_at_column: str = "converted_at"
-    converted_at_format: str | None = Field(
-        None, description="how converted_at_column is written (as time_format); default: "
-        "time_format, or iso when time_format is sequence")
-
-    @field_validator("converted_at_format")
-    @classmethod
-    def _known_format(cls, value: str | None) -> str | None:
-        return None if value is None else _time_format(value, sequence=False)
-
-    horizon_days: float | None = Field(None, gt=0, description=(
-        "a lead is converted when it converted within this many days of creation; leads "
-        "younger than this at dataset.as_of are unlabelled (left out of training and "
-        "evaluation, counted), and the probability means 'converts within N days'"))
 
 
 class Columns(_Frozen):

@@ -239,6 +239,24 @@ class History:
     unlabelled: int = 0  # leads younger than the horizon at as_of: left out, counted
 
 
+def read_conversion_times(when: pd.Series, ds: DatasetConfig, where: str) -> pd.Series:
+    """Conversion times as ``converted_at_format`` declares them (NaT where none is
+    stated). A stated time that does not read stops training: a lead is never counted lost,
+    or late, because its date could not be read."""
+    stated = ~is_missing(when, ds.missing_values)
+    times = parse_times(when.where(stated, None), ds.converted_at_format)
+    bad = (stated & times.isna()).to_numpy()
+    if bad.any():
+        source = "target" if ds.target is not None else "outcomes"
+        raise LeadDataError(
+            f"{where}: {int(bad.sum())} conversion time(s) are not times in format "
+            f"{ds.converted_at_format!r}, e.g. {when[bad].astype(str).head(3).tolist()}; "
+            f"{time_format_hint(when[bad], ds.converted_at_format)} (set "
+            f"dataset.{source}.converted_at_format). A lead is never counted lost because "
+            "its date could not be read.")
+    return times
+
+
 def _conversion_times(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
                       outcomes: pd.DataFrame | None, id_column: str) -> pd.Series:
     """When each lead converted (NaT: not converted, or not said), aligned with ``raw``."""
@@ -247,18 +265,10 @@ def _conversion_times(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
         if column not in raw.columns:
             raise LeadDataError(f"lead file '{ds.path}' has no column '{column}' "
                                 f"({config_line(cfg, 'dataset', 'target', 'converted_at_column')})")
-        when = raw[column]
-        times = parse_times(when.where(~is_missing(when, ds.missing_values), None),
-                            ds.converted_at_format)
-        bad = (~is_missing(when, ds.missing_values) & times.isna()).to_numpy()
-        if bad.any():
-            raise LeadDataError(
-                f"'{column}' has {int(bad.sum())} value(s) that are not times in format "
-                f"{ds.converted_at_format!r}:\n{_examples(raw, bad, column, id_column)}\n"
-                f"{time_format_hint(when[bad], ds.converted_at_format)} (under "
-                "dataset.target.converted_at_format).")
+        times = read_conversion_times(raw[column], ds, f"lead file '{ds.path}', column "
+                                      f"'{column}'")
         return pd.Series(times.to_numpy(), index=raw.index)
-    when = parse_times(outcomes[ds.outcomes.converted_at_column], ds.converted_at_format)
+    when = read_conversion_times(outcomes[ds.outcomes.converted_at_column], ds, "")
     by_id = pd.Series(when.to_numpy(), index=outcomes[ds.outcomes.id_column].astype(str))
     by_id = by_id[by_id.notna()]
     by_id = by_id[~by_id.index.duplicated()]
@@ -322,17 +332,9 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
         what=f"outcomes table '{ds.outcomes.path}'",
         fix=f"Name its columns in {config_line(cfg, 'dataset', 'outcomes')}.",
     )
-    when = outcomes[ds.outcomes.converted_at_column]
-    converted_at = parse_times(when, ds.converted_at_format)
-    bad = (~is_missing(when, ds.missing_values) & converted_at.isna()).to_numpy()
-    if bad.any():
-        raise LeadDataError(
-            f"outcomes table '{ds.outcomes.path}': {int(bad.sum())} conversion time(s) in "
-            f"'{ds.outcomes.converted_at_column}' are not times in format "
-            f"{ds.converted_at_format!r}, e.g. {when[bad].astype(str).head(3).tolist()}; "
-            f"{time_format_hint(when[bad], ds.converted_at_format)} (under "
-            "dataset.outcomes.converted_at_format). A lead is never counted lost because its "
-            "date could not be read.")
+    converted_at = read_conversion_times(
+        outcomes[ds.outcomes.converted_at_column], ds,
+        f"outcomes table '{ds.outcomes.path}', column '{ds.outcomes.converted_at_column}'")
     converted_ids = set(outcomes.loc[converted_at.notna(), ds.outcomes.id_column].astype(str))
     return raw[ds.id_column].astype(str).isin(converted_ids).to_numpy().astype(int)
 
