@@ -32,7 +32,6 @@ def read_dates(values: pd.Series, date_format: str) -> pd.Series:
     return times
 
 
-
 #: Values a salesperson or the CRM sets while working a lead, or once it is decided: a
 #: column whose values read like these holds the lead's latest state, not its first one.
 STATE_WORDS = (r"\b(won|lost|closed|open|pending|contacted|in progress|converted|"
@@ -48,10 +47,9 @@ STATE_NAMES = (r"(last|latest|current|recent|status|stage|rating|quality|profile
 
 
 def leak_evidence(stats: dict, history: History, cfg: TrainConfig,
-                   converted_at: pd.Series | None) -> list[tuple[str, str, float, str]]:
+                  converted_at: pd.Series | None) -> list[tuple[str, str, float, str]]:
     """(level, flag, strength, why) for each sign that a column is not known when a lead
     arrives. Behaviour decides; names only support behaviour that is already suspect."""
-
     ac, name = cfg.audit, stats["column"]
     y = history.target
     values = history.features[name]
@@ -135,7 +133,6 @@ def leak_evidence(stats: dict, history: History, cfg: TrainConfig,
 def _reads_like_states(stated: pd.Series) -> bool:
     """Do the values read like sales actions or outcome states: a tenth of the rows, or
     three in ten of the distinct values?"""
-
     counts = stated.astype(str).str.strip().str.lower().value_counts()
     if counts.empty:
         return False
@@ -144,7 +141,6 @@ def _reads_like_states(stated: pd.Series) -> bool:
 
 
 def _state_examples(stated: pd.Series) -> str:
-
     counts = stated.astype(str).str.strip().value_counts()
     found = [v for v in counts.index if re.search(STATE_WORDS, v.lower())][:3]
     return ", ".join(repr(v) for v in found)
