@@ -1,6 +1,7 @@
 """The CRM-style sample (`leadml sample --export-style crm`) reproduces what real exports do,
 and the audit and the config handle each pattern."""
 
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -103,3 +104,42 @@ def test_with_a_horizon_the_probability_matches_the_realised_rate_on_matured_lea
     m = result.test_metrics
     assert abs(m["mean_probability"] - m["positive_rate"]) < 0.01, m
     assert m["roc_auc"] > 0.75
+
+
+def test_the_horizon_is_said_in_the_model_card_the_report_and_every_manifest(export, tmp_path):
+    """Train the CRM export end to end with a horizon (leaks excluded, BANT from rules init),
+    score its nightly file: the probability's meaning travels with the model."""
+    import json
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    raw = yaml.safe_load((export / "train.yaml").read_text())
+    cols = raw["dataset"]["columns"]
+    cols["numeric"] = [c for c in cols["numeric"] if c not in LEAKS]
+    cols["categorical"] = [c for c in cols["categorical"] if c not in LEAKS]
+    cols["excluded"] = sorted(LEAKS)
+    raw["dataset"]["outcomes"]["horizon_days"] = 60
+    raw["evaluation"] = {"bootstrap": 20}
+    config = export / "horizon.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--config", str(config)])
+    assert trained.exit_code == 0, trained.output
+    version = MlflowClient().get_model_version("leadml", "1")
+    assert "within 60 days of its creation" in version.description  # the model card
+    run = MlflowClient().get_run(version.run_id)
+    assert int(run.data.params["data_unlabelled_young_leads"]) > 1000
+    page = mlflow.artifacts.download_artifacts(run_id=version.run_id,
+                                               artifact_path="report/report.html")
+    assert "within 60 days" in Path(page).read_text()
+    rules = tmp_path / "bant.yaml"
+    assert runner.invoke(app, ["rules", "init", "--config", str(config), "-o",
+                               str(rules)]).exit_code == 0
+    scored = runner.invoke(app, ["score", str(export / "nightly.csv"), "-o",
+                                 str(tmp_path / "scored.csv"), "--rules", str(rules)])
+    assert scored.exit_code == 0, scored.output
+    manifest = json.loads((tmp_path / "scored.manifest.json").read_text())
+    assert manifest["model"]["horizon_days"] == 60
+    assert "within 60 days" in manifest["model"]["probability_means"]
+    assert manifest["scored"] == 1200 and manifest["rejected"] == 0
