@@ -88,3 +88,15 @@ def test_outcomes_table_config(tmp_path):
     raw["dataset"]["outcomes"] = {"path": "outcomes.csv"}
     cfg = load_config(_write(tmp_path, yaml.safe_dump(raw)))
     assert cfg.dataset.outcomes.path == (tmp_path / "outcomes.csv").resolve()
+
+
+def test_audit_levels_must_rise_from_note_to_block():
+    from pydantic import ValidationError
+
+    from leadml.config import AuditConfig
+
+    assert AuditConfig().block_single_auc == 0.9
+    with pytest.raises(ValidationError, match="must rise from note to review to block"):
+        AuditConfig(max_single_auc=0.95)
+    with pytest.raises(ValidationError, match="must not exceed"):
+        AuditConfig(max_missing_auc=0.95)

@@ -259,6 +259,18 @@ class AuditConfig(_Frozen):
         "flagged columns to keep anyway, each with the reason it is known before the outcome"))
 
     @model_validator(mode="after")
+    def _levels_ordered(self) -> AuditConfig:
+        if not self.note_single_auc <= self.max_single_auc <= self.block_single_auc:
+            raise ValueError(
+                f"AUC levels must rise from note to review to block: note_single_auc "
+                f"{self.note_single_auc} <= max_single_auc {self.max_single_auc} <= "
+                f"block_single_auc {self.block_single_auc}")
+        if self.max_missing_auc > self.block_missing_auc:
+            raise ValueError(f"max_missing_auc {self.max_missing_auc} (review) must not exceed "
+                             f"block_missing_auc {self.block_missing_auc}")
+        return self
+
+    @model_validator(mode="after")
     def _reasons_given(self) -> AuditConfig:
         empty = [c for c, why in self.keep.items() if not str(why).strip()]
         if empty:
