@@ -234,25 +234,39 @@ def criteria_met(bant: pd.DataFrame) -> np.ndarray:
     return (bant[[f"bant_{c}" for c in CRITERIA]].to_numpy() == MET).sum(axis=1)
 
 
-def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy) -> np.ndarray:
+def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy,
+          expected_value: np.ndarray | None = None) -> np.ndarray:
     """One label per lead, by the policy's stated precedence.
 
     1. a hard disqualifier -> ``disqualified`` (whatever the model says);
     2. probability below ``disqualify_below_probability`` -> ``disqualified``;
-    3. probability >= ``sales_qualified.min_probability`` and at least ``min_criteria_met``
-       criteria met -> ``sales_qualified``;
+    3. at least ``min_criteria_met`` criteria met, probability at least
+       ``sales_qualified.min_probability`` and expected value at least
+       ``min_expected_value`` (those set) -> ``sales_qualified``;
     4. otherwise ``nurture``.
 
+    A capacity, when the policy sets one, then keeps only the best of the
+    ``sales_qualified`` leads (:mod:`leadml.capacity`): it needs the whole run.
     Without a model (``leadml score --rules-only``) the probability is NaN and steps 2 and
-    the probability half of 3 are skipped: the rules alone decide.
+    the probability half of 3 are skipped: the rules alone decide. A lead whose expected
+    value is unknown (no deal value, no default) never passes ``min_expected_value`` and,
+    when capacity ranks by expected value, is not a candidate.
     """
     p = np.asarray(probability, dtype=float)
     known = ~np.isnan(p)
     floor = policy.disqualify_below_probability
     low = known & (p < floor) if floor is not None else np.zeros(len(p), bool)
     sq = policy.sales_qualified
-    qualified = (~known | (p >= sq.min_probability)) & \
-        (criteria_met(bant) >= sq.min_criteria_met)
+    qualified = criteria_met(bant) >= sq.min_criteria_met
+    if sq.min_probability is not None:
+        qualified &= ~known | (p >= sq.min_probability)
+    uses_value = sq.min_expected_value is not None or \
+        (sq.by_capacity and sq.rank_by == "expected_value")
+    if uses_value and expected_value is not None:
+        ev = np.asarray(expected_value, dtype=float)
+        qualified &= ~known | (~np.isnan(ev) & (ev >= (sq.min_expected_value
+                                                        if sq.min_expected_value is not None
+                                                        else -np.inf)))
     return np.select([bant["hard_disqualifier"].to_numpy(), low, qualified],
                      ["disqualified", "disqualified", "sales_qualified"], "nurture")
 

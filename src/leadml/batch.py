@@ -181,7 +181,7 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
                    has_model: bool, contract: Contract, rules: Rules, cutoffs,
                    scored_at: str, field_reasons: bool, timings: dict[str, float],
                    engine: str = "local", output_sha256: str | None = None,
-                   checksum: str | None = None) -> dict:
+                   checksum: str | None = None, capacity: dict | None = None) -> dict:
     """The run manifest, the same for every engine; written last, it marks a finished run.
     ``input.rows`` counts records (scored + rejected); ``input.line_breaks`` is counted
     from the bytes, for a reader to cross-check."""
@@ -198,6 +198,10 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         "scored": scored, "rejected": rejected, "reject_rate": round(rate, 6),
         "max_reject_rate": settings.max_reject_rate,
         "labels": {k: int(counts["label"].get(k, 0)) for k in bant.LABELS},
+        "qualification_rate": round(counts["label"].get("sales_qualified", 0) / scored, 6)
+        if scored else None,
+        "by_label": by_label(counts, has_model=has_model, value=rules.value is not None),
+        "capacity": capacity,
         "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if has_model else {},
         "reject_reasons": dict(Counter(counts["reject_reason"]).most_common()),
         "unseen_category_values": {k: int(v) for k, v in counts["unseen"].items() if v},
@@ -215,6 +219,25 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         "field_reasons": field_reasons,
         "timings": {k: round(float(v), 3) for k, v in timings.items()},
     }
+
+
+def by_label(counts, *, has_model: bool, value: bool) -> dict:
+    """Per label: leads, the conversions the model expects among them (the sum of their
+    probabilities), their expected conversion rate and, with a value, their expected
+    value."""
+    out = {}
+    for label in bant.LABELS:
+        leads = int(counts["label"].get(label, 0))
+        row: dict = {"leads": leads}
+        if has_model:
+            expected = float(counts.get("expected_conversions", {}).get(label, 0.0))
+            row["expected_conversions"] = round(expected, 3)
+            row["expected_conversion_rate"] = round(expected / leads, 6) if leads else None
+        if value:
+            row["expected_value"] = round(float(counts.get("expected_value", {})
+                                                .get(label, 0.0)), 2)
+        out[label] = row
+    return out
 
 
 def location(path) -> str:

@@ -359,6 +359,67 @@ def report(
     _run(job)
 
 
+@app.command()
+def plan(
+    config: Annotated[Path, typer.Option("--config", "-c", help=(
+        "The training config of the model (its history gives the test window)."))],
+    share: Annotated[list[float] | None, typer.Option(help=(
+        "A capacity: the share of each run's leads sales can work (repeat; default 0.05, "
+        "0.10 and 0.20)."))] = None,
+    rules: Annotated[Path | None, typer.Option(help=(
+        "BANT rules YAML (disqualifiers, BANT minimum, value); default: the shipped "
+        "rules."))] = None,
+    model: ModelUri = None,
+    model_name: ModelName = "leadml",
+    oracle_column: Annotated[str | None, typer.Option(help=(
+        "A column holding each lead's true probability (generated data), to compare "
+        "against ranking by the truth."))] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=(
+        "Write the plan as JSON here, and the gain chart beside it (.png)."))] = None,
+    verbose: Verbose = False,
+) -> None:
+    """How many leads to make sales-qualified: conversions captured against capacity on
+    the model's test window, the cut-off that fills it, and the rules lines that set it."""
+    _setup_logging(verbose)
+
+    def job():
+        from rich.console import Console
+        from rich.table import Table
+
+        from leadml import jobs
+        from leadml.config import load_config, load_rules
+
+        shares = share or [0.05, 0.10, 0.20]
+        made = jobs.plan(load_config(config), shares, model=model, model_name=model_name,
+                         rules=load_rules(rules) if rules else None,
+                         oracle_column=oracle_column)
+        t = made.table
+        table = Table(title=f"Capacity plan of {made.model} on its test window "
+                            f"({len(made.y):,} leads, {int(made.y.sum()):,} converted)")
+        cols = {"capacity_share": "capacity", "sales_qualified": "sales-qualified",
+                "conversions_captured": "conversions", "share_of_conversions": "of all",
+                "probability_cutoff": "cut-off", "sql_conversion_rate": "SQL converts",
+                "expected_sql_conversion_rate": "expected",
+                "nurture_conversion_rate": "nurture converts"}
+        if "of_oracle" in t:
+            cols["of_oracle"] = "of oracle"
+        for title in cols.values():
+            table.add_column(title, justify="right")
+        pct = {"capacity_share", "share_of_conversions", "sql_conversion_rate",
+               "expected_sql_conversion_rate", "nurture_conversion_rate", "of_oracle"}
+        for _, r in t.iterrows():
+            table.add_row(*[f"{r[c]:.1%}" if c in pct else f"{r[c]:.3f}"
+                            if c == "probability_cutoff" else f"{int(r[c]):,}" for c in cols])
+        Console(width=140).print(table)
+        for s, lines in made.lines.items():
+            typer.echo(f"\n# capacity {s:.0%}: paste into the rules file\n{lines}")
+        if output is not None:
+            jobs.write_plan(made, output)
+            typer.echo(f"\nplan: {output} and {output.with_suffix('.png')}")
+
+    _run(job)
+
+
 rules_app = typer.Typer(no_args_is_help=True, help="BANT rules files.")
 app.add_typer(rules_app, name="rules")
 

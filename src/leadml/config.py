@@ -469,18 +469,59 @@ class TimelineRule(_Frozen):
 
 
 class SalesQualified(_Frozen):
-    min_probability: float = Field(ge=0, le=1)
-    min_criteria_met: int = Field(ge=0, le=4)
+    """Who is handed to sales: leads meeting ``min_criteria_met`` BANT criteria and every
+    cut-off given (``min_probability``, ``min_expected_value``), then, when a capacity is
+    set, only the best ``capacity`` leads of the run (or ``capacity_share`` of its scored
+    leads) by ``rank_by``, ties broken by lead id; the rest are nurture."""
+
+    min_probability: float | None = Field(None, ge=0, le=1)
+    min_criteria_met: int = Field(0, ge=0, le=4)
+    min_expected_value: float | None = None
+    capacity: int | None = Field(None, ge=0)
+    capacity_share: float | None = Field(None, gt=0, le=1)
+    rank_by: Literal["probability", "expected_value"] = "probability"
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> SalesQualified:
+        if self.capacity is not None and self.capacity_share is not None:
+            raise ValueError("give capacity (leads per scoring run) or capacity_share (a "
+                             "share of the run's scored leads), not both")
+        if all(getattr(self, k) is None for k in ("min_probability", "min_expected_value",
+                                                  "capacity", "capacity_share")):
+            raise ValueError("say how a lead becomes sales-qualified: set min_probability, "
+                             "min_expected_value, capacity or capacity_share")
+        return self
+
+    @property
+    def by_capacity(self) -> bool:
+        return self.capacity is not None or self.capacity_share is not None
 
 
 class LabelPolicy(_Frozen):
     """Precedence: (1) any hard disqualifier -> disqualified; (2) probability below
-    ``disqualify_below_probability`` -> disqualified; (3) probability at least
-    ``sales_qualified.min_probability`` and at least ``min_criteria_met`` BANT criteria
-    met -> sales_qualified; (4) otherwise nurture."""
+    ``disqualify_below_probability`` -> disqualified; (3) at least ``min_criteria_met``
+    BANT criteria met and every cut-off of ``sales_qualified`` passed -> sales_qualified,
+    as far as the capacity allows; (4) otherwise nurture."""
 
     sales_qualified: SalesQualified
     disqualify_below_probability: float | None = Field(None, ge=0, le=1)
+
+
+class Value(_Frozen):
+    """What a converted lead is worth, for expected value = probability x value - cost:
+    a deal-value ``column`` of the lead file, a ``default`` (the value of every lead, or
+    of a lead whose column is blank), and the ``cost_per_contact`` of working a lead."""
+
+    column: str | None = None
+    default: float | None = Field(None, ge=0)
+    cost_per_contact: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_value(self) -> Value:
+        if self.column is None and self.default is None:
+            raise ValueError("value needs a column (the deal value of each lead) or a "
+                             "default (one value for every lead), or both")
+        return self
 
 
 class Grades(_Frozen):
@@ -512,6 +553,7 @@ class Rules(_Frozen):
     need: NeedRule | None = None
     timeline: TimelineRule | None = None
     label_policy: LabelPolicy
+    value: Value | None = None
     grades: Grades = Grades()
     source: Path | None = Field(None, exclude=True)
     sha256: str | None = Field(None, exclude=True)
@@ -542,6 +584,12 @@ class Rules(_Frozen):
                 f"label_policy.sales_qualified.min_criteria_met is {need} but only "
                 f"{len(self.configured)} criteria are configured ({self.configured}): no lead "
                 "could be sales-qualified; lower it")
+        sq = self.label_policy.sales_qualified
+        if self.value is None and (sq.rank_by == "expected_value"
+                                   or sq.min_expected_value is not None):
+            raise ValueError("label_policy.sales_qualified uses expected value (rank_by or "
+                             "min_expected_value) but the file has no value section: add "
+                             "value.column or value.default, and value.cost_per_contact")
         return self
 
     @property
@@ -552,8 +600,10 @@ class Rules(_Frozen):
 
     @property
     def columns(self) -> list[str]:
-        """The lead columns the configured criteria read."""
-        return list(dict.fromkeys(getattr(self, c).column for c in self.configured))
+        """The lead columns the configured criteria (and the deal value) read."""
+        value = [self.value.column] if self.value and self.value.column else []
+        return list(dict.fromkeys([*(getattr(self, c).column for c in self.configured),
+                                   *value]))
 
 
 def _load_yaml(path: Path, model: type[BaseModel], what: str, base_fix=None) -> Any:

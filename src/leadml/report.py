@@ -213,9 +213,15 @@ def _insights(rows: list[dict], fields: list[str]) -> str:
     return "".join(parts)
 
 
+def _gain(y: np.ndarray, p: np.ndarray, capacities: list[float]) -> str:
+    from leadml.plan import gain_figure
+
+    return _png(gain_figure(y, p, capacities))
+
+
 def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
            cutoffs: tuple[float, ...], scored: pd.DataFrame | None = None,
-           scored_name: str = "") -> str:
+           scored_name: str = "", capacities: list[float] | None = None) -> str:
     """The report page as one HTML string."""
     m, d, w = data["model"], data["data"], data["windows"]
     esc = html.escape
@@ -246,6 +252,13 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         "those leads converted as often as predicted.</p>",
         _reliability(y_test, p_test),
         "<h2>Conversion per grade (test window)</h2>", _grades(y_test, p_test, cutoffs),
+        "<h2>Working the best leads first</h2>",
+        "<p>If sales work the leads the model likes best first, how many of the conversions "
+        "do they reach? Read across from the share of leads the team can work (its "
+        "capacity" + (", the red line, from the rules file" if capacities else "") + ") to "
+        "the share of all conversions among them. <code>leadml plan</code> gives the numbers "
+        "and the rules lines for a capacity.</p>",
+        _gain(y_test, p_test, capacities or []),
         "<h2>Which fields matter</h2>",
     ]
     if data["importances"]:
@@ -265,14 +278,24 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
 
 
 def _tonight(scored: pd.DataFrame, name: str) -> list[str]:
-    labels = scored["label"].value_counts().reindex(list(bant.LABELS), fill_value=0)
+    per_label = scored.groupby("label").agg(
+        leads=("lead_id", "size"), expected_conversion_rate=("conversion_probability", "mean"),
+        expected_conversions=("conversion_probability", "sum"),
+        **({"expected_value": ("expected_value", "sum")} if "expected_value" in scored
+           else {})).reindex(list(bant.LABELS)).fillna(0).reset_index()
+    per_label["leads"] = per_label["leads"].astype(int)
+    qualified = per_label.loc[per_label["label"] == "sales_qualified", "leads"].sum()
     grades = scored["grade"].value_counts().reindex(list("ABCD"), fill_value=0)
     top = scored.sort_values("conversion_probability", ascending=False, kind="stable").head(20)
     top = top[["lead_id", "conversion_probability", "grade", "label", "reasons"]]
     return [
         f"<h2>Tonight's leads: {len(scored):,} scored from {html.escape(name)}</h2>",
-        _table(pd.DataFrame({"label": labels.index, "leads": labels.to_numpy()}),
-               {"leads": "{:,}"}),
+        f"<p>{qualified / max(len(scored), 1):.1%} of them are sales-qualified (the "
+        "qualification rate). The expected conversions of a label are the sum of its leads' "
+        "probabilities: what the model expects them to bring.</p>",
+        _table(per_label.rename(columns=lambda c: c.replace("_", " ")),
+               {"leads": "{:,}", "expected conversion rate": "{:.1%}",
+                "expected conversions": "{:,.1f}", "expected value": "{:,.0f}"}),
         _table(pd.DataFrame({"grade": grades.index, "leads": grades.to_numpy()}),
                {"leads": "{:,}"}),
         "<h3>The 20 most likely to convert, and why</h3>",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml import bant, batch, explain, io
+from leadml import bant, batch, capacity, explain, io
 
 # TooManyRejects stays importable from here, where scoring's callers always found it.
 from leadml.batch import TooManyRejects, build_manifest, reject_kinds  # noqa: F401
@@ -132,7 +132,8 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         reasons.append(_where(~no_id & ~first, ids, "duplicate lead id: an earlier row has it"))
     typed = {}
     budget_column = [rules.budget.column] if rules.budget else []
-    for col in dict.fromkeys([*contract.numeric, *budget_column]):
+    value_column = [rules.value.column] if rules.value and rules.value.column else []
+    for col in dict.fromkeys([*contract.numeric, *budget_column, *value_column]):
         numbers, bad = parse_numbers(frame[col], markers)
         if bad.any():
             reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"))
@@ -150,6 +151,10 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         if (budget < 0).any():
             reasons.append(_where((budget < 0).to_numpy(), budget,
                                   f"{rules.budget.column} is negative"))
+    for col in value_column:
+        if (typed[col] < 0).any():
+            reasons.append(_where((typed[col] < 0).to_numpy(), typed[col],
+                                  col + " {:g} is a negative deal value"))
     if contract.time_column and contract.time_column in frame.columns:
         raw = frame[contract.time_column]
         fmt = contract.time_format
@@ -188,7 +193,8 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
     lead's probability most (see :mod:`leadml.explain`), then the BANT criteria it failed.
     """
     if leads.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "expected_value" else object)
+                             for c in output_columns(rules)})
     n = len(leads)
     field_reasons = np.full(n, "", dtype=object)
     if model is None:  # rules-only: no probability, score or grade; the rules decide
@@ -204,17 +210,26 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
     checks = bant.evaluate(leads, rules)
-    labels = bant.label(p, checks, rules.label_policy)
+    value = {}
+    value_note = np.full(n, "", dtype=object)
+    if rules.value is not None:
+        deal = leads[rules.value.column].to_numpy(dtype=float) if rules.value.column else None
+        ev = capacity.expected_value(p, deal, rules.value)
+        value = {"expected_value": ev}
+        value_note[np.isnan(ev) & ~np.isnan(p)] = (
+            f"Expected value unknown: {rules.value.column} not stated")
+    labels = bant.label(p, checks, rules.label_policy, value.get("expected_value"))
     floor = rules.label_policy.disqualify_below_probability
     floor_note = np.full(n, "", dtype=object)
     if floor is not None:
         low = (p < floor) & ~checks["hard_disqualifier"].to_numpy()
         floor_note[low] = f"Probability below the {floor:.0%} floor"
-    reasons = explain.join_texts([floor_note, field_reasons,
+    reasons = explain.join_texts([floor_note, value_note, field_reasons,
                                   checks["bant_reasons"].to_numpy(dtype=object)])
     return pd.DataFrame({
         "lead_id": leads[contract.id_column].astype(str).to_numpy(),
         "conversion_probability": p,
+        **value,
         "score": scores,
         "grade": grades,
         **{f"bant_{c}": checks[f"bant_{c}"].to_numpy() for c in bant.CRITERIA},
@@ -225,6 +240,14 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         "rules_version": (rules.sha256 or "")[:16],
         "scored_at": scored_at,
     })
+
+
+def output_columns(rules: Rules) -> list[str]:
+    """The scored-lead columns; ``expected_value`` follows the probability when the rules
+    give a value."""
+    if rules.value is None:
+        return list(OUTPUT_COLUMNS)
+    return [*OUTPUT_COLUMNS[:2], "expected_value", *OUTPUT_COLUMNS[2:]]
 
 
 def typed_features(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -278,8 +301,23 @@ class _Tally:
     rejected: int = 0
 
     def __post_init__(self) -> None:
-        self.counts = {k: Counter() for k in ("label", "grade", "reject_reason", "unseen")}
+        self.counts = {k: Counter() for k in ("label", "grade", "reject_reason", "unseen",
+                                              "expected_conversions", "expected_value")}
         self.timings: Counter = Counter()
+        self.candidates = capacity.Candidates()
+
+    def add_scored(self, result: pd.DataFrame, rules: Rules) -> None:
+        """Count a chunk's scored rows (and collect capacity candidates) before writing."""
+        if rules.label_policy.sales_qualified.by_capacity:
+            self.candidates.add(result, rules.label_policy.sales_qualified, self.scored)
+        self.scored += len(result)
+        self.counts["label"].update(result["label"].value_counts().to_dict())
+        self.counts["grade"].update(result["grade"].value_counts().to_dict())
+        for key, col in (("expected_conversions", "conversion_probability"),
+                         ("expected_value", "expected_value")):
+            if col in result and len(result):
+                sums = result.groupby("label")[col].sum(min_count=1)
+                self.counts[key].update(sums.dropna().to_dict())
 
 
 def score_chunk(chunk: io.Chunk, *, model, contract: Contract, rules: Rules, cutoffs,
@@ -334,12 +372,60 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
         tally.timings["write_seconds"] += time.perf_counter() - t2
         tally.counts["unseen"].update(unseen)
         tally.rows_in += len(chunk.frame) + len(chunk.malformed)
-        tally.scored += len(result)
-        tally.counts["label"].update(result["label"].value_counts().to_dict())
-        tally.counts["grade"].update(result["grade"].value_counts().to_dict())
+        tally.add_scored(result, rules)
         if on_progress:
             on_progress(tally.rows_in)
     return tally
+
+
+def _apply_capacity(stage: Path, final: io.ChunkWriter, tally: _Tally, rules: Rules,
+                    empty: pd.DataFrame) -> dict:
+    """Copy the staged rows to ``final``, turning the sales-qualified leads beyond the
+    capacity into nurture (with the reason), and move them in the tally. Returns the
+    capacity section of the manifest."""
+    import pyarrow.parquet as pq
+
+    policy = rules.label_policy.sales_qualified
+    keys, ids, rows, probability, expected = tally.candidates.arrays()
+    k = capacity.limit(policy, tally.scored)
+    cut = capacity.cutoff(keys, ids, k)
+    beyond = ~capacity.inside(keys, ids, cut)
+    bumped = np.sort(rows[beyond])
+    text = capacity.note(k, policy)
+    start = 0
+    for part in pq.ParquetFile(stage).iter_batches(batch_size=100_000):
+        frame = part.to_pandas()
+        hit = np.isin(np.arange(start, start + len(frame)), bumped, assume_unique=True)
+        if hit.any():
+            frame.loc[hit, "label"] = "nurture"
+            frame.loc[hit, "reasons"] = explain.join_texts(
+                [np.full(int(hit.sum()), text, dtype=object),
+                 frame.loc[hit, "reasons"].to_numpy(dtype=object)])
+        final.write(frame)
+        start += len(frame)
+    final.finish(empty)
+    moved = int(beyond.sum())
+    tally.counts["label"].subtract({"sales_qualified": moved})
+    tally.counts["label"].update({"nurture": moved})
+    for key, values in (("expected_conversions", probability), ("expected_value", expected)):
+        if key == "expected_value" and rules.value is None:
+            continue
+        total = float(values[beyond].sum())
+        tally.counts[key].subtract({"sales_qualified": total})
+        tally.counts[key].update({"nurture": total})
+    return capacity_section(policy, cut, tally.scored)
+
+
+def capacity_section(policy, cut: capacity.Cutoff, scored: int) -> dict:
+    """The manifest's account of the capacity: the limit, the candidates, the cut-off."""
+    return {"limit": cut.limit, "capacity": policy.capacity,
+            "capacity_share": policy.capacity_share, "rank_by": policy.rank_by,
+            "candidates": cut.candidates, "sales_qualified": cut.filled,
+            "beyond_capacity": max(cut.candidates - cut.limit, 0),
+            "filled": cut.candidates >= cut.limit,
+            "cutoff": None if cut.key is None or cut.limit == 0 else
+            {"key": cut.key, "lead_id": cut.lead_id},
+            "scored": scored}
 
 
 def _chunks(path: Path, settings: ScoreSettings, *, fast: bool, clean_bytes: bool,
@@ -398,9 +484,14 @@ def score_file(
         check_columns(header, run_contract, rules, path=input_path,
                       delimiter=settings.delimiter)
         run.begin(input_path=str(input_path.resolve()))
+        capped = rules.label_policy.sales_qualified.by_capacity
+        # With a capacity, rows go to a Parquet stage first: who is inside it is known only
+        # once every row is scored (see _apply_capacity).
+        stage = Path(f"{paths.output}.stage")
         while True:
-            out = io.ChunkWriter(run.temp(paths.output), parquet=not csv_out,
-                                 spreadsheet_safe=SPREADSHEET_TEXT["output"] if csv_out else ())
+            out = io.ChunkWriter(run.temp(stage), parquet=True) if capped else \
+                io.ChunkWriter(run.temp(paths.output), parquet=not csv_out,
+                               spreadsheet_safe=SPREADSHEET_TEXT["output"] if csv_out else ())
             rej = io.ChunkWriter(run.temp(paths.rejects), parquet=io.is_parquet(paths.rejects),
                                  spreadsheet_safe=SPREADSHEET_TEXT["rejects"])
             try:
@@ -421,14 +512,23 @@ def score_file(
                 raise
         batch.check_accounted(tally.rows_in, tally.scored, tally.rejected)
         status = batch.reject_status(tally.rows_in, tally.rejected, settings.max_reject_rate)
-        out.finish(score_rows(pd.DataFrame(), model, run_contract, rules, cutoffs=cutoffs,
-                              scored_at=scored_at))
+        empty = score_rows(pd.DataFrame(), model, run_contract, rules, cutoffs=cutoffs,
+                           scored_at=scored_at)
+        out.finish(empty)
+        cap = None
+        if capped:
+            final = io.ChunkWriter(run.temp(paths.output), parquet=not csv_out,
+                                   spreadsheet_safe=SPREADSHEET_TEXT["output"] if csv_out
+                                   else ())
+            cap = _apply_capacity(out.path, final, tally, rules, empty)
+            out = final
         rej.finish(pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS}))
         manifest = build_manifest(
             status=status, paths=paths, sha256=sha256, rows_in=tally.rows_in, lines=lines,
             scored=tally.scored, rejected=tally.rejected, settings=settings,
             counts=tally.counts, has_model=model is not None, contract=contract, rules=rules,
             cutoffs=cutoffs, scored_at=scored_at, field_reasons=explainer is not None,
+            capacity=cap,
             timings={**tally.timings, "total_seconds": time.perf_counter() - started},
             output_sha256=io.file_sha256(out.path) if status == "ok" else None)
         run.commit(manifest, output=status == "ok")

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml import batch, io
+from leadml import batch, capacity, io
 from leadml.batch import build_manifest, reject_kinds
 from leadml.config import ConfigError, Rules
 from leadml.hadoop import HadoopStore, is_local, local_path
@@ -43,7 +43,9 @@ from leadml.scoring import (
     OUTPUT_COLUMNS,
     ScoreSettings,
     check_columns,
+    capacity_section,
     known_categories,
+    output_columns,
     score_chunk,
 )
 
@@ -131,6 +133,7 @@ def _out_schema():
     text = [c for c in OUTPUT_COLUMNS if c not in ("conversion_probability", "score")]
     fields = [StructField(RECORD, LongType()), StructField(STATUS, StringType()),
               StructField("conversion_probability", DoubleType()),
+              StructField("expected_value", DoubleType()),
               StructField("score", LongType()),
               *[StructField(c, StringType()) for c in text],
               StructField("reason", StringType()), StructField("raw_record", StringType()),
@@ -200,6 +203,38 @@ def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
         raise batch.too_many_rejects(manifest["rejected"], total, settings.max_reject_rate,
                                      paths.rejects, counts["reject_reason"])
     return manifest
+
+
+def _apply_capacity(ok, rules: Rules, scored: int):
+    """The scored rows with the sales-qualified leads beyond the capacity made nurture,
+    found as the local engine finds them (:mod:`leadml.capacity`): key descending, lead id
+    ascending. Returns (the rows, the manifest's capacity section)."""
+    from pyspark.sql import functions as sf
+
+    policy = rules.label_policy.sales_qualified
+    key = "expected_value" if policy.rank_by == "expected_value" else \
+        "conversion_probability"
+    candidates = ok.filter(sf.col("label") == "sales_qualified")
+    n, k = candidates.count(), capacity.limit(policy, scored)
+    if k >= n:
+        cut = capacity.Cutoff(None, None, k, n)
+    elif k == 0:
+        cut = capacity.Cutoff(float("inf"), "", 0, n)
+    else:
+        last = (candidates.orderBy(sf.desc(key), sf.asc("lead_id")).limit(k)
+                .orderBy(sf.asc(key), sf.desc("lead_id")).limit(1).collect()[0])
+        cut = capacity.Cutoff(float(last[key]), last["lead_id"], k, n)
+    if cut.key is not None:
+        inside = (sf.col(key) > sf.lit(cut.key)) | (
+            (sf.col(key) == sf.lit(cut.key)) & (sf.col("lead_id") <= sf.lit(cut.lead_id)))
+        beyond = (sf.col("label") == "sales_qualified") & ~inside
+        text = capacity.note(k, policy)
+        reasons = sf.when(sf.coalesce(sf.col("reasons"), sf.lit("")) == "", sf.lit(text)) \
+            .otherwise(sf.concat(sf.lit(text + "; "), sf.col("reasons")))
+        ok = (ok.withColumn("reasons", sf.when(beyond, reasons).otherwise(sf.col("reasons")))
+              .withColumn("label", sf.when(beyond, sf.lit("nurture"))
+                          .otherwise(sf.col("label"))))
+    return ok, capacity_section(policy, cut, scored)
 
 
 def _fingerprint(location, hadoop: HadoopStore, encoding: str) -> dict:
@@ -305,14 +340,15 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
     out = pd.concat(parts, ignore_index=True).reindex(columns=_out_schema().fieldNames())
     for col in ("score", "count", RECORD):
         out[col] = pd.array(out[col], dtype="Int64")
-    out["conversion_probability"] = out["conversion_probability"].astype("float64")
+    for col in ("conversion_probability", "expected_value"):
+        out[col] = out[col].astype("float64")
     return _for_arrow(out)
 
 
 def _for_arrow(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as plain Python strings: PySpark's Arrow bridge rejects pandas' own
     Arrow-backed strings (chunked arrays)."""
-    numeric = {"conversion_probability", "score", "count", RECORD}
+    numeric = {"conversion_probability", "expected_value", "score", "count", RECORD}
     for col in frame.columns:
         if col not in numeric:  # text: Python strings, None where missing
             values = frame[col].astype(object)
@@ -337,8 +373,18 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
     status = batch.reject_status(total, rejected, settings.max_reject_rate)
     ok = results.filter(sf.col(STATUS) == "scored")
     bad = results.filter(sf.col(STATUS) == "rejected")
+    cap = None
+    if rules.label_policy.sales_qualified.by_capacity:
+        ok, cap = _apply_capacity(ok, rules, scored)
+    sums = {r["label"]: r for r in ok.groupBy("label").agg(
+        sf.sum("conversion_probability").alias("p"), sf.sum("expected_value").alias("ev"))
+        .collect()}
     counts = {
         "label": Counter(dict(ok.groupBy("label").count().collect())),
+        "expected_conversions": Counter({k: r["p"] for k, r in sums.items()
+                                         if r["p"] is not None}),
+        "expected_value": Counter({k: r["ev"] for k, r in sums.items()
+                                   if r["ev"] is not None}),
         "grade": Counter({k: v for k, v in ok.groupBy("grade").count().collect() if k}),
         "reject_reason": Counter(dict(bad.groupBy("reason_kind").count().collect())),
         "unseen": Counter({k: v for k, v in results.filter(sf.col(STATUS) == "unseen")
@@ -346,7 +392,8 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
     }
     paths = run.paths
     if status == "ok":
-        ok.orderBy(RECORD).select(*OUTPUT_COLUMNS).write.parquet(str(run.temp(paths.output)))
+        ok.orderBy(RECORD).select(*output_columns(rules)).write.parquet(
+            str(run.temp(paths.output)))
     bad.orderBy(RECORD).select(sf.col(RECORD).alias("record"), "lead_id", "reason",
                                "raw_record").write.parquet(str(run.temp(paths.rejects)))
     found = _fingerprint(paths.input, hadoop, settings.encoding)
@@ -355,7 +402,7 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
         lines=found["lines"], checksum=found["checksum"],
         scored=scored, rejected=rejected, settings=settings, counts=counts,
         has_model=model is not None, contract=contract, rules=rules, cutoffs=cutoffs,
-        scored_at=scored_at, field_reasons=explain,
+        scored_at=scored_at, field_reasons=explain, capacity=cap,
         timings={"total_seconds": time.perf_counter() - started}, engine="spark")
     run.commit(manifest, output=status == "ok")
     return manifest, counts
