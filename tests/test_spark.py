@@ -112,6 +112,45 @@ def test_parity_holds_across_many_partitions_of_a_parquet_file(spark, champion,
     assert local["reject_reasons"] == remote["reject_reasons"]
 
 
+def test_capacity_and_value_pick_the_same_leads_on_both_engines(spark, champion,
+                                                                tmp_path):
+    """Each lead three times under three ids (ties on every probability and value), the
+    capacity falling inside a tie: both engines keep the same leads, by lead id."""
+    import yaml
+
+    from leadml.spark import score_spark
+
+    _, nightly = make_sample(2_000, seed=5, nightly_rows=700)
+    copies = pd.concat([nightly.assign(lead_id=nightly["lead_id"] + suffix)
+                        for suffix in ("c", "a", "b")], ignore_index=True)
+    copies["deal_value"] = (np.arange(len(copies)) % 700 % 4 * 9000).astype(str)
+    path = tmp_path / "ties.parquet"
+    copies.astype(str).replace("nan", "").to_parquet(path, row_group_size=300)
+    raw = yaml.safe_load((REPO / "pipelines" / "configs" / "bant.yaml").read_text())
+    raw["label_policy"]["sales_qualified"] = {"capacity": 301, "min_criteria_met": 1,
+                                              "rank_by": "expected_value"}
+    raw["value"] = {"column": "deal_value", "default": 4000, "cost_per_contact": 100}
+    (tmp_path / "cap.yaml").write_text(yaml.safe_dump(raw))
+    rules = load_rules(tmp_path / "cap.yaml")
+    model, contract = load_scoring_model("models:/leadml@champion")
+    cfg = ScoreSettings(scored_at=PINNED, reasons=False, chunk_rows=250)
+    local = score_file(path, tmp_path / "local.parquet", model=model, contract=contract,
+                       rules=rules, settings=cfg)
+    remote = score_spark(path, tmp_path / "spark.parquet", model=model, contract=contract,
+                         rules=rules, settings=cfg, spark=spark)
+    a = pd.read_parquet(tmp_path / "local.parquet")
+    b = pd.read_parquet(tmp_path / "spark.parquet")
+    assert a["label"].tolist() == b["label"].tolist()
+    assert a["reasons"].tolist() == b["reasons"].tolist()
+    assert (a["label"] == "sales_qualified").sum() == 301
+    assert local["capacity"] == remote["capacity"]
+    assert local["capacity"]["beyond_capacity"] > 0
+    cut = local["capacity"]["cutoff"]
+    tied = a[(a["expected_value"] == cut["key"]) & (a["label"] != "disqualified")]
+    assert len(tied) > 1  # the capacity fell inside a tie, broken by id
+    assert local["by_label"] == remote["by_label"]
+
+
 def test_too_many_rejects_leaves_no_output_folder(spark, champion, leads_with_bad_rows,
                                                    tmp_path):
     from leadml.spark import score_spark

@@ -315,13 +315,12 @@ def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | N
          model_name: str = "leadml", oracle_column: str | None = None) -> Plan:
     """The capacity plan of a registered model on its own test window: the history it was
     trained on is read again and split as in training (refused if it changed since)."""
-    import numpy as np
 
     from leadml import bant, capacity, io
     from leadml import plan as planning
+    from leadml.batch import with_record_ids
     from leadml.registry import load_scoring_model, report_inputs, resolve_model_uri
     from leadml.schema import LeadDataError
-    from leadml.batch import with_record_ids
     from leadml.scoring import SeenIds, check_columns, validate_rows
     from leadml.train import split_windows
 

@@ -42,8 +42,8 @@ from leadml.schema import RECORD_ID, Contract, LeadDataError
 from leadml.scoring import (
     OUTPUT_COLUMNS,
     ScoreSettings,
-    check_columns,
     capacity_section,
+    check_columns,
     known_categories,
     output_columns,
     score_chunk,
