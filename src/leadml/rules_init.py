@@ -152,6 +152,8 @@ def rules_text(history: History, cfg: TrainConfig) -> str:
         f"    min_probability: {sql:g}        # twice the {base:.1%} overall rate",
         f"    min_criteria_met: {min(2, configured)}        # of the {configured} criteria "
         "configured above",
+        "    # capacity_share: 0.1     # instead of min_probability: the best tenth of each "
+        "run's leads (leadml plan --config ... shows what each capacity captures)",
         f"  disqualify_below_probability: {floor:g}  # a fifth of the overall rate",
         "",
         "grades:                      # shares of the model's newest window: A = top 10%",
