@@ -187,6 +187,12 @@ class ModelConfig(_Frozen):
     candidates: tuple[Literal["logistic_regression", "gradient_boosting"], ...] = CANDIDATES
     calibration: Literal["auto", "sigmoid", "isotonic"] = "auto"
     isotonic_min_positives: int = Field(1000, ge=1, description="'auto' picks isotonic from here")
+    calibration_window: Literal["auto", "own", "newest", "cross_fitted",
+                                "recency_weighted"] = Field("auto", description=(
+            "which labelled leads the calibration map is fitted on (leadml.calibration); "
+            "'auto' chooses by a backtest on the windows before the test window"))
+    calibration_folds: int = Field(4, ge=2, le=10, description=(
+        "time-ordered parts of the train window for cross-fitted calibration scores"))
     refit: bool = Field(True, description=(
         "after choosing and calibrating, refit the chosen candidate on the train and "
         "calibration windows together, under the same calibrator"))
@@ -282,12 +288,14 @@ class AuditConfig(_Frozen):
 class DriftConfig(_Frozen):
     """How the calibrated probabilities follow a moving conversion rate (see leadml.drift).
 
-    ``none``: keep the calibration window's rate. ``recent_rate``: shift to the rate of the
+    ``none``: keep the calibration's rate. ``recent_rate``: shift to the rate of the
     newest ``recent_share`` of the labelled leads before the test window. ``known_rate``:
-    shift to ``base_rate``, a rate you know from the CRM's recent months.
+    shift to ``base_rate``, a rate you know from the CRM's recent months. ``auto``: ``none``
+    or ``recent_rate`` (measured on the calibration window), whichever the backtest of
+    :mod:`leadml.calibration` prefers.
     """
 
-    method: Literal["none", "recent_rate", "known_rate"] = "none"
+    method: Literal["auto", "none", "recent_rate", "known_rate"] = "auto"
     recent_share: float = Field(0.1, gt=0, le=1)
     base_rate: float | None = Field(None, gt=0, lt=1)
 

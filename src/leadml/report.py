@@ -49,7 +49,8 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
         f"# Model card: {cfg.registry.model_name}",
         "",
         f"- Classifier: {result.kind}, calibrated with {result.calibration_method} "
-        "(CalibratedClassifierCV over a FrozenEstimator, fitted on the calibration window).",
+        "(CalibratedClassifierCV over a FrozenEstimator), "
+        + _calibration_words(result.calibration_choice),
         *([f"- Drift correction {result.drift['method']}: base rate "
            f"{result.drift['source_rate']:.4f} shifted to {result.drift['target_rate']:.4f}."]
           if result.drift.get("method", "none") != "none" else []),
@@ -83,13 +84,34 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
     ])
 
 
+WINDOW_WORDS = {
+    "newest": "its map fitted on the calibration window",
+    "own": "the classifier's own probabilities (no map)",
+    "cross_fitted": "its map fitted on every labelled window, each scored by a model that "
+                    "had not seen it",
+    "recency_weighted": "its map fitted on every labelled window, newer ones weighing more",
+}
+
+
+def _calibration_words(choice: dict | None) -> str:
+    if choice is None:
+        return "its map fitted on the calibration window."
+    table = pd.DataFrame(choice["candidates"])
+    rows = ", ".join(f"{r.window}/{r.drift} {r.log_loss:.4f}" for r in table.itertuples())
+    return (f"{WINDOW_WORDS[choice['window']]}, drift correction {choice['drift']}: chosen "
+            f"by a backtest on the windows before the test window (pooled log loss of each "
+            f"candidate: {rows}; the simplest within one standard error of the lowest "
+            "wins).")
+
+
 def report_data(result, cfg, facts: dict[str, Any], *, name: str, version: str,
                 importances: pd.DataFrame | None, insights: pd.DataFrame | None) -> dict:
     """Everything the page shows, as plain JSON-able values (logged with the model)."""
     w = result.windows
     return {
         "model": {"name": name, "version": version, "kind": result.kind,
-                  "calibration": result.calibration_method, "drift": result.drift},
+                  "calibration": result.calibration_method, "drift": result.drift,
+                  "calibration_choice": result.calibration_choice},
         "data": facts,
         "windows": {n: {"rows": x.rows, "conversions": x.conversions, "first": x.first_time,
                         "last": x.last_time} for n, x in w.items()},

@@ -43,6 +43,12 @@ def calibrator(model):
     return _calibrated(model).calibrators[0]
 
 
+def set_calibrator(model, calibration_map) -> None:
+    """Put a calibration map fitted elsewhere (on pooled out-of-fold scores) in place of
+    the one ``model`` fitted on its calibration window, in place."""
+    _calibrated(model).calibrators[0] = calibration_map
+
+
 def sigmoid_slope(model) -> float:
     """``a`` of Platt's ``1 / (1 + exp(a * f + b))``: negative when higher scores mean
     likelier conversion, as they should."""

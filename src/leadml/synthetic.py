@@ -151,6 +151,8 @@ def make_leads(
     days: float = HISTORY_DAYS,
     drift: float = 0.45,
     drift_at: float | None = None,
+    swing: float = 0.0,
+    swings: float = 2.0,
 ) -> pd.DataFrame:
     """Draw ``n`` leads with outcomes, in creation order.
 
@@ -169,6 +171,11 @@ def make_leads(
     drift_at : float, optional
         Draw every lead at this point of the drift (0 its start, 1 its end) instead of at
         its own place in time: a nightly file drawn after the history uses 1.
+    swing : float
+        Amplitude of a seasonal swing of the base log-odds, ``swing * sin(2 pi swings t)``:
+        1.0 moves the conversion rate between about a third and twice its level.
+    swings : float
+        Full cycles of the swing over the span.
 
     Returns
     -------
@@ -215,7 +222,7 @@ def make_leads(
     meetings = rng.poisson(np.where(senior, 0.45, 0.2), n)
 
     logit = (
-        -3.6 + drift * t
+        -3.6 + drift * t + swing * np.sin(2 * np.pi * swings * t)
         + _effect(source, SOURCES)
         + _effect(industry, INDUSTRIES)
         + _effect(size, SIZES)

@@ -18,12 +18,22 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import log_loss, roc_auc_score
 
+from leadml.calibration import (
+    DRIFTS,
+    WINDOWS,
+    Choice,
+    Fold,
+    choose,
+    out_of_fold,
+    rate_shift,
+    window_map,
+)
 from leadml.config import DriftConfig, TrainConfig
 from leadml.drift import RateShifted, embodied_rate
 from leadml.evaluate import band_table, bootstrap_intervals, calibration_table, metrics
 from leadml.features import build_pipeline
 from leadml.schema import History, LeadDataError
-from leadml.sklearn_compat import sigmoid_slope, swap_estimator
+from leadml.sklearn_compat import calibrator, set_calibrator, sigmoid_slope, swap_estimator
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +69,7 @@ class TrainResult:
     p_test: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     drift: dict[str, Any] = field(default_factory=dict)
+    calibration_choice: dict[str, Any] | None = None  # leadml.calibration.Choice.as_dict
     audit: Any = None  # leadml.audit.Audit of the history this model was trained on
     importances: pd.DataFrame | None = None  # leadml.importance, for sales ops
     insights: pd.DataFrame | None = None
@@ -124,6 +135,8 @@ class Fitted:
     calibration_method: str
     candidates: dict[str, dict[str, float]]
     timings: dict[str, float]
+    choice: Choice | None = None  # how the calibration was chosen (leadml.calibration)
+    shift: tuple[float, float] | None = None  # the chosen drift correction's rates
 
 
 def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
@@ -161,8 +174,28 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
         method = "isotonic"
         model = CalibratedClassifierCV(FrozenEstimator(fitted[kind]), method=method)
         model.fit(X_cal, y_cal)
+    choice, shift = None, None
+    windows = WINDOWS if cfg.model.calibration_window == "auto" else \
+        (cfg.model.calibration_window,)
+    drifts = DRIFTS if cfg.drift.method == "auto" else ("none",)  # others: with_drift
+    if len(windows) * len(drifts) > 1 or windows != ("newest",):
+        folds = out_of_fold(fitted[kind], X_fit, y_fit, cfg.model.calibration_folds)
+        folds.append(Fold(fitted[kind].decision_function(X_cal), y_cal,
+                          fitted[kind].decision_function(X_fit), y_fit,
+                          len(folds[-1].y) if folds else len(y_fit)))
+        choice = choose(folds, method, windows=windows, drifts=drifts)
+        cal = window_map(choice.window, method, folds)
+        if choice.window != "newest":
+            set_calibrator(model, cal)
+            method = "none (own probabilities)" if choice.window == "own" else method
+            if method == "sigmoid" and sigmoid_slope(model) >= 0:
+                raise LeadDataError(f"the {kind} model ranks the windows before the test "
+                                    "window no better than chance: nothing to calibrate")
+
     timings["calibrate_seconds"] = time.perf_counter() - start
-    logger.info("chose %s, calibrated with %s on %d leads", kind, method, len(y_cal))
+    logger.info("chose %s, calibrated with %s on %s", kind, method,
+                f"{len(y_cal)} leads" if choice is None or choice.window == "newest"
+                else f"every labelled window ({choice.window})")
     raw = fitted[kind]
     if cfg.model.refit:
         start = time.perf_counter()
@@ -174,8 +207,14 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
         timings["refit_seconds"] = time.perf_counter() - start
         logger.info("refitted %s on %d leads under the same calibrator", kind,
                     len(y_fit) + len(y_cal))
+    if choice is not None and choice.drift != "none":
+        # Measured with the model that will score, on the leads it has seen.
+        X_seen = pd.concat([X_fit, X_cal]) if cfg.model.refit else X_fit
+        y_seen = np.concatenate([y_fit, y_cal]) if cfg.model.refit else y_fit
+        shift = rate_shift(choice.drift, calibrator(model), raw.decision_function(X_seen),
+                           y_seen, len(y_cal) if cfg.model.refit else len(folds[-1].y))
     return Fitted(model=model, raw=raw, kind=kind, calibration_method=method,
-                  candidates=candidates, timings=timings)
+                  candidates=candidates, timings=timings, choice=choice, shift=shift)
 
 
 def recent_rows(n: int, share: float) -> slice:
@@ -225,7 +264,17 @@ def train(history: History, cfg: TrainConfig) -> TrainResult:
 
     fitted = fit_calibrated(X_train, y_train, X_cal, y_cal, cfg)
     before = windows["test"].start
-    model, drift = with_drift(fitted, cfg.drift, X.iloc[:before], y[:before])
+    if cfg.drift.method == "auto":  # chosen and measured by leadml.calibration
+        model, drift = fitted.model, {"method": fitted.choice.drift if fitted.choice
+                                      else "none"}
+        if fitted.shift is not None:
+            source, target = fitted.shift
+            model = RateShifted(fitted.model, source_rate=source, target_rate=target).fit(None)
+            drift.update(source_rate=source, target_rate=target)
+            logger.info("drift correction %s: base rate %.4f -> %.4f", drift["method"],
+                        source, target)
+    else:
+        model, drift = with_drift(fitted, cfg.drift, X.iloc[:before], y[:before])
     p_test = model.predict_proba(X_test)[:, 1]
     p_raw = fitted.raw.predict_proba(X_test)[:, 1]
     bins = cfg.evaluation.calibration_bins
@@ -246,6 +295,7 @@ def train(history: History, cfg: TrainConfig) -> TrainResult:
         p_test=p_test,
         timings=fitted.timings,
         drift=drift,
+        calibration_choice=fitted.choice.as_dict() if fitted.choice is not None else None,
         numeric_ranges=numeric_ranges(X.iloc[:before], cfg.dataset.columns.numeric,
                                       cfg.dataset.missing_values),
     )

@@ -143,6 +143,14 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         mlflow.log_metrics({f"test_{k}_ci_high": hi for k, (_, hi) in result.intervals.items()})
         for kind, values in result.candidates.items():
             mlflow.log_metrics({f"candidate_{kind}_{k}": v for k, v in values.items()})
+        if result.calibration_choice is not None:  # every candidate's backtest numbers
+            choice = result.calibration_choice
+            mlflow.log_params({"calibration_window": choice["window"],
+                               "calibration_drift": choice["drift"]})
+            mlflow.log_dict(choice, "evaluation/calibration_choice.json")
+            mlflow.log_metrics({f"calibration_{c['window']}_{c['drift']}_{k}": c[k]
+                                for c in choice["candidates"]
+                                for k in ("log_loss", "brier", "ece")})
         mlflow.log_metrics(result.timings)
         mlflow.log_table(result.calibration, "evaluation/calibration_table.json")
         mlflow.log_table(result.bands, "evaluation/score_bands.json")

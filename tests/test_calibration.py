@@ -1,0 +1,81 @@
+"""The calibration chosen by evidence (leadml.calibration): built and chosen on the windows
+before the test window only, and what it buys when the conversion rate swings."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadml.calibration import Fold, choose, own_map, window_map
+from leadml.config import load_config
+from leadml.schema import validate_history
+from leadml.synthetic import make_leads
+from leadml.train import train
+from tests.conftest import write_config
+
+
+def _history(folder, leads, **sections):
+    leads.to_csv(folder / "leads.csv", index=False)
+    cfg = load_config(write_config(folder, folder / "leads.csv", **sections))
+    raw = pd.read_csv(folder / "leads.csv", dtype=str, keep_default_na=False)
+    return cfg, validate_history(raw, cfg)
+
+
+def test_own_map_is_the_classifiers_own_probability():
+    f = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_allclose(own_map().predict(f), 1 / (1 + np.exp(-f)))
+
+
+def test_a_swing_in_the_rate_is_chosen_against_and_every_candidate_is_kept():
+    """Folds whose rates swing 5% / 20% around 12%: calibrating on the newest window alone
+    carries its rate into the next; the backtest prefers a map that does not."""
+    rng = np.random.default_rng(0)
+    folds = []
+    for k in range(6):
+        rate = 0.05 if k % 2 == 0 else 0.20
+        scores = rng.normal(0, 1, 4000)
+        p = 1 / (1 + np.exp(-(scores + np.log(rate / (1 - rate)))))
+        y = (rng.random(4000) < p).astype(int)
+        seen = rng.normal(0, 1, 4000 * (k + 1))
+        seen_y = (rng.random(len(seen)) < 1 / (1 + np.exp(-(seen - 2)))).astype(int)
+        folds.append(Fold(scores, y, seen, seen_y, 4000))
+    choice = choose(folds, "sigmoid")
+    assert len(choice.table) == 12  # 4 windows x 3 drift corrections, each with its numbers
+    assert {"log_loss", "brier", "ece", "within_one_se"} <= set(choice.table.columns)
+    newest = choice.table.query("window == 'newest' and drift == 'none'")["log_loss"].item()
+    chosen = choice.table.query(f"window == '{choice.window}' and drift == '{choice.drift}'")
+    assert chosen["log_loss"].item() < newest - 0.01
+    assert (choice.window, choice.drift) != ("newest", "none")
+    pooled = window_map("cross_fitted", "sigmoid", folds).predict(np.zeros(1))[0]
+    assert 0.09 < pooled < 0.15  # the pooled map sits at the long-run rate
+
+
+@pytest.mark.slow
+def test_the_choice_never_looks_at_the_test_window(tmp_path):
+    leads = make_leads(6_000, seed=3, drift=0.0, swing=1.0, swings=2.5)
+    cfg, history = _history(tmp_path, leads)
+    first = train(history, cfg)
+    test = first.windows["test"].rows_slice
+    flipped = history.target.copy()
+    flipped[test] = 1 - flipped[test]  # any outcome in the test window
+    history.target[:] = flipped
+    second = train(history, cfg)
+    assert first.calibration_choice == second.calibration_choice
+    np.testing.assert_allclose(first.p_test, second.p_test)
+
+
+@pytest.mark.slow
+def test_when_the_rate_swings_the_chosen_calibration_beats_the_newest_window(tmp_path):
+    leads = make_leads(12_000, seed=3, drift=0.0, swing=1.0, swings=2.5)
+    cfg, history = _history(tmp_path, leads)
+    chosen = train(history, cfg)
+    cfg_newest, _ = _history(tmp_path, leads, model={"calibration_window": "newest"},
+                             drift={"method": "none"})
+    newest = train(history, cfg_newest)
+    assert chosen.calibration_choice["window"] != "newest" or \
+        chosen.calibration_choice["drift"] != "none"
+    assert chosen.test_metrics["brier"] < newest.test_metrics["brier"]
+    assert chosen.test_metrics["log_loss"] < newest.test_metrics["log_loss"]
+    truth = leads["true_probability"].to_numpy()[-len(chosen.p_test):]
+    assert abs(chosen.p_test.mean() - truth.mean()) < abs(newest.p_test.mean() - truth.mean())
+    assert chosen.test_metrics["roc_auc"] == pytest.approx(newest.test_metrics["roc_auc"],
+                                                           abs=1e-9)
