@@ -11,6 +11,8 @@ Exit codes (for schedulers):
 5   model not found or not loadable, or the registry failed (training: the new version is
     registered but not promoted)
 6   an output could not be written (read-only folder, full disk); nothing was left behind
+7   ``leadml monitor`` crossed an alert threshold (the conversion rate moved, calibration
+    error, score drift, unseen values): the outputs are written; page someone
 143 stopped by SIGTERM (temporaries removed, the manifest says ``failed: interrupted``)
 ==  =========================================================
 """
@@ -28,7 +30,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Predict which sales leads will convert, calibrated and explained.")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_DATA, EXIT_REJECTS, EXIT_MODEL = 0, 1, 2, 3, 4, 5
-EXIT_OUTPUT = 6
+EXIT_OUTPUT, EXIT_ALERT = 6, 7
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -416,6 +418,131 @@ def plan(
         if output is not None:
             jobs.write_plan(made, output)
             typer.echo(f"\nplan: {output} and {output.with_suffix('.png')}")
+
+    _run(job)
+
+
+Scored = Annotated[list[Path], typer.Option(
+    "--scored", help=("A file written by leadml score (its manifest beside it), a manifest, or "
+                      "a folder of them; repeat for more."))]
+Outcomes = Annotated[Path, typer.Option(help=(
+    "The outcomes: a CRM export or an outcomes table with the lead id and the conversion "
+    "time (--converted-at-column) or a converted flag (--converted-column)."))]
+IdColumn = Annotated[str, typer.Option(help="Lead id column of the outcomes table.")]
+ConvertedAt = Annotated[str | None, typer.Option(help=(
+    "Column holding the conversion time (blank: not converted)."))]
+Converted = Annotated[str | None, typer.Option(help="Column holding a converted flag.")]
+Positive = Annotated[list[str] | None, typer.Option(
+    "--positive-value", help="Values of --converted-column that mean converted (repeat; "
+    "default 1, true, yes).")]
+TimeFormat = Annotated[str, typer.Option(help=(
+    "Format of --converted-at-column: iso, epoch_s, epoch_ms or a strftime pattern."))]
+Horizon = Annotated[float | None, typer.Option(help=(
+    "Days after scoring when a lead's outcome is known (default: the model's horizon; "
+    "without one, a lead counts once the outcomes table lists it)."))]
+AsOf = Annotated[str | None, typer.Option(help="The outcomes' export time (default: now).")]
+
+
+def _outcome_source(outcomes, id_column, converted_at_column, converted_column,
+                    positive_value, time_format, delimiter):
+    from leadml.jobs import OutcomeSource
+
+    return OutcomeSource(path=outcomes, id_column=id_column,
+                         converted_at_column=converted_at_column,
+                         converted_column=converted_column,
+                         positive_values=tuple(positive_value or ("1", "true", "yes")),
+                         time_format=time_format, delimiter=delimiter)
+
+
+@app.command()
+def monitor(
+    scored: Scored,
+    outcomes: Outcomes,
+    output: Annotated[Path, typer.Option("--output", "-o", help=(
+        "Folder for monitor.html, monitor.json and periods.csv."))] = Path("monitoring"),
+    id_column: IdColumn = "lead_id",
+    converted_at_column: ConvertedAt = None,
+    converted_column: Converted = None,
+    positive_value: Positive = None,
+    time_format: TimeFormat = "iso",
+    delimiter: Annotated[str, typer.Option(help="Outcomes file delimiter.")] = ",",
+    horizon_days: Horizon = None,
+    as_of: AsOf = None,
+    by: Annotated[str, typer.Option(help="Group by scoring 'run' or 'week'.")] = "run",
+    min_matured: Annotated[int, typer.Option(help="Alert only on groups this large.")] = 200,
+    max_gap: Annotated[float, typer.Option(help=(
+        "Alert when predicted and realised rates differ by this much (and significantly)."))]
+    = 0.03,
+    max_ece: Annotated[float, typer.Option(help="Alert at this calibration error.")] = 0.10,
+    max_psi: Annotated[float, typer.Option(help="Alert at this score PSI.")] = 0.25,
+    max_unseen: Annotated[float, typer.Option(help=(
+        "Alert when this share of a column's values were never seen in training."))] = 0.05,
+    verbose: Verbose = False,
+) -> None:
+    """How scored leads actually converted, per scoring run and model version, as their
+    outcomes mature; exit 7 when an alert threshold is crossed."""
+    _setup_logging(verbose)
+
+    def job():
+        from leadml import jobs
+        from leadml.monitor import Thresholds
+
+        result = jobs.monitor(scored, _outcome_source(
+            outcomes, id_column, converted_at_column, converted_column, positive_value,
+            time_format, delimiter), output=output, by=by, horizon_days=horizon_days,
+            as_of=as_of, thresholds=Thresholds(min_matured=min_matured, max_gap=max_gap,
+                                              max_ece=max_ece, max_psi=max_psi,
+                                              max_unseen=max_unseen))
+        for row in result.periods.itertuples():
+            realised = f"{row.realised_rate:.1%} realised [{row.realised_low:.1%}, " \
+                f"{row.realised_high:.1%}]" if row.matured else "no lead matured yet"
+            typer.echo(f"{row.period} | {row.model} | {row.scored:,} scored, {row.matured:,} "
+                       f"matured | {realised} | {row.predicted_rate:.1%} predicted | "
+                       f"estimated {row.estimated_conversions_unmatured:,.1f} conversions among "
+                       f"{row.unmatured:,} not matured")
+        typer.echo(f"monitoring: {output / 'monitor.html'} (MLflow run {result.run_id})")
+        for alert in result.alerts:
+            typer.secho(f"ALERT {alert['message']}", fg=typer.colors.RED, err=True)
+        if result.alerts:
+            raise typer.Exit(EXIT_ALERT)
+
+    _run(job)
+
+
+@app.command()
+def recalibrate(
+    scored: Scored,
+    outcomes: Outcomes,
+    model_name: ModelName = "leadml",
+    id_column: IdColumn = "lead_id",
+    converted_at_column: ConvertedAt = None,
+    converted_column: Converted = None,
+    positive_value: Positive = None,
+    time_format: TimeFormat = "iso",
+    delimiter: Annotated[str, typer.Option(help="Outcomes file delimiter.")] = ",",
+    horizon_days: Horizon = None,
+    as_of: AsOf = None,
+    holdout: Annotated[float, typer.Option(help=(
+        "Newest share of the matured leads held out for the promotion gate."))] = 0.3,
+    min_leads: Annotated[int, typer.Option(help="Matured leads needed.")] = 500,
+    verbose: Verbose = False,
+) -> None:
+    """Refit the champion's rate shift on the leads it scored whose outcomes matured;
+    register it as a challenger, promoted when it beats the champion on held-out leads."""
+    _setup_logging(verbose)
+
+    def job():
+        from leadml import jobs
+
+        done = jobs.recalibrate(scored, _outcome_source(
+            outcomes, id_column, converted_at_column, converted_column, positive_value,
+            time_format, delimiter), model_name=model_name, holdout=holdout,
+            min_leads=min_leads, horizon_days=horizon_days, as_of=as_of)
+        lin = done["lineage"]
+        typer.echo(f"{lin['parent']} recalibrated on {lin['leads_fitted']:,} matured leads "
+                   f"(realised {lin['fitted_rate']:.1%}, predicted "
+                   f"{lin['fitted_predicted_rate']:.1%}); registered as {done['uri']}")
+        typer.echo(done["decision"])
 
     _run(job)
 

@@ -108,3 +108,35 @@ class RateShifted(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def odds(rate: float) -> float:
+    return rate / (1 - rate)
+
+
+def rate_of(odds_value: float) -> float:
+    return odds_value / (1 + odds_value)
+
+
+def recalibrated(model, p_model: np.ndarray, realised_rate: float) -> RateShifted:
+    """``model`` shifted so that its mean prediction on leads whose outcomes are known
+    (``p_model``, its probabilities) equals their ``realised_rate``; a model already
+    shifted gets one shift, the two composed (odds multiply), so it stays one
+    :class:`RateShifted` around the calibrated pipeline.
+
+    >>> from sklearn.dummy import DummyClassifier
+    >>> m = RateShifted(DummyClassifier(), source_rate=0.1, target_rate=0.2)
+    >>> r = recalibrated(m, np.array([0.2, 0.2]), 0.4)
+    >>> round(float(shift_rate(np.array([0.1]), r.source_rate, r.target_rate)[0]), 3)
+    0.4
+    """
+    rate = float(np.clip(realised_rate, 1e-4, 1 - 1e-4))
+    source = embodied_rate(np.asarray(p_model, dtype=float), rate)
+    if isinstance(model, RateShifted):
+        inner, base = model.estimator, model.source_rate
+        target = rate_of(odds(model.target_rate) * odds(rate) / odds(source))
+    else:
+        inner, base, target = model, source, rate
+    out = RateShifted(inner, source_rate=round(base, 6), target_rate=round(target, 6))
+    out.classes_ = getattr(inner, "classes_", np.array([0, 1]))
+    return out

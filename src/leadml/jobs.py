@@ -396,6 +396,157 @@ def write_plan(made: Plan, output: Path) -> None:
         tmp.write_bytes(buf.getvalue())
 
 
+@dataclass(frozen=True)
+class OutcomeSource:
+    """Where the outcomes of scored leads are, and how a conversion is recorded."""
+
+    path: str | Path
+    id_column: str = "lead_id"
+    converted_at_column: str | None = None
+    converted_column: str | None = None
+    positive_values: tuple[str, ...] = ("1", "true", "yes")
+    time_format: str = "iso"
+    delimiter: str = ","
+
+    def read(self) -> pd.DataFrame:
+        from leadml.outcomes import read_outcomes
+
+        return read_outcomes(self.path, id_column=self.id_column,
+                             converted_at=self.converted_at_column,
+                             converted=self.converted_column,
+                             positive_values=self.positive_values,
+                             time_format=self.time_format, delimiter=self.delimiter)
+
+
+def _matured(scored_paths, outcomes: OutcomeSource, *, horizon_days: float | None,
+             as_of: str | None):
+    """(the scored runs, every scored lead with ``matured`` and ``converted``, horizon,
+    as-of time)."""
+    from leadml.monitor import mature
+    from leadml.outcomes import read_scored
+
+    scored = read_scored(scored_paths)
+    if horizon_days is None:
+        stated = {h for h in scored.runs["horizon_days"] if h is not None}
+        horizon_days = max(stated) if stated else None
+    when = pd.Timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC")
+    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    frame = mature(scored.leads, outcomes.read(), horizon_days=horizon_days, as_of=when)
+    return scored, frame, horizon_days, when
+
+
+def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None,
+            by: str = "run", horizon_days: float | None = None, as_of: str | None = None,
+            thresholds=None, log_to_mlflow: bool = True):
+    """Realised against predicted conversion of past scoring runs (:mod:`leadml.monitor`):
+    writes ``monitor.json``, ``periods.csv`` and ``monitor.html`` to ``output`` and logs an
+    MLflow run. Returns the :class:`~leadml.monitor.Monitoring`."""
+    from leadml import monitor as mon
+    from leadml.io import write_json, write_table, write_text
+
+    if by not in ("run", "week"):
+        raise ConfigError(f"--by must be run or week, got {by!r}")
+    scored, frame, horizon, when = _matured(scored_paths, outcomes,
+                                            horizon_days=horizon_days, as_of=as_of)
+    references = {}
+    for model, name, version in scored.runs[["model", "model_name", "model_version"]] \
+            .drop_duplicates().itertuples(index=False):
+        try:
+            from leadml.registry import load_scoring_model
+
+            references[model] = load_scoring_model(f"models:/{name}/{version}")[1] \
+                .reference_quantiles
+        except Exception as exc:  # a model exported or deleted since: no score drift
+            logger.warning("no reference probabilities for %s (%s): score drift not shown",
+                           model, str(exc)[:200])
+    result = mon.summarize(frame, scored.runs, by=by, thresholds=thresholds or mon.Thresholds(),
+                           references=references)
+    note = (f"{len(frame):,} leads scored in {len(scored.runs)} run(s); outcomes from "
+            f"{outcomes.path} as of {when:%Y-%m-%d %H:%M} UTC; "
+            + (f"a lead matures {horizon:g} days after it was scored"
+               if horizon else "a lead counts once the outcomes table lists it (no horizon)")
+            + (f"; skipped: {'; '.join(scored.skipped)}" if scored.skipped else ""))
+    result.note = note
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        write_json({**result.to_dict(), "note": note, "horizon_days": horizon,
+                    "as_of": str(when)}, output / "monitor.json")
+        write_table(result.periods.drop(columns=["unseen_rates"]), output / "periods.csv")
+        write_text(mon.render(result, title="leadml monitoring: realised against predicted",
+                              note=note), output / "monitor.html")
+    if log_to_mlflow:
+        from leadml.registry import log_monitoring
+
+        result.run_id = log_monitoring(result, output)
+    return result
+
+
+def recalibrate(scored_paths, outcomes: OutcomeSource, *, model_name: str = "leadml",
+                holdout: float = 0.3, min_leads: int = 500, horizon_days: float | None = None,
+                as_of: str | None = None, promotion=None):
+    """Refit the champion's rate shift on its recently matured leads and register the
+    result as a challenger (promoted when it beats the champion on the newest
+    ``holdout`` of those leads). Returns a dict: the new version, the decision, numbers."""
+    import numpy as np
+
+    from leadml import promotion as gate
+    from leadml.config import PromotionConfig
+    from leadml.drift import recalibrated, shift_rate
+    from leadml.evaluate import metrics
+    from leadml.registry import load_scoring_model, resolve_model_uri
+    from leadml.registry.recalibration import register_recalibrated
+    from leadml.schema import LeadDataError
+
+    if not 0 < holdout < 1:
+        raise ConfigError(f"--holdout must be between 0 and 1, got {holdout}")
+    uri = resolve_model_uri(None, model_name)
+    champion, contract = load_scoring_model(uri)
+    scored, frame, _, when = _matured(scored_paths, outcomes, horizon_days=horizon_days,
+                                      as_of=as_of)
+    mine = frame[(frame["model"] == f"{contract.name} v{contract.version}") & frame["matured"]]
+    if len(mine) < min_leads:
+        raise LeadDataError(
+            f"{len(mine)} matured leads were scored by the champion {contract.name} "
+            f"v{contract.version} (of {len(frame)} scored in these runs); recalibrating needs "
+            f"at least {min_leads} (--min-leads): wait for outcomes to mature, or pass more "
+            "scoring runs")
+    mine = mine.sort_values("scored_at", kind="stable")
+    cut = int(round(len(mine) * (1 - holdout)))
+    fit, held = mine.iloc[:cut], mine.iloc[cut:]
+    y_fit = fit["converted"].to_numpy(int)
+    new = recalibrated(champion, fit["conversion_probability"].to_numpy(float), y_fit.mean())
+    old_shift = (champion.source_rate, champion.target_rate) \
+        if hasattr(champion, "source_rate") else None
+
+    def moved(p):  # the champion's probabilities as the new model gives them
+        p = np.asarray(p, dtype=float)
+        if old_shift is not None:
+            p = shift_rate(p, old_shift[1], old_shift[0])  # undo the champion's shift
+        return shift_rate(p, new.source_rate, new.target_rate)
+
+    y_held = held["converted"].to_numpy(int)
+    p_old = held["conversion_probability"].to_numpy(float)
+    ours = metrics(y_held, moved(p_old))
+    decision = gate.decide("(recalibrated)", ours, champion_version=contract.version,
+                           y_test=y_held, p_champion=p_old, cfg=promotion or PromotionConfig(),
+                           test_first_time="", champion_train_end=None)
+    lineage = {"parent": f"{contract.name} v{contract.version}", "as_of": str(when),
+               "leads_fitted": len(fit), "leads_held_out": len(held),
+               "fitted_rate": round(float(y_fit.mean()), 6),
+               "fitted_predicted_rate": round(float(fit["conversion_probability"].mean()), 6),
+               "held_out_first_scored_at": str(held["scored_at"].min()),
+               "source_rate": new.source_rate, "target_rate": new.target_rate,
+               "scoring_runs": sorted(set(mine["run"]))}
+    numbers = {**decision.numbers, "held_out_ece_before": metrics(y_held, p_old)["ece"],
+               "held_out_ece_after": ours["ece"]}
+    registered = register_recalibrated(new, parent_uri=f"models:/{contract.name}/"
+                                       f"{contract.version}", lineage=lineage, shift=moved,
+                                       promote=decision.promote, decision=decision.message,
+                                       numbers=numbers)
+    message = decision.message.replace("(recalibrated)", registered["version"])
+    return {**registered, "decision": message, "numbers": numbers, "lineage": lineage}
+
+
 def rules_init(cfg: TrainConfig, output: Path) -> str:
     """Write a starting BANT rules file for the config's history (every guess commented);
     refuses to overwrite an existing file. Returns its text."""

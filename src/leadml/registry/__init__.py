@@ -5,7 +5,8 @@
 - :mod:`~leadml.registry.training`: what a training run logs, registration, champion or
   challenger (the rule itself is :mod:`leadml.promotion`);
 - :mod:`~leadml.registry.models`: loading registered models with leadml's allow-list;
-- :mod:`~leadml.registry.runs`: scoring and backtest runs.
+- :mod:`~leadml.registry.runs`: scoring, backtest and monitoring runs;
+- :mod:`~leadml.registry.recalibration`: a recalibrated champion as a new version.
 """
 
 from leadml.registry.models import (
@@ -19,7 +20,7 @@ from leadml.registry.models import (
     report_inputs,
     resolve_model_uri,
 )
-from leadml.registry.runs import log_backtest, log_scoring
+from leadml.registry.runs import log_backtest, log_monitoring, log_scoring
 from leadml.registry.store import leadml_home, store_lock, tracking_uri
 from leadml.registry.training import (
     Registered,
@@ -33,7 +34,8 @@ from leadml.sklearn_compat import TRUSTED_TYPES
 __all__ = [
     "CHALLENGER", "CHAMPION", "TRUSTED_TYPES", "ModelUnavailableError", "Registered",
     "RegistryUnavailableError", "contract_metadata", "input_example", "leadml_home",
-    "load_model", "load_scoring_model", "log_backtest", "log_scoring", "log_training",
+    "load_model", "load_scoring_model", "log_backtest", "log_monitoring", "log_scoring",
+    "log_training",
     "model_signature", "model_version", "report_inputs", "resolve_model_uri", "store_lock",
     "tracking_uri",
 ]

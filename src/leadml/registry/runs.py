@@ -64,3 +64,27 @@ def log_backtest(bt, cfg, files: list[Path], *, start: float, window: float,
         for path in files:
             mlflow.log_artifact(str(path), "backtest")
         return run.info.run_id
+
+
+def log_monitoring(mon, folder: Path | None, *, experiment: str = "leadml-monitoring") -> str:
+    """Record a monitoring pass: per period, the realised and predicted rates and the
+    errors as metrics (step = the period's order), alerts as a tag, the page and JSON."""
+    import mlflow
+
+    uri = store.tracking_uri()
+    client = store.client(uri)
+    experiment_id = store.experiment_id(client, experiment, uri)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="monitor") as run:
+        mlflow.set_tags({"leadml.stage": "monitor", "leadml.alerts": str(len(mon.alerts))})
+        keys = ("scored", "matured", "realised_rate", "predicted_rate",
+                "calibration_in_the_large", "ece", "roc_auc", "qualification_rate",
+                "sql_over_nurture", "estimated_conversions_unmatured")
+        for step, row in enumerate(mon.periods.to_dict("records")):
+            model = row["model"].replace(" ", "_")
+            mlflow.log_metrics({f"{model}_{k}": float(row[k]) for k in keys
+                                if row[k] is not None and row[k] == row[k]}, step=step)
+        if folder is not None:
+            for name in ("monitor.json", "monitor.html", "periods.csv"):
+                if (folder / name).exists():
+                    mlflow.log_artifact(str(folder / name), "monitor")
+        return run.info.run_id

@@ -145,7 +145,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
             mlflow.log_metrics({f"candidate_{kind}_{k}": v for k, v in values.items()})
         if result.calibration_choice is not None:  # every candidate's backtest numbers
             choice = result.calibration_choice
-            mlflow.log_params({"calibration_window": choice["window"],
+            mlflow.log_params({"calibration_map": choice["window"],
                                "calibration_drift": choice["drift"]})
             mlflow.log_dict(choice, "evaluation/calibration_choice.json")
             mlflow.log_metrics({f"calibration_{c['window']}_{c['drift']}_{k}": c[k]

@@ -1,0 +1,96 @@
+"""A recalibrated champion registered as a challenger, with its lineage.
+
+``leadml recalibrate`` (:func:`leadml.jobs.recalibrate`) refits only the rate shift of the
+champion on recently matured leads; this module registers the result as a new version of
+the same model: the parent's metadata (columns, reference lead, ranges), its reference
+probabilities and test-window predictions moved by the same shift (so grades by share,
+the report and the plan stay consistent), tags naming the parent and the leads used, and the
+``challenger`` alias; ``champion`` only when the gate (:mod:`leadml.promotion`) passes on
+the held-out newest leads.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml.registry import store
+from leadml.registry.models import CHALLENGER, CHAMPION, model_version
+from leadml.sklearn_compat import TRUSTED_TYPES
+
+
+def register_recalibrated(model, *, parent_uri: str, lineage: dict[str, Any], shift,
+                          promote: bool, decision: str, numbers: dict[str, float]) -> dict:
+    """Log and register ``model`` (a :class:`~leadml.drift.RateShifted`) as a new version
+    of the parent's model; returns name, version, uri and whether it became champion."""
+    import mlflow
+    import yaml
+
+    uri = store.tracking_uri()
+    client = store.client(uri)
+    parent = model_version(parent_uri, uri=uri)
+    name = parent["name"]
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=parent_uri))
+    mlmodel = yaml.safe_load((local / "MLmodel").read_text())
+    meta = dict(mlmodel.get("metadata") or {})
+    meta["reference_quantiles"] = [round(float(q), 6) for q in
+                                   shift(np.asarray(meta.get("reference_quantiles", [])))]
+    meta["recalibrated_from"] = f"{name} v{parent['version']}"
+    parent_run = client.get_run(parent["run_id"]) if parent.get("run_id") else None
+    experiment = parent_run.info.experiment_id if parent_run else \
+        store.experiment_id(client, "leadml", uri)
+    with mlflow.start_run(experiment_id=experiment,
+                          run_name=f"recalibrate {name} v{parent['version']}") as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        mlflow.set_tags({"leadml.stage": "recalibrate",
+                         "leadml.parent_version": parent["version"],
+                         "leadml.parent_run_id": parent.get("run_id", ""),
+                         "leadml.promotion": decision})
+        mlflow.log_params({k: v for k, v in lineage.items() if not isinstance(v, list | dict)})
+        mlflow.log_dict(lineage, "recalibration/lineage.json")
+        mlflow.log_metrics(numbers)
+        if parent_run is not None:  # the report and plan of the parent, shifted
+            _carry_reports(client, parent["run_id"], tmp, shift)
+        signature = mlflow.models.Model.load(str(local / "MLmodel")).signature
+        info = mlflow.sklearn.log_model(
+            model, name="model", serialization_format="skops",
+            skops_trusted_types=TRUSTED_TYPES, signature=signature,
+            pip_requirements=store.requirements(), registered_model_name=name,
+            metadata=meta)
+    version = str(info.registered_model_version)
+    client.update_model_version(name, version, description=(
+        f"Recalibrated from version {parent['version']}: {decision}"))
+    client.set_model_version_tag(name, version, "parent_version", parent["version"])
+    client.set_model_version_tag(name, version, "recalibrated_on_leads",
+                                 str(lineage.get("leads_fitted")))
+    with store.store_lock(uri, "promote"):
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        if promote:
+            client.set_registered_model_alias(name, CHAMPION, version)
+    return {"name": name, "version": version, "uri": f"models:/{name}/{version}",
+            "run_id": run.info.run_id, "promoted": promote}
+
+
+def _carry_reports(client, run_id: str, tmp: Path, shift) -> None:
+    import mlflow
+
+    try:
+        report = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="report"))
+        predictions = Path(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="evaluation/test_predictions.parquet"))
+    except Exception:  # a parent trained before reports existed: nothing to carry
+        return
+    data = json.loads((report / "report_data.json").read_text())
+    frame = pd.read_parquet(predictions)
+    frame["p"] = shift(frame["p"].to_numpy())
+    (tmp / "evaluation").mkdir()
+    frame.to_parquet(tmp / "evaluation" / "test_predictions.parquet")
+    mlflow.log_artifact(str(tmp / "evaluation" / "test_predictions.parquet"), "evaluation")
+    data["model"]["recalibrated"] = True
+    mlflow.log_dict(data, "report/report_data.json")

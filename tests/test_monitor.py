@@ -1,0 +1,209 @@
+"""`leadml monitor` and `leadml recalibrate`: realised against predicted conversion of past
+scoring runs as outcomes mature, the alert exit code, and the loop that fixes a moved rate."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.monitor import mature, wilson
+from leadml.outcomes import read_scored
+from leadml.synthetic import make_leads
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+MONTHS = ["2026-07-01T06:00:00Z", "2026-08-01T06:00:00Z", "2026-09-01T06:00:00Z",
+          "2026-10-01T06:00:00Z"]
+
+
+def test_wilson_interval_covers_the_rate_and_narrows_with_leads():
+    lo, hi = wilson(20, 100)
+    assert lo < 0.2 < hi
+    lo2, hi2 = wilson(200, 1000)
+    assert hi2 - lo2 < hi - lo
+
+
+def test_a_lead_matures_a_horizon_after_it_was_scored():
+    t0 = pd.Timestamp("2026-07-01", tz="UTC")
+    scored = pd.DataFrame({"lead_id": ["a", "b", "c", "d"], "scored_at": [t0] * 4,
+                           "conversion_probability": [0.2] * 4})
+    outcomes = pd.DataFrame({"lead_id": ["a", "b", "c"], "converted_at": pd.to_datetime(
+        ["2026-07-10", "2026-09-15", None], utc=True)})
+    early = mature(scored, outcomes, horizon_days=30, as_of=t0 + pd.Timedelta(days=10))
+    assert not early["matured"].any()  # a conversion seen early is not a matured lead
+    late = mature(scored, outcomes, horizon_days=30, as_of=t0 + pd.Timedelta(days=31))
+    assert late["matured"].all()
+    # b converted after the horizon: not a conversion "within 30 days"; d is not listed
+    assert late["converted"].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def _month(k: int, jump: float, n: int = 1500) -> pd.DataFrame:
+    leads = make_leads(n, seed=500 + k, drift=0.45 + jump, drift_at=1.0,
+                       start=pd.Timestamp(MONTHS[k][:10]) - pd.Timedelta(days=1), days=0.9)
+    leads["lead_id"] = f"M{k}-" + leads["lead_id"]
+    return leads
+
+
+@pytest.fixture
+def runs(champion, tmp_path):
+    """Three monthly scoring runs of the champion, the third after the rate jumped (base
+    log-odds +1.2), and their outcomes."""
+    folder = tmp_path / "runs"
+    outcomes = []
+    for k, jump in enumerate([0.0, 0.0, 1.2]):
+        leads = _month(k, jump)
+        leads.drop(columns=["true_probability", "converted", "converted_at"]).to_csv(
+            tmp_path / f"m{k}.csv", index=False)
+        outcomes.append(leads[["lead_id", "converted"]])
+        result = CliRunner().invoke(app, ["score", str(tmp_path / f"m{k}.csv"), "--output",
+                                          str(folder / f"m{k}.csv"), "--scored-at", MONTHS[k],
+                                          "--no-reasons"])
+        assert result.exit_code == 0, result.output
+    pd.concat(outcomes).to_csv(tmp_path / "outcomes.csv", index=False)
+    return folder, tmp_path / "outcomes.csv"
+
+
+def _monitor(folder, outcomes, out, *extra):
+    return CliRunner().invoke(app, ["monitor", "--scored", str(folder), "--outcomes",
+                                    str(outcomes), "--converted-column", "converted",
+                                    "--horizon-days", "30", "--output", str(out),
+                                    "--max-gap", "0.05", *extra])
+
+
+@pytest.mark.slow
+def test_monitor_flags_the_run_after_the_rate_jumped_and_exits_7(runs, tmp_path):
+    folder, outcomes = runs
+    result = _monitor(folder, outcomes, tmp_path / "mon", "--as-of", "2026-10-05")
+    assert result.exit_code == 7, result.output
+    report = json.loads((tmp_path / "mon" / "monitor.json").read_text())
+    flagged = {a["period"] for a in report["alerts"] if a["kind"] == "calibration"}
+    assert flagged == {f"{MONTHS[2]} m2.csv"}  # the jump, and nothing before it
+    rows = {r["period"]: r for r in report["periods"]}
+    jumped, before = rows[f"{MONTHS[2]} m2.csv"], rows[f"{MONTHS[0]} m0.csv"]
+    assert jumped["predicted_rate"] < jumped["realised_low"]
+    assert jumped["realised_rate"] - jumped["predicted_rate"] > 0.10
+    assert abs(before["realised_rate"] - before["predicted_rate"]) < 0.05
+    assert all(r["matured"] == r["scored"] == 1500 for r in report["periods"])
+    assert before["qualification_rate"] > 0 and before["sql_over_nurture"] > 1
+    assert before["score_psi"] is not None and before["score_psi"] < 0.25
+    grades = report["breakdowns"][f"{MONTHS[0]} m0.csv | leadml v1"]["grade"]
+    assert [g["grade"] for g in grades] == sorted(g["grade"] for g in grades)
+    assert "ALERT" in result.output and "leadml recalibrate" in result.output
+    assert (tmp_path / "mon" / "periods.csv").exists()
+
+
+@pytest.mark.slow
+def test_leads_not_yet_matured_are_estimated_never_counted(runs, tmp_path):
+    folder, outcomes = runs
+    result = _monitor(folder, outcomes, tmp_path / "mon", "--as-of", "2026-09-20")
+    assert result.exit_code == 0, result.output  # the jumped run has not matured: no alert
+    rows = {r["period"]: r for r in json.loads(
+        (tmp_path / "mon" / "monitor.json").read_text())["periods"]}
+    young = rows[f"{MONTHS[2]} m2.csv"]
+    assert young["matured"] == 0 and young["unmatured"] == 1500
+    assert young["estimated_conversions_unmatured"] > 0
+    assert "estimate" in (tmp_path / "mon" / "monitor.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_failed_or_changed_run_is_skipped_with_its_reason(runs, tmp_path):
+    folder, _ = runs
+    manifest = folder / "m0.manifest.json"
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**data, "status": "failed: interrupted"}))
+    (folder / "m1.csv").write_text((folder / "m1.csv").read_text() + "\n")
+    scored = read_scored([folder])
+    assert len(scored.runs) == 1 and len(scored.skipped) == 2
+    assert any("not valid" in s for s in scored.skipped)
+    assert any("changed since" in s for s in scored.skipped)
+
+
+@pytest.mark.slow
+def test_recalibrate_fixes_the_next_month_and_keeps_its_lineage(runs, tmp_path):
+    from leadml.evaluate import expected_calibration_error
+    from leadml.registry import model_version, tracking_uri
+    from leadml.registry.store import client
+
+    folder, outcomes = runs
+    result = CliRunner().invoke(app, [
+        "recalibrate", "--scored", str(folder / "m2.csv"), "--outcomes", str(outcomes),
+        "--converted-column", "converted", "--horizon-days", "30", "--as-of", "2026-10-05"])
+    assert result.exit_code == 0, result.output
+    assert "version 2 promoted to champion" in result.output
+    champion = model_version("models:/leadml@champion")
+    assert champion["version"] == "2"
+    mv = client(tracking_uri()).get_model_version("leadml", "2")
+    assert mv.tags["parent_version"] == "1"
+    assert int(mv.tags["recalibrated_on_leads"]) == 1050  # 70% of the run, 30% held out
+    # The next month, the rate still high: the recalibrated champion against the first.
+    nxt = _month(3, 1.2)
+    nxt.drop(columns=["true_probability", "converted", "converted_at"]).to_csv(
+        tmp_path / "m3.csv", index=False)
+    for model, out in (("models:/leadml/1", "first.csv"), ("models:/leadml@champion",
+                                                            "recal.csv")):
+        done = CliRunner().invoke(app, ["score", str(tmp_path / "m3.csv"), "--output",
+                                        str(tmp_path / out), "--model", model,
+                                        "--scored-at", MONTHS[3], "--no-reasons"])
+        assert done.exit_code == 0, done.output
+    y = nxt["converted"].to_numpy()
+    ece = {out: expected_calibration_error(y, pd.read_csv(tmp_path / out)[
+        "conversion_probability"].to_numpy()) for out in ("first.csv", "recal.csv")}
+    assert ece["recal.csv"] <= 0.5 * ece["first.csv"], ece
+    # The report of the recalibrated version works (its parent's, shifted).
+    report = CliRunner().invoke(app, ["report", "--output", str(tmp_path / "r.html")])
+    assert report.exit_code == 0, report.output
+
+
+@pytest.mark.slow
+def test_recalibrate_needs_enough_matured_leads(runs, tmp_path):
+    folder, outcomes = runs
+    result = CliRunner().invoke(app, [
+        "recalibrate", "--scored", str(folder / "m2.csv"), "--outcomes", str(outcomes),
+        "--converted-column", "converted", "--horizon-days", "30", "--as-of", "2026-09-20"])
+    assert result.exit_code == 3 and "needs at least 500" in result.output
+
+
+def test_outcomes_with_a_repeated_lead_or_an_unreadable_time_stop(tmp_path):
+    from leadml.outcomes import read_outcomes
+    from leadml.schema import LeadDataError
+
+    (tmp_path / "o.csv").write_text("lead_id,won_at\na,2026-01-01\na,\n")
+    with pytest.raises(LeadDataError, match="more than once"):
+        read_outcomes(tmp_path / "o.csv", converted_at="won_at")
+    (tmp_path / "o.csv").write_text("lead_id,won_at\na,01/02/2026\nb,\n")
+    with pytest.raises(LeadDataError, match="--time-format"):
+        read_outcomes(tmp_path / "o.csv", converted_at="won_at")
+    found = read_outcomes(tmp_path / "o.csv", converted_at="won_at", time_format="%d/%m/%Y")
+    assert found["converted_at"].notna().tolist() == [True, False]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine")
+def test_monitoring_page_renders_in_headless_chromium(runs, tmp_path):
+    folder, outcomes = runs
+    _monitor(folder, outcomes, tmp_path / "mon", "--as-of", "2026-10-05")
+    page = (tmp_path / "mon" / "monitor.html").read_text()
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", (
+        "<script>window.onload=()=>{const i=[...document.images];document.title="
+        "'IMAGES '+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length};"
+        "</script></body>")), encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking"]
+    dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=5000", "--dump-dom",
+                          probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", dom)
+    assert found and found.group(1) == found.group(2) and int(found.group(2)) >= 1, dom[:300]
+    assert "the conversion rate has moved" in dom
+    shot = tmp_path / "monitor.png"
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600",
+                    (tmp_path / "mon" / "monitor.html").as_uri()], capture_output=True,
+                   timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
+    assert np.isfinite(json.loads((tmp_path / "mon" / "monitor.json").read_text())[
+        "periods"][0]["ece"])
