@@ -3,6 +3,9 @@ SQLite MLflow store per test, so no test touches ~/.leadml or a team's server.""
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,29 @@ def champion(trained_store, monkeypatch) -> str:
     """Point this test at the trained store; returns its tracking URI."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_store)
     return trained_store
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking"]
+
+
+def images_in_chromium(html: str, folder: Path) -> tuple[int, int, str]:
+    """(images decoded, images on the page, the DOM) of ``html`` in headless Chromium: a
+    copy with a check appended (every image decoded, naturalWidth > 0)."""
+    probe = folder / "probe.html"
+    probe.write_text(html.replace("</body>", (
+        "<script>window.onload=()=>{const i=[...document.images];document.title="
+        "'IMAGES '+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length};"
+        "</script></body>")), encoding="utf-8")
+    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--virtual-time-budget=5000",
+                          "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    found = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", dom)
+    return (int(found.group(1)), int(found.group(2)), dom) if found else (0, -1, dom)
+
+
+def screenshot(page: Path, shot: Path, size: str = "1100,2400") -> Path:
+    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--screenshot={shot}", f"--window-size={size}",
+                    page.as_uri()], capture_output=True, timeout=120)
+    return shot

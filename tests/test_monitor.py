@@ -2,9 +2,7 @@
 scoring runs as outcomes mature, the alert exit code, and the loop that fixes a moved rate."""
 
 import json
-import re
 import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -15,8 +13,8 @@ from leadml.cli import app
 from leadml.monitor import mature, wilson
 from leadml.outcomes import read_scored
 from leadml.synthetic import make_leads
+from tests.conftest import CHROMIUM, images_in_chromium, screenshot
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MONTHS = ["2026-07-01T06:00:00Z", "2026-08-01T06:00:00Z", "2026-09-01T06:00:00Z",
           "2026-10-01T06:00:00Z"]
 
@@ -40,6 +38,21 @@ def test_a_lead_matures_a_horizon_after_it_was_scored():
     assert late["matured"].all()
     # b converted after the horizon: not a conversion "within 30 days"; d is not listed
     assert late["converted"].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_input_drift_is_measured_per_field_against_the_models_reference():
+    from leadml.monitor import field_psi, field_reference
+
+    base = make_leads(4000, seed=1)
+    ref = field_reference(base, ["estimated_budget", "web_visits"], ["industry"], ("", "-"))
+    same = field_psi(make_leads(4000, seed=2), ref, ("", "-"))
+    assert max(same.values()) < 0.05
+    moved = make_leads(4000, seed=3)
+    moved["industry"] = "software"  # every lead from one industry
+    moved.loc[::2, "estimated_budget"] = np.nan  # half the budgets gone
+    drifted = field_psi(moved, ref, ("", "-"))
+    assert drifted["industry"] > 0.25 and drifted["estimated_budget"] > 0.25
+    assert drifted["web_visits"] < 0.05
 
 
 def _month(k: int, jump: float, n: int = 1500) -> pd.DataFrame:
@@ -68,6 +81,16 @@ def runs(champion, tmp_path):
     return folder, tmp_path / "outcomes.csv"
 
 
+@pytest.fixture
+def private_store(trained_store, tmp_path, monkeypatch):
+    """A copy of the session's store, for tests that register versions and move aliases
+    (the shared champion stays version 1 for every other test)."""
+    copy = tmp_path / "private.db"
+    shutil.copy(trained_store.removeprefix("sqlite:///"), copy)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{copy}")
+    return copy
+
+
 def _monitor(folder, outcomes, out, *extra):
     return CliRunner().invoke(app, ["monitor", "--scored", str(folder), "--outcomes",
                                     str(outcomes), "--converted-column", "converted",
@@ -91,6 +114,9 @@ def test_monitor_flags_the_run_after_the_rate_jumped_and_exits_7(runs, tmp_path)
     assert all(r["matured"] == r["scored"] == 1500 for r in report["periods"])
     assert before["qualification_rate"] > 0 and before["sql_over_nurture"] > 1
     assert before["score_psi"] is not None and before["score_psi"] < 0.25
+    # Input drift per field, from the nightly files the manifests name (still unchanged).
+    assert set(before["input_psi"]) >= {"estimated_budget", "industry", "lead_source"}
+    assert max(before["input_psi"].values()) < 0.25
     grades = report["breakdowns"][f"{MONTHS[0]} m0.csv | leadml v1"]["grade"]
     assert [g["grade"] for g in grades] == sorted(g["grade"] for g in grades)
     assert "ALERT" in result.output and "leadml recalibrate" in result.output
@@ -124,7 +150,8 @@ def test_a_failed_or_changed_run_is_skipped_with_its_reason(runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_recalibrate_fixes_the_next_month_and_keeps_its_lineage(runs, tmp_path):
+def test_recalibrate_fixes_the_next_month_and_keeps_its_lineage(runs, private_store,
+                                                                tmp_path):
     from leadml.evaluate import expected_calibration_error
     from leadml.registry import model_version, tracking_uri
     from leadml.registry.store import client
@@ -160,7 +187,7 @@ def test_recalibrate_fixes_the_next_month_and_keeps_its_lineage(runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_recalibrate_needs_enough_matured_leads(runs, tmp_path):
+def test_recalibrate_needs_enough_matured_leads(runs, private_store, tmp_path):
     folder, outcomes = runs
     result = CliRunner().invoke(app, [
         "recalibrate", "--scored", str(folder / "m2.csv"), "--outcomes", str(outcomes),
@@ -187,23 +214,30 @@ def test_outcomes_with_a_repeated_lead_or_an_unreadable_time_stop(tmp_path):
 def test_monitoring_page_renders_in_headless_chromium(runs, tmp_path):
     folder, outcomes = runs
     _monitor(folder, outcomes, tmp_path / "mon", "--as-of", "2026-10-05")
-    page = (tmp_path / "mon" / "monitor.html").read_text()
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", (
-        "<script>window.onload=()=>{const i=[...document.images];document.title="
-        "'IMAGES '+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length};"
-        "</script></body>")), encoding="utf-8")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking"]
-    dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=5000", "--dump-dom",
-                          probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    found = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", dom)
-    assert found and found.group(1) == found.group(2) and int(found.group(2)) >= 1, dom[:300]
+    decoded, total, dom = images_in_chromium((tmp_path / "mon" / "monitor.html").read_text(),
+                                             tmp_path)
+    assert decoded == total >= 1, dom[:300]
     assert "the conversion rate has moved" in dom
-    shot = tmp_path / "monitor.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600",
-                    (tmp_path / "mon" / "monitor.html").as_uri()], capture_output=True,
-                   timeout=120)
+    shot = screenshot(tmp_path / "mon" / "monitor.html", tmp_path / "monitor.png", "1200,1600")
     assert shot.exists() and shot.stat().st_size > 20_000
     assert np.isfinite(json.loads((tmp_path / "mon" / "monitor.json").read_text())[
         "periods"][0]["ece"])
+
+
+@pytest.mark.slow
+def test_monitor_arguments_that_cannot_work_are_refused_before_anything_is_written(
+        runs, tmp_path):
+    folder, outcomes = runs
+    both = CliRunner().invoke(app, ["monitor", "--scored", str(folder), "--outcomes",
+                                    str(outcomes), "--output", str(tmp_path / "m")])
+    assert both.exit_code == 2 and "--converted-at-column" in both.output
+    (tmp_path / "file").write_text("x")
+    clash = _monitor(folder, outcomes, tmp_path / "file")
+    assert clash.exit_code == 2 and "is a file" in clash.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = _monitor(empty, outcomes, tmp_path / "m")
+    assert nothing.exit_code == 3 and "no scoring manifests" in nothing.output
+    missing = _monitor(folder, tmp_path / "nope.csv", tmp_path / "m")
+    assert missing.exit_code == 3 and "does not exist" in missing.output
+    assert not (tmp_path / "m").exists()

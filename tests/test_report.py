@@ -1,8 +1,6 @@
 """The sales-ops report and notebook, built from a model trained in the test session."""
 
 import re
-import shutil
-import subprocess
 
 import pytest
 from mlflow import MlflowClient
@@ -10,10 +8,9 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.registry import model_version
-from tests.conftest import REPO
+from tests.conftest import CHROMIUM, REPO, images_in_chromium, screenshot
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
@@ -53,21 +50,9 @@ def test_training_logs_importances_insights_and_the_report(champion):
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine")
 def test_report_renders_in_headless_chromium_with_no_broken_image(report_files, tmp_path):
     page, html = report_files
-    # A copy with a check appended: every image decoded (naturalWidth > 0).
-    probe = tmp_path / "probe.html"
-    probe.write_text(html.replace("</body>", (
-        "<script>window.onload=()=>{const i=[...document.images];document.title="
-        "'IMAGES '+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length};"
-        "</script></body>")), encoding="utf-8")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking"]
-    dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=5000", "--dump-dom",
-                          probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    found = re.search(r"<title>IMAGES (\d+)/(\d+)</title>", dom)
-    assert found and found.group(1) == found.group(2) and int(found.group(2)) >= 2, dom[:300]
-    shot = tmp_path / "report.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1100,2400",
-                    page.as_uri()], capture_output=True, timeout=120)
+    decoded, total, dom = images_in_chromium(html, tmp_path)
+    assert decoded == total >= 2, dom[:300]
+    shot = screenshot(page, tmp_path / "report.png")
     assert shot.exists() and shot.stat().st_size > 20_000
 
 

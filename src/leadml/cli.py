@@ -485,14 +485,13 @@ def monitor(
 
     def job():
         from leadml import jobs
-        from leadml.monitor import Thresholds
 
         result = jobs.monitor(scored, _outcome_source(
             outcomes, id_column, converted_at_column, converted_column, positive_value,
             time_format, delimiter), output=output, by=by, horizon_days=horizon_days,
-            as_of=as_of, thresholds=Thresholds(min_matured=min_matured, max_gap=max_gap,
-                                              max_ece=max_ece, max_psi=max_psi,
-                                              max_unseen=max_unseen))
+            as_of=as_of, thresholds={"min_matured": min_matured, "max_gap": max_gap,
+                                     "max_ece": max_ece, "max_psi": max_psi,
+                                     "max_unseen": max_unseen})
         for row in result.periods.itertuples():
             realised = f"{row.realised_rate:.1%} realised [{row.realised_low:.1%}, " \
                 f"{row.realised_high:.1%}]" if row.matured else "no lead matured yet"

@@ -440,25 +440,39 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
             thresholds=None, log_to_mlflow: bool = True):
     """Realised against predicted conversion of past scoring runs (:mod:`leadml.monitor`):
     writes ``monitor.json``, ``periods.csv`` and ``monitor.html`` to ``output`` and logs an
-    MLflow run. Returns the :class:`~leadml.monitor.Monitoring`."""
+    MLflow run. ``thresholds``: a :class:`~leadml.monitor.Thresholds` or its fields as a
+    dict. Returns the :class:`~leadml.monitor.Monitoring`."""
     from leadml import monitor as mon
     from leadml.io import write_json, write_table, write_text
 
     if by not in ("run", "week"):
         raise ConfigError(f"--by must be run or week, got {by!r}")
+    if output is not None and output.exists() and not output.is_dir():
+        raise ConfigError(f"--output '{output}' is a file: monitor writes a folder "
+                          "(monitor.html, monitor.json, periods.csv); choose another name")
     scored, frame, horizon, when = _matured(scored_paths, outcomes,
                                             horizon_days=horizon_days, as_of=as_of)
-    references = {}
+    from leadml.outcomes import read_input
+    from leadml.registry import load_scoring_model
+
+    references, contracts = {}, {}
     for model, name, version in scored.runs[["model", "model_name", "model_version"]] \
             .drop_duplicates().itertuples(index=False):
         try:
-            from leadml.registry import load_scoring_model
-
-            references[model] = load_scoring_model(f"models:/{name}/{version}")[1] \
-                .reference_quantiles
-        except Exception as exc:  # a model exported or deleted since: no score drift
-            logger.warning("no reference probabilities for %s (%s): score drift not shown",
+            contracts[model] = load_scoring_model(f"models:/{name}/{version}")[1]
+            references[model] = contracts[model].reference_quantiles
+        except Exception as exc:  # a model exported or deleted since: no drift shown
+            logger.warning("no reference for %s (%s): score and input drift not shown",
                            model, str(exc)[:200])
+    drift = []
+    for model, facts in zip(scored.runs["model"], scored.runs["input"], strict=True):
+        contract = contracts.get(model)
+        leads = read_input(facts) if contract and contract.field_reference else None
+        drift.append(None if leads is None else mon.field_psi(
+            leads, contract.field_reference, contract.missing_values))
+    scored.runs["input_psi"] = drift
+    if isinstance(thresholds, dict):
+        thresholds = mon.Thresholds(**thresholds)
     result = mon.summarize(frame, scored.runs, by=by, thresholds=thresholds or mon.Thresholds(),
                            references=references)
     note = (f"{len(frame):,} leads scored in {len(scored.runs)} run(s); outcomes from "

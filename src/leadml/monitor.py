@@ -86,6 +86,64 @@ def score_psi(p: np.ndarray, reference_quantiles, bins: int = 10) -> float | Non
     return psi(np.full(bins, 1 / bins), counts / counts.sum())
 
 
+MISSING = "(missing)"
+OTHER = "(other)"
+
+
+def field_reference(X: pd.DataFrame, numeric, categorical, missing_values, *, top: int = 20
+                    ) -> dict:
+    """What each field looked like in the newest leads a model was tested on, stored with
+    the model for input drift: numbers by their deciles (edges and shares, missing apart),
+    categories by the ``top`` commonest values' shares (the rest as one)."""
+    from leadml.schema import is_missing, parse_numbers
+
+    out: dict = {}
+    for col in numeric:
+        x = parse_numbers(X[col], tuple(missing_values))[0].to_numpy(float)
+        known = x[np.isfinite(x)]
+        if len(known) < 20:
+            continue
+        edges = np.unique(np.quantile(known, np.linspace(0, 1, 11))[1:-1]).tolist()
+        out[col] = {"kind": "numeric", "edges": edges,
+                    "shares": _numeric_shares(x, edges).tolist()}
+    for col in categorical:
+        values = X[col].astype(object).where(~is_missing(X[col], tuple(missing_values)),
+                                             MISSING).astype(str).str.strip()
+        shares = values.value_counts(normalize=True)
+        kept = shares.head(top)
+        out[col] = {"kind": "categorical", "values": kept.index.tolist(),
+                    "shares": [*kept.round(6).tolist(), round(float(1 - kept.sum()), 6)]}
+    return out
+
+
+def _numeric_shares(x: np.ndarray, edges) -> np.ndarray:
+    known = np.isfinite(x)
+    counts = np.bincount(np.searchsorted(np.asarray(edges), x[known], side="right"),
+                         minlength=len(edges) + 1).astype(float)
+    return np.append(counts, (~known).sum()) / max(len(x), 1)
+
+
+def field_psi(X: pd.DataFrame, reference: dict, missing_values) -> dict[str, float]:
+    """PSI of each field of ``X`` (leads as read) against the model's reference."""
+    from leadml.schema import is_missing, parse_numbers
+
+    out = {}
+    for col, ref in reference.items():
+        if col not in X.columns or len(X) == 0:
+            continue
+        if ref["kind"] == "numeric":
+            x = parse_numbers(X[col], tuple(missing_values))[0].to_numpy(float)
+            actual = _numeric_shares(x, ref["edges"])
+        else:
+            values = X[col].astype(object).where(~is_missing(X[col], tuple(missing_values)),
+                                                 MISSING).astype(str).str.strip()
+            shares = values.value_counts(normalize=True)
+            kept = [float(shares.get(v, 0.0)) for v in ref["values"]]
+            actual = np.array([*kept, max(0.0, 1 - sum(kept))])
+        out[col] = round(psi(np.asarray(ref["shares"], float), actual), 6)
+    return out
+
+
 def mature(scored: pd.DataFrame, outcomes: pd.DataFrame, *, horizon_days: float | None,
            as_of: pd.Timestamp) -> pd.DataFrame:
     """``scored`` with ``matured`` and ``converted`` (NaN until matured).
@@ -214,6 +272,11 @@ def summarize(frame: pd.DataFrame, runs: pd.DataFrame, *, by: str = "run",
                 unseen[col] = unseen.get(col, 0) + c
         total = int(in_runs["scored"].sum()) or 1
         row["unseen_rates"] = {c: v / total for c, v in unseen.items()}
+        drift: dict[str, float] = {}  # the largest PSI of each field over the period's runs
+        for found in in_runs.get("input_psi", pd.Series(dtype=object)):
+            for col, value in (found or {}).items():
+                drift[col] = max(drift.get(col, 0.0), value)
+        row["input_psi"] = drift
         rows.append(row)
         breakdowns[f"{period} | {model}"] = {
             "grade": _breakdown(part, "grade", list("ABCD")),
@@ -243,6 +306,12 @@ def _alerts(row: dict, th: Thresholds) -> list[dict]:
                     "message": f"{where}: the probabilities shifted (PSI "
                     f"{row['score_psi']:.2f} against the model's reference, at or above "
                     f"{th.max_psi}): the leads coming in have changed"})
+    for col, value in sorted(row.get("input_psi", {}).items(), key=lambda kv: -kv[1]):
+        if value >= th.max_psi:
+            out.append({"period": row["period"], "model": row["model"], "kind": "input_drift",
+                        "message": f"{where}: '{col}' is distributed differently from the "
+                        f"leads the model was tested on (PSI {value:.2f}, at or above "
+                        f"{th.max_psi})"})
     for col, rate in row["unseen_rates"].items():
         if rate >= th.max_unseen:
             out.append({"period": row["period"], "model": row["model"], "kind": "unseen",

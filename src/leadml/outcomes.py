@@ -75,7 +75,8 @@ def read_scored(paths) -> Scored:
                      "model_version": str(data["model"]["version"]),
                      "horizon_days": data["model"].get("horizon_days"),
                      "scored": data["scored"], "manifest": str(path),
-                     "unseen": data.get("unseen_category_values") or {}})
+                     "unseen": data.get("unseen_category_values") or {},
+                     "input": data.get("input") or {}})
     if not leads:
         raise LeadDataError("none of the scoring runs can be used:\n" + "\n".join(skipped))
     order = pd.DataFrame(runs).sort_values("scored_at", kind="stable")
@@ -106,10 +107,13 @@ def read_outcomes(path, *, id_column: str = "lead_id", converted_at: str | None 
     """``lead_id`` and ``converted_at`` (UTC, NaT when not converted) or ``converted``
     (0/1), from a CRM export or an outcomes table. A lead listed twice, or a stated time
     that does not read, stops the job: a lead is never counted lost by mistake."""
-    raw = io.read_table(path, delimiter=delimiter)
+    from leadml.config import ConfigError
+
     if (converted_at is None) == (converted is None):
-        raise LeadDataError("say how the outcomes table records a conversion: "
-                            "--converted-at-column (a time) or --converted-column (a flag)")
+        raise ConfigError("say how the outcomes table records a conversion: "
+                          "--converted-at-column (a time) or --converted-column (a flag), "
+                          "one of them")
+    raw = io.read_table(path, delimiter=delimiter)
     for col in (id_column, converted_at or converted):
         if col not in raw.columns:
             raise LeadDataError(f"'{path}' has no column '{col}'; it has {list(raw.columns)}")
@@ -133,3 +137,16 @@ def read_outcomes(path, *, id_column: str = "lead_id", converted_at: str | None 
         flags = raw[converted].astype(str).str.strip().str.lower()
         out["converted"] = np.isin(flags, [v.lower() for v in positive_values]).astype(int)
     return out
+
+
+def read_input(facts: dict) -> pd.DataFrame | None:
+    """The lead file a run scored, as read then, if it is still there unchanged (its
+    sha256 as the manifest recorded it); None otherwise (input drift is then not shown)."""
+    path = Path(facts.get("path") or "")
+    if not path.is_file() or not facts.get("sha256") or io.file_sha256(path) != facts["sha256"]:
+        return None
+    try:
+        return io.read_table(path, delimiter=facts.get("delimiter") or ",",
+                             encoding=facts.get("encoding") or "utf-8")
+    except LeadDataError:
+        return None

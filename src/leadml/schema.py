@@ -38,6 +38,7 @@ class Contract:
     missing_values: tuple[str, ...]
     reference_quantiles: tuple[float, ...]
     reference_lead: dict[str, Any] | None = None
+    field_reference: dict[str, Any] | None = None  # each field in the newest window (drift)
     numeric_ranges: dict[str, tuple[float, float]] | None = None  # (min, max) in training
     time_format: str = "iso"  # how the time column was read in training (never guessed)
     horizon_days: float | None = None  # the probability is "converts within N days"

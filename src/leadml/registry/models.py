@@ -80,6 +80,7 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
         text=tuple(meta["text"]), missing_values=tuple(meta["missing_values"]),
         reference_quantiles=tuple(meta.get("reference_quantiles", ())),
         reference_lead=meta.get("reference_lead"),
+        field_reference=meta.get("field_reference"),
         numeric_ranges={k: tuple(v) for k, v in (meta.get("numeric_ranges") or {}).items()},
     )
 

@@ -43,6 +43,8 @@ def input_example(features: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFr
 
 def contract_metadata(result, cfg) -> dict[str, Any]:
     """What scoring needs to know about the data a model expects, stored with the model."""
+    from leadml.monitor import field_reference
+
     ds = cfg.dataset
     return {
         "leadml_model_kind": result.kind,
@@ -64,6 +66,9 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         "numeric_ranges": {k: list(v) for k, v in result.numeric_ranges.items()},
         "reference_quantiles": [round(float(q), 6) for q in
                                 np.quantile(result.p_test, np.linspace(0, 1, 101))],
+        # Each field in the newest window, for input drift (leadml monitor).
+        "field_reference": field_reference(result.X_test, ds.columns.numeric,
+                                           ds.columns.categorical, ds.missing_values),
     }
 
 
