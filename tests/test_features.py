@@ -49,3 +49,40 @@ def test_pipeline_scores_unseen_categories_reordered_and_extra_columns(kind):
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown model kind 'svm'"):
         build_pipeline("svm", COLUMNS, ModelConfig(), missing_values=MISSING)
+
+
+@pytest.mark.parametrize("kind", ["logistic_regression", "gradient_boosting"])
+def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
+    """PerDistinct maps rows to their value's encoding: the probabilities equal the plain
+    encoders' exactly, with placeholders, blanks, unseen values and rare values mixed in."""
+    from leadml.features import PerDistinct
+
+    train = raw_leads(3_000, seed=0)
+    y = train["converted"].astype(int).to_numpy()
+    pipe = build_pipeline(kind, COLUMNS, ModelConfig(), missing_values=MISSING).fit(train, y)
+    new = raw_leads(5_000, seed=2)
+    new.loc[::7, "industry"] = "Select"
+    new.loc[::11, "job_title"] = ""
+    new.loc[::13, "lead_source"] = "carrier_pigeon"
+    new.loc[::17, "industry"] = None
+    new.loc[::19, "job_title"] = "Chief Pigeon Officer"
+    fast = pipe.predict_proba(new)[:, 1]
+    encode = pipe.named_steps["encode"]
+    wrapped = [t for _, t, _ in encode.transformers_ if isinstance(t, PerDistinct)]
+    assert len(wrapped) == 2  # the categorical encoder and the title vectorizer
+    encode.transformers_ = [(n, t.transformer_ if isinstance(t, PerDistinct) else t, c)
+                            for n, t, c in encode.transformers_]
+    np.testing.assert_array_equal(pipe.predict_proba(new)[:, 1], fast)
+
+
+@pytest.mark.parametrize("encoder", ["onehot", "ordinal"])
+def test_per_distinct_follows_scikit_learns_conventions(encoder):
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from leadml.features import PerDistinct
+
+    inner = OneHotEncoder(sparse_output=False, handle_unknown="ignore") \
+        if encoder == "onehot" else OrdinalEncoder(handle_unknown="use_encoded_value",
+                                                   unknown_value=-1)
+    check_estimator(PerDistinct(inner))

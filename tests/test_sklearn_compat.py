@@ -87,3 +87,15 @@ def test_the_allow_list_names_classes_that_exist_and_nothing_else_is_needed(data
         back = skops.io.loads(blob, trusted=compat.TRUSTED_TYPES)
         pd.testing.assert_series_equal(pd.Series(back.predict_proba(X)[:, 1]),
                                        pd.Series(model.predict_proba(X)[:, 1]))
+
+
+def test_output_widths_of_a_one_hot_encoder_count_infrequent_values_once():
+    from sklearn.preprocessing import OneHotEncoder
+
+    from leadml.sklearn_compat import output_widths
+
+    X = pd.DataFrame({"a": list("aaabbbbc"), "b": list("xxxyyyzz")})
+    enc = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=3,
+                        sparse_output=False).fit(X)
+    assert output_widths(enc, 2) == [3, 3] and sum(output_widths(enc, 2)) == \
+        enc.transform(X).shape[1]

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.preprocessing import OneHotEncoder
 
 from leadml.drift import shift_rate
-from leadml.sklearn_compat import model_parts
+from leadml.sklearn_compat import model_parts, unwrapped
 
 MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
@@ -34,6 +34,7 @@ def field_columns(pipeline) -> dict[str, np.ndarray]:
     for name, transformer, fields in encode.transformers_:
         if name == "remainder" or transformer == "drop":
             continue
+        transformer = unwrapped(transformer)
         block = encode.output_indices_[name]
         cols = list(range(block.start, block.stop))
         fields = list(fields) if not isinstance(fields, str) else [fields]

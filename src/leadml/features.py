@@ -77,19 +77,88 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
             values = values.astype("float64")
             out[col] = values.where(np.isfinite(values), np.nan)
         for col in (*self.categorical, *self.text):
-            values = X[col]
-            absent = values.isna().to_numpy()
-            text = values.where(~absent, "").astype(str).str.strip()
-            values = text.astype("object").where(~(absent | text.isin(markers).to_numpy()),
-                                                 np.nan)
+            # Each distinct value is cleaned once: a million leads repeat a few thousand.
+            codes, uniques = pd.factorize(X[col], use_na_sentinel=True)
+            text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+            clean = text.astype("object").where(~text.isin(markers).to_numpy(), np.nan)
+            missing = "" if col in self.text else np.nan
+            table = np.append(clean.to_numpy(dtype=object), missing)  # code -1: missing
             if col in self.text:
-                values = values.fillna("")
-            out[col] = values.astype("object")
+                table[pd.isna(table)] = ""
+            out[col] = pd.Series(table[codes], index=X.index, dtype=object)
         return pd.DataFrame(out, index=X.index)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self)
         return self.feature_names_in_.copy()
+
+
+class PerDistinct(TransformerMixin, BaseEstimator):
+    """Apply a fitted column-wise ``transformer`` to each column's distinct values once and
+    map every row to its value's output: the same numbers, for a fraction of the work when
+    values repeat (a few thousand industries and titles across a million leads).
+
+    ``transformer``: a ``OneHotEncoder`` or ``OrdinalEncoder`` (one or more columns, each
+    encoded on its own) or a text vectorizer (one column). Fitting fits it as it is.
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import OneHotEncoder
+    >>> X = pd.DataFrame({"a": ["x", "y", "x", "x"], "b": ["u", "u", "v", "u"]})
+    >>> enc = PerDistinct(OneHotEncoder(sparse_output=False)).fit(X)
+    >>> (enc.transform(X) == enc.transformer_.transform(X)).all()
+    np.True_
+    """
+
+    def __init__(self, transformer=None):
+        self.transformer = transformer
+
+    def fit(self, X, y=None) -> PerDistinct:
+        from sklearn.base import clone
+
+        self.transformer_ = clone(self.transformer).fit(X, y)
+        self.n_features_in_ = getattr(self.transformer_, "n_features_in_", 1)
+        if hasattr(self.transformer_, "feature_names_in_"):
+            self.feature_names_in_ = self.transformer_.feature_names_in_
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # the encoders read a missing value as a category
+        return tags
+
+    def transform(self, X):
+        check_is_fitted(self)
+        if not isinstance(self.transformer_, OneHotEncoder | OrdinalEncoder):  # text
+            codes, uniques = pd.factorize(pd.Series(X), use_na_sentinel=False)
+            return self.transformer_.transform(pd.Series(uniques, dtype=object))[codes]
+        from leadml.sklearn_compat import output_widths
+
+        if not isinstance(X, pd.DataFrame):
+            X = np.asarray(X)
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X) if X.ndim == 2 else None
+        if frame is None or frame.shape[1] == 0 or len(frame) == 0:
+            return self.transformer_.transform(X)  # its own errors and edge cases
+        found = [pd.factorize(frame.iloc[:, j], use_na_sentinel=False)
+                 for j in range(frame.shape[1])]
+        rows = max(len(u) for _, u in found)
+        # One row per distinct value of the longest column; shorter columns repeat a value.
+        padded = pd.DataFrame({col: pd.Series(u, dtype=frame.iloc[:, j].dtype).take(
+            np.minimum(np.arange(rows), len(u) - 1)).to_numpy()
+            for j, (col, (_, u)) in enumerate(zip(frame.columns, found, strict=True))})
+        encoded = self.transformer_.transform(padded if isinstance(X, pd.DataFrame)
+                                              else padded.to_numpy())
+        encoded = encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
+        blocks, start = [], 0
+        for (codes, _), width in zip(found, output_widths(self.transformer_, len(found)),
+                                     strict=True):
+            blocks.append(encoded[codes, start:start + width])
+            start += width
+        return np.hstack(blocks)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self)
+        return self.transformer_.get_feature_names_out(input_features)
 
 
 def _text_vectorizer(cfg: ModelConfig) -> CountVectorizer:
@@ -128,7 +197,7 @@ def build_pipeline(
         text=tuple(columns.text),
         missing_values=tuple(missing_values),
     )
-    text_parts = [(f"text_{c}", _text_vectorizer(cfg), c) for c in columns.text]
+    text_parts = [(f"text_{c}", PerDistinct(_text_vectorizer(cfg)), c) for c in columns.text]
     if kind == "logistic_regression":
         encode = ColumnTransformer(
             [
@@ -137,11 +206,11 @@ def build_pipeline(
                     _SignedLog(),
                     StandardScaler(),
                 ), list(columns.numeric)),
-                ("categorical", OneHotEncoder(
+                ("categorical", PerDistinct(OneHotEncoder(
                     handle_unknown="infrequent_if_exist",
                     min_frequency=cfg.min_category_count,
                     sparse_output=False,
-                ), list(columns.categorical)),
+                )), list(columns.categorical)),
                 *text_parts,
             ],
             sparse_threshold=0.0,
@@ -151,13 +220,13 @@ def build_pipeline(
         encode = ColumnTransformer(
             [
                 ("numeric", "passthrough", list(columns.numeric)),
-                ("categorical", OrdinalEncoder(
+                ("categorical", PerDistinct(OrdinalEncoder(
                     handle_unknown="use_encoded_value",
                     unknown_value=np.nan,
                     encoded_missing_value=np.nan,
                     min_frequency=cfg.min_category_count,
                     max_categories=250,
-                ), list(columns.categorical)),
+                )), list(columns.categorical)),
                 *text_parts,
             ],
             sparse_threshold=0.0,

@@ -17,6 +17,7 @@ TRUSTED_TYPES = [
     "functools.partial",
     "leadml.drift.RateShifted",
     "leadml.features.LeadCleaner",
+    "leadml.features.PerDistinct",
     "leadml.features._SignedLog",
     "numpy.dtype",
     "sklearn.calibration._CalibratedClassifier",
@@ -77,6 +78,24 @@ def model_parts(model):
 
 
 def fitted_transformer(pipeline, name: str):
-    """The fitted transformer ``name`` of the pipeline's ``encode`` ColumnTransformer, or
-    None."""
-    return pipeline.named_steps["encode"].named_transformers_.get(name)
+    """The fitted transformer ``name`` of the pipeline's ``encode`` ColumnTransformer (the
+    encoder itself, inside a :class:`leadml.features.PerDistinct`), or None."""
+    return unwrapped(pipeline.named_steps["encode"].named_transformers_.get(name))
+
+
+def unwrapped(transformer):
+    """The encoder a :class:`leadml.features.PerDistinct` applies, or ``transformer``."""
+    return getattr(transformer, "transformer_", transformer)
+
+
+def output_widths(encoder, n_features: int) -> list[int]:
+    """How many output columns each input column of a fitted column-wise encoder makes
+    (``OneHotEncoder``: its private ``_n_features_outs``, infrequent and dropped categories
+    counted; ``OrdinalEncoder``: one each)."""
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    if isinstance(encoder, OneHotEncoder):
+        return [int(w) for w in encoder._n_features_outs]
+    if isinstance(encoder, OrdinalEncoder):
+        return [1] * n_features
+    raise TypeError(f"no column widths known for {type(encoder).__name__}")
