@@ -161,12 +161,76 @@ def test_cli_sample_is_deterministic(tmp_path):
 
 def test_mlflow_pyfunc_serving_accepts_a_lead_file_as_pandas_reads_it(
         config, sample_files, monkeypatch):
-    """The signature must let MLflow's own tools (models predict, serve) score real files:
-    counts as whole numbers, empty budgets and titles as missing values."""
+    """MLflow's own tools (pyfunc, models predict, serve) give the calibrated probability
+    of converting, the same as leadml score, for a lead file read by pandas (floats, blank
+    budgets) or read as text."""
+    from leadml.serving import ConversionProbability
+
     _, reg = train_job(load_config(config))
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     pyfunc = mlflow.pyfunc.load_model(reg.uri)
     nightly = pd.read_csv(sample_files / "nightly.csv")
     assert nightly["estimated_budget"].isna().any() and nightly["job_title"].isna().any()
-    predictions = np.asarray(pyfunc.predict(nightly))
-    assert predictions.shape == (600,) and set(np.unique(predictions)) <= {0, 1}
+    predictions = np.asarray(pyfunc.predict(nightly), dtype=float).ravel()
+    assert predictions.shape == (600,) and ((predictions > 0) & (predictions < 1)).all()
+    model = load_model(reg.uri)
+    assert isinstance(model, ConversionProbability)
+    as_text = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    np.testing.assert_allclose(predictions, model.predict_proba(as_text)[:, 1], atol=1e-12)
+    np.testing.assert_allclose(np.asarray(pyfunc.predict(as_text), dtype=float).ravel(),
+                               predictions, atol=1e-12)
+    with pytest.raises(TypeError, match="not refitted"):  # no quiet refit of a loaded model
+        from sklearn.base import clone
+
+        clone(model).fit(as_text, np.zeros(len(as_text)))
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_returns_the_probability_leadml_score_gives(
+        champion, sample_files, tmp_path):
+    """`mlflow models serve` on 127.0.0.1, three leads posted as exported (text): the same
+    probabilities as `leadml score`."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False).head(3)
+    leads.to_csv(tmp_path / "three.csv", index=False)
+    scored = CliRunner().invoke(app, ["score", str(tmp_path / "three.csv"), "--output",
+                                      str(tmp_path / "out.csv"), "--no-reasons"])
+    assert scored.exit_code == 0, scored.output
+    expected = pd.read_csv(tmp_path / "out.csv")["conversion_probability"].to_numpy()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # MLflow starts uvicorn through a shell: the environment's bin folder goes on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
+         "models:/leadml@champion", "--host", "127.0.0.1", "--port", str(port),
+         "--env-manager", "local", "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        body = json.dumps({"dataframe_split": leads.to_dict(orient="split") | {
+            "index": None}}).encode()
+        for _ in range(120):
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations", data=body,
+                    headers={"Content-Type": "application/json"})
+                answer = json.loads(urllib.request.urlopen(request, timeout=5).read())
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("mlflow models serve did not answer within 60 s")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    served = np.asarray(answer["predictions"], dtype=float).ravel()
+    np.testing.assert_allclose(served, expected, atol=1e-12)

@@ -151,6 +151,29 @@ def test_capacity_and_value_pick_the_same_leads_on_both_engines(spark, champion,
     assert local["by_label"] == remote["by_label"]
 
 
+def test_mlflow_spark_udf_returns_the_probability_leadml_scores(spark, champion,
+                                                                 sample_files, tmp_path):
+    """MLflow's own Spark path, `mlflow.pyfunc.spark_udf`, on a lead file read as text:
+    the calibrated probability, equal to `leadml score`'s."""
+    import mlflow
+
+    leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    model, contract = load_scoring_model("models:/leadml@champion")
+    rules = load_rules(REPO / "pipelines" / "configs" / "bant.yaml")
+    score_file(sample_files / "nightly.csv", tmp_path / "local.csv", model=model,
+               contract=contract, rules=rules,
+               settings=ScoreSettings(scored_at=PINNED, reasons=False))
+    expected = pd.read_csv(tmp_path / "local.csv").set_index("lead_id")[
+        "conversion_probability"]
+    udf = mlflow.pyfunc.spark_udf(spark, "models:/leadml@champion", result_type="double",
+                                  env_manager="local")
+    frame = spark.createDataFrame(leads)
+    got = frame.withColumn("p", udf(*[frame[c] for c in contract.features])) \
+        .select("lead_id", "p").toPandas().set_index("lead_id")["p"]
+    np.testing.assert_allclose(got.loc[expected.index].to_numpy(), expected.to_numpy(),
+                               atol=1e-12)
+
+
 def test_too_many_rejects_leaves_no_output_folder(spark, champion, leads_with_bad_rows,
                                                    tmp_path):
     from leadml.spark import score_spark

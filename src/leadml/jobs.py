@@ -513,8 +513,11 @@ def recalibrate(scored_paths, outcomes: OutcomeSource, *, model_name: str = "lea
 
     if not 0 < holdout < 1:
         raise ConfigError(f"--holdout must be between 0 and 1, got {holdout}")
+    from leadml.serving import unserved
+
     uri = resolve_model_uri(None, model_name)
     champion, contract = load_scoring_model(uri)
+    champion = unserved(champion)
     scored, frame, _, when = _matured(scored_paths, outcomes, horizon_days=horizon_days,
                                       as_of=as_of)
     mine = frame[(frame["model"] == f"{contract.name} v{contract.version}") & frame["matured"]]

@@ -19,6 +19,7 @@ TRUSTED_TYPES = [
     "leadml.features.LeadCleaner",
     "leadml.features.PerDistinct",
     "leadml.features._SignedLog",
+    "leadml.serving.ConversionProbability",
     "numpy.dtype",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
@@ -67,7 +68,9 @@ def swap_estimator(model, refit) -> None:
 def model_parts(model):
     """(pipeline, calibrator, (source, target) rate shift or None) of a leadml model."""
     from leadml.drift import RateShifted
+    from leadml.serving import unserved
 
+    model = unserved(model)
     shift = None
     if isinstance(model, RateShifted):
         shift = (model.source_rate, model.target_rate)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from leadml.registry import store
 from leadml.registry.models import CHALLENGER, CHAMPION, model_version
+from leadml.serving import served
 from leadml.sklearn_compat import TRUSTED_TYPES
 
 
@@ -59,7 +60,7 @@ def register_recalibrated(model, *, parent_uri: str, lineage: dict[str, Any], sh
             _carry_reports(client, parent["run_id"], tmp, shift)
         signature = mlflow.models.Model.load(str(local / "MLmodel")).signature
         info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="skops",
+            served(model), name="model", serialization_format="skops",
             skops_trusted_types=TRUSTED_TYPES, signature=signature,
             pip_requirements=store.requirements(), registered_model_name=name,
             metadata=meta)

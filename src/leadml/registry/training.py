@@ -22,6 +22,7 @@ from leadml.registry.models import (
     RegistryUnavailableError,
     load_model,
 )
+from leadml.serving import served
 from leadml.sklearn_compat import TRUSTED_TYPES
 
 
@@ -73,20 +74,19 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
 
 
 def model_signature(columns, features: pd.DataFrame):
-    """Whole-number columns that are never missing as longs, other numbers as doubles, the
-    rest as strings, all optional (CRM fields are often empty), so that MLflow's own
-    serving reads a lead file as pandas does. The output is the pyfunc's predicted class."""
+    """Numbers of any type (a lead file read as text gives strings, read by pandas gives
+    floats or whole numbers; the model reads all of them) and the rest as strings, all
+    optional (CRM fields are often empty), so that MLflow's own serving takes a lead file
+    as exported. The output is the probability that the lead converts."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    def kind(col: str) -> str:
-        x = pd.to_numeric(features[col], errors="coerce")
-        return "long" if x.notna().all() and (x == x.round()).all() else "double"
-
-    inputs = [ColSpec(kind(c), c, required=False) for c in columns.numeric]
+    inputs = [ColSpec(AnyType(), c, required=False) for c in columns.numeric]
     inputs += [ColSpec("string", c, required=False) for c in (*columns.categorical,
                                                                *columns.text)]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec("long")]))
+    return ModelSignature(inputs=Schema(inputs),
+                          outputs=Schema([ColSpec("double", "conversion_probability")]))
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         import leadml
 
         info = mlflow.sklearn.log_model(
-            result.model,
+            served(result.model),  # MLflow's predict: the probability (leadml.serving)
             name="model",
             serialization_format="skops",
             skops_trusted_types=TRUSTED_TYPES,
