@@ -149,12 +149,13 @@ class PerDistinct(TransformerMixin, BaseEstimator):
         encoded = self.transformer_.transform(padded if isinstance(X, pd.DataFrame)
                                               else padded.to_numpy())
         encoded = encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
-        blocks, start = [], 0
+        out = np.empty((len(frame), encoded.shape[1]), dtype=encoded.dtype)
+        start = 0
         for (codes, _), width in zip(found, output_widths(self.transformer_, len(found)),
                                      strict=True):
-            blocks.append(encoded[codes, start:start + width])
+            out[:, start:start + width] = encoded[:, start:start + width][codes]
             start += width
-        return np.hstack(blocks)
+        return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self)
