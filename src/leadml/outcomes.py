@@ -91,9 +91,12 @@ def _unusable(data: dict) -> str | None:
     if data.get("status") != "ok":
         return f"status {data.get('status')!r}: its output is not valid"
     out = Path(data.get("output") or "")
-    if not out.is_file():
+    if "://" in str(data.get("output")):
+        return f"its output {data['output']} is on cluster storage: copy it here first"
+    if not out.exists():  # a file, or a folder of Parquet parts (Spark)
         return f"its output {out} is gone"
-    if data.get("output_sha256") and io.file_sha256(out) != data["output_sha256"]:
+    if data.get("output_sha256") and out.is_file() and \
+            io.file_sha256(out) != data["output_sha256"]:
         return f"its output {out} changed since it was written (sha256 differs)"
     if data.get("model", {}).get("version") in (None, "none"):
         return "scored by the rules alone: no probability to monitor"
