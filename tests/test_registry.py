@@ -235,3 +235,33 @@ def test_mlflow_models_serve_returns_the_probability_leadml_score_gives(
         server.wait(timeout=30)
     served = np.asarray(answer["predictions"], dtype=float).ravel()
     np.testing.assert_allclose(served, expected, atol=1e-12)
+
+
+def test_a_stopped_tracking_server_fails_fast_with_its_own_exit_code(
+        config, sample_files, tmp_path, monkeypatch):
+    """No server on the port: `leadml score` and `leadml train` exit 8 within seconds,
+    saying the server does not answer, and change nothing (train stops before fitting)."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    for args in (["score", str(sample_files / "nightly.csv"), "--output",
+                  str(tmp_path / "out.csv")], ["train", "--config", str(config)]):
+        started = time.perf_counter()
+        result = CliRunner().invoke(app, args)
+        seconds = time.perf_counter() - started
+        assert result.exit_code == 8, result.output
+        assert "does not answer" in result.output and str(port) in result.output
+        assert seconds < 15, seconds
+    assert not (tmp_path / "out.csv").exists()
+    assert not (tmp_path / "out.manifest.json").exists()
+
+
+def test_version_is_printed():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"leadml {version('leadml')}"

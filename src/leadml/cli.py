@@ -13,6 +13,8 @@ Exit codes (for schedulers):
 6   an output could not be written (read-only folder, full disk); nothing was left behind
 7   ``leadml monitor`` crossed an alert threshold (the conversion rate moved, calibration
     error, score drift, unseen values): the outputs are written; page someone
+8   the MLflow tracking server does not answer (within ``LEADML_TRACKING_TIMEOUT`` seconds,
+    default 10); nothing was changed
 143 stopped by SIGTERM (temporaries removed, the manifest says ``failed: interrupted``)
 ==  =========================================================
 """
@@ -29,8 +31,23 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Predict which sales leads will convert, calibrated and explained.")
 
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"leadml {version('leadml')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Predict which sales leads will convert, calibrated and explained."""
+
 EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_DATA, EXIT_REJECTS, EXIT_MODEL = 0, 1, 2, 3, 4, 5
-EXIT_OUTPUT, EXIT_ALERT = 6, 7
+EXIT_OUTPUT, EXIT_ALERT, EXIT_TRACKING = 6, 7, 8
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -59,12 +76,14 @@ def _run(job):
     """Run ``job()`` and turn each known failure into its exit code and a clear message."""
     from leadml.batch import OutputError, TooManyRejects, on_sigterm
     from leadml.config import ConfigError
-    from leadml.registry import ModelUnavailableError
+    from leadml.registry import ModelUnavailableError, TrackingServerDownError
     from leadml.schema import LeadDataError
 
     on_sigterm()
     try:
         return job()
+    except TrackingServerDownError as exc:
+        raise _fail(EXIT_TRACKING, str(exc)) from None
     except TooManyRejects as exc:
         raise _fail(EXIT_REJECTS, str(exc)) from None
     except OutputError as exc:

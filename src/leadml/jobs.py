@@ -93,6 +93,7 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
     from leadml.importance import field_insights, permutation_importances
     from leadml.train import train as fit
 
+    registry.check_reachable(registry.tracking_uri(cfg.registry.tracking_uri))  # before fitting
     audit, history = audited_history(cfg, refuse=False)
     for finding in audit.findings:
         logger.warning("audit: %s", finding.message)

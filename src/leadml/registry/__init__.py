@@ -21,7 +21,13 @@ from leadml.registry.models import (
     resolve_model_uri,
 )
 from leadml.registry.runs import log_backtest, log_monitoring, log_scoring
-from leadml.registry.store import leadml_home, store_lock, tracking_uri
+from leadml.registry.store import (
+    TrackingServerDownError,
+    check_reachable,
+    leadml_home,
+    store_lock,
+    tracking_uri,
+)
 from leadml.registry.training import (
     Registered,
     contract_metadata,
@@ -33,7 +39,8 @@ from leadml.sklearn_compat import TRUSTED_TYPES
 
 __all__ = [
     "CHALLENGER", "CHAMPION", "TRUSTED_TYPES", "ModelUnavailableError", "Registered",
-    "RegistryUnavailableError", "contract_metadata", "input_example", "leadml_home",
+    "RegistryUnavailableError", "TrackingServerDownError", "check_reachable",
+    "contract_metadata", "input_example", "leadml_home",
     "load_model", "load_scoring_model", "log_backtest", "log_monitoring", "log_scoring",
     "log_training",
     "model_signature", "model_version", "report_inputs", "resolve_model_uri", "store_lock",

@@ -46,10 +46,44 @@ def store_lock(uri: str, purpose: str = "store"):
         yield
 
 
+class TrackingServerDownError(RuntimeError):
+    """The tracking server named by the URI does not answer (exit code 8)."""
+
+
+_ANSWERED: set[str] = set()
+
+
+def check_reachable(uri: str) -> None:
+    """Fail within ``LEADML_TRACKING_TIMEOUT`` seconds (default 10) when an HTTP tracking
+    server does not accept connections, instead of MLflow's minutes of retries; and bound
+    MLflow's own retries for a server that stops answering later (``MLFLOW_HTTP_REQUEST_*``
+    set by the user win)."""
+    from urllib.parse import urlparse
+
+    if not uri.startswith(("http://", "https://")) or uri in _ANSWERED:
+        return
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    parts = urlparse(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    wait = float(os.environ.get("LEADML_TRACKING_TIMEOUT", "10"))
+    try:
+        socket.create_connection((parts.hostname, port), timeout=wait).close()
+    except OSError as exc:
+        raise TrackingServerDownError(
+            f"the MLflow tracking server {uri} does not answer ({exc.strerror or exc}; "
+            f"waited up to {wait:g} s): is it running, and is MLFLOW_TRACKING_URI (or "
+            "registry.tracking_uri) right? Nothing was changed. LEADML_TRACKING_TIMEOUT sets "
+            "the wait.") from None
+    _ANSWERED.add(uri)
+
+
 def client(uri: str):
     import mlflow
     from mlflow import MlflowClient
 
+    check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     if not uri.startswith("sqlite:///"):
