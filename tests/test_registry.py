@@ -49,6 +49,8 @@ def test_train_registers_and_promotes_the_first_champion(config, sample_files):
                 "test_roc_auc_ci_low", "test_uncalibrated_brier"):
         assert key in run.data.metrics
     assert run.data.params["data_rows"] == "8000"
+    assert run.info.run_name.startswith("train leadml: ") and "(8,000 leads)" in \
+        run.info.run_name
     assert len(run.data.params["data_sha256"]) == 64
     artifacts = {a.path for a in client.list_artifacts(reg.run_id)}
     assert {"plots", "config", "evaluation", "model_card.md"} <= artifacts

@@ -243,6 +243,10 @@ def test_log_to_mlflow_records_the_run(champion, tmp_path, sample_files):
     assert run.data.metrics["scored"] == 600
     assert run.data.metrics["label_nurture"] == manifest["labels"]["nurture"]
     assert run.data.params["model_version"] == "1"
+    assert run.info.run_name == "score nightly.csv with leadml v1"
+    assert "total_seconds" in run.data.metrics and not any(
+        k.startswith("seconds_") for k in run.data.metrics)
+    assert run.data.metrics["qualification_rate"] == manifest["qualification_rate"]
 
 
 def test_sigkill_part_way_leaves_no_output_and_a_rerun_succeeds(champion, tmp_path):

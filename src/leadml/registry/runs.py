@@ -16,7 +16,9 @@ def log_scoring(manifest: dict[str, Any], *, experiment: str = "leadml-scoring",
     uri = store.tracking_uri(configured_uri)
     client = store.client(uri)
     experiment_id = store.experiment_id(client, experiment, uri)
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    name = (f"score {Path(str(manifest['input']['path'])).name} with "
+            f"{manifest['model']['name']} v{manifest['model']['version']}")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
         mlflow.set_tags({"leadml.stage": "score", "leadml.status": manifest["status"]})
         mlflow.log_params({
             "model_name": manifest["model"]["name"],
@@ -31,7 +33,12 @@ def log_scoring(manifest: dict[str, Any], *, experiment: str = "leadml-scoring",
             "rejected": manifest["rejected"], "reject_rate": manifest["reject_rate"],
             **{f"label_{k}": v for k, v in manifest["labels"].items()},
             **{f"grade_{k}": v for k, v in manifest["grades"].items()},
-            **{f"seconds_{k}": v for k, v in manifest["timings"].items()},
+            **{k: v for k, v in manifest["timings"].items()},  # names end in _seconds
+            **({"qualification_rate": manifest["qualification_rate"]}
+               if manifest.get("qualification_rate") is not None else {}),
+            **{f"expected_conversions_{k}": v["expected_conversions"]
+               for k, v in (manifest.get("by_label") or {}).items()
+               if "expected_conversions" in v},
         })
         mlflow.log_dict(manifest, "manifest.json")
         return run.info.run_id

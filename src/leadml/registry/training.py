@@ -117,7 +117,9 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
     features = list(cfg.dataset.columns.features)
     example = input_example(result.X_test[features], cfg.dataset.columns.numeric)
     signature = model_signature(cfg.dataset.columns, result.X_test)
-    with mlflow.start_run(experiment_id=experiment_id) as run, \
+    run_name = (f"train {name}: {result.kind.replace('_', ' ')} on "
+                f"{Path(str(facts['path'])).name} ({facts['rows']:,} leads)")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run, \
             tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         mlflow.set_tags({"leadml.stage": "train", "leadml.host": socket.gethostname(),
