@@ -338,3 +338,16 @@ def test_scoring_reads_times_as_the_model_was_trained_never_by_guessing(champion
                           contract=replace(contract, time_format="sequence"),
                           settings=settings)
     assert sequence["scored"] == 50
+
+
+def test_progress_under_a_scheduler_says_the_share_done_and_the_time_left(
+        champion, sample_files, tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": champion}
+    done = subprocess.run([sys.executable, "-m", "leadml.cli", "score",
+                           str(sample_files / "nightly.csv"), "-o", str(tmp_path / "o.csv"),
+                           "--rules", str(RULES), "--chunk-rows", "200"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [x for x in done.stderr.splitlines() if "rows read" in x]
+    assert len(lines) >= 2 and "of about 600 rows read" in lines[-1]
+    assert "(100%)" in lines[-1] and "s left" in lines[0]

@@ -596,21 +596,41 @@ def rules_init(
 
 
 def _progress(path: Path):
-    """A rich progress bar on a terminal; plain log lines under cron."""
+    """A rich progress bar on a terminal; plain log lines under cron (with the share done
+    and the time left when the size is known)."""
+    import time
     from contextlib import contextmanager
 
     @contextmanager
     def bar():
         if sys.stderr.isatty():
-            from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             with Progress(SpinnerColumn(), "[progress.description]{task.description}",
-                          "{task.completed:,} rows", TimeElapsedColumn(), transient=True) as p:
+                          BarColumn(), "{task.completed:,} rows", TimeElapsedColumn(),
+                          TimeRemainingColumn(), transient=True) as p:
                 task = p.add_task(f"scoring {path.name}", total=None)
-                yield lambda rows: p.update(task, completed=rows)
+                yield lambda rows, total=None: p.update(task, completed=rows, total=total)
         else:
             log = logging.getLogger("leadml.score")
-            yield lambda rows: log.info("%d rows read", rows)
+            started = time.monotonic()
+
+            def line(rows: int, total: int | None = None) -> None:
+                if not total:
+                    log.info("%d rows read", rows)
+                    return
+                done = min(rows / total, 1.0)
+                left = (time.monotonic() - started) * (1 - done) / done if done else 0.0
+                log.info("%d of about %d rows read (%.0f%%), about %.0f s left", rows, total,
+                         100 * done, left)
+
+            yield line
 
     return bar()
 

@@ -136,6 +136,20 @@ def input_files(path: str | os.PathLike) -> list[Path]:
     return [path]
 
 
+def row_estimate(path: str | os.PathLike, line_breaks: int | None) -> int | None:
+    """About how many records an input holds, for progress: Parquet's own row counts, or
+    a CSV's line breaks less the header (more than the records when quoted fields span
+    lines)."""
+    if is_parquet(Path(path)):
+        import pyarrow.parquet as pq
+
+        try:
+            return sum(pq.ParquetFile(p).metadata.num_rows for p in input_files(Path(path)))
+        except Exception:  # an unreadable part: the reader says so, with its own error
+            return None
+    return max(line_breaks - 1, 0) if line_breaks is not None else None
+
+
 def scan(path: str | os.PathLike, encoding: str = "utf-8") -> tuple[str, bool, int]:
     """sha256 of the input, whether every byte decodes in ``encoding``, and the number of
     line breaks, in one pass. A folder of parts hashes each part's name and bytes."""

@@ -353,7 +353,8 @@ def score_chunk(chunk: io.Chunk, *, model, contract: Contract, rules: Rules, cut
 
 def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract: Contract,
             rules: Rules, cutoffs, scored_at: str, scored_at_ts, delimiter: str,
-            on_progress, explainer: Explainer | None = None) -> _Tally:
+            on_progress, explainer: Explainer | None = None, total: int | None = None
+            ) -> _Tally:
     categories = known_categories(model)
     seen = SeenIds()
     tally = _Tally()
@@ -374,7 +375,7 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
         tally.rows_in += len(chunk.frame) + len(chunk.malformed)
         tally.add_scored(result, rules)
         if on_progress:
-            on_progress(tally.rows_in)
+            on_progress(tally.rows_in, total)
     return tally
 
 
@@ -452,10 +453,11 @@ def _chunks(path: Path, settings: ScoreSettings, *, fast: bool, clean_bytes: boo
 def score_file(
     input_path: Path, output: Path, *, model, contract: Contract, rules: Rules,
     settings: ScoreSettings = ScoreSettings(),
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> dict:
     """Score ``input_path`` (a CSV or Parquet file, or a folder of Parquet parts) into
-    ``output`` (CSV or Parquet by extension); returns the manifest.
+    ``output`` (CSV or Parquet by extension); returns the manifest. ``on_progress(rows,
+    total)`` is called after each chunk (``total``: the rows expected, about, or None).
 
     Follows the commit protocol of :mod:`leadml.batch`. Raises :class:`TooManyRejects`
     (after writing rejects and manifest, but no output) when the reject rate is above
@@ -498,7 +500,8 @@ def score_file(
                 tally = _stream(chunks, out, rej, model=model, contract=run_contract,
                                 rules=rules, cutoffs=cutoffs, scored_at=scored_at,
                                 scored_at_ts=scored_at_ts, delimiter=settings.delimiter,
-                                on_progress=on_progress, explainer=explainer)
+                                on_progress=on_progress, explainer=explainer,
+                                total=io.row_estimate(input_path, lines))
                 break
             except io.NeedsExactReader as why:
                 logger.info("restarting with the exact CSV reader: %s", why)
