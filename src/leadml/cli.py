@@ -177,8 +177,11 @@ def train(
             typer.echo(f"  {key:<9} {m[key]:.4f}  (95% CI {lo:.4f} to {hi:.4f})")
         typer.echo(f"registered: {reg.uri} (run {reg.run_id})")
         typer.echo(f"promotion: {reg.decision}")
-        typer.echo(f"tracking store: {reg.tracking_uri}\n"
-                   f"  see it with: mlflow ui --backend-store-uri {reg.tracking_uri}")
+        where = reg.tracking_uri
+        hint = f"open {where.rstrip('/')} in a browser" if where.startswith(("http://",
+                                                                           "https://")) \
+            else f"mlflow ui --backend-store-uri {where}"
+        typer.echo(f"tracking store: {where}\n  see it with: {hint}")
 
     _run(job)
 
