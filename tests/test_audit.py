@@ -195,3 +195,19 @@ def test_unmatured_outcomes_are_warned_about_and_a_horizon_removes_them(tmp_path
     assert history.unlabelled > 0 and len(history.target) + history.unlabelled == len(d)
     young = pd.to_datetime(d["created_at"]) > HISTORY_END - pd.Timedelta(days=60)
     assert history.unlabelled == int(young.sum())
+
+
+def test_notes_say_filled_leads_apart_from_blank_ones_and_names_stay_whole(tmp_path, leads):
+    """A field with one value wherever it is filled, and blank for 29% of leads: the note
+    says both, and the table prints a long column name in full."""
+    d = leads.copy()
+    name = "Lead Qualification Questionnaire Completed"
+    rng = np.random.default_rng(0)
+    d[name] = np.where(rng.random(len(d)) < 0.29, "", "Yes")
+    _, report = _audit(tmp_path, d, columns={
+        "categorical": [*FEATURES["categorical"], name],
+        "excluded": [*FEATURES["excluded"], "deal_stage", "contract_value", "crm_ref",
+                     "last_activity_at", "region_code", "lead_owner"]})
+    note = next(f.message for f in report.findings if f.column == name)
+    assert "100.0% of the leads where it is filled" in note and "leave it blank" in note
+    assert name in report.table()

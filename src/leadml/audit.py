@@ -84,14 +84,15 @@ class Audit:
         return path
 
     def table(self) -> str:
-        """The per-column numbers and the findings, for a terminal."""
-        head = (f"{'column':<24} {'role':<12} {'missing':>7} {'values':>8} "
+        """The per-column numbers and the findings, for a terminal (names in full)."""
+        w = max([24, *(len(c["column"]) for c in self.columns)])
+        head = (f"{'column':<{w}} {'role':<12} {'missing':>7} {'values':>8} "
                 f"{'AUC':>6} {'miss.AUC':>8}  flags")
         lines = [f"{self.rows:,} leads, {self.conversions:,} conversions "
                  f"({self.conversions / max(self.rows, 1):.2%})", "", head, "-" * len(head)]
         for c in self.columns:
             lines.append(
-                f"{c['column'][:24]:<24} {c['role']:<12} {c['missing_share']:>7.1%} "
+                f"{c['column']:<{w}} {c['role']:<12} {c['missing_share']:>7.1%} "
                 f"{c['distinct']:>8,} {_num(c['single_auc']):>6} {_num(c['missing_auc']):>8}"
                 f"  {', '.join(c['flags'])}")
         lines += ["", "conversion rate per tenth of the history, oldest first: "
@@ -425,13 +426,20 @@ def _health_findings(stats: dict, cfg: TrainConfig, feature: bool) -> list[Findi
     name, out = stats["column"], []
     if not feature:
         return out
+    blank = stats["missing_share"]
+    also = (f" ({blank:.1%} of leads leave it blank: whether it is filled may still matter, "
+            "see its missingness AUC)") if blank else ""
     if stats["distinct"] <= 1:
         stats["flags"].append("constant")
-        out.append(Finding("health", name, f"'{name}' is constant: it carries no information"))
+        out.append(Finding("health", name, (
+            f"'{name}' has the same value in 100.0% of the leads where it is filled{also}: "
+            "its values carry no information" if blank else
+            f"'{name}' is constant: it carries no information")))
     elif stats["top_share"] >= 0.99:
         stats["flags"].append("near-constant")
-        out.append(Finding("health", name, f"'{name}' has one value in "
-                           f"{stats['top_share']:.1%} of leads: it carries little information"))
+        out.append(Finding("health", name, (
+            f"'{name}' has one value in {stats['top_share']:.1%} of the leads where it is "
+            f"filled{also}: its values carry little information")))
     if stats["role"] == "categorical" and stats["distinct"] > 1000:
         stats["flags"].append("high-cardinality")
         out.append(Finding("health", name, (
