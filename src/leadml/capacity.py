@@ -86,14 +86,23 @@ def cutoff(keys: np.ndarray, ids: np.ndarray, k: int) -> Cutoff:
     [False, True, True, True]
     """
     n = len(keys)
-    if k >= n:
-        return Cutoff(None, None, k, n)
-    if k == 0:
-        return Cutoff(math.inf, "", 0, n)
+    found = unranked_cutoff(k, n)
+    if found is not None:
+        return found
     order = pd.DataFrame({"key": keys, "id": ids}).sort_values(
         ["key", "id"], ascending=[False, True], kind="mergesort")
     last = order.iloc[k - 1]
     return Cutoff(float(last["key"]), str(last["id"]), k, n)
+
+
+def unranked_cutoff(k: int, n: int) -> Cutoff | None:
+    """The cut-off when no ranking is needed: every one of ``n`` candidates fits in ``k``,
+    or ``k`` is 0; None otherwise. Both engines start here."""
+    if k >= n:
+        return Cutoff(None, None, k, n)
+    if k == 0:
+        return Cutoff(math.inf, "", 0, n)
+    return None
 
 
 def inside(keys: np.ndarray, ids: np.ndarray, cut: Cutoff) -> np.ndarray:

@@ -216,11 +216,8 @@ def _apply_capacity(ok, rules: Rules, scored: int):
         "conversion_probability"
     candidates = ok.filter(sf.col("label") == "sales_qualified")
     n, k = candidates.count(), capacity.limit(policy, scored)
-    if k >= n:
-        cut = capacity.Cutoff(None, None, k, n)
-    elif k == 0:
-        cut = capacity.Cutoff(float("inf"), "", 0, n)
-    else:
+    cut = capacity.unranked_cutoff(k, n)
+    if cut is None:
         last = (candidates.orderBy(sf.desc(key), sf.asc("lead_id")).limit(k)
                 .orderBy(sf.asc(key), sf.desc("lead_id")).limit(1).collect()[0])
         cut = capacity.Cutoff(float(last[key]), last["lead_id"], k, n)
