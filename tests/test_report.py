@@ -63,13 +63,19 @@ def test_sales_ops_notebook_runs_end_to_end(champion, sample_files, monkeypatch)
     monkeypatch.setenv("LEADML_LEADS", str(sample_files / "nightly.csv"))
     path = REPO / "notebooks" / "sales_ops.ipynb"
     nb = nbformat.read(path, as_version=4)
-    assert not any(c.source.lstrip().startswith(("def ", "class "))
-                   for c in nb.cells if c.cell_type == "code")  # imports leadml, defines none
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert not any(s.lstrip().startswith(("def ", "class ")) for s in code)  # defines none
+    assert "import leadml" in code[0]
+    assert not any("from leadml" in s or "leadml.api" in s for s in code)  # public API only
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     outputs = " ".join(str(o.get("data", {}).get("text/plain", "")) for c in nb.cells
                        if c.cell_type == "code" for o in c.outputs)
-    assert "importance" in outputs and "raised" in outputs
+    assert "drop in ROC AUC" in outputs and "raised" in outputs
+    assert "..." not in outputs.split("reasons")[-1]  # reasons in full, not cut
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 4  # calibration, importances, labels, effects
     assert not any(o.get("output_type") == "error" for c in nb.cells
                    if c.cell_type == "code" for o in c.outputs)
 

@@ -108,7 +108,9 @@ class Columns(_Frozen):
 
 
 class DatasetConfig(_Frozen):
-    path: Path
+    path: Path | None = Field(None, description=(
+        "the lead history (CSV or Parquet); may be left out when the leads are passed as a "
+        "DataFrame (leadml.train_model(config, data=frame))"))
     id_column: str | None = Field(
         ..., description="column with each lead's id; null means the record number is the id"
     )
@@ -132,6 +134,11 @@ class DatasetConfig(_Frozen):
     @classmethod
     def _known_time_format(cls, value: str) -> str:
         return _time_format(value, sequence=True)
+
+    @property
+    def source_name(self) -> str:
+        """The history's name in messages: its path, or the DataFrame it came as."""
+        return str(self.path) if self.path is not None else "the leads DataFrame"
 
     @property
     def horizon_days(self) -> float | None:

@@ -116,12 +116,15 @@ def _shown(value) -> str:
     return f'"{str(value).strip()[:60]}"'
 
 
-def _prefixes(field: str, values: pd.Series) -> np.ndarray:
-    """'Job title "VP Sales" ' for each lead; formatted once per distinct value."""
+def _prefixes(field: str, values: pd.Series, missing_values=()) -> np.ndarray:
+    """'Job title "VP Sales" ' for each lead; formatted once per distinct value. A
+    placeholder the model reads as missing (``missing_values``: "Select", "N/A") is shown
+    as not stated, as the model sees it."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     label = _label(field)
-    shown = np.array([f"{label} {_shown(u)} " for u in uniques]
-                     + [f"{label} {_shown(None)} "], dtype=object)
+    markers = set(missing_values)
+    shown = np.array([f"{label} {_shown(None if str(u).strip() in markers else u)} "
+                      for u in uniques] + [f"{label} {_shown(None)} "], dtype=object)
     return shown[codes]  # code -1 (missing) picks the last entry
 
 
@@ -153,21 +156,25 @@ def join_texts(slots: list[np.ndarray]) -> np.ndarray:
 
 
 def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
-              top: int = MAX_REASONS) -> np.ndarray:
-    r"""Up to ``top`` raising and ``top`` lowering fields per lead, in words.
+              top: int = MAX_REASONS, missing_values=()) -> np.ndarray:
+    r"""Up to ``top`` raising and ``top`` lowering fields per lead, in words; a value in
+    ``missing_values`` (the model's placeholders) reads "(not stated)".
 
     >>> leads = pd.DataFrame({"job_title": ["VP Sales"], "meetings": [0.0]})
     >>> fx = pd.DataFrame({"job_title": [0.12], "meetings": [-0.05]})
     >>> print(sentences(leads, fx)[0].replace("; ", ";\n"))
     Job title "VP Sales" raised the chance of converting by 12 points;
     Meetings 0 lowered it by 5 points
+    >>> leads = pd.DataFrame({"industry": ["Select"]})
+    >>> sentences(leads, pd.DataFrame({"industry": [-0.08]}), missing_values=("Select",))[0]
+    'Industry (not stated) lowered the chance of converting by 8 points'
     """
     n = len(effects)
     if n == 0:
         return np.empty(0, dtype=object)
     values = effects.to_numpy()
     fields = list(effects.columns)
-    prefixes = np.column_stack([_prefixes(f, leads[f]) for f in fields])
+    prefixes = np.column_stack([_prefixes(f, leads[f], missing_values) for f in fields])
     order = np.argsort(-values, axis=1, kind="stable")
     rows = np.arange(n)
     threshold = MIN_POINTS / 100

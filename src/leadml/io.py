@@ -33,6 +33,13 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """A digest of a DataFrame's column names and values (for a history given in memory)."""
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 def read_table(path: str | os.PathLike, *, delimiter: str = ",",
                encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV (as text) or Parquet file of leads, with errors that say what to fix."""

@@ -29,14 +29,25 @@ logger = logging.getLogger(__name__)
 
 # --- reading a history ---------------------------------------------------------------------
 
-def read_history(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The lead file and, when the config names one, the outcomes table, as read."""
+def read_history(cfg: TrainConfig, data: pd.DataFrame | None = None,
+                 outcomes: pd.DataFrame | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The lead history and, when the config names one, the outcomes table: read from the
+    config's files, or given as DataFrames (``data``, ``outcomes``) by a Python caller."""
     from leadml import io
 
     ds = cfg.dataset
-    raw = io.read_table(ds.path, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
-    outcomes = None
-    if ds.outcomes is not None:
+    if data is None:
+        if ds.path is None:
+            raise ConfigError("dataset.path is not set: name the lead history in the config, "
+                              "or pass the leads as a DataFrame (leadml.train_model(config, "
+                              "data=leads))")
+        raw = io.read_table(ds.path, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
+    else:
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data must be a pandas DataFrame of leads, got {type(data)}")
+        raw = data
+    if ds.outcomes is not None and outcomes is None:
         outcomes = io.read_table(ds.outcomes.path, delimiter=ds.csv.delimiter,
                                  encoding=ds.csv.encoding)
     # Personal data goes here, at the door: nothing after this line can log or store it.
@@ -52,7 +63,7 @@ def read_history(cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
     """What data trained the model: logged with the run and written in the model card."""
     return {
-        "path": str(cfg.dataset.path),
+        "path": cfg.dataset.source_name,
         "sha256": sha256,
         "rows": int(len(history.target)),
         "conversions": int(history.target.sum()),
@@ -66,12 +77,13 @@ def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
     }
 
 
-def audited_history(cfg: TrainConfig, *, refuse: bool = True):
+def audited_history(cfg: TrainConfig, *, refuse: bool = True, data: pd.DataFrame | None = None,
+                    outcomes: pd.DataFrame | None = None):
     """Read and audit the history: (the audit, the validated :class:`History`). Raises
     :class:`~leadml.schema.LeadDataError` on a blocking finding when ``refuse``."""
     from leadml.audit import audit_frame, refuse_if_blocked
 
-    raw, outcomes = read_history(cfg)
+    raw, outcomes = read_history(cfg, data, outcomes)
     audit, history = audit_frame(raw, cfg, outcomes)
     if refuse:
         refuse_if_blocked(audit)
@@ -80,9 +92,11 @@ def audited_history(cfg: TrainConfig, *, refuse: bool = True):
 
 # --- the jobs ------------------------------------------------------------------------------
 
-def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None = None):
+def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None = None,
+          data: pd.DataFrame | None = None, outcomes: pd.DataFrame | None = None):
     """Read, validate, audit, train, log, register, promote. ``rules``: the team's BANT
-    rules, for the grade cut-offs of the report logged with the run.
+    rules, for the grade cut-offs of the report logged with the run. ``data`` (and
+    ``outcomes``): the history as DataFrames instead of the config's files.
 
     Returns the :class:`~leadml.train.TrainResult` and the
     :class:`~leadml.registry.Registered` version.
@@ -94,11 +108,12 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
     from leadml.train import train as fit
 
     registry.check_reachable(registry.tracking_uri(cfg.registry.tracking_uri))  # before fitting
-    audit, history = audited_history(cfg, refuse=False)
+    audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
     for finding in audit.findings:
         logger.warning("audit: %s", finding.message)
     refuse_if_blocked(audit)
-    facts = dataset_facts(history, cfg, io.file_sha256(cfg.dataset.path))
+    facts = dataset_facts(history, cfg, io.file_sha256(cfg.dataset.path) if data is None
+                          else io.frame_sha256(data))
     logger.info("%d leads, %d conversions (%.2f%%), %s to %s", facts["rows"],
                 facts["conversions"], 100 * facts["positive_rate"], facts["first_time"],
                 facts["last_time"])
@@ -123,10 +138,13 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
     return result, registered
 
 
-def audit(cfg: TrainConfig, output: Path):
-    """Audit the history and write the audit JSON; returns (the audit, its path). Does not
-    raise on blocking findings: the caller reads ``audit.blocking``."""
-    report, _ = audited_history(cfg, refuse=False)
+def audit(cfg: TrainConfig, output: Path | None = None, *, data: pd.DataFrame | None = None,
+          outcomes: pd.DataFrame | None = None):
+    """Audit the history and write the audit JSON (when ``output``); returns (the audit, its
+    path). Does not raise on blocking findings: the caller reads ``audit.blocking``."""
+    report, _ = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
+    if output is None:
+        return report, None
     return report, report.write(output)
 
 

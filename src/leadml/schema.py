@@ -264,9 +264,9 @@ def _conversion_times(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
     if ds.target is not None:
         column = ds.target.converted_at_column
         if column not in raw.columns:
-            raise LeadDataError(f"lead file '{ds.path}' has no column '{column}' "
+            raise LeadDataError(f"lead file '{ds.source_name}' has no column '{column}' "
                                 f"({config_line(cfg, 'dataset', 'target', 'converted_at_column')})")
-        times = read_conversion_times(raw[column], ds, f"lead file '{ds.path}', column "
+        times = read_conversion_times(raw[column], ds, f"lead file '{ds.source_name}', column "
                                       f"'{column}'")
         return pd.Series(times.to_numpy(), index=raw.index)
     when = read_conversion_times(outcomes[ds.outcomes.converted_at_column], ds, "")
@@ -351,7 +351,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
     """
     ds = cfg.dataset
     if raw.empty:
-        raise LeadDataError(f"lead file '{ds.path}' has no rows")
+        raise LeadDataError(f"lead file '{ds.source_name}' has no rows")
     required = [*([ds.id_column] if ds.id_column else []),
                 *([ds.time_column] if ds.time_column else []),
                 *([ds.target.column] if ds.target else []), *ds.columns.features]
@@ -363,7 +363,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
                 named_at.append(f"'{col}' is named at "
                                 f"{config_line(cfg, 'dataset', 'columns', role, names.index(col))}")
     require_columns(
-        list(raw.columns), required, what=f"lead file '{ds.path}'",
+        list(raw.columns), required, what=f"lead file '{ds.source_name}'",
         fix="".join(f"{n}\n" for n in named_at)
         + f"Rename the columns in the file or in the config. Found: {list(raw.columns)}",
     )

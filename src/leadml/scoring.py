@@ -205,7 +205,8 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         features = leads[contract.features]
         if explainer is not None:
             p, effects = explainer.effects(features)
-            field_reasons = explain.sentences(features, effects)
+            field_reasons = explain.sentences(features, effects,
+                                                  missing_values=contract.missing_values)
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
