@@ -56,6 +56,25 @@ def test_train_registers_and_promotes_the_first_champion(config, sample_files):
     assert {"plots", "config", "evaluation", "model_card.md"} <= artifacts
     plots = {Path(a.path).name for a in client.list_artifacts(reg.run_id, "plots")}
     assert plots == {"reliability.png", "roc.png", "precision_recall.png", "cumulative_gain.png"}
+    # MLflow's conventions: every setting a param, the data a dataset, candidates as child
+    # runs, the experiment marked as model training.
+    params = run.data.params
+    assert params["config.model.C"] == "1.0" and params["config.split.test"] == "0.2"
+    assert params["classifier_C"] == "1.0" or params["classifier_learning_rate"] == "0.06"
+    (used,) = run.inputs.dataset_inputs
+    assert used.dataset.name == "leads.csv" and used.dataset.digest == \
+        params["data_sha256"][:16]
+    assert json.loads(used.dataset.profile)["num_rows"] == 8000
+    assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
+    children = client.search_runs([run.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{reg.run_id}'")
+    assert sorted(c.data.params["model_kind"] for c in children) == \
+        ["gradient_boosting", "logistic_regression"]
+    assert [c.data.tags["leadml.chosen"] for c in children].count("True") == 1
+    assert all("calibration_window_roc_auc" in c.data.metrics for c in children)
+    assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == \
+        "custom_model_development"
+    assert reg.page().endswith(f"/runs/{reg.run_id}?workflowType=machine_learning")
 
 
 def test_a_worse_model_stays_challenger_and_a_human_can_force_it(tmp_path, sample_files):

@@ -38,6 +38,19 @@ def test_report_is_self_contained_and_has_every_section(report_files):
     assert "true_probability" not in html.split("Never used:")[0]  # excluded: not a field
 
 
+def test_report_speaks_to_sales_ops_without_jargon(report_files):
+    """Field names in words, importance said in a sentence, the candidates' leaderboard,
+    grade cut-offs and what each label means, placeholders read as not stated."""
+    _, html = report_files
+    assert "Purchase timeline" in html and "purchase_timeline</" not in html
+    assert "How the model was chosen" in html and "ROC AUC on the calibration window" in html
+    assert "How much worse the model ranks the newest leads" in html
+    assert "<th>std</th>" not in html and "<th>drop in ROC AUC</th>" in html
+    assert "Grade cut-offs" in html and "What each label means" in html
+    assert "<b>sales qualified</b>: hand to sales" in html
+    assert '"Select"' not in html  # a placeholder is "(not stated)" in reasons
+
+
 def test_training_logs_importances_insights_and_the_report(champion):
     run_id = model_version("models:/leadml@champion")["run_id"]
     client = MlflowClient()

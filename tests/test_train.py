@@ -1,6 +1,8 @@
 """Model behaviour on seeded generated leads, compared with the probabilities they were
 drawn from."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,3 +92,38 @@ def test_windows_are_time_ordered_and_cover_every_lead(trained):
 ])
 def test_calibration_method_choice(method, pos, neg, expected):
     assert choose_calibration(method, pos, neg, 1000) == expected
+
+
+@pytest.mark.slow
+def test_tuning_tries_settings_within_budget_and_never_looks_at_the_test_window(tmp_path):
+    """Every trial is judged on the calibration window: flipping every test-window outcome
+    leaves the leaderboard and the choice unchanged; the configured settings are always
+    tried; a budget of a hair stops the drawing before any drawn setting."""
+    leads = make_leads(4_000, seed=2)
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    tune = {"tune": {"trials": 2, "budget_seconds": 600}, "calibration_window": "newest"}
+    cfg = load_config(write_config(tmp_path, tmp_path / "leads.csv", model=tune,
+                                   drift={"method": "none"}))
+    raw = pd.read_csv(tmp_path / "leads.csv", dtype=str, keep_default_na=False)
+    history = validate_history(raw, cfg)
+    result = train(history, cfg)
+    board = result.leaderboard
+    assert len(board) == 6 and [r["rank"] for r in board] == list(range(1, 7))
+    assert {r["name"] for r in board} >= {"logistic_regression", "gradient_boosting"}
+    (chosen,) = [r for r in board if r["chosen"]]
+    assert chosen is board[0] and chosen["kind"] == result.kind
+    aucs = [r["calibration_window_roc_auc"] for r in board]
+    assert aucs == sorted(aucs, reverse=True)
+
+    test = split_windows(history, cfg)["test"].rows_slice
+    flipped = history.target.copy()
+    flipped[test] = 1 - flipped[test]
+    again = train(replace(history, target=flipped), cfg)
+    assert [(r["name"], r["calibration_window_roc_auc"]) for r in again.leaderboard] == \
+        [(r["name"], r["calibration_window_roc_auc"]) for r in board]
+
+    hair = load_config(write_config(tmp_path, tmp_path / "leads.csv", model={
+        "tune": {"trials": 5, "budget_seconds": 1e-6}, "calibration_window": "newest"},
+        drift={"method": "none"}))
+    assert {r["name"] for r in train(history, hair).leaderboard} == \
+        {"logistic_regression", "gradient_boosting"}

@@ -271,6 +271,43 @@ def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy,
                      ["disqualified", "disqualified", "sales_qualified"], "nurture")
 
 
+def meanings(policy: LabelPolicy) -> dict[str, str]:
+    """What each label means under ``policy``, in words for the sales team.
+
+    >>> from leadml.config import default_rules
+    >>> said = meanings(default_rules().label_policy)
+    >>> said["sales_qualified"]
+    'hand to sales: at least 2 of the 4 BANT criteria met and a probability of 25% or more'
+    >>> said["disqualified"].endswith("or a probability below 2%")
+    True
+    """
+    sq = policy.sales_qualified
+    tests = []
+    if sq.min_criteria_met:
+        tests.append(f"at least {sq.min_criteria_met} of the 4 BANT criteria met")
+    if sq.min_probability is not None:
+        tests.append(f"a probability of {sq.min_probability:.0%} or more")
+    if sq.min_expected_value is not None:
+        tests.append(f"an expected value of {sq.min_expected_value:,.0f} or more")
+    qualified = "hand to sales: " + (" and ".join(tests) or "every lead that is not "
+                                     "disqualified")
+    if sq.capacity is not None:
+        qualified += f", the best {sq.capacity:,} of each run by {sq.rank_by.replace('_', ' ')}"
+    elif sq.capacity_share is not None:
+        qualified += (f", the best {sq.capacity_share:.0%} of each run's leads by "
+                      f"{sq.rank_by.replace('_', ' ')}")
+    floor = policy.disqualify_below_probability
+    return {
+        "sales_qualified": qualified,
+        "nurture": "keep warming up: no disqualifier, but not sales-qualified"
+                   + (" (or qualified beyond the capacity)" if sq.by_capacity else ""),
+        "disqualified": "do not pursue: a BANT rule disqualifies the lead (for example a "
+                        "budget below the floor)"
+                        + (f", or a probability below {floor:.0%}" if floor is not None
+                           else ""),
+    }
+
+
 def score(probability: np.ndarray) -> np.ndarray:
     """Probability as a 1-99 score for people and CRMs.
 

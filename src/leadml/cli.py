@@ -169,6 +169,15 @@ def train(
         ruleset = load_rules(rules) if rules else None
         result, reg = jobs.train(cfg, force_promote=force_promote, rules=ruleset)
         m, ci = result.test_metrics, result.intervals
+        typer.echo("\ncandidates (fitted on the train window, ranked on the calibration window):")
+        for row in result.leaderboard[:10]:
+            settings = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in row["settings"].items())
+            typer.echo(f"  {row['rank']:>2}. {row['name']:<26} ROC AUC "
+                       f"{row['calibration_window_roc_auc']:.4f}  {row['seconds']:5.1f}s  "
+                       f"{settings}{'  <- chosen' if row['chosen'] else ''}")
+        if len(result.leaderboard) > 10:
+            typer.echo(f"  ... {len(result.leaderboard) - 10} more in the run's child runs")
         typer.echo(f"\nmodel: {result.kind}, calibrated with {result.calibration_method}")
         typer.echo(f"test window: {result.windows['test'].rows} newest leads, "
                    f"{m['positive_rate']:.1%} converted")
@@ -178,9 +187,9 @@ def train(
         typer.echo(f"registered: {reg.uri} (run {reg.run_id})")
         typer.echo(f"promotion: {reg.decision}")
         where = reg.tracking_uri
-        hint = f"open {where.rstrip('/')} in a browser" if where.startswith(("http://",
-                                                                           "https://")) \
-            else f"mlflow ui --backend-store-uri {where}"
+        hint = f"open {reg.page(where)}" if where.startswith(("http://", "https://")) \
+            else (f"mlflow ui --backend-store-uri {where}\n  then open "
+                  f"{reg.page('http://127.0.0.1:5000')}")
         typer.echo(f"tracking store: {where}\n  see it with: {hint}")
 
     _run(job)

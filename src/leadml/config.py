@@ -190,6 +190,17 @@ class SplitConfig(_Frozen):
         return self
 
 
+class TuneConfig(_Frozen):
+    """Try each candidate with drawn settings too (leadml.tuning), judged on the
+    calibration window, within a time budget."""
+
+    trials: int = Field(10, ge=1, le=200, description="drawn settings per candidate")
+    budget_seconds: float = Field(300.0, gt=0, description=(
+        "stop drawing once this much time is spent fitting trials (the configured settings "
+        "are always tried)"))
+    seed: int = 0
+
+
 class ModelConfig(_Frozen):
     candidates: tuple[Literal["logistic_regression", "gradient_boosting"], ...] = CANDIDATES
     calibration: Literal["auto", "sigmoid", "isotonic"] = "auto"
@@ -211,6 +222,8 @@ class ModelConfig(_Frozen):
     l2_regularization: float = Field(1.0, ge=0)
     text_max_features: int = Field(40, ge=1)
     min_category_count: int = Field(20, ge=1, description="rarer values share one category")
+    tune: TuneConfig | None = Field(None, description=(
+        "leave out to fit each candidate once with the settings above"))
 
     @model_validator(mode="after")
     def _some_candidate(self) -> ModelConfig:

@@ -133,8 +133,10 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
     result.timings["importance_seconds"] = time.perf_counter() - start
     logger.info("fields the model leans on most: %s", ", ".join(
         result.importances["field"].head(5)))
+    target = cfg.dataset.target.column if cfg.dataset.target else "converted"
     registered = registry.log_training(result, cfg, facts, force_promote=force_promote,
-                                       rules=rules)
+                                       rules=rules, dataset=history.features[features].assign(
+                                           **{target: history.target}))
     return result, registered
 
 
@@ -290,7 +292,7 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
         else []
     page = render(data, predictions["y"].to_numpy(), predictions["p"].to_numpy(),
                   cutoffs=cutoffs, scored=frame, scored_name=scored.name if scored else "",
-                  capacities=capacities)
+                  capacities=capacities, meanings=bant.meanings(ruleset.label_policy))
     write_text(page, output)
     return page, contract
 

@@ -111,7 +111,8 @@ def report_data(result, cfg, facts: dict[str, Any], *, name: str, version: str,
     return {
         "model": {"name": name, "version": version, "kind": result.kind,
                   "calibration": result.calibration_method, "drift": result.drift,
-                  "calibration_choice": result.calibration_choice},
+                  "calibration_choice": result.calibration_choice,
+                  "leaderboard": result.leaderboard},
         "data": facts,
         "windows": {n: {"rows": x.rows, "conversions": x.conversions, "first": x.first_time,
                         "last": x.last_time} for n, x in w.items()},
@@ -228,9 +229,10 @@ def _insights(rows: list[dict], fields: list[str]) -> str:
     for i, field in enumerate(fields):
         sub = t[t["field"] == field][["value", "leads", "conversion_rate", "lift"]]
         if len(sub):  # the three most important fields open, the rest one click away
-            parts.append(f"<details{' open' if i < 3 else ''}><summary>{html.escape(field)}"
+            sub = sub.rename(columns=lambda c: c.replace("_", " "))
+            parts.append(f"<details{' open' if i < 3 else ''}><summary>{html.escape(words(field))}"
                          "</summary>"
-                         + _table(sub, {"leads": "{:,}", "conversion_rate": "{:.1%}",
+                         + _table(sub, {"leads": "{:,}", "conversion rate": "{:.1%}",
                                         "lift": "{:.2f}x"}) + "</details>")
     return "".join(parts)
 
@@ -241,10 +243,56 @@ def _gain(y: np.ndarray, p: np.ndarray, capacities: list[float]) -> str:
     return _png(gain_figure(y, p, capacities))
 
 
+def words(field: str) -> str:
+    """A column name as sales ops read it: ``purchase_timeline`` -> "Purchase timeline"."""
+    return field.replace("_", " ").strip().capitalize()
+
+
+IMPORTANCE_WORDS = (
+    "How much worse the model ranks the newest leads when one field's values are shuffled "
+    "between leads, so that the field tells it nothing. A drop of 0.05 means the chance of "
+    "ranking a lead that converted above one that did not falls by 5 points without the "
+    "field; the range is the lowest and highest drop over repeated shuffles, and a field "
+    "near zero adds little.")
+
+
+def _importances(rows: list[dict]) -> str:
+    t = pd.DataFrame(rows).assign(field=lambda f: f["field"].map(words))
+    table = pd.DataFrame({"rank": t["rank"], "field": t["field"],
+                          "drop in ROC AUC": t["importance"],
+                          "range": [f"{lo:.3f} to {hi:.3f}" for lo, hi in
+                                    zip(t["low"], t["high"], strict=True)]}) \
+        if {"low", "high"} <= set(t) else t[["rank", "field", "importance"]]
+    return (f"<p>{html.escape(IMPORTANCE_WORDS)}</p>" + _importance_chart(t.to_dict("records"))
+            + _table(table, {"drop in ROC AUC": "{:.3f}", "importance": "{:.3f}"}))
+
+
+def _leaderboard(rows: list[dict]) -> str:
+    t = pd.DataFrame([{
+        "rank": r["rank"], "candidate": r["name"].replace("_", " "),
+        "ROC AUC on the calibration window": r["calibration_window_roc_auc"],
+        "settings": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in r["settings"].items()),
+        "seconds": r["seconds"], "chosen": "chosen" if r["chosen"] else ""} for r in rows])
+    return ("<p>Each candidate was fitted on the older leads and ranked on the calibration "
+            "window, the leads just after them; the best was calibrated and tested. "
+            "The test window played no part in the choice.</p>"
+            + _table(t, {"ROC AUC on the calibration window": "{:.4f}",
+                         "seconds": "{:.1f}"}))
+
+
+def _labels(meanings: dict[str, str]) -> str:
+    return ("<p>What each label means, from the BANT rules file:</p><ul>"
+            + "".join(f"<li><b>{html.escape(k.replace('_', ' '))}</b>: {html.escape(v)}</li>"
+                      for k, v in meanings.items()) + "</ul>")
+
+
 def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
            cutoffs: tuple[float, ...], scored: pd.DataFrame | None = None,
-           scored_name: str = "", capacities: list[float] | None = None) -> str:
-    """The report page as one HTML string."""
+           scored_name: str = "", capacities: list[float] | None = None,
+           meanings: dict[str, str] | None = None) -> str:
+    """The report page as one HTML string. ``meanings``: what each label means under the
+    rules (:func:`leadml.bant.meanings`)."""
     m, d, w = data["model"], data["data"], data["windows"]
     esc = html.escape
     order = [r["field"] for r in data["importances"]] or [
@@ -265,8 +313,10 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         f"model, the next {w['calibration']['rows']:,} tuned its probabilities, and the newest "
         f"{w['test']['rows']:,} (from {esc(w['test']['first'])}) were kept aside to test it, "
         "as if they were tonight's leads.</p>",
-        f"<p>Fields used: {esc(', '.join(order))}. Never used: "
-        f"{esc(', '.join(data['features']['excluded']) or 'none')}.</p>",
+        f"<p>Fields used: {esc(', '.join(map(words, order)))}. Never used: "
+        f"{esc(', '.join(map(words, data['features']['excluded'])) or 'none')}.</p>",
+        *(["<h2>How the model was chosen</h2>", _leaderboard(m["leaderboard"])]
+          if m.get("leaderboard") else []),
         "<h2>How good is it, in plain words</h2>",
         _plain_metrics(data["metrics"], data["intervals"]),
         "<h2>Can the probabilities be trusted?</h2>",
@@ -274,6 +324,7 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         "those leads converted as often as predicted.</p>",
         _reliability(y_test, p_test),
         "<h2>Conversion per grade (test window)</h2>", _grades(y_test, p_test, cutoffs),
+        *([_labels(meanings)] if meanings else []),
         "<h2>Working the best leads first</h2>",
         "<p>If sales work the leads the model likes best first, how many of the conversions "
         "do they reach? Read across from the share of leads the team can work (its "
@@ -284,10 +335,7 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         "<h2>Which fields matter</h2>",
     ]
     if data["importances"]:
-        body += [_importance_chart(data["importances"]),
-                 _table(pd.DataFrame(data["importances"])[["rank", "field", "importance",
-                                                           "std"]],
-                        {"importance": "{:.4f}", "std": "{:.4f}"})]
+        body += [_importances(data["importances"])]
     body += ["<h2>How each field's values convert</h2>",
              "<p>Conversion rate per value over all past leads; lift is the rate over the "
              "overall rate (above 1x: converts more often than average).</p>",
@@ -321,6 +369,8 @@ def _tonight(scored: pd.DataFrame, name: str) -> list[str]:
         _table(pd.DataFrame({"grade": grades.index, "leads": grades.to_numpy()}),
                {"leads": "{:,}"}),
         "<h3>The 20 most likely to convert, and why</h3>",
-        _table(top, {"conversion_probability": "{:.1%}"}),
+        _table(top.rename(columns=lambda c: c.replace("_", " ")).assign(
+            label=lambda f: f["label"].str.replace("_", " ")),
+            {"conversion probability": "{:.1%}"}),
     ]
 

@@ -34,6 +34,7 @@ from leadml.evaluate import band_table, bootstrap_intervals, calibration_table, 
 from leadml.features import build_pipeline
 from leadml.schema import History, LeadDataError
 from leadml.sklearn_compat import calibrator, set_calibrator, sigmoid_slope, swap_estimator
+from leadml.tuning import leaderboard, plan
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
     drift: dict[str, Any] = field(default_factory=dict)
     calibration_choice: dict[str, Any] | None = None  # leadml.calibration.Choice.as_dict
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)  # every trial, best first
     audit: Any = None  # leadml.audit.Audit of the history this model was trained on
     importances: pd.DataFrame | None = None  # leadml.importance, for sales ops
     insights: pd.DataFrame | None = None
@@ -137,6 +139,7 @@ class Fitted:
     timings: dict[str, float]
     choice: Choice | None = None  # how the calibration was chosen (leadml.calibration)
     shift: tuple[float, float] | None = None  # the chosen drift correction's rates
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)  # leadml.tuning
 
 
 def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
@@ -144,23 +147,39 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
     """Fit each candidate on the older leads; choose by ROC AUC on the newer ones and
     calibrate there. The same step runs in training and in every backtest window."""
     timings: dict[str, float] = {}
-    fitted, candidates = {}, {}
-    for kind in cfg.model.candidates:
+    candidates, trials = {}, []
+    best, best_auc = None, -np.inf
+    spent = 0.0
+    for trial in plan(cfg.model):
+        tuned = trial.name != trial.kind
+        if tuned and spent > cfg.model.tune.budget_seconds:
+            logger.info("tuning budget of %gs spent after %d trials",
+                        cfg.model.tune.budget_seconds, len(trials))
+            break
         start = time.perf_counter()
-        pipe = build_pipeline(kind, cfg.dataset.columns, cfg.model,
+        pipe = build_pipeline(trial.kind, cfg.dataset.columns, trial.config(cfg.model),
                               missing_values=cfg.dataset.missing_values)
         pipe.fit(X_fit, y_fit)
-        timings[f"fit_{kind}_seconds"] = time.perf_counter() - start
         p_cal = pipe.predict_proba(X_cal)[:, 1]
-        candidates[kind] = {
+        trial.metrics = {
             "calibration_window_roc_auc": float(roc_auc_score(y_cal, p_cal)),
             "calibration_window_log_loss_uncalibrated": float(log_loss(y_cal, p_cal)),
         }
-        fitted[kind] = pipe
-        logger.info("candidate %s: calibration-window ROC AUC %.4f (%.1fs)", kind,
-                    candidates[kind]["calibration_window_roc_auc"],
-                    timings[f"fit_{kind}_seconds"])
-    kind = max(candidates, key=lambda k: candidates[k]["calibration_window_roc_auc"])
+        trial.seconds = time.perf_counter() - start
+        spent += trial.seconds
+        trials.append(trial)
+        if not tuned:
+            timings[f"fit_{trial.kind}_seconds"] = trial.seconds
+            candidates[trial.kind] = dict(trial.metrics)
+        if trial.metrics["calibration_window_roc_auc"] > best_auc:
+            best, best_auc, fitted_best = trial, trial.metrics["calibration_window_roc_auc"], pipe
+        logger.info("candidate %s: calibration-window ROC AUC %.4f (%.1fs)", trial.name,
+                    trial.metrics["calibration_window_roc_auc"], trial.seconds)
+    best.chosen = True
+    if cfg.model.tune is not None:
+        timings["tune_seconds"] = spent
+    kind = best.kind
+    fitted = {kind: fitted_best}
     method = choose_calibration(cfg.model.calibration, int(y_cal.sum()),
                                 int(len(y_cal) - y_cal.sum()), cfg.model.isotonic_min_positives)
     start = time.perf_counter()
@@ -170,7 +189,7 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
         # A falling sigmoid would turn the ranking upside down on new leads.
         logger.warning("the %s model ranks the calibration window no better than chance "
                        "(ROC AUC %.3f); calibrating with isotonic, which never inverts it",
-                       kind, candidates[kind]["calibration_window_roc_auc"])
+                       best.name, best_auc)
         method = "isotonic"
         model = CalibratedClassifierCV(FrozenEstimator(fitted[kind]), method=method)
         model.fit(X_cal, y_cal)
@@ -214,7 +233,8 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
         shift = rate_shift(choice.drift, calibrator(model), raw.decision_function(X_seen),
                            y_seen, len(y_cal) if cfg.model.refit else len(folds[-1].y))
     return Fitted(model=model, raw=raw, kind=kind, calibration_method=method,
-                  candidates=candidates, timings=timings, choice=choice, shift=shift)
+                  candidates=candidates, timings=timings, choice=choice, shift=shift,
+                  leaderboard=leaderboard(trials))
 
 
 def recent_rows(n: int, share: float) -> slice:
@@ -284,6 +304,7 @@ def train(history: History, cfg: TrainConfig) -> TrainResult:
         calibration_method=fitted.calibration_method,
         windows=windows,
         candidates=fitted.candidates,
+        leaderboard=fitted.leaderboard,
         test_metrics=metrics(y_test, p_test, bins=bins),
         uncalibrated_test_metrics=metrics(y_test, p_raw, bins=bins),
         intervals=bootstrap_intervals(y_test, p_test, n=cfg.evaluation.bootstrap,

@@ -138,9 +138,26 @@ def _alive(pid: int) -> bool:
     return pid != os.getpid()
 
 
+#: Tells the MLflow UI these experiments hold model runs, so it opens on the runs table and
+#: not on the GenAI traces page.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def run_page(ui: str, experiment_id: str, run_id: str) -> str:
+    """A run's page in the MLflow UI served at ``ui``, in its model-training view.
+
+    >>> run_page("https://mlflow.example.com/", "3", "abc")
+    'https://mlflow.example.com/#/experiments/3/runs/abc?workflowType=machine_learning'
+    """
+    return (f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+            "?workflowType=machine_learning")
+
+
 def experiment_id(client, name: str, uri: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get("mlflow.experimentKind") is None:  # made before leadml set it
+            client.set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return found.experiment_id
     artifacts = None
     if uri.startswith("sqlite:///"):
@@ -148,7 +165,7 @@ def experiment_id(client, name: str, uri: str) -> str:
         db = Path(uri.removeprefix("sqlite:///"))
         artifacts = (db.parent / "mlartifacts").resolve().as_uri()
         db.parent.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=artifacts)
+    return client.create_experiment(name, artifact_location=artifacts, tags=EXPERIMENT_KIND)
 
 
 def requirements() -> list[str]:

@@ -3,6 +3,7 @@ contract and signature, the sales-ops report; then champion or challenger."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -98,13 +99,21 @@ class Registered:
     tracking_uri: str
     promoted: bool
     decision: str
+    experiment_id: str = ""
+
+    def page(self, ui: str = "http://127.0.0.1:5000") -> str:
+        """The run's page in the MLflow UI at ``ui``, opened on model training (MLflow 3's
+        UI otherwise opens on GenAI traces)."""
+        return store.run_page(ui, self.experiment_id, self.run_id)
 
 
 def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = False,
-                 rules=None) -> Registered:
+                 rules=None, dataset: pd.DataFrame | None = None) -> Registered:
     """Log a training run whole, register its model, then (the run finished) decide
     champion or challenger. An alias never points at a version whose run did not finish.
-    ``rules``: the team's BANT rules, for the report's grade cut-offs (default: shipped)."""
+    ``rules``: the team's BANT rules, for the report's grade cut-offs (default: shipped).
+    ``dataset``: the history's features and outcome, logged as an MLflow dataset (its
+    source, digest, schema and counts; never its rows)."""
     import mlflow
 
     from leadml.evaluate import save_plots
@@ -131,7 +140,12 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
             mlflow.log_artifact(str(cfg.source), "config")
         if result.audit is not None:
             mlflow.log_dict(result.audit.to_dict(), "audit/audit.json")
+        if dataset is not None:
+            _log_dataset(dataset, facts, target=cfg.dataset.target.column
+                         if cfg.dataset.target else "converted")
         mlflow.log_params({
+            **settings_params(cfg),
+            **{f"classifier_{k}": v for k, v in classifier_settings(result.model).items()},
             **{f"drift_{k}": v for k, v in result.drift.items()},
             "model_kind": result.kind,
             "calibration_method": result.calibration_method,
@@ -150,6 +164,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         mlflow.log_metrics({f"test_{k}_ci_high": hi for k, (_, hi) in result.intervals.items()})
         for kind, values in result.candidates.items():
             mlflow.log_metrics({f"candidate_{kind}_{k}": v for k, v in values.items()})
+        _log_leaderboard(result, experiment_id)
         if result.calibration_choice is not None:  # every candidate's backtest numbers
             choice = result.calibration_choice
             mlflow.log_params({"calibration_map": choice["window"],
@@ -200,7 +215,72 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
     client.log_text(run_id, decision.message, "promotion.txt")
     return Registered(run_id=run_id, name=name, version=version,
                       uri=f"models:/{name}/{version}", tracking_uri=uri,
-                      promoted=decision.promote, decision=decision.message)
+                      promoted=decision.promote, decision=decision.message,
+                      experiment_id=experiment_id)
+
+
+def _log_dataset(frame: pd.DataFrame, facts: dict[str, Any], *, target: str) -> None:
+    import warnings
+
+    import mlflow
+
+    path = Path(str(facts["path"]))
+    name = path.name if path.exists() else str(facts["path"])
+    with warnings.catch_warnings():  # MLflow's notes on local sources and integer columns
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            frame, source=str(path.resolve()) if path.exists() else None, targets=target,
+            name=name, digest=str(facts["sha256"])[:16])
+        mlflow.log_input(dataset, context="training", tags={
+            "rows": str(facts["rows"]), "conversions": str(facts["conversions"]),
+            "first_time": str(facts["first_time"]), "last_time": str(facts["last_time"])})
+
+
+def settings_params(cfg) -> dict[str, Any]:
+    """Every setting of the config that is not a column list, as ``section.key`` params
+    (the columns are in ``config/train_config.json``)."""
+    def flat(prefix: str, value) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return {k: v for key, sub in value.items() for k, v in flat(f"{prefix}.{key}",
+                                                                      sub).items()}
+        return {prefix: value if value is None or isinstance(value, str | int | float | bool)
+                else json.dumps(value)}
+
+    dumped = cfg.model_dump(mode="json")
+    dumped["dataset"] = {k: v for k, v in dumped["dataset"].items()
+                         if k not in ("columns", "path")}
+    return {k: v for k, v in flat("config", dumped).items() if len(str(v)) <= 500}
+
+
+def classifier_settings(model) -> dict[str, Any]:
+    """The chosen classifier's own settings (C, learning rate, leaves...) as fitted."""
+    from leadml.sklearn_compat import model_parts
+
+    clf = model_parts(model)[0][-1]
+    return {k: v for k, v in clf.get_params(deep=False).items()
+            if v is None or isinstance(v, str | int | float | bool)}
+
+
+def _log_leaderboard(result, experiment_id: str) -> None:
+    """Each trial of each candidate as a child run of the training run (its settings as
+    params, its calibration-window metrics), and the leaderboard table."""
+    import mlflow
+
+    if not result.leaderboard:
+        return
+    mlflow.log_table(pd.DataFrame([{**{k: v for k, v in row.items() if k != "settings"},
+                                    "settings": json.dumps(row["settings"])}
+                                   for row in result.leaderboard]),
+                     "evaluation/leaderboard.json")
+    for row in result.leaderboard:
+        with mlflow.start_run(experiment_id=experiment_id, nested=True,
+                              run_name=f"candidate {row['name'].replace('_', ' ')}"):
+            mlflow.set_tags({"leadml.stage": "candidate", "leadml.chosen": str(row["chosen"]),
+                             "leadml.rank": str(row["rank"])})
+            mlflow.log_params({"model_kind": row["kind"], **row["settings"]})
+            mlflow.log_metrics({k: row[k] for k in row
+                                if k.startswith("calibration_window_")}
+                               | {"fit_seconds": row["seconds"]})
 
 
 def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: str,
@@ -231,7 +311,8 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
                      "leadml.report_rules_sha256": rules.sha256})
     cutoffs = bant.grade_cutoffs(rules.grades, np.quantile(result.p_test,
                                                            np.linspace(0, 1, 101)))
-    mlflow.log_text(report.render(data, result.y_test, result.p_test, cutoffs=cutoffs),
+    mlflow.log_text(report.render(data, result.y_test, result.p_test, cutoffs=cutoffs,
+                                  meanings=bant.meanings(rules.label_policy)),
                     "report/report.html")
 
 
