@@ -286,3 +286,30 @@ def test_version_is_printed():
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"leadml {version('leadml')}"
+
+
+def test_an_exported_model_keeps_its_name_and_version_in_scored_files(tmp_path, config,
+                                                                      sample_files):
+    import shutil
+
+    train_job(load_config(config))
+    runner = CliRunner()
+    folder = tmp_path / "export" / "leadml-champion"
+    out = runner.invoke(app, ["export", "--to", str(folder)])
+    assert out.exit_code == 0, out.output
+    facts = json.loads((folder / "leadml_provenance.json").read_text())
+    assert (facts["name"], facts["version"]) == ("leadml", "1") and facts["run_id"]
+    assert runner.invoke(app, ["export", "--to", str(folder)]).exit_code == 6  # not over it
+
+    bare = tmp_path / "bare"  # a copy without provenance: the name, and the run it came from
+    shutil.copytree(folder, bare)
+    (bare / "leadml_provenance.json").unlink()
+    (bare / "registered_model_meta").unlink(missing_ok=True)
+    for model, version in ((folder, "1"), (bare, f"unknown (run {facts['run_id'][:8]})")):
+        scored = tmp_path / f"{model.name}.csv"
+        done = runner.invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",
+                                   str(scored), "--model", str(model)])
+        assert done.exit_code == 0, done.output
+        frame = pd.read_csv(scored, dtype=str)
+        assert set(frame["model_name"]) == {"leadml"}
+        assert set(frame["model_version"]) == {version}

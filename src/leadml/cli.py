@@ -332,6 +332,27 @@ def score(
 
 
 @app.command()
+def export(
+    to: Annotated[Path, typer.Option("--to", help="A new (or empty) folder for the copy.")],
+    model: ModelUri = None,
+    model_name: ModelName = "leadml",
+    verbose: Verbose = False,
+) -> None:
+    """Copy a registered model to a folder, with its name and version, for a machine
+    without the tracking server; score with it by passing --model FOLDER."""
+    _setup_logging(verbose)
+
+    def job():
+        from leadml.registry import export_model, resolve_model_uri
+
+        facts = export_model(resolve_model_uri(model, model_name), to)
+        typer.echo(f"exported {facts['name']} v{facts['version']} (run {facts['run_id']}) "
+                   f"to {to}\nscore with it: leadml score INPUT -o OUT --model {to}")
+
+    _run(job)
+
+
+@app.command()
 def explain(
     lead_file: Annotated[Path, typer.Argument(help="Leads, CSV or Parquet.")],
     model: ModelUri = None,

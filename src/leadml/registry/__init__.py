@@ -14,6 +14,7 @@ from leadml.registry.models import (
     CHAMPION,
     ModelUnavailableError,
     RegistryUnavailableError,
+    export_model,
     load_model,
     load_scoring_model,
     model_version,
@@ -40,7 +41,7 @@ from leadml.sklearn_compat import TRUSTED_TYPES
 __all__ = [
     "CHALLENGER", "CHAMPION", "TRUSTED_TYPES", "ModelUnavailableError", "Registered",
     "RegistryUnavailableError", "TrackingServerDownError", "check_reachable",
-    "contract_metadata", "input_example", "leadml_home",
+    "contract_metadata", "export_model", "input_example", "leadml_home",
     "load_model", "load_scoring_model", "log_backtest", "log_monitoring", "log_scoring",
     "log_training",
     "model_signature", "model_version", "report_inputs", "resolve_model_uri", "store_lock",

@@ -70,7 +70,7 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
         raise ModelUnavailableError(f"model '{model_uri}' was not trained by leadml (its "
                                     "metadata names no columns); retrain it with leadml train")
     version = model_version(model_uri, uri=uri) if model_uri.startswith("models:/") else \
-        {"name": Path(model_uri).name, "version": "local"}
+        folder_version(local, meta)
     return model, Contract(
         name=version["name"], version=version["version"], uri=model_uri,
         id_column=meta["id_column"], time_column=meta.get("time_column"),
@@ -83,6 +83,70 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
         field_reference=meta.get("field_reference"),
         numeric_ranges={k: tuple(v) for k, v in (meta.get("numeric_ranges") or {}).items()},
     )
+
+
+PROVENANCE = "leadml_provenance.json"
+
+
+def folder_version(folder: Path, meta: dict) -> dict[str, str]:
+    """Name and version of a model folder outside the registry: as ``leadml export``
+    recorded them, or as MLflow did when it downloaded a ``models:/`` URI
+    (``registered_model_meta``), else the registered name and the training run."""
+    import json
+
+    import yaml
+
+    written = folder / PROVENANCE
+    run_id = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("run_id") or ""
+    if written.exists():
+        facts = json.loads(written.read_text())
+        return {"name": facts["name"], "version": str(facts["version"]),
+                "run_id": facts.get("run_id", run_id)}
+    if (folder / "registered_model_meta").exists():
+        facts = yaml.safe_load((folder / "registered_model_meta").read_text()) or {}
+        if facts.get("model_name") and facts.get("model_version") is not None:
+            return {"name": str(facts["model_name"]), "version": str(facts["model_version"]),
+                    "run_id": run_id}
+    return {"name": meta.get("model_name") or folder.name,
+            "version": f"unknown (run {run_id[:8]})" if run_id else "unknown",
+            "run_id": run_id}
+
+
+def export_model(model_uri: str, folder: Path, *, uri: str | None = None) -> dict[str, str]:
+    """Copy a registered model to ``folder`` (which must not exist or be empty) with a
+    provenance file, so that files scored with the copy still name its version. The copy
+    appears whole or not at all."""
+    import json
+    import shutil
+    import tempfile
+    from datetime import UTC, datetime
+
+    import mlflow
+
+    from leadml.batch import OutputError
+
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise OutputError(f"'{folder}' exists and is not empty: export into a new folder")
+    version = model_version(model_uri, uri=uri) if model_uri.startswith("models:/") else None
+    if version is None:
+        raise ModelUnavailableError(f"'{model_uri}' is not a registry URI: export takes "
+                                    "models:/<name>@<alias> or models:/<name>/<version>")
+    _load(model_uri, uri)  # a leadml model, loadable with the allow-list
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(staging))
+        facts = {**version, "source": model_uri, "tracking_uri": uri or tracking_uri(),
+                 "exported_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        (staging / PROVENANCE).write_text(json.dumps(facts, indent=2) + "\n")
+        if folder.exists():
+            folder.rmdir()
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return facts
 
 
 def _load(model_uri: str, uri: str | None):

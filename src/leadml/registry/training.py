@@ -50,6 +50,7 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
     ds = cfg.dataset
     return {
         "leadml_model_kind": result.kind,
+        "model_name": cfg.registry.model_name,  # kept by a folder export (its version: below)
         "id_column": ds.id_column,
         "time_column": ds.time_column,
         "time_format": ds.time_format,
