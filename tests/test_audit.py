@@ -211,3 +211,29 @@ def test_notes_say_filled_leads_apart_from_blank_ones_and_names_stay_whole(tmp_p
     note = next(f.message for f in report.findings if f.column == name)
     assert "100.0% of the leads where it is filled" in note and "leave it blank" in note
     assert name in report.table()
+
+
+def test_a_placeholder_that_converts_unlike_a_blank_is_reported_apart(tmp_path, leads):
+    """'Select' converting at about 50% where a blank converts at the base rate: listed as
+    missing, the model cannot tell them apart, and the audit says so with the numbers.
+    A placeholder that converts like a blank is not reported."""
+    d = leads.copy()
+    rng = np.random.default_rng(1)
+    won = d["converted"].to_numpy() == 1
+    picked = rng.random(len(d))
+    d["form_source"] = np.where(picked < 0.25, "", rng.choice(["web", "event"], len(d)))
+    d.loc[(picked >= 0.25) & (picked < 0.35) & won, "form_source"] = "Select"
+    d.loc[(picked >= 0.35) & (picked < 0.40) & ~won, "form_source"] = "Select"
+    d["plain"] = np.where(picked < 0.3, np.where(rng.random(len(d)) < 0.5, "", "N/A"), "x")
+    cfg, report = _audit(tmp_path, d, columns={
+        "categorical": [*FEATURES["categorical"], "form_source", "plain"],
+        "excluded": [*FEATURES["excluded"], "deal_stage", "contract_value", "crm_ref",
+                     "last_activity_at", "region_code", "lead_owner"]})
+    note = next(f.message for f in report.findings if f.column == "form_source"
+                and "converts at" in f.message)
+    assert "'Select'" in note and "where a blank" in note and "missing_values" in note
+    stats = next(c for c in report.columns if c["column"] == "form_source")
+    assert stats["placeholders"]["Select"]["conversion_rate"] > \
+        1.5 * stats["placeholders"]["(blank)"]["conversion_rate"]
+    assert not any("converts at" in f.message for f in report.findings if f.column == "plain")
+    json.dumps(report.to_dict())  # the numbers are in the audit JSON

@@ -247,6 +247,16 @@ def test_log_to_mlflow_records_the_run(champion, tmp_path, sample_files):
     assert "total_seconds" in run.data.metrics and not any(
         k.startswith("seconds_") for k in run.data.metrics)
     assert run.data.metrics["qualification_rate"] == manifest["qualification_rate"]
+    # the score distribution: bands that add up, percentiles from the scored file
+    scored = pd.read_csv(tmp_path / "o.csv")
+    dist = manifest["score_distribution"]
+    assert sum(dist["bands"].values()) == 600
+    assert dist["p50"] == int(np.percentile(scored["score"], 50, method="inverted_cdf"))
+    assert run.data.metrics["score_p50"] == dist["p50"]
+    assert run.data.metrics["score_band_1_10"] == dist["bands"]["1-10"]
+    assert run.data.metrics["mean_probability"] == pytest.approx(
+        scored["conversion_probability"].mean(), abs=1e-3)
+    assert "score_distribution.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
 def test_sigkill_part_way_leaves_no_output_and_a_rerun_succeeds(champion, tmp_path):

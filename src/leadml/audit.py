@@ -209,6 +209,7 @@ def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
         "order_auc": None,
         "pattern": None,  # id-like or time-like
         "unlisted_markers": {},
+        "placeholders": _placeholders(values, missing, y),
         "flags": [],
     }
     if numbers is None:
@@ -230,6 +231,48 @@ def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
         stats["pattern"] = "time-like" if kind != "number" or distinct < 0.95 * len(values) \
             else "id-like"
     return stats
+
+
+def _placeholders(values: pd.Series, missing: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Among the missing values of a column: blanks, and each placeholder of
+    ``missing_values`` ("Select", "unknown") on its own, with leads and conversion rate. The
+    model reads them all as missing; the audit says when they convert differently."""
+    if not missing.any():
+        return {}
+    raw = values[missing]
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
+    out = {}
+    for key, rows in pd.Series(np.flatnonzero(missing)).groupby(text.to_numpy()):
+        out["(blank)" if key == "" else key] = {
+            "leads": len(rows), "conversion_rate": round(float(y[rows.to_numpy()].mean()), 4)}
+    return out
+
+
+def _placeholder_findings(stats: dict, cfg: TrainConfig) -> list[Finding]:
+    """A placeholder that converts unlike a blank (or unlike another placeholder) in the
+    same column: listed as missing, the model cannot tell them apart."""
+    groups = {k: v for k, v in stats["placeholders"].items() if v["leads"] >= 30}
+    if len(groups) < 2:
+        return []
+    base_key = "(blank)" if "(blank)" in groups else max(groups, key=lambda k: groups[k]["leads"])
+    base = groups[base_key]
+    out = []
+    for key, g in groups.items():
+        if key == base_key:
+            continue
+        n1, n2, p1, p2 = g["leads"], base["leads"], g["conversion_rate"], base["conversion_rate"]
+        pooled = (n1 * p1 + n2 * p2) / (n1 + n2)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) if 0 < pooled < 1 else 0
+        if se and abs(p1 - p2) / se >= 3 and abs(p1 - p2) >= 0.02:
+            stats["flags"].append("placeholder-differs")
+            what = "a blank" if base_key == "(blank)" else repr(base_key)
+            out.append(Finding("health", stats["column"], (
+                f"'{stats['column']}': {key!r} ({n1:,} leads) converts at {p1:.1%} where "
+                f"{what} ({n2:,} leads) converts at {p2:.1%}; both are listed in "
+                f"{config_line(cfg, 'dataset', 'missing_values')}, so the model reads them "
+                f"alike as missing. Remove {key!r} from missing_values to let it tell them "
+                "apart")))
+    return out
 
 
 # --- the audit ------------------------------------------------------------------------------
@@ -450,6 +493,7 @@ def _health_findings(stats: dict, cfg: TrainConfig, feature: bool) -> list[Findi
         stats["flags"].append("id-like")
         out.append(Finding("health", name, f"'{name}' is id-like (a different value per "
                            "lead): it cannot generalise; exclude it"))
+    out += _placeholder_findings(stats, cfg)
     if stats["unlisted_markers"]:
         shown = ", ".join(f"{k!r} ({v:,})" for k, v in stats["unlisted_markers"].items())
         stats["flags"].append("unlisted-missing-marker")

@@ -205,6 +205,8 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         "by_label": by_label(counts, has_model=has_model, value=rules.value is not None),
         "capacity": capacity,
         "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if has_model else {},
+        "score_distribution": score_distribution(counts.get("score", {})) if has_model
+        else None,
         "reject_reasons": dict(Counter(counts["reject_reason"]).most_common()),
         "unseen_category_values": {k: int(v) for k, v in counts["unseen"].items() if v},
         "model": {"name": contract.name, "version": contract.version, "uri": contract.uri,
@@ -221,6 +223,33 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         "field_reasons": field_reasons,
         "timings": {k: round(float(v), 3) for k, v in timings.items()},
     }
+
+
+SCORE_BANDS = [(lo, min(lo + 9, 99)) for lo in range(1, 100, 10)]
+
+
+def score_distribution(scores) -> dict:
+    """The scores (1 to 99) of a run: leads per band of ten and the 10th, 50th and 90th
+    percentile score, for a run's view of its score mix (and drift between runs).
+
+    >>> d = score_distribution({5: 3, 42: 1, 97: 6})
+    >>> d["bands"]["1-10"], d["bands"]["91-99"], d["p10"], d["p50"], d["p90"]
+    (3, 6, 5, 97, 97)
+    """
+    counts = {int(k): int(v) for k, v in dict(scores).items() if v}
+    total = sum(counts.values())
+    bands = {f"{lo}-{hi}": sum(n for s, n in counts.items() if lo <= s <= hi)
+             for lo, hi in SCORE_BANDS}
+    if not total:
+        return {"bands": bands, "p10": None, "p50": None, "p90": None}
+    ordered = sorted(counts.items())
+    cumulative = np.cumsum([n for _, n in ordered])
+
+    def percentile(q: float) -> int:
+        return int(ordered[int(np.searchsorted(cumulative, q * total))][0])
+
+    return {"bands": bands, "p10": percentile(0.1), "p50": percentile(0.5),
+            "p90": percentile(0.9)}
 
 
 def by_label(counts, *, has_model: bool, value: bool) -> dict:

@@ -176,3 +176,19 @@ def save_plots(y: np.ndarray, p: np.ndarray, folder: Path, *, bins: int = 10,
     ax.legend(loc="lower right")
     finish(fig, "cumulative_gain")
     return paths
+
+
+def score_distribution_figure(distribution: dict, title: str = ""):
+    """Leads per band of score (1-99) in one scoring run, as a bar chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bands = distribution["bands"]
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    ax.bar(list(bands), list(bands.values()), color="#3b7dd8")
+    ax.set(xlabel="score", ylabel="leads", title=title or "Scores of this run")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig

@@ -302,7 +302,8 @@ class _Tally:
     rejected: int = 0
 
     def __post_init__(self) -> None:
-        self.counts = {k: Counter() for k in ("label", "grade", "reject_reason", "unseen",
+        self.counts = {k: Counter() for k in ("label", "grade", "score", "reject_reason",
+                                              "unseen",
                                               "expected_conversions", "expected_value")}
         self.timings: Counter = Counter()
         self.candidates = capacity.Candidates()
@@ -314,6 +315,7 @@ class _Tally:
         self.scored += len(result)
         self.counts["label"].update(result["label"].value_counts().to_dict())
         self.counts["grade"].update(result["grade"].value_counts().to_dict())
+        self.counts["score"].update(result["score"].value_counts().to_dict())
         for key, col in (("expected_conversions", "conversion_probability"),
                          ("expected_value", "expected_value")):
             if col in result and len(result):

@@ -383,6 +383,8 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
         "expected_value": Counter({k: r["ev"] for k, r in sums.items()
                                    if r["ev"] is not None}),
         "grade": Counter({k: v for k, v in ok.groupBy("grade").count().collect() if k}),
+        "score": Counter({k: v for k, v in ok.groupBy("score").count().collect()
+                          if k is not None}),
         "reject_reason": Counter(dict(bad.groupBy("reason_kind").count().collect())),
         "unseen": Counter({k: v for k, v in results.filter(sf.col(STATUS) == "unseen")
                           .groupBy("lead_id").agg(sf.sum("count")).collect()}),

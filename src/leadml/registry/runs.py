@@ -40,8 +40,31 @@ def log_scoring(manifest: dict[str, Any], *, experiment: str = "leadml-scoring",
                for k, v in (manifest.get("by_label") or {}).items()
                if "expected_conversions" in v},
         })
+        dist = manifest.get("score_distribution")
+        if dist and dist.get("p50") is not None:
+            _log_score_distribution(dist, manifest)
         mlflow.log_dict(manifest, "manifest.json")
         return run.info.run_id
+
+
+def _log_score_distribution(dist: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """The run's scores: percentiles and band counts as metrics, the mean probability,
+    and the bar chart."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    from leadml.evaluate import score_distribution_figure
+
+    expected = sum(v.get("expected_conversions", 0.0)
+                   for v in (manifest.get("by_label") or {}).values())
+    mlflow.log_metrics({
+        **{f"score_{k}": dist[k] for k in ("p10", "p50", "p90")},
+        **{f"score_band_{band.replace('-', '_')}": n for band, n in dist["bands"].items()},
+        **({"mean_probability": expected / manifest["scored"]} if manifest["scored"] else {}),
+    })
+    fig = score_distribution_figure(dist, title=f"Scores of {manifest['scored']:,} leads")
+    mlflow.log_figure(fig, "score_distribution.png")
+    plt.close(fig)
 
 
 def log_backtest(bt, cfg, files: list[Path], *, start: float, window: float,
