@@ -98,3 +98,24 @@ def test_the_dockerfile_copies_what_exists_and_runs_the_cli():
                 assert (REPO / source).exists(), source
     assert 'ENTRYPOINT ["leadml"]' in text and text.startswith("#")
     assert re.search(r"^FROM python:3\.1[1-9]", text, re.MULTILINE)
+
+
+def test_every_exit_code_is_documented_and_a_bug_is_exit_1_with_its_trace(monkeypatch):
+    """The README's table lists every code the CLI defines; an unexpected error (a bug) is
+    exit 1, said to be one, never a silent 0."""
+    from leadml import cli, jobs
+
+    table = (REPO / "README.md").read_text()
+    codes = {v for k, v in vars(cli).items() if k.startswith("EXIT_")}
+    assert codes == set(range(9))
+    for code in (*codes, 143):
+        assert re.search(rf"^\| {code} \|", table, re.M), f"exit {code} not in README"
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(jobs, "audit", broken)
+    done = CliRunner().invoke(app, ["audit", "--config", str(REPO / "pipelines" / "configs" /
+                                                             "sample.yaml")])
+    assert done.exit_code == 1
+    assert "internal error: ZeroDivisionError('a bug')" in done.output
