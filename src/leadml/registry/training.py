@@ -182,6 +182,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
             mlflow.log_artifact(str(path), "plots")
         card = report.model_card(result, cfg, facts)
         mlflow.log_text(card, "model_card.md")
+        mlflow.set_tag("mlflow.note.content", card)  # the run's description in the UI
         import leadml
 
         info = mlflow.sklearn.log_model(
