@@ -6,8 +6,10 @@
    write output, rejects and manifest) on a 1M-lead CSV;
 2. `mlflow models predict -m <same model> -i <same csv> -t csv --env-manager local`;
 3. the bare `predict_proba` of the loaded model on the same rows already in memory (the
-   floor: no reading, validating, rules or writing);
-4. peak memory of `leadml score` on 500k and on 5M leads.
+   model's floor: no reading, validating, rules or writing);
+4. the I/O floor: pyarrow reads the CSV and writes a CSV of the same size (as many rows, the
+   columns leadml writes), timed inside the process and as a whole process;
+5. peak memory of `leadml score` on 500k and on 5M leads.
 
 Writes benchmarks/results/score_1m.{json,md}. Uses a temporary MLflow store.
 """
@@ -41,6 +43,22 @@ BARE = textwrap.dedent("""
 """)
 
 
+FLOOR = textwrap.dedent("""
+    import sys, time, json
+    import pyarrow as pa, pyarrow.csv as pc
+    start = time.perf_counter()
+    table = pc.read_csv(sys.argv[1])
+    n = table.num_rows
+    out = pa.table({"lead_id": table.column("lead_id"),
+                    "conversion_probability": pa.array([0.123456789] * n),
+                    "score": pa.array([12] * n), "grade": pa.array(["C"] * n),
+                    "label": pa.array(["nurture"] * n),
+                    "reasons": pa.array(["Need: need not stated"] * n)})
+    pc.write_csv(out, sys.argv[2])
+    print(json.dumps({"io_seconds": time.perf_counter() - start}))
+""")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -70,6 +88,10 @@ def main() -> None:
         (tmp / "bare.py").write_text(BARE)
         bare = run_measured([sys.executable, str(tmp / "bare.py"), model, str(big)], env)
         bare_seconds = json.loads(bare["stdout"].strip().splitlines()[-1])["predict_seconds"]
+        (tmp / "floor.py").write_text(FLOOR)
+        floor = run_measured([sys.executable, str(tmp / "floor.py"), str(big),
+                              str(tmp / "floor.csv")], env)
+        floor_seconds = json.loads(floor["stdout"].strip().splitlines()[-1])["io_seconds"]
         big.unlink()
 
         memory = {}
@@ -87,6 +109,11 @@ def main() -> None:
         "mlflow_models_predict": {"seconds": peer["seconds"],
                                   "peak_rss_mib": peer["peak_rss_mib"]},
         "bare_predict_proba_seconds": round(bare_seconds, 2),
+        "io_floor": {"in_process_seconds": round(floor_seconds, 2),
+                     "process_seconds": floor["seconds"]},
+        "ratio_leadml_over_io_floor_process": round(ours["seconds"] / floor["seconds"], 2),
+        "ratio_leadml_run_over_io_floor_in_process": round(
+            manifest["timings"]["total_seconds"] / floor_seconds, 2),
         "ratio_mlflow_over_leadml": round(peer["seconds"] / ours["seconds"], 2),
         "ratio_leadml_over_bare": round(ours["seconds"] / bare_seconds, 2),
         "memory": memory,
@@ -102,10 +129,13 @@ def main() -> None:
         |---|---|---|
         | `leadml score` (read, validate, model, BANT, labels, write output + rejects + manifest) | {ours['seconds']:.1f} s | {ours['peak_rss_mib']:,.0f} MiB |
         | `mlflow models predict --env-manager local` | {peer['seconds']:.1f} s | {peer['peak_rss_mib']:,.0f} MiB |
-        | bare `predict_proba`, rows already in memory (floor) | {bare_seconds:.1f} s | |
+        | bare `predict_proba`, rows already in memory (the model's floor) | {bare_seconds:.1f} s | |
+        | I/O floor: pyarrow reads the CSV, writes as many rows of output (whole process) | {floor['seconds']:.1f} s | {floor['peak_rss_mib']:,.0f} MiB |
+        | the same, inside the process | {floor_seconds:.2f} s | |
 
         - `mlflow models predict` / `leadml score`: **{n['ratio_mlflow_over_leadml']}x** (target >= 3x)
         - `leadml score` / bare `predict_proba`: **{n['ratio_leadml_over_bare']}x** (target <= 1.5x)
+        - `leadml score` / I/O floor, whole processes: **{n['ratio_leadml_over_io_floor_process']}x**; leadml's run inside its process (manifest total) / the floor inside its process: **{n['ratio_leadml_run_over_io_floor_in_process']}x** (target <= 3x)
         - peak memory scoring {large:,} vs {small:,} leads: {memory[large]['peak_rss_mib']:,.0f} vs {memory[small]['peak_rss_mib']:,.0f} MiB, **{n['ratio_peak_rss_large_over_small']}x** (target <= 1.2x)
 
         leadml's own stage timings on the 1M file (manifest): {manifest['timings']}""")

@@ -36,7 +36,8 @@ dataset:
 @pytest.mark.parametrize("edit, message", [
     (("    categorical: [industry]", "    categoricals: [industry]"),
      r"bad.yaml:8 dataset.columns.categoricals: unknown key"),
-    (("  id_column: lead_id\n", ""), r"dataset.id_column: required key is missing"),
+    (("  id_column: lead_id\n", ""),
+     r"dataset.id_column: required key is missing: add 'id_column' under 'dataset'"),
     (("    categorical: [industry]", "    categorical: [budget]"),
      r"'budget' is listed under both 'numeric' and 'categorical'"),
     (("  target: {column: converted}", "  target: {column: converted}\n"

@@ -412,7 +412,10 @@ def _describe(error: ValidationError, lines: dict[tuple, int], where: str) -> st
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling and indentation)"
         elif e["type"] == "missing":
-            msg = "required key is missing"
+            parent = ".".join(str(p) for p in known) or "the top level"
+            msg = (f"required key is missing: add '{loc[-1]}' under '{parent}' (which starts "
+                   f"at line {line})" if known else f"required key is missing: add "
+                   f"'{loc[-1]}' at the top level")
         out.append(f"  {where}:{line} {dotted}: {msg}")
     return "\n".join(out)
 
