@@ -108,7 +108,9 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
     from leadml.train import train as fit
 
     registry.check_reachable(registry.tracking_uri(cfg.registry.tracking_uri))  # before fitting
+    started = time.perf_counter()
     audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
+    audited = time.perf_counter() - started
     for finding in audit.findings:
         logger.warning("audit: %s", finding.message)
     refuse_if_blocked(audit)
@@ -121,8 +123,11 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
         logger.info("horizon %g days at %s: %d leads too young to know are left out of "
                     "training and evaluation", history.horizon_days, facts["as_of"],
                     history.unlabelled)
+    start = time.perf_counter()
     result = fit(history, cfg)
     checkpoint("train_fitted")
+    result.timings["read_and_audit_seconds"] = audited
+    result.timings["train_seconds"] = time.perf_counter() - start
     result.audit = audit
     features = list(cfg.dataset.columns.features)
     start = time.perf_counter()
