@@ -62,4 +62,5 @@ def test_cli_backtest_logs_an_mlflow_run(history_and_config, tmp_path):
         [MlflowClient().get_experiment_by_name(cfg.registry.experiment).experiment_id])
     [run] = [r for r in runs if r.data.tags.get("leadml.stage") == "backtest"]
     assert "pooled_none_roc_auc" in run.data.metrics
+    assert run.info.run_name == "backtest leads.csv: 2 windows of 20% from 60% to 100%"
     assert (out / "predicted_vs_realised.png").stat().st_size > 1000

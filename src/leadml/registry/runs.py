@@ -76,7 +76,10 @@ def log_backtest(bt, cfg, files: list[Path], *, start: float, window: float,
     uri = store.tracking_uri(cfg.registry.tracking_uri)
     client = store.client(uri)
     experiment_id = store.experiment_id(client, cfg.registry.experiment, uri)
-    with mlflow.start_run(experiment_id=experiment_id, run_name="backtest") as run:
+    source = Path(cfg.dataset.source_name).name
+    name = (f"backtest {source}: {len(bt.windows['window'].unique())} windows of "
+            f"{window:.0%} from {start:.0%} to {end:.0%}")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
         mlflow.set_tags({"leadml.stage": "backtest"})
         mlflow.log_params({"backtest_start": start, "backtest_window": window,
                            "backtest_end": end,
@@ -104,7 +107,10 @@ def log_monitoring(mon, folder: Path | None, *, experiment: str = "leadml-monito
     uri = store.tracking_uri()
     client = store.client(uri)
     experiment_id = store.experiment_id(client, experiment, uri)
-    with mlflow.start_run(experiment_id=experiment_id, run_name="monitor") as run:
+    periods = len(mon.periods)
+    name = (f"monitor {periods} {mon.by}{'s' if periods != 1 else ''}, "
+            f"{len(mon.alerts)} alert{'s' if len(mon.alerts) != 1 else ''}")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
         mlflow.set_tags({"leadml.stage": "monitor", "leadml.alerts": str(len(mon.alerts))})
         keys = ("scored", "matured", "realised_rate", "predicted_rate",
                 "calibration_in_the_large", "ece", "roc_auc", "qualification_rate",
