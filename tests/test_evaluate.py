@@ -63,3 +63,19 @@ def test_plots_are_written(calibrated, tmp_path):
     assert {x.name for x in paths} == {"reliability.png", "roc.png", "precision_recall.png",
                                        "cumulative_gain.png"}
     assert all(x.stat().st_size > 5_000 for x in paths)
+
+
+def test_bootstrap_resamples_score_as_the_metrics_of_the_copied_leads():
+    """The weighted computation equals metrics() on each resampled copy, ties included."""
+    from leadml.evaluate import _Resampled, metrics
+
+    rng = np.random.default_rng(5)
+    p = np.round(rng.random(2_000), 2)  # many ties, as isotonic calibration gives
+    y = (rng.random(2_000) < p).astype(int)
+    resampled = _Resampled(y, np.clip(p, 1e-15, 1 - 1e-15), 10)
+    for _ in range(10):
+        idx = rng.integers(0, len(y), len(y))
+        copied, weighted = metrics(y[idx], p[idx]), resampled.metrics(
+            np.bincount(idx, minlength=len(y)))
+        for key, value in weighted.items():
+            assert value == pytest.approx(copied[key], abs=1e-9), key

@@ -76,20 +76,89 @@ def metrics(y: np.ndarray, p: np.ndarray, *, bins: int = 10) -> dict[str, float]
 
 
 def bootstrap_intervals(y: np.ndarray, p: np.ndarray, *, n: int, seed: int,
-                        level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of each metric over ``n`` resamples of the leads."""
+                        level: float = 0.95, bins: int = 10) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of each metric over ``n`` resamples of the leads.
+
+    A resample is a count per lead (how often it was drawn), so each is computed from
+    weighted sums over the leads sorted once by probability, instead of re-sorting a copy:
+    the same draws and the same numbers as :func:`metrics` on the copy (ties in
+    probability handled as scikit-learn does), in a fraction of the time.
+    """
     if n <= 0:
         return {}
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
     rng = np.random.default_rng(seed)
+    resampled = _Resampled(y, p, bins)
     draws: dict[str, list[float]] = {}
     for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            for key, value in metrics(y[idx], p[idx]).items():
-                draws.setdefault(key, []).append(value)
+        counts = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
+        for key, value in resampled.metrics(counts).items():
+            draws.setdefault(key, []).append(value)
     alpha = (1 - level) / 2
     return {k: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha)))
-            for k, v in draws.items() if k not in {"rows", "positive_rate"}}
+            for k, v in draws.items()}
+
+
+class _Resampled:
+    """The headline metrics of a resample given as a count per lead (see
+    :func:`bootstrap_intervals`); leads are grouped by distinct probability, highest first."""
+
+    def __init__(self, y: np.ndarray, p: np.ndarray, bins: int):
+        self.y, self.p = y, p
+        values, self.group = np.unique(-p, return_inverse=True)  # group 0: highest p
+        self.values = -values
+        self.groups = len(values)
+        self.loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+        self.sq = (p - y) ** 2
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        self.bin = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+        self.bins = bins
+
+    def _by(self, index: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray:
+        return np.bincount(index, weights=weights, minlength=size)
+
+    def metrics(self, counts: np.ndarray) -> dict[str, float]:
+        w = counts.astype(float)
+        total = w.sum()
+        wy = w * self.y
+        positives = wy.sum()
+        if not 0 < positives < total:
+            return {}
+        pos = self._by(self.group, self.groups, wy)
+        neg = self._by(self.group, self.groups, w - wy)
+        negatives = total - positives
+        neg_below = negatives - np.cumsum(neg)  # negatives scored strictly lower
+        roc_auc = float((pos * (neg_below + 0.5 * neg)).sum() / (positives * negatives))
+        tp, fp = np.cumsum(pos), np.cumsum(neg)
+        precision = tp / np.maximum(tp + fp, 1e-300)
+        recall_step = pos / positives
+        pr_auc = float((recall_step * precision).sum())
+        n_bin = self._by(self.bin, self.bins, w)
+        gap = np.abs(self._by(self.bin, self.bins, wy) - self._by(self.bin, self.bins,
+                                                                    w * self.p))
+        ece = float(gap[n_bin > 0].sum() / total)
+        base = positives / total
+        return {
+            "roc_auc": roc_auc, "pr_auc": pr_auc,
+            "log_loss": float((w * self.loss).sum() / total),
+            "brier": float((w * self.sq).sum() / total),
+            "ece": ece,
+            "lift_10": self._lift(pos, pos + neg, total, base, 0.10),
+            "lift_20": self._lift(pos, pos + neg, total, base, 0.20),
+            "mean_probability": float((w * self.p).sum() / total),
+        }
+
+    @staticmethod
+    def _lift(pos: np.ndarray, size: np.ndarray, total: float, base: float,
+              share: float) -> float:
+        """As :func:`lift_at`: leads tied at the cut-off count in proportion."""
+        k = max(1, int(round(share * total)))
+        cumulative = np.cumsum(size)
+        g = int(np.searchsorted(cumulative, k))  # the group the k-th lead falls in
+        above = cumulative[g - 1] if g else 0.0
+        conversions = pos[:g].sum() + (k - above) * pos[g] / size[g]
+        return float(conversions / k / base)
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
