@@ -89,3 +89,16 @@ def test_a_history_without_a_path_or_a_frame_is_a_config_error():
         leadml.audit_leads(cfg)
     with pytest.raises(TypeError, match="DataFrame"):
         leadml.audit_leads(cfg, data=[1, 2, 3])
+
+
+def test_a_frame_that_cannot_be_scored_says_so_in_terms_of_the_frame(champion, sample_files):
+    from leadml.schema import LeadDataError
+
+    leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    with pytest.raises(LeadDataError, match=r"^the leads DataFrame lacks 1 column\(s\)") as err:
+        leadml.score_leads(leads.drop(columns=["industry"]))
+    assert ".parquet" not in str(err.value) and "unexpected created_at" not in str(err.value)
+    with pytest.raises(LeadDataError, match=r"repeated column names \['industry'\]"):
+        leadml.score_leads(pd.concat([leads, leads[["industry"]]], axis=1))
+    empty = leadml.score_leads(leads.head(0))
+    assert len(empty.leads) == len(empty.rejects) == 0

@@ -274,10 +274,16 @@ def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
     ``Scored.rejects`` with its reason; set ``max_reject_rate`` below 1 to raise
     :class:`~leadml.batch.TooManyRejects` instead when more than that share is rejected.
     """
+    from leadml.schema import LeadDataError
     from leadml.scoring import ScoreSettings, score_file
 
     if not isinstance(leads, pd.DataFrame):
         raise TypeError(f"leads must be a pandas DataFrame, got {type(leads)}")
+    repeated = sorted({str(c) for c in leads.columns[leads.columns.duplicated()]})
+    if repeated:
+        raise LeadDataError(f"the leads have repeated column names {repeated}: rename or drop "
+                            "the copies")
+    leads = leads.set_axis([str(c) for c in leads.columns], axis=1)
     chosen = _model(model)
     ruleset = load_rules(rules)
     settings = ScoreSettings(reasons=reasons, scored_at=scored_at,
@@ -287,8 +293,12 @@ def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
         _arrow_safe(leads.reset_index(drop=True)).to_parquet(source, index=False)
         settings = ScoreSettings(**{**settings.__dict__,
                                     "rejects": Path(tmp, "scored.rejects.parquet")})
-        manifest = score_file(source, target, model=chosen.estimator,
-                              contract=chosen.contract, rules=ruleset, settings=settings)
+        try:
+            manifest = score_file(source, target, model=chosen.estimator,
+                                  contract=chosen.contract, rules=ruleset, settings=settings)
+        except LeadDataError as exc:  # name the frame, not the temporary file it went into
+            raise LeadDataError(str(exc).replace(f"'{source}'", "the leads DataFrame")
+                                .replace(str(source), "the leads DataFrame")) from None
         scored = pd.read_parquet(target)
         rejects = pd.read_parquet(settings.rejects)
     rejects = rejects.assign(row=pd.to_numeric(rejects["record"]).astype("int64") - 1)

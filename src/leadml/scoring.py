@@ -84,7 +84,7 @@ def check_columns(header: list[str], contract: Contract, rules: Rules, *, path: 
     raise LeadDataError(
         f"'{path}' lacks {len(missing)} column(s) that model {contract.name} v"
         f"{contract.version} or the rules need: {missing}\n"
-        f"{column_difference(required, header)}\n"
+        f"{column_difference([*required, *filter(None, [contract.time_column])], header)}\n"
         f"The model expects: id '{contract.id_column}', numeric {list(contract.numeric)}, "
         f"categorical {list(contract.categorical)}, text {list(contract.text)}; the rules "
         f"read {rules.columns}.{hint}"
