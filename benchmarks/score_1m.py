@@ -81,6 +81,13 @@ def main() -> None:
 
         ours = leadml(big, "scored.csv")
         manifest = json.loads((tmp / "scored.manifest.json").read_text())
+        # The same model exported to a folder (leadml export): no tracking store to open.
+        folder = tmp / "exported"
+        run_measured([sys.executable, "-m", "leadml.cli", "export", "--model", model, "--to",
+                      str(folder)], env)
+        exported = run_measured([sys.executable, "-m", "leadml.cli", "score", str(big), "-o",
+                                 str(tmp / "scored_exported.csv"), "--model", str(folder),
+                                 "--rules", rules, "--no-reasons"], env)
         mlflow_bin = Path(sys.executable).with_name("mlflow")
         peer = run_measured([str(mlflow_bin), "models", "predict", "-m", model, "-i", str(big),
                              "-t", "csv", "--env-manager", "local", "-o",
@@ -106,6 +113,8 @@ def main() -> None:
         "rows": args.rows,
         "leadml_score": {"seconds": ours["seconds"], "peak_rss_mib": ours["peak_rss_mib"],
                          "timings": manifest["timings"], "labels": manifest["labels"]},
+        "leadml_score_exported_folder": {"seconds": exported["seconds"],
+                                         "peak_rss_mib": exported["peak_rss_mib"]},
         "mlflow_models_predict": {"seconds": peer["seconds"],
                                   "peak_rss_mib": peer["peak_rss_mib"]},
         "bare_predict_proba_seconds": round(bare_seconds, 2),
@@ -128,12 +137,13 @@ def main() -> None:
         | what | wall time | peak memory |
         |---|---|---|
         | `leadml score` (read, validate, model, BANT, labels, write output + rejects + manifest) | {ours['seconds']:.1f} s | {ours['peak_rss_mib']:,.0f} MiB |
+        | the same with the model exported to a folder (`leadml export`; no tracking store opened) | {exported['seconds']:.1f} s | {exported['peak_rss_mib']:,.0f} MiB |
         | `mlflow models predict --env-manager local` | {peer['seconds']:.1f} s | {peer['peak_rss_mib']:,.0f} MiB |
         | bare `predict_proba`, rows already in memory (the model's floor) | {bare_seconds:.1f} s | |
         | I/O floor: pyarrow reads the CSV, writes as many rows of output (whole process) | {floor['seconds']:.1f} s | {floor['peak_rss_mib']:,.0f} MiB |
         | the same, inside the process | {floor_seconds:.2f} s | |
 
-        - `mlflow models predict` / `leadml score`: **{n['ratio_mlflow_over_leadml']}x** (target >= 3x)
+        - `mlflow models predict` / `leadml score`: **{n['ratio_mlflow_over_leadml']}x** (target >= 3x); with the exported folder: **{round(peer['seconds'] / exported['seconds'], 2)}x**
         - `leadml score` / bare `predict_proba`: **{n['ratio_leadml_over_bare']}x** (target <= 1.5x)
         - `leadml score` / I/O floor, whole processes: **{n['ratio_leadml_over_io_floor_process']}x**; leadml's run inside its process (manifest total) / the floor inside its process: **{n['ratio_leadml_run_over_io_floor_in_process']}x** (target <= 3x)
         - peak memory scoring {large:,} vs {small:,} leads: {memory[large]['peak_rss_mib']:,.0f} vs {memory[small]['peak_rss_mib']:,.0f} MiB, **{n['ratio_peak_rss_large_over_small']}x** (target <= 1.2x)

@@ -150,17 +150,21 @@ def export_model(model_uri: str, folder: Path, *, uri: str | None = None) -> dic
 
 
 def _load(model_uri: str, uri: str | None):
-    import mlflow
     import skops.io
 
-    client(uri or tracking_uri())
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
-    except Exception as exc:
-        raise ModelUnavailableError(
-            f"cannot find model '{model_uri}' in {uri or tracking_uri()}: {exc}. Train one with "
-            "`leadml train --config ...`, or pass --model with a registered version."
-        ) from None
+    if Path(model_uri).is_dir():  # an exported folder: read in place, no tracking store
+        local = Path(model_uri)
+    else:
+        import mlflow
+
+        client(uri or tracking_uri())
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+        except Exception as exc:
+            raise ModelUnavailableError(
+                f"cannot find model '{model_uri}' in {uri or tracking_uri()}: {exc}. Train "
+                "one with `leadml train --config ...`, or pass --model with a registered "
+                "version.") from None
     path = local / "model.skops"
     if not path.exists():
         raise ModelUnavailableError(f"'{model_uri}' is not a leadml model: no model.skops in it")
