@@ -107,10 +107,16 @@ def budget(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     disq = known & (x < rule.disqualify_below) if rule.disqualify_below is not None \
         else np.zeros(len(x), bool)
     reason = np.full(len(x), "", dtype=object)
-    for i in np.flatnonzero(known & ~met):
-        reason[i] = (f"budget {_money(x[i])} is below the {_money(rule.disqualify_below)} "
-                     "minimum (hard disqualifier)" if disq[i] else
-                     f"budget {_money(x[i])} is below {_money(rule.min)}")
+    low = np.flatnonzero(known & ~met)
+    for hard in (True, False):  # each distinct budget is put in words once
+        rows = low[disq[low] == hard]
+        if len(rows):
+            codes, uniques = pd.factorize(x[rows])
+            words = np.array([f"budget {_money(u)} is below the "
+                              f"{_money(rule.disqualify_below)} minimum (hard disqualifier)"
+                              if hard else f"budget {_money(u)} is below {_money(rule.min)}"
+                              for u in uniques], dtype=object)
+            reason[rows] = words[codes]
     reason[~known] = "budget not stated"
     return status, disq, reason
 
@@ -222,10 +228,11 @@ def evaluate(leads: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     for c, _ in codes:
         key = key * (int(c.max()) + 1 if len(c) else 1) + c
     combo_codes, _ = pd.factorize(key)
+    from leadml.explain import join_texts
+
     sample = pd.Series(np.arange(len(key))).groupby(combo_codes).first().to_numpy()
-    joined = np.array(["; ".join(f"{names[c]}: {t[i]}" for c, t in zip(CRITERIA, texts,
-                                                                      strict=True) if t[i])
-                       for i in sample], dtype=object)
+    joined = join_texts([np.where(t[sample] != "", f"{names[c]}: " + t[sample], "")
+                         .astype(object) for c, t in zip(CRITERIA, texts, strict=True)])
     out["bant_reasons"] = joined[combo_codes] if len(key) else np.array([], dtype=object)
     return out
 
