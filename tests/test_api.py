@@ -102,3 +102,15 @@ def test_a_frame_that_cannot_be_scored_says_so_in_terms_of_the_frame(champion, s
         leadml.score_leads(pd.concat([leads, leads[["industry"]]], axis=1))
     empty = leadml.score_leads(leads.head(0))
     assert len(empty.leads) == len(empty.rejects) == 0
+
+
+def test_a_reject_rate_cut_off_raises_as_the_cli_does_and_names_no_temporary_file(
+        champion, sample_files):
+    from leadml.batch import TooManyRejects
+
+    leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    leads.loc[:99, "web_visits"] = "many"
+    with pytest.raises(TooManyRejects, match="100 of 600 rows") as err:
+        leadml.score_leads(leads, max_reject_rate=0.05)
+    assert "leadml-score-" not in str(err.value) and "Scored.rejects" in str(err.value)
+    assert len(leadml.score_leads(leads).rejects) == 100  # the default returns them

@@ -78,7 +78,7 @@ def load_rules(rules: PathLike | Rules | None = None) -> Rules:
 
 
 def sample_leads(rows: int = 20_000, *, seed: int = 42, nightly_rows: int = 2_000
-           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A generated lead history (with outcomes) and a nightly file of new leads: the
     sample ``leadml sample`` writes and ``pipelines/configs/sample.yaml`` describes.
 
@@ -202,8 +202,8 @@ class Trained:
 
 
 def train_model(config: PathLike | dict | TrainConfig, data: pd.DataFrame | None = None, *,
-          outcomes: pd.DataFrame | None = None, rules: PathLike | Rules | None = None,
-          force_promote: bool = False) -> Trained:
+                outcomes: pd.DataFrame | None = None, rules: PathLike | Rules | None = None,
+                force_promote: bool = False) -> Trained:
     """Audit, fit, calibrate, evaluate, log to MLflow, register and (when it beats the
     champion on the newest leads) promote, as ``leadml train`` does.
 
@@ -224,7 +224,7 @@ def train_model(config: PathLike | dict | TrainConfig, data: pd.DataFrame | None
 
 
 def audit_leads(config: PathLike | dict | TrainConfig, data: pd.DataFrame | None = None, *,
-          outcomes: pd.DataFrame | None = None):
+                outcomes: pd.DataFrame | None = None):
     """The pre-training audit (:class:`~leadml.audit.Audit`): leaks, maturity, health and
     drift per column. ``audit.blocking`` lists what would stop :func:`train_model`;
     ``audit.table()`` prints every column."""
@@ -263,8 +263,8 @@ def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
-          rules: PathLike | Rules | None = None, reasons: bool = True,
-          scored_at: str | None = None, max_reject_rate: float = 1.0) -> Scored:
+                rules: PathLike | Rules | None = None, reasons: bool = True,
+                scored_at: str | None = None, max_reject_rate: float = 1.0) -> Scored:
     """Score a DataFrame of leads as ``leadml score`` scores a file: probability, score,
     grade, BANT flags, label and reasons per lead.
 
@@ -286,19 +286,21 @@ def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
     leads = leads.set_axis([str(c) for c in leads.columns], axis=1)
     chosen = _model(model)
     ruleset = load_rules(rules)
-    settings = ScoreSettings(reasons=reasons, scored_at=scored_at,
-                             max_reject_rate=max_reject_rate)
     with tempfile.TemporaryDirectory(prefix="leadml-score-") as tmp:
         source, target = Path(tmp, "leads.parquet"), Path(tmp, "scored.parquet")
+        settings = ScoreSettings(reasons=reasons, scored_at=scored_at,
+                                 max_reject_rate=max_reject_rate,
+                                 rejects=Path(tmp, "scored.rejects.parquet"))
         _arrow_safe(leads.reset_index(drop=True)).to_parquet(source, index=False)
-        settings = ScoreSettings(**{**settings.__dict__,
-                                    "rejects": Path(tmp, "scored.rejects.parquet")})
         try:
             manifest = score_file(source, target, model=chosen.estimator,
                                   contract=chosen.contract, rules=ruleset, settings=settings)
-        except LeadDataError as exc:  # name the frame, not the temporary file it went into
-            raise LeadDataError(str(exc).replace(f"'{source}'", "the leads DataFrame")
-                                .replace(str(source), "the leads DataFrame")) from None
+        except LeadDataError as exc:  # name the frame, not the temporary files it went to
+            said = (str(exc).replace(str(settings.rejects), "the rejects (returned in "
+                                     "Scored.rejects with max_reject_rate=1.0)")
+                    .replace(f"'{source}'", "the leads DataFrame")
+                    .replace(str(source), "the leads DataFrame"))
+            raise type(exc)(said) from None
         scored = pd.read_parquet(target)
         rejects = pd.read_parquet(settings.rejects)
     rejects = rejects.assign(row=pd.to_numeric(rejects["record"]).astype("int64") - 1)
