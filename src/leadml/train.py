@@ -16,7 +16,6 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import log_loss, roc_auc_score
 
 from leadml.calibration import (
     DRIFTS,
@@ -31,10 +30,9 @@ from leadml.calibration import (
 from leadml.config import DriftConfig, TrainConfig
 from leadml.drift import RateShifted, embodied_rate
 from leadml.evaluate import band_table, bootstrap_intervals, calibration_table, metrics
-from leadml.features import build_pipeline
 from leadml.schema import History, LeadDataError
 from leadml.sklearn_compat import calibrator, set_calibrator, sigmoid_slope, swap_estimator
-from leadml.tuning import leaderboard, plan
+from leadml.tuning import leaderboard, run_trials
 
 logger = logging.getLogger(__name__)
 
@@ -146,44 +144,16 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
                    y_cal: np.ndarray, cfg: TrainConfig) -> Fitted:
     """Fit each candidate on the older leads; choose by ROC AUC on the newer ones and
     calibrate there. The same step runs in training and in every backtest window."""
-    timings: dict[str, float] = {}
-    candidates, trials = {}, []
-    best, best_auc = None, -np.inf
-    spent = 0.0
-    for trial in plan(cfg.model):
-        tuned = trial.name != trial.kind
-        if tuned and spent > cfg.model.tune.budget_seconds:
-            logger.info("tuning budget of %gs spent after %d trials",
-                        cfg.model.tune.budget_seconds, len(trials))
-            break
-        start = time.perf_counter()
-        pipe = build_pipeline(trial.kind, cfg.dataset.columns, trial.config(cfg.model),
-                              missing_values=cfg.dataset.missing_values)
-        pipe.fit(X_fit, y_fit)
-        p_cal = pipe.predict_proba(X_cal)[:, 1]
-        trial.metrics = {
-            "calibration_window_roc_auc": float(roc_auc_score(y_cal, p_cal)),
-            "calibration_window_log_loss_uncalibrated": float(log_loss(y_cal, p_cal)),
-        }
-        trial.seconds = time.perf_counter() - start
-        spent += trial.seconds
-        trials.append(trial)
-        if not tuned:
-            timings[f"fit_{trial.kind}_seconds"] = trial.seconds
-            candidates[trial.kind] = dict(trial.metrics)
-        if trial.metrics["calibration_window_roc_auc"] > best_auc:
-            best, best_auc, fitted_best = trial, trial.metrics["calibration_window_roc_auc"], pipe
-        logger.info("candidate %s: calibration-window ROC AUC %.4f (%.1fs)", trial.name,
-                    trial.metrics["calibration_window_roc_auc"], trial.seconds)
-    best.chosen = True
+    trials, best, chosen = run_trials(cfg, X_fit, y_fit, X_cal, y_cal)
+    timings = {f"fit_{t.kind}_seconds": t.seconds for t in trials if t.name == t.kind}
+    candidates = {t.kind: dict(t.metrics) for t in trials if t.name == t.kind}
     if cfg.model.tune is not None:
-        timings["tune_seconds"] = spent
-    kind = best.kind
-    fitted = {kind: fitted_best}
+        timings["tune_seconds"] = sum(t.seconds for t in trials)
+    kind, best_auc = best.kind, best.metrics["calibration_window_roc_auc"]
     method = choose_calibration(cfg.model.calibration, int(y_cal.sum()),
                                 int(len(y_cal) - y_cal.sum()), cfg.model.isotonic_min_positives)
     start = time.perf_counter()
-    model = CalibratedClassifierCV(FrozenEstimator(fitted[kind]), method=method)
+    model = CalibratedClassifierCV(FrozenEstimator(chosen), method=method)
     model.fit(X_cal, y_cal)
     if method == "sigmoid" and sigmoid_slope(model) >= 0:
         # A falling sigmoid would turn the ranking upside down on new leads.
@@ -191,16 +161,16 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
                        "(ROC AUC %.3f); calibrating with isotonic, which never inverts it",
                        best.name, best_auc)
         method = "isotonic"
-        model = CalibratedClassifierCV(FrozenEstimator(fitted[kind]), method=method)
+        model = CalibratedClassifierCV(FrozenEstimator(chosen), method=method)
         model.fit(X_cal, y_cal)
     choice, shift = None, None
     windows = WINDOWS if cfg.model.calibration_window == "auto" else \
         (cfg.model.calibration_window,)
     drifts = DRIFTS if cfg.drift.method == "auto" else ("none",)  # others: with_drift
     if len(windows) * len(drifts) > 1 or windows != ("newest",):
-        folds = out_of_fold(fitted[kind], X_fit, y_fit, cfg.model.calibration_folds)
-        folds.append(Fold(fitted[kind].decision_function(X_cal), y_cal,
-                          fitted[kind].decision_function(X_fit), y_fit,
+        folds = out_of_fold(chosen, X_fit, y_fit, cfg.model.calibration_folds)
+        folds.append(Fold(chosen.decision_function(X_cal), y_cal,
+                          chosen.decision_function(X_fit), y_fit,
                           len(folds[-1].y) if folds else len(y_fit)))
         choice = choose(folds, method, windows=windows, drifts=drifts)
         cal = window_map(choice.window, method, folds)
@@ -215,7 +185,7 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
     logger.info("chose %s, calibrated with %s on %s", kind, method,
                 f"{len(y_cal)} leads" if choice is None or choice.window == "newest"
                 else f"every labelled window ({choice.window})")
-    raw = fitted[kind]
+    raw = chosen
     if cfg.model.refit:
         start = time.perf_counter()
         raw = clone(raw).fit(pd.concat([X_fit, X_cal]), np.concatenate([y_fit, y_cal]))

@@ -19,13 +19,19 @@ becomes the model; the others are the leaderboard (child runs in MLflow).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import log_loss, roc_auc_score
 
-from leadml.config import ModelConfig
+from leadml.config import ModelConfig, TrainConfig
+from leadml.features import build_pipeline
+
+logger = logging.getLogger(__name__)
 
 #: The settings of each classifier that tuning may change (the rest stay as configured).
 SETTINGS = {
@@ -86,6 +92,38 @@ def plan(cfg: ModelConfig) -> Iterator[Trial]:
     for i in range(1, cfg.tune.trials + 1):
         for kind in cfg.candidates:
             yield Trial(f"{kind} #{i}", kind, {k: SPACE[k](rng) for k in SETTINGS[kind]})
+
+
+def run_trials(cfg: TrainConfig, X_fit, y_fit, X_cal, y_cal) -> tuple[list[Trial], Trial, Any]:
+    """Fit each trial of :func:`plan` on the train window and judge it on the calibration
+    window, drawn settings only while the budget lasts. Returns every trial, the best (by
+    calibration-window ROC AUC; the first on a tie) and its fitted pipeline."""
+    trials: list[Trial] = []
+    best, best_pipe, spent = None, None, 0.0
+    for trial in plan(cfg.model):
+        if trial.name != trial.kind and spent > cfg.model.tune.budget_seconds:
+            logger.info("tuning budget of %gs spent after %d trials",
+                        cfg.model.tune.budget_seconds, len(trials))
+            break
+        start = time.perf_counter()
+        pipe = build_pipeline(trial.kind, cfg.dataset.columns, trial.config(cfg.model),
+                              missing_values=cfg.dataset.missing_values)
+        pipe.fit(X_fit, y_fit)
+        p_cal = pipe.predict_proba(X_cal)[:, 1]
+        trial.metrics = {
+            "calibration_window_roc_auc": float(roc_auc_score(y_cal, p_cal)),
+            "calibration_window_log_loss_uncalibrated": float(log_loss(y_cal, p_cal)),
+        }
+        trial.seconds = time.perf_counter() - start
+        spent += trial.seconds
+        trials.append(trial)
+        auc = trial.metrics["calibration_window_roc_auc"]
+        if best is None or auc > best.metrics["calibration_window_roc_auc"]:
+            best, best_pipe = trial, pipe
+        logger.info("candidate %s: calibration-window ROC AUC %.4f (%.1fs)", trial.name, auc,
+                    trial.seconds)
+    best.chosen = True
+    return trials, best, best_pipe
 
 
 def leaderboard(trials: list[Trial]) -> list[dict[str, Any]]:
