@@ -278,7 +278,10 @@ def _log_leaderboard(result, experiment_id: str) -> None:
         with mlflow.start_run(experiment_id=experiment_id, nested=True,
                               run_name=f"candidate {row['name'].replace('_', ' ')}"):
             mlflow.set_tags({"leadml.stage": "candidate", "leadml.chosen": str(row["chosen"]),
-                             "leadml.rank": str(row["rank"])})
+                             "leadml.rank": str(row["rank"]),
+                             # so that a killed training's children are closed too
+                             "leadml.host": socket.gethostname(),
+                             "leadml.pid": str(os.getpid())})
             mlflow.log_params({"model_kind": row["kind"], **row["settings"]})
             mlflow.log_metrics({k: row[k] for k in row
                                 if k.startswith("calibration_window_")}
