@@ -104,7 +104,8 @@ class Explainer:
         return p, pd.DataFrame(out, index=leads.index)
 
 
-def _label(field: str) -> str:
+def field_words(field: str) -> str:
+    """A column name as people read it: ``purchase_timeline`` -> "Purchase timeline"."""
     return field.replace("_", " ").strip().capitalize()
 
 
@@ -121,7 +122,7 @@ def _prefixes(field: str, values: pd.Series, missing_values=()) -> np.ndarray:
     placeholder the model reads as missing (``missing_values``: "Select", "N/A") is shown
     as not stated, as the model sees it."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    label = _label(field)
+    label = field_words(field)
     markers = set(missing_values)
     shown = np.array([f"{label} {_shown(None if str(u).strip() in markers else u)} "
                       for u in uniques] + [f"{label} {_shown(None)} "], dtype=object)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from leadml import bant
 from leadml.evaluate import calibration_table
+from leadml.explain import field_words as words
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:980px;margin:2em auto;
@@ -241,11 +242,6 @@ def _gain(y: np.ndarray, p: np.ndarray, capacities: list[float]) -> str:
     from leadml.plan import gain_figure
 
     return _png(gain_figure(y, p, capacities))
-
-
-def words(field: str) -> str:
-    """A column name as sales ops read it: ``purchase_timeline`` -> "Purchase timeline"."""
-    return field.replace("_", " ").strip().capitalize()
 
 
 IMPORTANCE_WORDS = (
