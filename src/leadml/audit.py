@@ -264,7 +264,8 @@ def _placeholder_findings(stats: dict, cfg: TrainConfig) -> list[Finding]:
         pooled = (n1 * p1 + n2 * p2) / (n1 + n2)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) if 0 < pooled < 1 else 0
         if se and abs(p1 - p2) / se >= 3 and abs(p1 - p2) >= 0.02:
-            stats["flags"].append("placeholder-differs")
+            if "placeholder-differs" not in stats["flags"]:
+                stats["flags"].append("placeholder-differs")
             what = "a blank" if base_key == "(blank)" else repr(base_key)
             out.append(Finding("health", stats["column"], (
                 f"'{stats['column']}': {key!r} ({n1:,} leads) converts at {p1:.1%} where "
