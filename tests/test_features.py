@@ -53,9 +53,13 @@ def test_unknown_kind():
 
 @pytest.mark.parametrize("kind", ["logistic_regression", "gradient_boosting"])
 def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
-    """PerDistinct maps rows to their value's encoding: the probabilities equal the plain
-    encoders' exactly, with placeholders, blanks, unseen values and rare values mixed in."""
-    from leadml.features import PerDistinct
+    """PerDistinct maps rows to their value's encoding, and a logistic regression scores as
+    a sum of per-field parts (leadml.linear) with no encoded matrix: the probabilities equal
+    the plain encoders' in a plain Pipeline (exactly for the trees, to rounding for the sum),
+    with placeholders, blanks, unseen values and rare values mixed in."""
+    from sklearn.pipeline import Pipeline
+
+    from leadml.features import LeadPipeline, PerDistinct
 
     train = raw_leads(3_000, seed=0)
     y = train["converted"].astype(int).to_numpy()
@@ -72,7 +76,15 @@ def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
     assert len(wrapped) == 2  # the categorical encoder and the title vectorizer
     encode.transformers_ = [(n, t.transformer_ if isinstance(t, PerDistinct) else t, c)
                             for n, t, c in encode.transformers_]
-    np.testing.assert_array_equal(pipe.predict_proba(new)[:, 1], fast)
+    assert isinstance(pipe, LeadPipeline)
+    plain = Pipeline(pipe.steps).predict_proba(new)[:, 1]
+    if kind == "gradient_boosting":
+        np.testing.assert_array_equal(plain, fast)
+    else:
+        np.testing.assert_allclose(plain, fast, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(pipe.decision_function(new),
+                                   Pipeline(pipe.steps).decision_function(new),
+                                   rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("encoder", ["onehot", "ordinal"])

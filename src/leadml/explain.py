@@ -7,57 +7,26 @@ stored with the model at training). Effects are in probability points, on the ve
 that scores the lead (calibrator and drift shift included), and grouped by raw input field,
 never by one-hot column.
 
-It is computed without re-running the pipeline per field: the leads are encoded once, and
-for each field its encoded columns are swapped for the reference's. For a logistic
-regression the swap is exact arithmetic on the coefficients (one matrix product for all
-fields); for gradient boosting the classifier is re-run on the swapped matrix, once per
-field. Both equal replacing the raw value and scoring again, which the tests check.
+It is computed without re-running the pipeline per field. For a logistic regression the
+swap is exact arithmetic: the decision function is a sum of per-field parts
+(:mod:`leadml.linear`, each computed once per distinct value), and a field's swap subtracts
+its part and adds the reference's. For gradient boosting the leads are encoded once, and for
+each field its encoded columns are swapped for the reference's and the classifier is re-run
+on the swapped matrix, once per field. Both equal replacing the raw value and scoring again, which the tests check.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import OneHotEncoder
 
+from leadml import linear
 from leadml.drift import shift_rate
-from leadml.sklearn_compat import model_parts, unwrapped
+from leadml.features import field_columns
+from leadml.sklearn_compat import model_parts
 
 MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
-
-
-def field_columns(pipeline) -> dict[str, np.ndarray]:
-    """Raw field -> the indices of its columns in the encoded matrix."""
-    clean, encode = pipeline.named_steps["clean"], pipeline.named_steps["encode"]
-    out: dict[str, list[int]] = {}
-    for name, transformer, fields in encode.transformers_:
-        if name == "remainder" or transformer == "drop":
-            continue
-        transformer = unwrapped(transformer)
-        block = encode.output_indices_[name]
-        cols = list(range(block.start, block.stop))
-        fields = list(fields) if not isinstance(fields, str) else [fields]
-        if name == "numeric" and hasattr(transformer, "steps"):  # values, then indicators
-            imputer = transformer.steps[0][1]
-            flagged = imputer.indicator_.features_ if imputer.indicator_ is not None else []
-            owners = fields + [fields[i] for i in flagged]
-        elif isinstance(transformer, OneHotEncoder):  # a column per kept category
-            owners = []
-            for f, cats, rare in zip(fields, transformer.categories_,
-                                     transformer.infrequent_categories_, strict=True):
-                n_rare = 0 if rare is None else len(rare)  # rare values share one column
-                owners += [f] * (len(cats) - n_rare + (1 if n_rare else 0))
-        elif name in ("numeric", "categorical"):  # passthrough or ordinal: one column each
-            owners = fields
-        else:  # a text vectorizer: every column is the one text field's
-            owners = fields * len(cols)
-        if len(owners) != len(cols):
-            raise ValueError(f"cannot map the {len(cols)} encoded columns of '{name}' to "
-                             f"fields ({len(owners)} found)")
-        for f, c in zip(owners, cols, strict=True):
-            out.setdefault(f, []).append(c)
-    return {f: np.asarray(out[f]) for f in clean.feature_names_in_ if f in out}
 
 
 class Explainer:
@@ -69,8 +38,12 @@ class Explainer:
         self.reference = pd.DataFrame([{f: reference.get(f) for f in self.fields}])
         self._encode = self.pipeline[:-1]
         self._classifier = self.pipeline[-1]
-        self._z_ref = np.asarray(self._encode.transform(self.reference), dtype=float)
-        self._linear = hasattr(self._classifier, "coef_")
+        self._linear = linear.is_linear(self.pipeline)
+        if self._linear:
+            self._ref_parts = {f: float(part[0]) for f, part in
+                               linear.field_parts(self.pipeline, self.reference).items()}
+        else:
+            self._z_ref = np.asarray(self._encode.transform(self.reference), dtype=float)
 
     def _probability(self, decision: np.ndarray) -> np.ndarray:
         p = self.calibrator.predict(decision)
@@ -79,28 +52,29 @@ class Explainer:
     def effects(self, leads: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """The probability of each lead and a (leads x fields) frame of effects: the
         probability minus the probability with that field set to the reference value."""
+        if self._linear:  # a difference of per-field parts, computed per distinct value
+            parts = linear.field_parts(self.pipeline, leads)
+            decision = linear.decision(self.pipeline, parts)
+            p = self._probability(decision)
+            out = {field: p - self._probability(decision - (part - self._ref_parts[field]))
+                   for field, part in parts.items() if field in self.fields}
+            return p, pd.DataFrame(out, index=leads.index, columns=list(self.fields))
         z = np.asarray(self._encode.transform(leads), dtype=float)
         decision = self._classifier.decision_function(z)
         p = self._probability(decision)
-        out = {}
-        if self._linear:
-            coef = self._classifier.coef_.ravel()
-            for field, cols in self.fields.items():
-                delta = (z[:, cols] - self._z_ref[0, cols]) @ coef[cols]
-                out[field] = p - self._probability(decision - delta)
-        else:  # re-run the trees, only on leads whose field differs from the reference
-            for field, cols in self.fields.items():
-                ref = self._z_ref[0, cols]
-                block = z[:, cols]
-                same = ((block == ref) | (np.isnan(block) & np.isnan(ref))).all(axis=1)
-                effect = np.zeros(len(z))
-                rows = np.flatnonzero(~same)
-                if len(rows):
-                    swapped = z[rows]
-                    swapped[:, cols] = ref
-                    effect[rows] = p[rows] - self._probability(
-                        self._classifier.decision_function(swapped))
-                out[field] = effect
+        out = {}  # re-run the trees, only on leads whose field differs from the reference
+        for field, cols in self.fields.items():
+            ref = self._z_ref[0, cols]
+            block = z[:, cols]
+            same = ((block == ref) | (np.isnan(block) & np.isnan(ref))).all(axis=1)
+            effect = np.zeros(len(z))
+            rows = np.flatnonzero(~same)
+            if len(rows):
+                swapped = z[rows]
+                swapped[:, cols] = ref
+                effect[rows] = p[rows] - self._probability(
+                    self._classifier.decision_function(swapped))
+            out[field] = effect
         return p, pd.DataFrame(out, index=leads.index)
 
 

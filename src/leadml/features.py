@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -71,9 +72,12 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
         out = {}
         for col in self.numeric:
             values = X[col]
-            if values.dtype.kind not in "iufb":
-                values = values.astype("object").where(~values.isin(markers), np.nan)
-                values = pd.to_numeric(values, errors="coerce")
+            if values.dtype.kind not in "iufb":  # text: each distinct value read once
+                codes, uniques = pd.factorize(values, use_na_sentinel=True)
+                text = pd.Series(uniques, dtype=object)
+                numbers = pd.to_numeric(text.where(~text.isin(markers), np.nan),
+                                        errors="coerce").astype("float64").to_numpy()
+                values = pd.Series(np.append(numbers, np.nan)[codes], index=X.index)
             values = values.astype("float64")
             out[col] = values.where(np.isfinite(values), np.nan)
         for col in (*self.categorical, *self.text):
@@ -129,16 +133,36 @@ class PerDistinct(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self)
+        found = self.distinct(X)
+        if found is None:
+            return self.transformer_.transform(X)  # its own errors and edge cases
+        codes, encoded, widths = found
+        if len(codes) == 1 and widths is None:  # text: a sparse row per distinct value
+            return encoded[codes[0]]
+        out = np.empty((len(codes[0]), encoded.shape[1]), dtype=encoded.dtype)
+        start = 0
+        for rows, width in zip(codes, widths, strict=True):
+            out[:, start:start + width] = encoded[:, start:start + width][rows]
+            start += width
+        return out
+
+    def distinct(self, X):
+        """``(codes, encoded, widths)``: for each input column the code of every row's value
+        (no missing code: a missing value is a value), the transformer's output for the
+        distinct values (row ``k`` holds each column's ``k``-th distinct value, shorter
+        columns repeating their last) and how many output columns each input column owns
+        (None for text: one column, output sparse). None where the transformer is better
+        left to itself (no rows or no columns)."""
         if not isinstance(self.transformer_, OneHotEncoder | OrdinalEncoder):  # text
             codes, uniques = pd.factorize(pd.Series(X), use_na_sentinel=False)
-            return self.transformer_.transform(pd.Series(uniques, dtype=object))[codes]
+            return [codes], self.transformer_.transform(pd.Series(uniques, dtype=object)), None
         from leadml.sklearn_compat import output_widths
 
         if not isinstance(X, pd.DataFrame):
             X = np.asarray(X)
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X) if X.ndim == 2 else None
         if frame is None or frame.shape[1] == 0 or len(frame) == 0:
-            return self.transformer_.transform(X)  # its own errors and edge cases
+            return None
         found = [pd.factorize(frame.iloc[:, j], use_na_sentinel=False)
                  for j in range(frame.shape[1])]
         rows = max(len(u) for _, u in found)
@@ -149,17 +173,47 @@ class PerDistinct(TransformerMixin, BaseEstimator):
         encoded = self.transformer_.transform(padded if isinstance(X, pd.DataFrame)
                                               else padded.to_numpy())
         encoded = encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
-        out = np.empty((len(frame), encoded.shape[1]), dtype=encoded.dtype)
-        start = 0
-        for (codes, _), width in zip(found, output_widths(self.transformer_, len(found)),
-                                     strict=True):
-            out[:, start:start + width] = encoded[:, start:start + width][codes]
-            start += width
-        return out
+        return ([c for c, _ in found], encoded,
+                output_widths(self.transformer_, len(found)))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self)
         return self.transformer_.get_feature_names_out(input_features)
+
+
+def field_columns(pipeline) -> dict[str, np.ndarray]:
+    """Raw field -> the indices of its columns in the encoded matrix."""
+    from leadml.sklearn_compat import unwrapped
+
+    clean, encode = pipeline.named_steps["clean"], pipeline.named_steps["encode"]
+    out: dict[str, list[int]] = {}
+    for name, transformer, fields in encode.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        transformer = unwrapped(transformer)
+        block = encode.output_indices_[name]
+        cols = list(range(block.start, block.stop))
+        fields = list(fields) if not isinstance(fields, str) else [fields]
+        if name == "numeric" and hasattr(transformer, "steps"):  # values, then indicators
+            imputer = transformer.steps[0][1]
+            flagged = imputer.indicator_.features_ if imputer.indicator_ is not None else []
+            owners = fields + [fields[i] for i in flagged]
+        elif isinstance(transformer, OneHotEncoder):  # a column per kept category
+            owners = []
+            for f, cats, rare in zip(fields, transformer.categories_,
+                                     transformer.infrequent_categories_, strict=True):
+                n_rare = 0 if rare is None else len(rare)  # rare values share one column
+                owners += [f] * (len(cats) - n_rare + (1 if n_rare else 0))
+        elif name in ("numeric", "categorical"):  # passthrough or ordinal: one column each
+            owners = fields
+        else:  # a text vectorizer: every column is the one text field's
+            owners = fields * len(cols)
+        if len(owners) != len(cols):
+            raise ValueError(f"cannot map the {len(cols)} encoded columns of '{name}' to "
+                             f"fields ({len(owners)} found)")
+        for f, c in zip(owners, cols, strict=True):
+            out.setdefault(f, []).append(c)
+    return {f: np.asarray(out[f]) for f in clean.feature_names_in_ if f in out}
 
 
 def _text_vectorizer(cfg: ModelConfig) -> CountVectorizer:
@@ -247,7 +301,31 @@ def build_pipeline(
     else:
         raise ValueError(f"unknown model kind '{kind}'; use one of logistic_regression, "
                          "gradient_boosting")
-    return Pipeline([("clean", cleaner), ("encode", encode), ("classifier", clf)])
+    return LeadPipeline([("clean", cleaner), ("encode", encode), ("classifier", clf)])
+
+
+class LeadPipeline(Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` that, when it ends in a logistic regression,
+    scores by summing per-field parts computed once per distinct value
+    (:mod:`leadml.linear`) instead of building the encoded matrix: the same probabilities
+    to rounding, several times faster on a large file. Other classifiers, and calls with
+    routed parameters, take Pipeline's own path.
+    """
+
+    def decision_function(self, X, **params):
+        from leadml import linear
+
+        if params or not linear.is_linear(self) or len(X) == 0:
+            return super().decision_function(X, **params)
+        return linear.decision(self, linear.field_parts(self, X))
+
+    def predict_proba(self, X, **params):
+        from leadml import linear
+
+        if params or not linear.is_linear(self) or len(X) == 0:
+            return super().predict_proba(X, **params)
+        p = expit(self.decision_function(X))  # as LogisticRegression's binary predict_proba
+        return np.vstack([1 - p, p]).T
 
 
 class _SignedLog(TransformerMixin, BaseEstimator):

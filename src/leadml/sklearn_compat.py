@@ -17,6 +17,7 @@ TRUSTED_TYPES = [
     "functools.partial",
     "leadml.drift.RateShifted",
     "leadml.features.LeadCleaner",
+    "leadml.features.LeadPipeline",
     "leadml.features.PerDistinct",
     "leadml.features._SignedLog",
     "leadml.serving.ConversionProbability",
