@@ -12,7 +12,8 @@ swap is exact arithmetic: the decision function is a sum of per-field parts
 (:mod:`leadml.linear`, each computed once per distinct value), and a field's swap subtracts
 its part and adds the reference's. For gradient boosting the leads are encoded once, and for
 each field its encoded columns are swapped for the reference's and the classifier is re-run
-on the swapped matrix, once per field. Both equal replacing the raw value and scoring again, which the tests check.
+on the swapped matrix, once per field. Both equal replacing the raw value and scoring again,
+which the tests check.
 """
 
 from __future__ import annotations
