@@ -59,6 +59,7 @@ def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
     with placeholders, blanks, unseen values and rare values mixed in."""
     from sklearn.pipeline import Pipeline
 
+    from leadml import encoded
     from leadml.features import LeadPipeline, PerDistinct
 
     train = raw_leads(3_000, seed=0)
@@ -71,6 +72,7 @@ def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
     new.loc[::17, "industry"] = None
     new.loc[::19, "job_title"] = "Chief Pigeon Officer"
     fast = pipe.predict_proba(new)[:, 1]
+    np.testing.assert_array_equal(encoded.matrix(pipe, new), pipe[:-1].transform(new))
     encode = pipe.named_steps["encode"]
     wrapped = [t for _, t, _ in encode.transformers_ if isinstance(t, PerDistinct)]
     assert len(wrapped) == 2  # the categorical encoder and the title vectorizer

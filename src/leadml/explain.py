@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadml import linear
+from leadml import encoded, linear
 from leadml.drift import shift_rate
 from leadml.features import field_columns
 from leadml.sklearn_compat import model_parts
@@ -44,7 +44,12 @@ class Explainer:
             self._ref_parts = {f: float(part[0]) for f, part in
                                linear.field_parts(self.pipeline, self.reference).items()}
         else:
-            self._z_ref = np.asarray(self._encode.transform(self.reference), dtype=float)
+            self._z_ref = self._matrix(self.reference)
+
+    def _matrix(self, leads: pd.DataFrame) -> np.ndarray:
+        if encoded.is_direct(self.pipeline) and len(leads):
+            return encoded.matrix(self.pipeline, leads)
+        return np.asarray(self._encode.transform(leads), dtype=float)
 
     def _probability(self, decision: np.ndarray) -> np.ndarray:
         p = self.calibrator.predict(decision)
@@ -60,7 +65,7 @@ class Explainer:
             out = {field: p - self._probability(decision - (part - self._ref_parts[field]))
                    for field, part in parts.items() if field in self.fields}
             return p, pd.DataFrame(out, index=leads.index, columns=list(self.fields))
-        z = np.asarray(self._encode.transform(leads), dtype=float)
+        z = self._matrix(leads)
         decision = self._classifier.decision_function(z)
         p = self._probability(decision)
         out = {}  # re-run the trees, only on leads whose field differs from the reference

@@ -305,27 +305,41 @@ def build_pipeline(
 
 
 class LeadPipeline(Pipeline):
-    """A :class:`~sklearn.pipeline.Pipeline` that, when it ends in a logistic regression,
-    scores by summing per-field parts computed once per distinct value
-    (:mod:`leadml.linear`) instead of building the encoded matrix: the same probabilities
-    to rounding, several times faster on a large file. Other classifiers, and calls with
-    routed parameters, take Pipeline's own path.
+    """A :class:`~sklearn.pipeline.Pipeline` that scores without the ColumnTransformer's
+    copies: ending in a logistic regression, it sums per-field parts computed once per
+    distinct value (:mod:`leadml.linear`; the same probabilities to rounding); ending in
+    another classifier, it builds the encoded matrix straight into one array
+    (:mod:`leadml.encoded`; the same values). Calls with routed parameters, and pipelines
+    of another shape, take Pipeline's own path.
     """
 
-    def decision_function(self, X, **params):
-        from leadml import linear
+    def _path(self, X, params) -> str:
+        from leadml import encoded, linear
 
-        if params or not linear.is_linear(self) or len(X) == 0:
-            return super().decision_function(X, **params)
-        return linear.decision(self, linear.field_parts(self, X))
+        if params or len(X) == 0 or not encoded.is_direct(self):
+            return "pipeline"
+        return "linear" if linear.is_linear(self) else "matrix"
+
+    def decision_function(self, X, **params):
+        from leadml import encoded, linear
+
+        path = self._path(X, params)
+        if path == "linear":
+            return linear.decision(self, linear.field_parts(self, X))
+        if path == "matrix":
+            return self.steps[-1][1].decision_function(encoded.matrix(self, X))
+        return super().decision_function(X, **params)
 
     def predict_proba(self, X, **params):
-        from leadml import linear
+        from leadml import encoded
 
-        if params or not linear.is_linear(self) or len(X) == 0:
-            return super().predict_proba(X, **params)
-        p = expit(self.decision_function(X))  # as LogisticRegression's binary predict_proba
-        return np.vstack([1 - p, p]).T
+        path = self._path(X, params)
+        if path == "linear":
+            p = expit(self.decision_function(X))  # LogisticRegression's binary predict_proba
+            return np.vstack([1 - p, p]).T
+        if path == "matrix":
+            return self.steps[-1][1].predict_proba(encoded.matrix(self, X))
+        return super().predict_proba(X, **params)
 
 
 class _SignedLog(TransformerMixin, BaseEstimator):
