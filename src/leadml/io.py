@@ -486,8 +486,11 @@ def spreadsheet_safe(values: pd.Series) -> pd.Series:
     ["'=1+1", 'Job title raised it', "'-2"]
     """
     text = values.astype(object)
-    risky = np.array([isinstance(v, str) and v.startswith(_FORMULA_START) for v in text],
-                     dtype=bool)
+    if isinstance(values.dtype, pd.StringDtype):  # Arrow strings: one pass in Arrow
+        risky = values.str.startswith(_FORMULA_START).fillna(False).to_numpy(dtype=bool)
+    else:
+        risky = np.array([isinstance(v, str) and v.startswith(_FORMULA_START) for v in text],
+                         dtype=bool)
     if not risky.any():
         return values
     out = text.copy()
