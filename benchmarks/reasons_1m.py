@@ -4,8 +4,9 @@
 
 For each model kind (the logistic regression the sample's champion is, and a gradient
 boosting model trained with the same data), scores the same generated 1M-lead CSV twice,
-with `--no-reasons` and with reasons, and writes the ratio of wall times (target: at most 3x)
-to benchmarks/results/reasons_1m.{json,md}. Uses a temporary MLflow store.
+with `--no-reasons` and with reasons, and writes the ratio of wall times (issue 14: at most
+1.5x for logistic regression, 2x for gradient boosting) to
+benchmarks/results/reasons_1m.{json,md}. Uses a temporary MLflow store.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def main() -> None:
     summary = (f"`leadml score` on the same {args.rows:,}-lead CSV, same run, one model of "
                "each kind trained on data/sample. Wall times include process start, model "
                "loading and writing every file.\n\n"
-               "| model | without reasons | with reasons | ratio (target <= 3x) | peak memory "
-               "with |\n|---|---|---|---|---|\n" + rows)
+               "| model | without reasons | with reasons | ratio (target <= 1.5x LR, 2x GB) "
+               "| peak memory with |\n|---|---|---|---|---|\n" + rows)
     print(write_results("reasons_1m", {"rows": args.rows, "models": results}, summary)
           .read_text())
 
