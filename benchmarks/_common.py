@@ -32,19 +32,38 @@ def machine() -> dict:
             "scikit_learn": sklearn.__version__}
 
 
+# Peak memory of a command, measured by a small launcher that forks it and reads its
+# rusage. Measured directly, every child would report at least this process's own peak:
+# Python starts children with vfork, and Linux carries the parent's high-water mark into
+# the child's ru_maxrss at exec (a benchmark holding 1M generated leads would floor every
+# number at ~1.1 GB). A child forked from the launcher starts from the launcher's ~10 MB.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
 def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     """Run ``cmd`` in a child process; wall seconds and the child's peak RSS in MiB."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{cmd} failed ({code}):\n{err[-3000:]}")
-    return {"seconds": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-            "stdout": out[-2000:]}
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak:
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _LAUNCHER, peak.name, *cmd],
+                              env={**os.environ, **(env or {})}, capture_output=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n"
+                               f"{proc.stderr.decode()[-3000:]}")
+        maxrss_kib = int(peak.read() or 0)
+    return {"seconds": round(wall, 2), "peak_rss_mib": round(maxrss_kib / 1024, 1),
+            "stdout": proc.stdout.decode()[-2000:]}
 
 
 def run_measured_tree(cmd: list[str], env: dict | None = None, every: float = 0.2) -> dict:
