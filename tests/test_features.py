@@ -100,3 +100,29 @@ def test_per_distinct_follows_scikit_learns_conventions(encoder):
         if encoder == "onehot" else OrdinalEncoder(handle_unknown="use_encoded_value",
                                                    unknown_value=-1)
     check_estimator(PerDistinct(inner))
+
+
+def test_the_registered_model_scores_the_committed_sample_as_a_plain_pipeline(champion):
+    """The fast paths change no probability: the champion's pipeline (a LeadPipeline) on the
+    committed sample's leads, read as exported (text), against the same fitted steps in a
+    plain Pipeline that builds the encoded matrix: equal to 1e-12 in probability."""
+    from pathlib import Path
+
+    from sklearn.pipeline import Pipeline
+
+    from leadml.drift import shift_rate
+    from leadml.features import LeadPipeline
+    from leadml.registry import load_model
+    from leadml.sklearn_compat import model_parts
+
+    root = Path(__file__).resolve().parents[1]
+    leads = pd.concat([pd.read_csv(root / f"data/sample/{name}.csv", dtype=str,
+                                   keep_default_na=False) for name in ("leads", "nightly")])
+    model = load_model("models:/leadml@champion")
+    pipeline, calibrator, shift = model_parts(model)
+    assert isinstance(pipeline, LeadPipeline)
+    fast = model.predict_proba(leads)[:, 1]
+    plain = calibrator.predict(Pipeline(pipeline.steps).decision_function(leads))
+    plain = shift_rate(plain, *shift) if shift else plain
+    assert len(fast) == len(leads) > 10_000
+    np.testing.assert_allclose(fast, np.clip(plain, 0, 1), rtol=0, atol=1e-12)
