@@ -72,6 +72,21 @@ def test_replacing_the_top_field_by_the_reference_moves_the_probability_back(fit
     np.testing.assert_allclose(p - p_new, stated, atol=1e-9)
 
 
+def test_every_fields_effect_equals_scoring_again_with_that_field_swapped(fitted):
+    """Every field of every lead, not only the top ones: the effect is the probability minus
+    the full model's probability with that raw field set to the reference (the trees' one
+    walk per lead, leadml.tree_swaps, and the logistic regression's parts alike)."""
+    model, X, reference = fitted
+    X = X.head(500)
+    p, effects = Explainer(model, reference).effects(X)
+    assert list(effects.columns) == list(X.columns)
+    for field in effects.columns:
+        swapped = X.astype(object)
+        swapped[field] = reference[field]
+        np.testing.assert_allclose(p - model.predict_proba(swapped)[:, 1], effects[field],
+                                   atol=1e-9, err_msg=field)
+
+
 def test_sentences_name_the_value_and_the_size_in_points(fitted):
     model, X, reference = fitted
     _, effects = Explainer(model, reference).effects(X.head(50))

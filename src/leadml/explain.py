@@ -10,16 +10,17 @@ never by one-hot column.
 It is computed without re-running the pipeline per field. For a logistic regression the
 swap is exact arithmetic: the decision function is a sum of per-field parts
 (:mod:`leadml.linear`, each computed once per distinct value), and a field's swap subtracts
-its part and adds the reference's. For gradient boosting the leads are encoded once, and for
-each field its encoded columns are swapped for the reference's and the classifier is re-run
-on the swapped matrix, once per field. Both equal replacing the raw value and scoring again,
-which the tests check.
+its part and adds the reference's. For gradient boosting the leads are encoded once and each
+lead walks each tree once, every field's swapped walk branching off only where the
+reference turns the other way (:mod:`leadml.tree_swaps`). Both equal replacing the raw
+value and scoring again, which the tests check.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from leadml import encoded, linear
 from leadml.drift import shift_rate
@@ -45,6 +46,12 @@ class Explainer:
                                linear.field_parts(self.pipeline, self.reference).items()}
         else:
             self._z_ref = self._matrix(self.reference)
+        self._trees = isinstance(self._classifier, HistGradientBoostingClassifier) \
+            and len(self._classifier.classes_) == 2
+        if self._trees:  # each encoded column's field (a last, unused one if none owns it)
+            self._field_of = np.full(self._z_ref.shape[1], len(self.fields), dtype=np.int64)
+            for g, cols in enumerate(self.fields.values()):
+                self._field_of[cols] = g
 
     def _matrix(self, leads: pd.DataFrame) -> np.ndarray:
         if encoded.is_direct(self.pipeline) and len(leads):
@@ -66,9 +73,18 @@ class Explainer:
                    for field, part in parts.items() if field in self.fields}
             return p, pd.DataFrame(out, index=leads.index, columns=list(self.fields))
         z = self._matrix(leads)
+        if self._trees and len(z):  # every field's swap in one walk of the trees
+            from leadml.tree_swaps import swapped_decisions
+
+            decision, swapped = swapped_decisions(self._classifier, z, self._z_ref[0],
+                                                  self._field_of, len(self.fields) + 1)
+            p = self._probability(decision)
+            out = {field: p - self._probability(swapped[:, g])
+                   for g, field in enumerate(self.fields)}
+            return p, pd.DataFrame(out, index=leads.index)
         decision = self._classifier.decision_function(z)
         p = self._probability(decision)
-        out = {}  # re-run the trees, only on leads whose field differs from the reference
+        out = {}  # re-run the classifier, only on leads whose field differs from the reference
         for field, cols in self.fields.items():
             ref = self._z_ref[0, cols]
             block = z[:, cols]

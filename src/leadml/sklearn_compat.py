@@ -9,6 +9,9 @@ Imports no MLflow (the Spark workers load models with :data:`TRUSTED_TYPES`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 from sklearn.frozen import FrozenEstimator
 
 #: Types beyond skops' defaults that a leadml model holds. A model with any other type
@@ -103,3 +106,72 @@ def output_widths(encoder, n_features: int) -> list[int]:
     if isinstance(encoder, OrdinalEncoder):
         return [1] * n_features
     raise TypeError(f"no column widths known for {type(encoder).__name__}")
+
+
+@dataclass(frozen=True)
+class Trees:
+    """The fitted trees of a binary ``HistGradientBoostingClassifier`` as flat arrays, every
+    tree's nodes one after another (``roots``: where each tree starts; ``left``, ``right``
+    and ``bitset_idx`` index the whole arrays), with what its predictor reads beside them:
+    the categories each split sends left (``raw_left``), the known categories of each
+    categorical feature (``known``, indexed through ``f_idx_map``) and the baseline the
+    leaves are added to. The trees read the classifier's own view of its input
+    (:func:`hist_gradient_boosting_input`: categorical columns first, re-encoded); column
+    ``c`` of that view is column ``columns[c]`` of the input. Private attributes:
+    ``_predictors``, ``_bin_mapper``, ``_baseline_prediction``, ``_preprocess_X`` and the
+    predictors' ``nodes`` records."""
+
+    baseline: float
+    roots: np.ndarray
+    value: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    is_leaf: np.ndarray
+    is_categorical: np.ndarray
+    bitset_idx: np.ndarray
+    raw_left: np.ndarray
+    known: np.ndarray
+    f_idx_map: np.ndarray
+    columns: np.ndarray
+
+
+def hist_gradient_boosting_input(classifier, X) -> np.ndarray:
+    """The array a fitted ``HistGradientBoostingClassifier``'s trees read for ``X``."""
+    return np.ascontiguousarray(classifier._preprocess_X(X, reset=False), dtype=np.float64)
+
+
+def hist_gradient_boosting_trees(classifier) -> Trees:
+    """:class:`Trees` of a fitted binary ``HistGradientBoostingClassifier``."""
+    if len(classifier._predictors) and len(classifier._predictors[0]) != 1:
+        raise ValueError("expected one tree per iteration (a binary classifier)")
+    predictors = [trees[0] for trees in classifier._predictors]
+    known, f_idx_map = classifier._bin_mapper.make_known_categories_bitsets()
+    categorical = classifier.is_categorical_ if classifier._preprocessor is not None else None
+    sizes = np.array([len(p.nodes) for p in predictors], dtype=np.int64)
+    roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    splits = np.array([len(p.raw_left_cat_bitsets) for p in predictors], dtype=np.int64)
+    first_split = np.concatenate([[0], np.cumsum(splits)[:-1]]).astype(np.int64)
+    nodes = np.concatenate([p.nodes for p in predictors]) if predictors else \
+        np.empty(0, dtype=[("value", float)])
+    shift = np.repeat(roots, sizes)
+    raw_left = np.concatenate([p.raw_left_cat_bitsets for p in predictors]) if \
+        splits.sum() else np.zeros((1, 8), dtype=np.uint32)
+    return Trees(
+        baseline=float(np.ravel(classifier._baseline_prediction)[0]), roots=roots,
+        value=np.ascontiguousarray(nodes["value"], dtype=np.float64),
+        feature=nodes["feature_idx"].astype(np.int64),
+        threshold=np.ascontiguousarray(nodes["num_threshold"], dtype=np.float64),
+        missing_left=nodes["missing_go_to_left"].astype(np.uint8),
+        left=nodes["left"].astype(np.int64) + shift,
+        right=nodes["right"].astype(np.int64) + shift,
+        is_leaf=nodes["is_leaf"].astype(np.uint8),
+        is_categorical=nodes["is_categorical"].astype(np.uint8),
+        bitset_idx=nodes["bitset_idx"].astype(np.int64) + np.repeat(first_split, sizes),
+        raw_left=np.ascontiguousarray(raw_left, dtype=np.uint32),
+        known=np.ascontiguousarray(known, dtype=np.uint32),
+        f_idx_map=np.asarray(f_idx_map, dtype=np.int64),
+        columns=np.arange(classifier.n_features_in_) if categorical is None else
+        np.concatenate([np.flatnonzero(categorical), np.flatnonzero(~categorical)]))

@@ -1,0 +1,107 @@
+"""A gradient-boosting model's decision with each field swapped for the reference's, for
+every field in one pass over the trees.
+
+Swapping one field and re-running the trees, once per field, walks every tree once per field
+(14 fields: 15 walks). But a lead's swapped walk in a tree is its own walk until the first
+node that splits on the swapped field *and* sends the reference the other way; most walks
+never meet such a node (a path splits on a few of the fields). So each lead walks each tree
+once, and only where a field's reference turns the other way is the rest of that field's
+walk taken, with the field's columns set to the reference's values.
+
+The split rule is scikit-learn's own (``_predictor.pyx``: missing values, categories by
+bitset, unknown categories as missing, ``x <= threshold``), read from the fitted predictors
+through :mod:`leadml.sklearn_compat`. The original decision is summed in scikit-learn's
+order (bit for bit its ``decision_function``); a swapped decision adds the differences of
+the leaves that changed (equal to re-running the trees to rounding;
+``tests/test_explain.py`` checks both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from leadml.sklearn_compat import hist_gradient_boosting_input, hist_gradient_boosting_trees
+
+
+@njit(cache=True, inline="always")
+def _goes_left(k, x, missing_left, is_categorical, threshold, bitset_idx, feature,
+               raw_left, known, f_idx_map):
+    if np.isnan(x):
+        return missing_left[k] == 1
+    if is_categorical[k] == 1:
+        if x < 0:
+            return missing_left[k] == 1
+        c = np.uint8(x)
+        if (raw_left[bitset_idx[k], c // 32] >> (c % 32)) & 1:
+            return True
+        if (known[f_idx_map[feature[k]], c // 32] >> (c % 32)) & 1:
+            return False
+        return missing_left[k] == 1
+    return x <= threshold[k]
+
+
+@njit(cache=True, parallel=True)
+def _swapped_decisions(X, ref, field_of, n_fields, baseline, roots, value, feature,
+                       threshold, missing_left, left, right, is_leaf, is_categorical,
+                       bitset_idx, raw_left, known, f_idx_map):
+    n = X.shape[0]
+    decision = np.empty(n)
+    swapped = np.empty((n, n_fields))
+    for i in prange(n):
+        acc = baseline
+        delta = np.zeros(n_fields)
+        turned_in = np.full(n_fields, -1)  # the tree in which a field's walk last turned
+        turned = np.empty(n_fields, dtype=np.int64)  # fields that turned in this tree ...
+        leaves = np.empty(n_fields)  # ... and the leaf value each reached
+        for t in range(roots.shape[0]):
+            k = roots[t]
+            m = 0
+            while is_leaf[k] == 0:
+                j = feature[k]
+                g = field_of[j]
+                row_left = _goes_left(k, X[i, j], missing_left, is_categorical, threshold,
+                                      bitset_idx, feature, raw_left, known, f_idx_map)
+                if turned_in[g] != t:
+                    ref_left = _goes_left(k, ref[j], missing_left, is_categorical,
+                                          threshold, bitset_idx, feature, raw_left, known,
+                                          f_idx_map)
+                    if ref_left != row_left:  # the swapped walk leaves the lead's here
+                        s = left[k] if ref_left else right[k]
+                        while is_leaf[s] == 0:
+                            js = feature[s]
+                            xs = ref[js] if field_of[js] == g else X[i, js]
+                            if _goes_left(s, xs, missing_left, is_categorical, threshold,
+                                          bitset_idx, feature, raw_left, known, f_idx_map):
+                                s = left[s]
+                            else:
+                                s = right[s]
+                        turned_in[g] = t
+                        turned[m] = g
+                        leaves[m] = value[s]
+                        m += 1
+                k = left[k] if row_left else right[k]
+            acc += value[k]
+            for q in range(m):
+                delta[turned[q]] += leaves[q] - value[k]
+        decision[i] = acc
+        for g in range(n_fields):
+            swapped[i, g] = acc + delta[g]
+    return decision, swapped
+
+
+def swapped_decisions(classifier, X: np.ndarray, reference: np.ndarray,
+                      field_of: np.ndarray, n_fields: int) -> tuple[np.ndarray, np.ndarray]:
+    """(decision, swapped) of a fitted binary ``HistGradientBoostingClassifier`` on the
+    encoded leads ``X``: ``decision`` its ``decision_function(X)``, ``swapped[:, g]`` its
+    decision with every column ``c`` of field ``g`` (``field_of[c] == g``) set to
+    ``reference[c]``."""
+    trees = hist_gradient_boosting_trees(classifier)
+    X = hist_gradient_boosting_input(classifier, X)
+    reference = hist_gradient_boosting_input(classifier, np.asarray(reference)[None, :])[0]
+    field_of = np.asarray(field_of, dtype=np.int64)[trees.columns]
+    return _swapped_decisions(
+        X, reference, field_of, n_fields, trees.baseline, trees.roots, trees.value,
+        trees.feature, trees.threshold, trees.missing_left, trees.left, trees.right,
+        trees.is_leaf, trees.is_categorical, trees.bitset_idx, trees.raw_left, trees.known,
+        trees.f_idx_map)
