@@ -344,6 +344,7 @@ class NeedsExactReader(Exception):  # noqa: N818 (a signal to switch readers, no
 
 MAX_BLOCK_BYTES = 1 << 26  # Arrow's block size is an int32; a row longer than a block
 #                            sends the file to the exact reader instead
+READ_AHEAD_BLOCKS = 32  # how many blocks Arrow's streaming CSV reader reads ahead
 
 
 def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
@@ -363,7 +364,10 @@ def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
     with open(path, "rb") as handle:
         sample = handle.read(1 << 20)
     row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
-    block = int(min(MAX_BLOCK_BYTES, max(1 << 16, chunk_rows * row_bytes)))
+    # Arrow reads up to READ_AHEAD_BLOCKS blocks ahead of the caller: with a chunk a block,
+    # a large file would hold 32 chunks of text in memory (200 MB at 50k leads a chunk).
+    # Blocks of an eighth of a chunk, gathered into chunks here, hold 4 chunks.
+    block = int(min(MAX_BLOCK_BYTES, max(1 << 16, chunk_rows * row_bytes // 8)))
     invalid: list[str] = []
 
     def on_invalid(row) -> str:
@@ -402,24 +406,33 @@ def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
             )
         except (pa.ArrowInvalid, OverflowError) as exc:
             raise NeedsExactReader(f"Arrow cannot read it: {exc}") from None
-        start = 1
+        start, pending, rows, done = 1, [], 0, False
         try:
-            while True:
+            while not done:
                 try:
                     batch = reader.read_next_batch()
+                    pending.append(batch)
+                    rows += batch.num_rows
                 except StopIteration:
-                    break
+                    done = True
                 except (pa.ArrowInvalid, OverflowError) as exc:
                     raise NeedsExactReader(f"Arrow cannot read it: {exc}") from None
                 if invalid:
                     raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
-                if (value := swallowing(batch)) is not None:
-                    raise NeedsExactReader(f"unclosed quote in {value!r}")
-                if (col := too_long(batch)) is not None:
-                    raise NeedsExactReader(f"a field of '{col}' is over {MAX_FIELD_CHARS}")
-                frame = batch.to_pandas()
-                yield Chunk(start, frame, np.arange(start, start + len(frame)))
-                start += len(frame)
+                while rows >= chunk_rows or (done and rows):
+                    table = pa.Table.from_batches(pending)
+                    take = min(rows, chunk_rows)
+                    rest = table.slice(take)
+                    table = table.slice(0, take).combine_chunks()
+                    pending, rows = rest.to_batches(), rest.num_rows
+                    if (value := swallowing(table)) is not None:
+                        raise NeedsExactReader(f"unclosed quote in {value!r}")
+                    if (col := too_long(table)) is not None:
+                        raise NeedsExactReader(
+                            f"a field of '{col}' is over {MAX_FIELD_CHARS}")
+                    frame = table.to_pandas()
+                    yield Chunk(start, frame, np.arange(start, start + len(frame)))
+                    start += len(frame)
             if invalid:
                 raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
         finally:

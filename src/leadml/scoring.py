@@ -34,6 +34,7 @@ from leadml.schema import (
     parse_numbers,
     parse_times,
 )
+from leadml.seen_ids import SeenIds
 from leadml.sklearn_compat import fitted_transformer, model_parts
 
 logger = logging.getLogger(__name__)
@@ -89,25 +90,6 @@ def check_columns(header: list[str], contract: Contract, rules: Rules, *, path: 
         f"categorical {list(contract.categorical)}, text {list(contract.text)}; the rules "
         f"read {rules.columns}.{hint}"
     )
-
-
-class SeenIds:
-    """Lead ids already scored in this file, as sorted 64-bit hashes (8 bytes a lead)."""
-
-    def __init__(self) -> None:
-        self._seen = np.empty(0, dtype=np.uint64)
-
-    def first_time(self, ids: pd.Series) -> np.ndarray:
-        """True for ids not seen before (in earlier chunks or earlier in this one); records
-        them as seen."""
-        hashes = pd.util.hash_array(ids.astype(str).to_numpy(dtype=object))
-        pos = np.searchsorted(self._seen, hashes)
-        before = (pos < len(self._seen)) & (self._seen[np.minimum(pos, len(self._seen) - 1)]
-                                            == hashes) if len(self._seen) else \
-            np.zeros(len(hashes), bool)
-        first = ~before & ~pd.Series(hashes).duplicated().to_numpy()
-        self._seen = np.sort(np.concatenate([self._seen, hashes[first]]), kind="stable")
-        return first
 
 
 def _where(mask: np.ndarray, values: pd.Series, template: str) -> np.ndarray:
@@ -359,7 +341,7 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
             on_progress, explainer: Explainer | None = None, total: int | None = None
             ) -> _Tally:
     categories = known_categories(model)
-    seen = SeenIds()
+    seen = SeenIds(expected=total or 0)
     tally = _Tally()
     for chunk in chunks:
         result, rejects, unseen, timings = score_chunk(
