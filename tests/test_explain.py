@@ -133,3 +133,37 @@ def test_typed_features_reads_numbers_from_text(champion):
                           contract.features})
     typed = typed_features(frame, contract)
     assert typed[list(contract.numeric)].isna().all().all()  # unreadable -> missing
+
+
+@pytest.mark.parametrize("kind", ["logistic_regression", "gradient_boosting"])
+@pytest.mark.parametrize("roles", [{"numeric": ("estimated_budget", "meetings")},
+                                   {"categorical": ("industry", "lead_source")},
+                                   {"text": ("job_title",)},
+                                   {"numeric": ("meetings",), "text": ("job_title",)}])
+def test_exports_with_a_role_left_empty_score_and_explain(kind, roles):
+    """An export with no text column, no categories or no numbers: the fast scoring paths
+    equal a plain Pipeline, and every field's effect equals scoring again with it swapped."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
+
+    from leadml.config import Columns, ModelConfig
+    from leadml.drift import RateShifted
+    from leadml.features import build_pipeline
+    from leadml.synthetic import make_leads
+
+    leads = make_leads(2_000, seed=0).astype(str).replace("nan", "")
+    y = leads["converted"].astype(int).to_numpy()
+    columns = Columns(**roles)
+    pipe = build_pipeline(kind, columns, ModelConfig(), missing_values=("",)).fit(leads, y)
+    new = make_leads(300, seed=3).astype(str).replace("nan", "")[list(columns.features)]
+    np.testing.assert_allclose(pipe.predict_proba(new), Pipeline(pipe.steps).predict_proba(new),
+                               rtol=0, atol=1e-12)
+    model = RateShifted(CalibratedClassifierCV(FrozenEstimator(pipe), method="sigmoid")
+                        .fit(leads, y), source_rate=0.2, target_rate=0.3).fit(leads, y)
+    reference = new.iloc[0].to_dict()
+    p, effects = Explainer(model, reference).effects(new)
+    for field in columns.features:
+        swapped = new.assign(**{field: reference[field]})
+        np.testing.assert_allclose(p - model.predict_proba(swapped)[:, 1], effects[field],
+                                   atol=1e-9, err_msg=field)

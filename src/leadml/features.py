@@ -188,10 +188,10 @@ def field_columns(pipeline) -> dict[str, np.ndarray]:
     clean, encode = pipeline.named_steps["clean"], pipeline.named_steps["encode"]
     out: dict[str, list[int]] = {}
     for name, transformer, fields in encode.transformers_:
-        if name == "remainder" or transformer == "drop":
-            continue
-        transformer = unwrapped(transformer)
         block = encode.output_indices_[name]
+        if name == "remainder" or transformer == "drop" or block.stop == block.start:
+            continue  # (a role with no columns leaves its transformer unfitted)
+        transformer = unwrapped(transformer)
         cols = list(range(block.start, block.stop))
         fields = list(fields) if not isinstance(fields, str) else [fields]
         if name == "numeric" and hasattr(transformer, "steps"):  # values, then indicators

@@ -42,9 +42,9 @@ def field_parts(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
     cleaned = clean.transform(X)
     parts = {field: np.zeros(len(cleaned)) for field in dict.fromkeys(owner)}
     for name, transformer, columns in encode.transformers_:
-        if name == "remainder" or transformer == "drop":
-            continue
         block = encode.output_indices_[name]
+        if name == "remainder" or transformer == "drop" or block.stop == block.start:
+            continue  # (a role with no columns leaves its transformer unfitted)
         weights, owners = coef[block], owner[block]
         data = cleaned[columns]
         found = transformer.distinct(data) if isinstance(transformer, PerDistinct) else None
