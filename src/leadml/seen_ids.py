@@ -31,7 +31,7 @@ class SeenIds:
     def first_time(self, ids: pd.Series) -> np.ndarray:
         """True for ids not seen before (in earlier chunks or earlier in this one); records
         them as seen."""
-        hashes = pd.util.hash_array(ids.astype(str).to_numpy(dtype=object))
+        hashes = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
         seen = self._hashes[:self._n]
         pos = np.searchsorted(seen, hashes)
         before = (pos < self._n) & (seen[np.minimum(pos, self._n - 1)] == hashes) \
