@@ -24,10 +24,13 @@ from leadml.features import PerDistinct, field_columns
 
 
 def is_linear(pipeline) -> bool:
-    """Whether ``pipeline`` is leadml's clean -> encode -> binary linear classifier."""
+    """Whether ``pipeline`` is leadml's clean -> encode (dropping other columns) -> binary
+    linear classifier."""
     steps = getattr(pipeline, "named_steps", {})
     classifier = pipeline.steps[-1][1] if steps else None
-    return ("clean" in steps and isinstance(steps.get("encode"), ColumnTransformer)
+    encode = steps.get("encode")
+    return ("clean" in steps and isinstance(encode, ColumnTransformer)
+            and encode.remainder == "drop"
             and getattr(classifier, "coef_", np.empty((2, 0))).shape[0] == 1)
 
 
