@@ -366,8 +366,9 @@ def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
     row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
     # Arrow reads up to READ_AHEAD_BLOCKS blocks ahead of the caller: with a chunk a block,
     # a large file would hold 32 chunks of text in memory (200 MB at 50k leads a chunk).
-    # Blocks of an eighth of a chunk, gathered into chunks here, hold 4 chunks.
-    block = int(min(MAX_BLOCK_BYTES, max(1 << 16, chunk_rows * row_bytes // 8)))
+    # Smaller blocks, gathered into chunks here, keep the read-ahead to about 4 chunks.
+    block = int(min(MAX_BLOCK_BYTES,
+                    max(1 << 16, 4 * chunk_rows * row_bytes // READ_AHEAD_BLOCKS)))
     invalid: list[str] = []
 
     def on_invalid(row) -> str:
