@@ -18,20 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 
+from leadml.encoded import is_direct
 from leadml.features import PerDistinct, field_columns
 
 
 def is_linear(pipeline) -> bool:
     """Whether ``pipeline`` is leadml's clean -> encode (dropping other columns) -> binary
     linear classifier."""
-    steps = getattr(pipeline, "named_steps", {})
-    classifier = pipeline.steps[-1][1] if steps else None
-    encode = steps.get("encode")
-    return ("clean" in steps and isinstance(encode, ColumnTransformer)
-            and encode.remainder == "drop"
-            and getattr(classifier, "coef_", np.empty((2, 0))).shape[0] == 1)
+    classifier = pipeline.steps[-1][1] if is_direct(pipeline) else None
+    return getattr(classifier, "coef_", np.empty((2, 0))).shape[0] == 1
 
 
 def field_parts(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -154,8 +154,7 @@ def hist_gradient_boosting_trees(classifier) -> Trees:
     roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     splits = np.array([len(p.raw_left_cat_bitsets) for p in predictors], dtype=np.int64)
     first_split = np.concatenate([[0], np.cumsum(splits)[:-1]]).astype(np.int64)
-    nodes = np.concatenate([p.nodes for p in predictors]) if predictors else \
-        np.empty(0, dtype=[("value", float)])
+    nodes = np.concatenate([p.nodes for p in predictors])
     shift = np.repeat(roots, sizes)
     raw_left = np.concatenate([p.raw_left_cat_bitsets for p in predictors]) if \
         splits.sum() else np.zeros((1, 8), dtype=np.uint32)
