@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from leadml.config import Columns, ModelConfig
-from leadml.features import LeadCleaner, build_pipeline
+from leadml.features import LeadCleaner, build_pipeline, distinct_rows
 from leadml.synthetic import make_leads
 
 COLUMNS = Columns(numeric=("estimated_budget", "meetings"),
@@ -126,3 +126,19 @@ def test_the_registered_model_scores_the_committed_sample_as_a_plain_pipeline(ch
     plain = shift_rate(plain, *shift) if shift else plain
     assert len(fast) == len(leads) > 10_000
     np.testing.assert_allclose(fast, np.clip(plain, 0, 1), rtol=0, atol=1e-12)
+
+
+def test_mlflow_infers_the_same_schema_from_the_distinct_rows():
+    # The training run's dataset schema is inferred from distinct_rows (1M leads: 20 s -> 0.3 s).
+    from mlflow.models import infer_signature
+
+    frame = make_leads(3000, seed=5).astype(str)
+    frame["converted"] = frame["converted"].astype(int)
+    frame["meetings"] = pd.to_numeric(frame["meetings"], errors="coerce")
+    frame.loc[2999, "industry"] = None  # a missing value late in the file
+    small = distinct_rows(frame)
+    assert len(small) == frame["lead_id"].nunique() and set(small["converted"]) == {0, 1}
+    with pytest.warns(UserWarning, match="integer"):
+        assert infer_signature(small).inputs == infer_signature(frame).inputs
+    assert not [c for c in infer_signature(small).inputs.to_dict()
+                if c["name"] == "industry"][0]["required"]

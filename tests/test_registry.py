@@ -65,6 +65,9 @@ def test_train_registers_and_promotes_the_first_champion(config, sample_files):
     assert used.dataset.name == "leads.csv" and used.dataset.digest == \
         params["data_sha256"][:16]
     assert json.loads(used.dataset.profile)["num_rows"] == 8000
+    schema = json.loads(used.dataset.schema)["mlflow_colspec"]  # leadml.features.distinct_rows
+    assert [(c["name"], c["type"]) for c in schema][-2:] == [("job_title", "string"),
+                                                              ("converted", "long")]
     assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
     children = client.search_runs([run.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{reg.run_id}'")

@@ -165,11 +165,7 @@ class PerDistinct(TransformerMixin, BaseEstimator):
             return None
         found = [pd.factorize(frame.iloc[:, j], use_na_sentinel=False)
                  for j in range(frame.shape[1])]
-        rows = max(len(u) for _, u in found)
-        # One row per distinct value of the longest column; shorter columns repeat a value.
-        padded = pd.DataFrame({col: pd.Series(u, dtype=frame.iloc[:, j].dtype).take(
-            np.minimum(np.arange(rows), len(u) - 1)).to_numpy()
-            for j, (col, (_, u)) in enumerate(zip(frame.columns, found, strict=True))})
+        padded = distinct_rows(frame, [u for _, u in found])
         encoded = self.transformer_.transform(padded if isinstance(X, pd.DataFrame)
                                               else padded.to_numpy())
         encoded = encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
@@ -179,6 +175,25 @@ class PerDistinct(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self)
         return self.transformer_.get_feature_names_out(input_features)
+
+
+def distinct_rows(frame: pd.DataFrame, uniques: list | None = None) -> pd.DataFrame:
+    """Each column's distinct values (a missing value is one), one row per distinct value of
+    the longest column, shorter columns repeating their last: the same set of values per
+    column as ``frame``, for anything that depends on which values occur, not how often.
+    ``uniques``: each column's distinct values when already found.
+
+    >>> distinct_rows(pd.DataFrame({"a": ["x", "y", "x"], "b": ["u", "u", "u"]}))
+       a  b
+    0  x  u
+    1  y  u
+    """
+    if uniques is None:
+        uniques = [pd.unique(frame.iloc[:, j]) for j in range(frame.shape[1])]
+    rows = max((len(u) for u in uniques), default=0)
+    return pd.DataFrame({col: pd.Series(u, dtype=frame.iloc[:, j].dtype).take(
+        np.minimum(np.arange(rows), len(u) - 1)).to_numpy()
+        for j, (col, u) in enumerate(zip(frame.columns, uniques, strict=True))})
 
 
 def field_columns(pipeline) -> dict[str, np.ndarray]:

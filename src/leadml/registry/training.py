@@ -225,6 +225,9 @@ def _log_dataset(frame: pd.DataFrame, facts: dict[str, Any], *, target: str) -> 
     import warnings
 
     import mlflow
+    from mlflow.models import infer_signature
+
+    from leadml.features import distinct_rows
 
     path = Path(str(facts["path"]))
     name = path.name if path.exists() else str(facts["path"])
@@ -233,6 +236,10 @@ def _log_dataset(frame: pd.DataFrame, facts: dict[str, Any], *, target: str) -> 
         dataset = mlflow.data.from_pandas(
             frame, source=str(path.resolve()) if path.exists() else None, targets=target,
             name=name, digest=str(facts["sha256"])[:16])
+        # MLflow infers the schema value by value (20 s for 1M leads); the types and whether
+        # a column has missing values depend only on which values occur, so the distinct
+        # values give the same schema in a fraction of a second.
+        dataset.__dict__["schema"] = infer_signature(distinct_rows(frame)).inputs
         mlflow.log_input(dataset, context="training", tags={
             "rows": str(facts["rows"]), "conversions": str(facts["conversions"]),
             "first_time": str(facts["first_time"]), "last_time": str(facts["last_time"])})
