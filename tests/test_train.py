@@ -127,3 +127,36 @@ def test_tuning_tries_settings_within_budget_and_never_looks_at_the_test_window(
         drift={"method": "none"}))
     assert {r["name"] for r in train(history, hair).leaderboard} == \
         {"logistic_regression", "gradient_boosting"}
+
+
+def test_a_fit_budget_fits_on_the_newest_leads_and_still_evaluates_every_window(tmp_path):
+    """``model.max_fit_leads``: the scoring model is the chosen pipeline fitted on the newest
+    leads before the test window; the calibration folds fit on their own newest leads; the
+    windows, the calibration map and the test metrics still cover every lead."""
+    from leadml.calibration import out_of_fold
+    from leadml.features import build_pipeline
+    from leadml.sklearn_compat import model_parts
+
+    leads = make_leads(6_000, seed=4)
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    cfg = load_config(write_config(tmp_path, tmp_path / "leads.csv", model={
+        "candidates": ["logistic_regression"], "max_fit_leads": 1_500}))
+    raw = pd.read_csv(tmp_path / "leads.csv", dtype=str, keep_default_na=False)
+    history = validate_history(raw, cfg)
+    result = train(history, cfg)
+    assert sum(w.rows for w in result.windows.values()) == 6_000
+    assert len(result.y_test) == result.windows["test"].rows
+
+    before = result.windows["test"].start
+    X, y = history.features.iloc[before - 1_500:before], history.target[before - 1_500:before]
+    alone = build_pipeline("logistic_regression", cfg.dataset.columns, cfg.model,
+                           missing_values=cfg.dataset.missing_values).fit(X, y)
+    fitted = model_parts(result.model)[0]
+    np.testing.assert_allclose(fitted.decision_function(result.X_test),
+                               alone.decision_function(result.X_test), rtol=0, atol=1e-12)
+
+    train_window = result.windows["train"].rows_slice
+    folds = out_of_fold(alone, history.features.iloc[train_window],
+                        history.target[train_window], 4, max_rows=1_500)
+    assert [len(f.seen_y) for f in folds] == [900, 1_500, 1_500]  # 3,600 leads in 4 parts
+    assert [len(f.y) for f in folds] == [900, 900, 900]

@@ -66,19 +66,22 @@ class Choice:
                 "candidates": self.table.round(6).to_dict("records")}
 
 
-def out_of_fold(pipeline, X: pd.DataFrame, y: np.ndarray, folds: int) -> list[Fold]:
+def out_of_fold(pipeline, X: pd.DataFrame, y: np.ndarray, folds: int,
+                max_rows: int | None = None) -> list[Fold]:
     """Split the train window into ``folds`` time-ordered parts; score each part after the
-    first with a clone of ``pipeline`` fitted on the parts before it."""
+    first with a clone of ``pipeline`` fitted on the parts before it (on their newest
+    ``max_rows`` leads, as every fit of training: ``model.max_fit_leads``)."""
     bounds = np.linspace(0, len(y), folds + 1).round().astype(int)
     out = []
     for j in range(1, folds):
-        before, part = slice(0, bounds[j]), slice(bounds[j], bounds[j + 1])
+        first = 0 if max_rows is None else max(0, bounds[j] - max_rows)
+        before, part = slice(first, bounds[j]), slice(bounds[j], bounds[j + 1])
         if len(np.unique(y[before])) < 2 or bounds[j + 1] == bounds[j]:
             continue  # a prefix with one outcome cannot teach a model
         model = clone(pipeline).fit(X.iloc[before], y[before])
         out.append(Fold(model.decision_function(X.iloc[part]), y[part],
                         model.decision_function(X.iloc[before]), y[before],
-                        int(bounds[j] - bounds[j - 1])))
+                        int(min(bounds[j] - bounds[j - 1], bounds[j] - first))))
     return out
 
 

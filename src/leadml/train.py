@@ -140,10 +140,27 @@ class Fitted:
     leaderboard: list[dict[str, Any]] = field(default_factory=list)  # leadml.tuning
 
 
+def newest(X: pd.DataFrame, y: np.ndarray, limit: int | None
+           ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The newest ``limit`` of the time-ordered leads ``X``, ``y`` (all of them when None).
+
+    >>> newest(pd.DataFrame({"a": [1, 2, 3]}), np.array([0, 1, 0]), 2)[1]
+    array([1, 0])
+    """
+    if limit is None or len(y) <= limit:
+        return X, y
+    return X.iloc[len(y) - limit:], y[len(y) - limit:]
+
+
 def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
                    y_cal: np.ndarray, cfg: TrainConfig) -> Fitted:
     """Fit each candidate on the older leads; choose by ROC AUC on the newer ones and
-    calibrate there. The same step runs in training and in every backtest window."""
+    calibrate there. The same step runs in training and in every backtest window.
+
+    Every fit sees at most the newest ``cfg.model.max_fit_leads`` leads of its window."""
+    limit = cfg.model.max_fit_leads
+    X_all, y_all = X_fit, y_fit  # the calibration folds cap each of their own fits
+    X_fit, y_fit = newest(X_fit, y_fit, limit)
     trials, best, chosen = run_trials(cfg, X_fit, y_fit, X_cal, y_cal)
     timings = {f"fit_{t.kind}_seconds": t.seconds for t in trials if t.name == t.kind}
     candidates = {t.kind: dict(t.metrics) for t in trials if t.name == t.kind}
@@ -168,10 +185,10 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
         (cfg.model.calibration_window,)
     drifts = DRIFTS if cfg.drift.method == "auto" else ("none",)  # others: with_drift
     if len(windows) * len(drifts) > 1 or windows != ("newest",):
-        folds = out_of_fold(chosen, X_fit, y_fit, cfg.model.calibration_folds)
+        folds = out_of_fold(chosen, X_all, y_all, cfg.model.calibration_folds, limit)
         folds.append(Fold(chosen.decision_function(X_cal), y_cal,
                           chosen.decision_function(X_fit), y_fit,
-                          len(folds[-1].y) if folds else len(y_fit)))
+                          min(len(folds[-1].y), len(y_fit)) if folds else len(y_fit)))
         choice = choose(folds, method, windows=windows, drifts=drifts)
         cal = window_map(choice.window, method, folds)
         if choice.window != "newest":
@@ -186,22 +203,22 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
                 f"{len(y_cal)} leads" if choice is None or choice.window == "newest"
                 else f"every labelled window ({choice.window})")
     raw = chosen
+    X_seen, y_seen = X_fit, y_fit  # the leads the scoring model is fitted on
     if cfg.model.refit:
         start = time.perf_counter()
-        raw = clone(raw).fit(pd.concat([X_fit, X_cal]), np.concatenate([y_fit, y_cal]))
+        X_seen, y_seen = newest(pd.concat([X_all, X_cal]), np.concatenate([y_all, y_cal]),
+                                limit)
+        raw = clone(raw).fit(X_seen, y_seen)
         # The calibration map was learned honestly, on leads the first fit never saw; the
         # refit, which has also seen them, gives scores on the same scale, so the map
         # carries over while the model is as recent as the data allows (docs/results.md).
         swap_estimator(model, raw)
         timings["refit_seconds"] = time.perf_counter() - start
-        logger.info("refitted %s on %d leads under the same calibrator", kind,
-                    len(y_fit) + len(y_cal))
+        logger.info("refitted %s on %d leads under the same calibrator", kind, len(y_seen))
     if choice is not None and choice.drift != "none":
         # Measured with the model that will score, on the leads it has seen.
-        X_seen = pd.concat([X_fit, X_cal]) if cfg.model.refit else X_fit
-        y_seen = np.concatenate([y_fit, y_cal]) if cfg.model.refit else y_fit
         shift = rate_shift(choice.drift, calibrator(model), raw.decision_function(X_seen),
-                           y_seen, len(y_cal) if cfg.model.refit else len(folds[-1].y))
+                           y_seen, min(len(y_cal), len(y_seen)))
     return Fitted(model=model, raw=raw, kind=kind, calibration_method=method,
                   candidates=candidates, timings=timings, choice=choice, shift=shift,
                   leaderboard=leaderboard(trials))
