@@ -1,9 +1,11 @@
 """Train on 1M generated leads end to end (`leadml train`), measuring wall time and peak
-memory of the training process.
+memory of the training process, with the default fit budget and with others.
 
-    python benchmarks/train_1m.py [--rows 1000000]
+    python benchmarks/train_1m.py [--rows 1000000] [--budgets default 200000]
 
-Writes benchmarks/results/train_1m.{json,md}. Uses a temporary MLflow store.
+Each budget sets ``model.max_fit_leads`` (``default``: the config's default; ``all``: no
+cap) and runs ``leadml train`` in its own process on the same file, in the same run.
+Writes benchmarks/results/train_1m.{json,md}. Uses a temporary MLflow store per run.
 """
 
 from __future__ import annotations
@@ -22,47 +24,68 @@ from _common import run_measured, write_results  # noqa: E402
 from leadml.synthetic import make_leads  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+METRICS = ("roc_auc", "log_loss", "brier", "ece", "lift_10")
+
+
+def train_once(tmp: Path, leads: Path, budget: str) -> dict:
+    """One `leadml train` process with the fit budget ``budget``; its numbers."""
+    from mlflow import MlflowClient
+
+    run = tmp / f"budget_{budget}"
+    run.mkdir()
+    config = yaml.safe_load((REPO / "pipelines/configs/sample.yaml").read_text())
+    config["dataset"]["path"] = str(leads)
+    if budget != "default":
+        config["model"]["max_fit_leads"] = None if budget == "all" else int(budget)
+    (run / "train.yaml").write_text(yaml.safe_dump(config))
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{run / 'mlflow.db'}", "LEADML_HOME": str(run)}
+    result = run_measured([sys.executable, "-m", "leadml.cli", "train", "--config",
+                           str(run / "train.yaml")], env)
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    (logged,) = [r for r in client.search_runs(
+        [e.experiment_id for e in client.search_experiments()])
+        if r.data.tags.get("leadml.stage") == "train"]
+    stages = {k: round(v, 1) for k, v in sorted(logged.data.metrics.items())
+              if k.endswith("_seconds")}
+    metrics = {line.split()[0]: float(line.split()[1]) for line in result["stdout"].splitlines()
+               if line.startswith("  ") and len(line.split()) > 1
+               and line.split()[0] in METRICS}
+    return {"max_fit_leads": budget, "chosen": logged.data.params.get("model_kind"),
+            "train_seconds": result["seconds"], "train_peak_rss_mib": result["peak_rss_mib"],
+            "test_metrics": metrics, "stage_seconds": stages}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--budgets", nargs="+", default=["default", "200000"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         start = time.perf_counter()
         make_leads(args.rows, seed=11).to_csv(tmp / "leads.csv", index=False)
         generate = time.perf_counter() - start
-        config = yaml.safe_load((REPO / "pipelines/configs/sample.yaml").read_text())
-        config["dataset"]["path"] = str(tmp / "leads.csv")
-        (tmp / "train.yaml").write_text(yaml.safe_dump(config))
-        env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
-               "LEADML_HOME": str(tmp)}
-        result = run_measured([sys.executable, "-m", "leadml.cli", "train", "--config",
-                               str(tmp / "train.yaml")], env)
-        from mlflow import MlflowClient
+        runs = [train_once(tmp, tmp / "leads.csv", b) for b in args.budgets]
+    from leadml.config import ModelConfig
 
-        client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-        (run,) = [r for r in client.search_runs(
-            [e.experiment_id for e in client.search_experiments()])
-            if r.data.tags.get("leadml.stage") == "train"]
-        stages = {k: round(v, 1) for k, v in sorted(run.data.metrics.items())
-                  if k.endswith("_seconds")}
-    metrics = {line.split()[0]: float(line.split()[1]) for line in result["stdout"].splitlines()
-               if line.startswith("  ") and len(line.split()) > 1
-               and line.split()[0] in {"roc_auc", "log_loss", "brier", "ece", "lift_10"}}
-    numbers = {"rows": args.rows, "generate_seconds": round(generate, 1),
-               "train_seconds": result["seconds"], "train_peak_rss_mib": result["peak_rss_mib"],
-               "test_metrics": metrics, "stage_seconds": stages}
-    summary = (f"`leadml train` on {args.rows:,} generated leads (CSV, "
-               f"{generate:.0f} s to generate): audit, both candidates, calibration, refit, "
+    default = ModelConfig().max_fit_leads
+    rows = "\n".join(
+        f"| {r['max_fit_leads']}{f' ({default:,})' if r['max_fit_leads'] == 'default' else ''} "
+        f"| {r['chosen']} | {r['train_seconds']:.0f} s | {r['train_peak_rss_mib']:,.0f} MiB | "
+        + " | ".join(f"{r['test_metrics'].get(m, float('nan')):.4f}" for m in METRICS) + " |"
+        for r in runs)
+    stages = "\n".join(f"- {r['max_fit_leads']}: {r['stage_seconds']}" for r in runs)
+    summary = (f"`leadml train` on {args.rows:,} generated leads (CSV, {generate:.0f} s to "
+               f"generate): audit, both candidates, calibration choice, refit, "
                f"200 bootstrap resamples, permutation importances, field insights, plots, "
-               f"report and MLflow logging:\n\n| wall time | peak memory |\n|---|---|\n"
-               f"| {result['seconds']:.0f} s | {result['peak_rss_mib']:,.0f} MiB |\n\n"
-               f"Test-window metrics: {metrics}\n\nStage seconds (logged with the run; "
-               f"train_seconds holds the fits and calibration choice, importance_seconds "
-               f"the permutation importances; the rest of the wall time is process start, "
-               f"plots, report and MLflow logging): {stages}")
+               f"report and MLflow logging, each in its own process:\n\n"
+               f"| model.max_fit_leads | chosen | wall time | peak memory | "
+               + " | ".join(METRICS) + " |\n|---|---|---|---|" + "---|" * len(METRICS)
+               + f"\n{rows}\n\nStage seconds (logged with each run; train_seconds holds the "
+               f"fits and the calibration choice, importance_seconds the permutation "
+               f"importances and field insights; the rest of the wall time is process start, "
+               f"plots, report and MLflow logging):\n\n{stages}\n")
+    numbers = {"rows": args.rows, "generate_seconds": round(generate, 1), "runs": runs}
     print(write_results("train_1m", numbers, summary).read_text())
 
 

@@ -51,6 +51,9 @@ class Fold:
     seen_scores: np.ndarray
     seen_y: np.ndarray
     newest: int  # how many of the seen leads (the last ones) are the window just before
+    # The conversion rate of every labelled lead before the window, when the model saw only
+    # the newest of them (model.max_fit_leads); None: the seen leads are all of them.
+    labelled_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def out_of_fold(pipeline, X: pd.DataFrame, y: np.ndarray, folds: int,
         model = clone(pipeline).fit(X.iloc[before], y[before])
         out.append(Fold(model.decision_function(X.iloc[part]), y[part],
                         model.decision_function(X.iloc[before]), y[before],
-                        int(min(bounds[j] - bounds[j - 1], bounds[j] - first))))
+                        int(min(bounds[j] - bounds[j - 1], bounds[j] - first)),
+                        float(y[:bounds[j]].mean()) if first else None))
     return out
 
 
@@ -121,19 +125,23 @@ def _apply(cal, scores: np.ndarray) -> np.ndarray:
     return np.clip(cal.predict(scores), 1e-6, 1 - 1e-6)
 
 
-def rate_shift(drift: str, cal, seen_scores: np.ndarray, seen_y: np.ndarray, newest: int
-               ) -> tuple[float, float] | None:
+def rate_shift(drift: str, cal, seen_scores: np.ndarray, seen_y: np.ndarray, newest: int,
+               labelled_rate: float | None = None) -> tuple[float, float] | None:
     """(the rate the calibrated scores embody, the rate to move them to) for a drift
     correction, measured on the leads the scoring model was fitted on (``seen_``, oldest
     first); None for ``none``.
 
     ``recent_rate``: the rate of the newest ``newest`` of them. ``labelled_rate``: the
-    rate of them all, the best guess of next month's rate when the rate swings."""
+    rate of every labelled lead (``labelled_rate``, when the model saw only the newest of
+    them; else the seen leads'), the best guess of next month's rate when the rate swings."""
     if drift == "none":
         return None
     used = slice(len(seen_y) - newest, None) if drift == "recent_rate" else slice(None)
     rate = float(np.clip(seen_y[used].mean(), 1e-4, 1 - 1e-4))
-    return round(embodied_rate(_apply(cal, seen_scores[used]), rate), 6), round(rate, 6)
+    source = round(embodied_rate(_apply(cal, seen_scores[used]), rate), 6)
+    if drift == "labelled_rate" and labelled_rate is not None:
+        rate = float(np.clip(labelled_rate, 1e-4, 1 - 1e-4))
+    return source, round(rate, 6)
 
 
 def _predict(cal, shift: tuple[float, float] | None, scores: np.ndarray) -> np.ndarray:
@@ -156,7 +164,7 @@ def choose(folds: list[Fold], method: str, *, windows=WINDOWS, drifts=DRIFTS) ->
                 before, target = folds[:j], folds[j]
                 cal = window_map(window, method, before)
                 shift = rate_shift(drift, cal, target.seen_scores, target.seen_y,
-                                   target.newest)
+                                   target.newest, target.labelled_rate)
                 p = _predict(cal, shift, target.scores)
                 ys.append(target.y)
                 ps.append(p)

@@ -214,10 +214,11 @@ class ModelConfig(_Frozen):
     refit: bool = Field(True, description=(
         "after choosing and calibrating, refit the chosen candidate on the train and "
         "calibration windows together, under the same calibrator"))
-    max_fit_leads: int | None = Field(None, ge=1000, description=(
+    max_fit_leads: int | None = Field(400_000, ge=1000, description=(
         "each fit (candidates, calibration folds, refit) uses at most this many of the "
-        "newest labelled leads of its window; leave out to fit on all of them. Evaluation "
-        "and calibration still use every lead of their windows"))
+        "newest labelled leads of its window; null fits on all of them. Choosing, "
+        "calibrating and testing still use every lead of their windows "
+        "(benchmarks/results/fit_budget.md)"))
     seed: int = 0
     C: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic regression")
     learning_rate: float = Field(0.06, gt=0, le=1)

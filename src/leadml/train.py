@@ -188,7 +188,8 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
         folds = out_of_fold(chosen, X_all, y_all, cfg.model.calibration_folds, limit)
         folds.append(Fold(chosen.decision_function(X_cal), y_cal,
                           chosen.decision_function(X_fit), y_fit,
-                          min(len(folds[-1].y), len(y_fit)) if folds else len(y_fit)))
+                          min(len(folds[-1].y), len(y_fit)) if folds else len(y_fit),
+                          float(y_all.mean()) if len(y_fit) < len(y_all) else None))
         choice = choose(folds, method, windows=windows, drifts=drifts)
         cal = window_map(choice.window, method, folds)
         if choice.window != "newest":
@@ -217,8 +218,10 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
         logger.info("refitted %s on %d leads under the same calibrator", kind, len(y_seen))
     if choice is not None and choice.drift != "none":
         # Measured with the model that will score, on the leads it has seen.
+        labelled = np.concatenate([y_all, y_cal]) if cfg.model.refit else y_all
         shift = rate_shift(choice.drift, calibrator(model), raw.decision_function(X_seen),
-                           y_seen, min(len(y_cal), len(y_seen)))
+                           y_seen, min(len(y_cal), len(y_seen)),
+                           float(labelled.mean()) if len(y_seen) < len(labelled) else None)
     return Fitted(model=model, raw=raw, kind=kind, calibration_method=method,
                   candidates=candidates, timings=timings, choice=choice, shift=shift,
                   leaderboard=leaderboard(trials))
