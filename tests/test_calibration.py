@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.calibration import Fold, choose, own_map, window_map
+from leadml.calibration import Fold, choose, own_map, rate_shift, window_map
 from leadml.config import load_config
 from leadml.schema import validate_history
 from leadml.synthetic import make_leads
@@ -47,6 +47,22 @@ def test_a_swing_in_the_rate_is_chosen_against_and_every_candidate_is_kept():
     assert (choice.window, choice.drift) != ("newest", "none")
     pooled = window_map("cross_fitted", "sigmoid", folds).predict(np.zeros(1))[0]
     assert 0.09 < pooled < 0.15  # the pooled map sits at the long-run rate
+
+
+def test_under_a_fit_budget_the_labelled_rate_is_every_labelled_leads():
+    """With ``model.max_fit_leads`` the model sees only the newest leads; the labelled-rate
+    correction still moves it to the rate of every labelled lead (the long-run rate when
+    the rate swings), measuring what the model embodies on the leads it saw."""
+    rng = np.random.default_rng(1)
+    scores = rng.normal(0, 1, 5000)
+    y = (rng.random(5000) < 1 / (1 + np.exp(-(scores - 2.5)))).astype(int)  # ~10%
+    cal = own_map()
+    seen_only = rate_shift("labelled_rate", cal, scores, y, 1000)
+    capped = rate_shift("labelled_rate", cal, scores, y, 1000, labelled_rate=0.2)
+    assert capped == (seen_only[0], 0.2) and seen_only[1] == round(y.mean(), 6)
+    assert rate_shift("recent_rate", cal, scores, y, 1000, labelled_rate=0.2) == \
+        rate_shift("recent_rate", cal, scores, y, 1000)
+    assert rate_shift("none", cal, scores, y, 1000, labelled_rate=0.2) is None
 
 
 @pytest.mark.slow

@@ -160,3 +160,6 @@ def test_a_fit_budget_fits_on_the_newest_leads_and_still_evaluates_every_window(
                         history.target[train_window], 4, max_rows=1_500)
     assert [len(f.seen_y) for f in folds] == [900, 1_500, 1_500]  # 3,600 leads in 4 parts
     assert [len(f.y) for f in folds] == [900, 900, 900]
+    y_train = history.target[train_window]
+    assert [f.labelled_rate for f in folds] == [None, y_train[:1_800].mean(),
+                                                y_train[:2_700].mean()]
