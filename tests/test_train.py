@@ -151,6 +151,12 @@ def test_a_fit_budget_fits_on_the_newest_leads_and_still_evaluates_every_window(
     X, y = history.features.iloc[before - 1_500:before], history.target[before - 1_500:before]
     alone = build_pipeline("logistic_regression", cfg.dataset.columns, cfg.model,
                            missing_values=cfg.dataset.missing_values).fit(X, y)
+    assert result.fitted_leads == 1_500
+    from leadml.jobs import dataset_facts
+    from leadml.report import model_card
+
+    card = model_card(result, cfg, dataset_facts(history, cfg, "0" * 64))
+    assert "Fitted on the newest 1,500 labelled leads" in card
     fitted = model_parts(result.model)[0]
     np.testing.assert_allclose(fitted.decision_function(result.X_test),
                                alone.decision_function(result.X_test), rtol=0, atol=1e-12)

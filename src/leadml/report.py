@@ -64,6 +64,9 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
            "(their outcome is not known yet)."] if facts.get("horizon_days") else []),
         *(f"- {n} window: {x.rows} leads, {x.conversions} conversions, "
           f"{x.first_time} to {x.last_time}" for n, x in w.items()),
+        *([f"- Fitted on the newest {result.fitted_leads:,} labelled leads "
+           f"(`model.max_fit_leads`); chosen, calibrated and tested on every lead of its "
+           "windows."] if result.fitted_leads == cfg.model.max_fit_leads else []),
         f"- Features: numeric {list(cfg.dataset.columns.numeric)}, categorical "
         f"{list(cfg.dataset.columns.categorical)}, text {list(cfg.dataset.columns.text)}.",
         f"- Excluded (never used): {list(cfg.dataset.columns.excluded)}.",

@@ -74,6 +74,7 @@ class TrainResult:
     importances: pd.DataFrame | None = None  # leadml.importance, for sales ops
     insights: pd.DataFrame | None = None
     numeric_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    fitted_leads: int = 0  # the newest labelled leads the scoring model was fitted on
 
 
 def numeric_ranges(X: pd.DataFrame, numeric, missing_values) -> dict[str, tuple[float, float]]:
@@ -138,6 +139,7 @@ class Fitted:
     choice: Choice | None = None  # how the calibration was chosen (leadml.calibration)
     shift: tuple[float, float] | None = None  # the chosen drift correction's rates
     leaderboard: list[dict[str, Any]] = field(default_factory=list)  # leadml.tuning
+    fitted_leads: int = 0  # the leads the scoring model was fitted on (the newest ones)
 
 
 def newest(X: pd.DataFrame, y: np.ndarray, limit: int | None
@@ -224,7 +226,7 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
                            float(labelled.mean()) if len(y_seen) < len(labelled) else None)
     return Fitted(model=model, raw=raw, kind=kind, calibration_method=method,
                   candidates=candidates, timings=timings, choice=choice, shift=shift,
-                  leaderboard=leaderboard(trials))
+                  leaderboard=leaderboard(trials), fitted_leads=len(y_seen))
 
 
 def recent_rows(n: int, share: float) -> slice:
@@ -309,4 +311,5 @@ def train(history: History, cfg: TrainConfig) -> TrainResult:
         calibration_choice=fitted.choice.as_dict() if fitted.choice is not None else None,
         numeric_ranges=numeric_ranges(X.iloc[:before], cfg.dataset.columns.numeric,
                                       cfg.dataset.missing_values),
+        fitted_leads=fitted.fitted_leads,
     )

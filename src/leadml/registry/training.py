@@ -149,6 +149,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
             **{f"classifier_{k}": v for k, v in classifier_settings(result.model).items()},
             **{f"drift_{k}": v for k, v in result.drift.items()},
             "model_kind": result.kind,
+            "fitted_leads": result.fitted_leads,
             "calibration_method": result.calibration_method,
             "config_sha256": cfg.sha256,
             "seed": cfg.model.seed,
