@@ -237,3 +237,18 @@ def test_a_placeholder_that_converts_unlike_a_blank_is_reported_apart(tmp_path, 
         1.5 * stats["placeholders"]["(blank)"]["conversion_rate"]
     assert not any("converts at" in f.message for f in report.findings if f.column == "plain")
     json.dumps(report.to_dict())  # the numbers are in the audit JSON
+
+
+def test_the_audits_auc_is_scikit_learns_roc_auc_folded():
+    from sklearn.metrics import roc_auc_score
+
+    from leadml.audit import _folded_auc
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 5000)
+    for score in (rng.normal(size=5000) + y,  # continuous
+                  rng.integers(0, 7, 5000) - 2 * y,  # few values, many ties, inverted
+                  (rng.random(5000) < 0.3).astype(float)):  # a flag
+        auc = roc_auc_score(y, score)
+        assert _folded_auc(y, score) == round(max(auc, 1 - auc), 4)
+    assert _folded_auc(y, np.ones(5000)) == 0.5 and _folded_auc(np.ones(50), y[:50]) == 0.5

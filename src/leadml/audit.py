@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from leadml.config import TrainConfig, config_line
 from leadml.leakage import leak_evidence, read_dates
@@ -137,9 +136,22 @@ def cross_fitted_auc(keys: np.ndarray, y: np.ndarray) -> float:
 
 
 def _folded_auc(y: np.ndarray, score: np.ndarray) -> float:
-    if len(np.unique(score)) < 2 or y.min() == y.max():
+    """ROC AUC folded to >= 0.5; 0.5 when the score or the outcome is constant.
+
+    Counted per distinct score (the audit's scores are a rate per value, or a flag): the
+    share of (converted, not converted) pairs ranked the right way, ties counting half,
+    which is ROC AUC, in one sort instead of scikit-learn's curve (1M leads: 0.2 s -> 0.07 s).
+
+    >>> _folded_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    0.75
+    """
+    values, which = np.unique(score, return_inverse=True)
+    if len(values) < 2 or y.min() == y.max():
         return 0.5
-    auc = float(roc_auc_score(y, score))
+    pos = np.bincount(which, weights=y, minlength=len(values))
+    neg = np.bincount(which, minlength=len(values)) - pos
+    below = np.cumsum(neg) - neg  # non-converted leads scored lower than each value
+    auc = float((pos * (below + neg / 2)).sum() / (pos.sum() * neg.sum()))
     return round(max(auc, 1 - auc), 4)
 
 
@@ -152,25 +164,29 @@ def _bins(values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(values), -1, np.searchsorted(edges, values, side="right"))
 
 
-def _as_numbers(values: pd.Series, missing: np.ndarray) -> np.ndarray | None:
-    """The column as floats when (nearly) every stated value is a number, else None."""
+def _as_numbers(values: pd.Series, missing: np.ndarray, counts: np.ndarray
+                ) -> np.ndarray | None:
+    """The distinct ``values`` (each held by ``counts`` leads) as floats when (nearly) every
+    stated lead's value is a number, else None."""
     numbers = pd.to_numeric(values.where(~missing), errors="coerce").to_numpy(dtype=float)
-    stated = int((~missing).sum())
-    if stated and np.isfinite(numbers).sum() >= 0.95 * stated:
+    stated = int(counts[~missing].sum())
+    if stated and counts[np.isfinite(numbers)].sum() >= 0.95 * stated:
         return numbers
     return None
 
 
-def _as_dates(values: pd.Series, missing: np.ndarray, date_format: str) -> pd.Series | None:
-    """The column as UTC times when (nearly) every stated value is a date, else None."""
-    stated = values[~missing]
-    if len(stated) == 0 or pd.api.types.is_numeric_dtype(stated):
+def _as_dates(values: pd.Series, missing: np.ndarray, counts: np.ndarray, probe: pd.Series,
+              date_format: str) -> pd.Series | None:
+    """The distinct ``values`` as UTC times when (nearly) every stated lead's value is a
+    date (``probe``: the first stated values, in file order, must all look like one)."""
+    stated = int(counts[~missing].sum())
+    if stated == 0 or pd.api.types.is_numeric_dtype(values):
         return None
-    probe = stated.astype(str).head(500)
-    if not probe.str.contains(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}", regex=True).all():
+    if not probe.astype(str).str.contains(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}",
+                                          regex=True).all():
         return None
     times = read_dates(values.where(~missing, None), date_format)
-    return times if times.notna().sum() >= 0.9 * len(stated) else None
+    return times if counts[times.notna().to_numpy()].sum() >= 0.9 * stated else None
 
 
 def _order_corr(numbers: np.ndarray) -> float:
@@ -182,22 +198,47 @@ def _order_corr(numbers: np.ndarray) -> float:
     return float(np.corrcoef(ranks, np.flatnonzero(ok))[0, 1])
 
 
+def _trailing_numbers(values: pd.Series) -> np.ndarray:
+    """The number each value ends with ("L-00123" -> 123.0), NaN where none: in Arrow, one
+    pass (pandas' ``str.extract`` runs Python's ``re`` per value, 1.6 s per 1M ids).
+
+    >>> _trailing_numbers(pd.Series(["L-00123 ", "x", None])).tolist()
+    [123.0, nan, nan]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(values.astype(object).where(values.notna(), None), type=pa.string())
+    digits = pc.struct_field(pc.extract_regex(text, r"(?P<n>\d+)\s*$"), [0])
+    return pc.cast(digits, pa.float64()).to_numpy(zero_copy_only=False)
+
+
 def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
                   markers: tuple[str, ...], date_format: str = "iso") -> dict[str, Any]:
-    missing = is_missing(values, markers)
-    stated = values[~missing]
-    text = stated.astype(str).str.strip()
-    distinct = int(text.nunique())
-    top_share = float(text.value_counts(normalize=True).iloc[0]) if distinct else 1.0
-    numbers = None if role in ("categorical", "text") else _as_numbers(values, missing)
-    dates = None if numbers is not None else _as_dates(values, missing, date_format)
-    kind = "number" if numbers is not None else "date" if dates is not None else "text"
-    if dates is not None:
-        numbers = (dates - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy()
+    # Each step that reads a value runs once per distinct value (a million leads repeat a
+    # few thousand) and reaches the leads through its code.
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    u = pd.Series(uniques)
+    counts = np.bincount(codes, minlength=len(u))
+    u_missing = is_missing(u, markers)
+    missing = u_missing[codes]
+    u_text = u.astype(str).str.strip()
+    text_codes, texts = pd.factorize(u_text[~u_missing])
+    by_text = np.bincount(text_codes, weights=counts[~u_missing], minlength=len(texts))
+    distinct, stated = len(texts), int(by_text.sum())
+    top_share = float(by_text.max() / stated) if distinct else 1.0
+    u_numbers = None if role in ("categorical", "text") else _as_numbers(u, u_missing, counts)
+    u_dates = None if u_numbers is not None else _as_dates(
+        u, u_missing, counts, values.iloc[np.flatnonzero(~missing)[:500]], date_format)
+    kind = "number" if u_numbers is not None else "date" if u_dates is not None else "text"
+    if u_dates is not None:
+        u_numbers = (u_dates - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds() \
+            .to_numpy()
+    numbers = None if u_numbers is None else u_numbers[codes]
     if numbers is not None:
         keys = _bins(numbers)
     else:
-        keys = np.where(missing, "\0missing", values.astype(str).str.strip().str.lower())
+        keys = pd.factorize(np.where(u_missing, "\0missing", u_text.str.lower()))[0][codes]
     stats = {
         "column": name, "role": role, "kind": kind,
         "missing_share": round(float(missing.mean()), 4),
@@ -213,18 +254,18 @@ def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
         "flags": [],
     }
     if numbers is None:
-        lowered = text.str.lower()
+        lowered = u_text.str.lower()
         listed = {m.strip().lower() for m in markers}
-        counts = lowered[lowered.isin(COMMON_MARKERS - listed)].value_counts()
-        stats["unlisted_markers"] = {k: int(v) for k, v in counts.items()}
-        if distinct >= 0.95 * len(values) and len(stated) >= 0.5 * len(values):
+        found = ~u_missing & lowered.isin(COMMON_MARKERS - listed).to_numpy()
+        unlisted = pd.Series(counts[found]).groupby(lowered[found].to_numpy()).sum()
+        stats["unlisted_markers"] = {k: int(v) for k, v in unlisted.sort_values(
+            ascending=False, kind="stable").items()}
+        if distinct >= 0.95 * len(values) and stated >= 0.5 * len(values):
             # An id: does its shape ("WON-123" vs "L-456") or its number track the outcome?
-            shape = np.where(missing, "", text.reindex(values.index, fill_value="")
-                             .str.replace(r"\d+", "#", regex=True))
-            digits = pd.to_numeric(values.astype(str).str.extract(r"(\d+)\s*$")[0],
-                                   errors="coerce").to_numpy(dtype=float)
-            stats["order_auc"] = max(cross_fitted_auc(shape, y),
-                                     cross_fitted_auc(_bins(digits), y))
+            shape = np.where(u_missing, "", u_text.str.replace(r"\d+", "#", regex=True))
+            digits = _trailing_numbers(u)
+            stats["order_auc"] = max(cross_fitted_auc(pd.factorize(shape)[0][codes], y),
+                                     cross_fitted_auc(_bins(digits[codes]), y))
             stats["pattern"] = "id-like"
     elif abs(stats["order_corr"]) >= 0.9:
         stats["order_auc"] = stats["single_auc"]
