@@ -169,3 +169,17 @@ def test_a_fit_budget_fits_on_the_newest_leads_and_still_evaluates_every_window(
     y_train = history.target[train_window]
     assert [f.labelled_rate for f in folds] == [None, y_train[:1_800].mean(),
                                                 y_train[:2_700].mean()]
+
+
+def test_a_fit_budget_with_one_outcome_says_what_to_change(tmp_path):
+    from leadml.schema import LeadDataError
+
+    leads = make_leads(4_000, seed=4)
+    leads.loc[1_400:2_399, "converted"] = 0  # the newest 1,000 of the train window
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    cfg = load_config(write_config(tmp_path, tmp_path / "leads.csv",
+                                   model={"max_fit_leads": 1_000}))
+    raw = pd.read_csv(tmp_path / "leads.csv", dtype=str, keep_default_na=False)
+    with pytest.raises(LeadDataError, match=r"newest 1,000 leads .* all unconverted.*"
+                                            r"max_fit_leads"):
+        train(validate_history(raw, cfg), cfg)

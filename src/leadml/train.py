@@ -27,7 +27,7 @@ from leadml.calibration import (
     rate_shift,
     window_map,
 )
-from leadml.config import DriftConfig, TrainConfig
+from leadml.config import DriftConfig, TrainConfig, config_line
 from leadml.drift import RateShifted, embodied_rate
 from leadml.evaluate import band_table, bootstrap_intervals, calibration_table, metrics
 from leadml.schema import History, LeadDataError
@@ -163,6 +163,12 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
     limit = cfg.model.max_fit_leads
     X_all, y_all = X_fit, y_fit  # the calibration folds cap each of their own fits
     X_fit, y_fit = newest(X_fit, y_fit, limit)
+    if len(np.unique(y_fit)) < 2:
+        raise LeadDataError(
+            f"the newest {len(y_fit):,} leads of the train window, the most a fit may use "
+            f"({config_line(cfg, 'model', 'max_fit_leads')}), are all "
+            f"{'converted' if y_fit[0] else 'unconverted'}: a model needs both outcomes. "
+            "Raise model.max_fit_leads, or set it to null to fit on every lead")
     trials, best, chosen = run_trials(cfg, X_fit, y_fit, X_cal, y_cal)
     timings = {f"fit_{t.kind}_seconds": t.seconds for t in trials if t.name == t.kind}
     candidates = {t.kind: dict(t.metrics) for t in trials if t.name == t.kind}
