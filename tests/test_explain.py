@@ -75,7 +75,7 @@ def test_replacing_the_top_field_by_the_reference_moves_the_probability_back(fit
 def test_every_fields_effect_equals_scoring_again_with_that_field_swapped(fitted):
     """Every field of every lead, not only the top ones: the effect is the probability minus
     the full model's probability with that raw field set to the reference (the trees' one
-    walk per lead, leadml.tree_swaps, and the logistic regression's parts alike)."""
+    walk per lead, leadml.trees, and the logistic regression's parts alike)."""
     model, X, reference = fitted
     X = X.head(500)
     p, effects = Explainer(model, reference).effects(X)

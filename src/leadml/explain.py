@@ -12,7 +12,7 @@ swap is exact arithmetic: the decision function is a sum of per-field parts
 (:mod:`leadml.linear`, each computed once per distinct value), and a field's swap subtracts
 its part and adds the reference's. For gradient boosting the leads are encoded once and each
 lead walks each tree once, every field's swapped walk branching off only where the
-reference turns the other way (:mod:`leadml.tree_swaps`). Both equal replacing the raw
+reference turns the other way (:mod:`leadml.trees`). Both equal replacing the raw
 value and scoring again, which the tests check.
 """
 
@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from leadml import encoded, linear
 from leadml.drift import shift_rate
 from leadml.features import field_columns
-from leadml.sklearn_compat import model_parts
+from leadml.sklearn_compat import is_binary_hist_gradient_boosting, model_parts
 
 MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
@@ -46,8 +45,7 @@ class Explainer:
                                linear.field_parts(self.pipeline, self.reference).items()}
         else:
             self._z_ref = self._matrix(self.reference)
-        self._trees = isinstance(self._classifier, HistGradientBoostingClassifier) \
-            and len(self._classifier.classes_) == 2
+        self._trees = is_binary_hist_gradient_boosting(self._classifier)
         if self._trees:  # each encoded column's field (a last, unused one if none owns it)
             self._field_of = np.full(self._z_ref.shape[1], len(self.fields), dtype=np.int64)
             for g, cols in enumerate(self.fields.values()):
@@ -74,7 +72,7 @@ class Explainer:
             return p, pd.DataFrame(out, index=leads.index, columns=list(self.fields))
         z = self._matrix(leads)
         if self._trees and len(z):  # every field's swap in one walk of the trees
-            from leadml.tree_swaps import swapped_decisions
+            from leadml.trees import swapped_decisions
 
             decision, swapped = swapped_decisions(self._classifier, z, self._z_ref[0],
                                                   self._field_of, len(self.fields) + 1)

@@ -324,16 +324,20 @@ class LeadPipeline(Pipeline):
     copies: ending in a logistic regression, it sums per-field parts computed once per
     distinct value (:mod:`leadml.linear`; the same probabilities to rounding); ending in
     another classifier, it builds the encoded matrix straight into one array
-    (:mod:`leadml.encoded`; the same values). Calls with routed parameters, and pipelines
-    of another shape, take Pipeline's own path.
+    (:mod:`leadml.encoded`; the same values), and a binary gradient boosting walks its trees
+    in one compiled pass (:mod:`leadml.trees`; bit for bit). Calls with routed parameters,
+    and pipelines of another shape, take Pipeline's own path.
     """
 
     def _path(self, X, params) -> str:
         from leadml import encoded, linear
+        from leadml.sklearn_compat import is_binary_hist_gradient_boosting
 
         if params or len(X) == 0 or not encoded.is_direct(self):
             return "pipeline"
-        return "linear" if linear.is_linear(self) else "matrix"
+        if linear.is_linear(self):
+            return "linear"
+        return "trees" if is_binary_hist_gradient_boosting(self.steps[-1][1]) else "matrix"
 
     def decision_function(self, X, **params):
         from leadml import encoded, linear
@@ -341,6 +345,10 @@ class LeadPipeline(Pipeline):
         path = self._path(X, params)
         if path == "linear":
             return linear.decision(self, linear.field_parts(self, X))
+        if path == "trees":
+            from leadml import trees
+
+            return trees.decisions(self.steps[-1][1], encoded.matrix(self, X))
         if path == "matrix":
             return self.steps[-1][1].decision_function(encoded.matrix(self, X))
         return super().decision_function(X, **params)
@@ -349,8 +357,8 @@ class LeadPipeline(Pipeline):
         from leadml import encoded
 
         path = self._path(X, params)
-        if path == "linear":
-            p = expit(self.decision_function(X))  # LogisticRegression's binary predict_proba
+        if path in ("linear", "trees"):  # both classifiers' binary predict_proba
+            p = expit(self.decision_function(X))
             return np.vstack([1 - p, p]).T
         if path == "matrix":
             return self.steps[-1][1].predict_proba(encoded.matrix(self, X))

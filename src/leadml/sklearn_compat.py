@@ -138,6 +138,15 @@ class Trees:
     columns: np.ndarray
 
 
+def is_binary_hist_gradient_boosting(classifier) -> bool:
+    """Whether ``classifier`` is a fitted binary ``HistGradientBoostingClassifier`` (whose
+    trees :mod:`leadml.trees` walks)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return isinstance(classifier, HistGradientBoostingClassifier) \
+        and hasattr(classifier, "_predictors") and len(classifier.classes_) == 2
+
+
 def hist_gradient_boosting_input(classifier, X) -> np.ndarray:
     """The array a fitted ``HistGradientBoostingClassifier``'s trees read for ``X``."""
     return np.ascontiguousarray(classifier._preprocess_X(X, reset=False), dtype=np.float64)

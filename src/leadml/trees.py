@@ -1,5 +1,10 @@
-"""A gradient-boosting model's decision with each field swapped for the reference's, for
-every field in one pass over the trees.
+"""Compiled walks of a fitted binary gradient-boosting model's trees, every tree per lead
+in one parallel pass: its decision (:func:`decisions`), and its decision with each field
+swapped for the reference's (:func:`swapped_decisions`).
+
+scikit-learn walks a million leads down one tree, then the next (133 Python-level calls
+for a typical model); here each lead walks all the trees while its row is in cache: the
+same sums in the same order, bit for bit ``decision_function``, in about half the time.
 
 Swapping one field and re-running the trees, once per field, walks every tree once per field
 (14 fields: 15 walks). But a lead's swapped walk in a tree is its own walk until the first
@@ -13,7 +18,7 @@ bitset, unknown categories as missing, ``x <= threshold``), read from the fitted
 through :mod:`leadml.sklearn_compat`. The original decision is summed in scikit-learn's
 order (bit for bit its ``decision_function``); a swapped decision adds the differences of
 the leaves that changed (equal to re-running the trees to rounding;
-``tests/test_explain.py`` checks both).
+``tests/test_explain.py`` and ``tests/test_features.py`` check both).
 """
 
 from __future__ import annotations
@@ -39,6 +44,26 @@ def _goes_left(k, x, missing_left, is_categorical, threshold, bitset_idx, featur
             return False
         return missing_left[k] == 1
     return x <= threshold[k]
+
+
+@njit(cache=True, parallel=True)
+def _decisions(X, baseline, roots, value, feature, threshold, missing_left, left, right,
+               is_leaf, is_categorical, bitset_idx, raw_left, known, f_idx_map):
+    n = X.shape[0]
+    decision = np.empty(n)
+    for i in prange(n):
+        acc = baseline
+        for t in range(roots.shape[0]):
+            k = roots[t]
+            while is_leaf[k] == 0:
+                if _goes_left(k, X[i, feature[k]], missing_left, is_categorical, threshold,
+                              bitset_idx, feature, raw_left, known, f_idx_map):
+                    k = left[k]
+                else:
+                    k = right[k]
+            acc += value[k]
+        decision[i] = acc
+    return decision
 
 
 @njit(cache=True, parallel=True)
@@ -88,6 +113,17 @@ def _swapped_decisions(X, ref, field_of, n_fields, baseline, roots, value, featu
         for g in range(n_fields):
             swapped[i, g] = acc + delta[g]
     return decision, swapped
+
+
+def decisions(classifier, X: np.ndarray) -> np.ndarray:
+    """``classifier.decision_function(X)`` of a fitted binary ``HistGradientBoostingClassifier``
+    on the encoded leads ``X``, bit for bit."""
+    trees = hist_gradient_boosting_trees(classifier)
+    X = hist_gradient_boosting_input(classifier, X)
+    return _decisions(
+        X, trees.baseline, trees.roots, trees.value, trees.feature, trees.threshold,
+        trees.missing_left, trees.left, trees.right, trees.is_leaf, trees.is_categorical,
+        trees.bitset_idx, trees.raw_left, trees.known, trees.f_idx_map)
 
 
 def swapped_decisions(classifier, X: np.ndarray, reference: np.ndarray,
