@@ -141,6 +141,6 @@ def test_mlflow_infers_the_same_schema_from_the_distinct_rows():
     small = distinct_rows(frame)
     assert len(small) == frame["lead_id"].nunique() and set(small["converted"]) == {0, 1}
     with pytest.warns(UserWarning, match="integer"):
-        assert infer_signature(small).inputs == infer_signature(frame).inputs
-    assert not [c for c in infer_signature(small).inputs.to_dict()
-                if c["name"] == "industry"][0]["required"]
+        schema = infer_signature(small).inputs
+        assert schema == infer_signature(frame).inputs
+    assert not [c for c in schema.to_dict() if c["name"] == "industry"][0]["required"]
