@@ -4,7 +4,8 @@ swapped for the reference's (:func:`swapped_decisions`).
 
 scikit-learn walks a million leads down one tree, then the next (133 Python-level calls
 for a typical model); here each lead walks all the trees while its row is in cache: the
-same sums in the same order, bit for bit ``decision_function``, in about half the time.
+same sums in the same order, bit for bit ``decision_function``, 1.2x (20k leads) to 1.4x
+(200k leads) faster.
 
 Swapping one field and re-running the trees, once per field, walks every tree once per field
 (14 fields: 15 walks). But a lead's swapped walk in a tree is its own walk until the first
@@ -115,15 +116,18 @@ def _swapped_decisions(X, ref, field_of, n_fields, baseline, roots, value, featu
     return decision, swapped
 
 
+def _walked(trees) -> tuple:
+    """The arrays of :class:`leadml.sklearn_compat.Trees`, in the compiled walks' order."""
+    return (trees.baseline, trees.roots, trees.value, trees.feature, trees.threshold,
+            trees.missing_left, trees.left, trees.right, trees.is_leaf, trees.is_categorical,
+            trees.bitset_idx, trees.raw_left, trees.known, trees.f_idx_map)
+
+
 def decisions(classifier, X: np.ndarray) -> np.ndarray:
     """``classifier.decision_function(X)`` of a fitted binary ``HistGradientBoostingClassifier``
     on the encoded leads ``X``, bit for bit."""
     trees = hist_gradient_boosting_trees(classifier)
-    X = hist_gradient_boosting_input(classifier, X)
-    return _decisions(
-        X, trees.baseline, trees.roots, trees.value, trees.feature, trees.threshold,
-        trees.missing_left, trees.left, trees.right, trees.is_leaf, trees.is_categorical,
-        trees.bitset_idx, trees.raw_left, trees.known, trees.f_idx_map)
+    return _decisions(hist_gradient_boosting_input(classifier, X), *_walked(trees))
 
 
 def swapped_decisions(classifier, X: np.ndarray, reference: np.ndarray,
@@ -136,8 +140,4 @@ def swapped_decisions(classifier, X: np.ndarray, reference: np.ndarray,
     X = hist_gradient_boosting_input(classifier, X)
     reference = hist_gradient_boosting_input(classifier, np.asarray(reference)[None, :])[0]
     field_of = np.asarray(field_of, dtype=np.int64)[trees.columns]
-    return _swapped_decisions(
-        X, reference, field_of, n_fields, trees.baseline, trees.roots, trees.value,
-        trees.feature, trees.threshold, trees.missing_left, trees.left, trees.right,
-        trees.is_leaf, trees.is_categorical, trees.bitset_idx, trees.raw_left, trees.known,
-        trees.f_idx_map)
+    return _swapped_decisions(X, reference, field_of, n_fields, *_walked(trees))
