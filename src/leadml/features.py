@@ -68,29 +68,31 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"lead data is missing columns {missing} that the model uses")
+        return pd.DataFrame({col: self.clean_column(col, X[col])
+                             for col in self.feature_names_in_}, index=X.index)
+
+    def clean_column(self, col: str, values: pd.Series) -> pd.Series:
+        """Column ``col`` of the output from its raw ``values``: each column is cleaned on
+        its own, so a column's distinct values can be cleaned without the others."""
         markers = set(self.missing_values)
-        out = {}
-        for col in self.numeric:
-            values = X[col]
+        if col in self.numeric:
             if values.dtype.kind not in "iufb":  # text: each distinct value read once
                 codes, uniques = pd.factorize(values, use_na_sentinel=True)
                 text = pd.Series(uniques, dtype=object)
                 numbers = pd.to_numeric(text.where(~text.isin(markers), np.nan),
                                         errors="coerce").astype("float64").to_numpy()
-                values = pd.Series(np.append(numbers, np.nan)[codes], index=X.index)
+                values = pd.Series(np.append(numbers, np.nan)[codes], index=values.index)
             values = values.astype("float64")
-            out[col] = values.where(np.isfinite(values), np.nan)
-        for col in (*self.categorical, *self.text):
-            # Each distinct value is cleaned once: a million leads repeat a few thousand.
-            codes, uniques = pd.factorize(X[col], use_na_sentinel=True)
-            text = pd.Series(uniques, dtype=object).astype(str).str.strip()
-            clean = text.astype("object").where(~text.isin(markers).to_numpy(), np.nan)
-            missing = "" if col in self.text else np.nan
-            table = np.append(clean.to_numpy(dtype=object), missing)  # code -1: missing
-            if col in self.text:
-                table[pd.isna(table)] = ""
-            out[col] = pd.Series(table[codes], index=X.index, dtype=object)
-        return pd.DataFrame(out, index=X.index)
+            return values.where(np.isfinite(values), np.nan)
+        # Each distinct value is cleaned once: a million leads repeat a few thousand.
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+        clean = text.astype("object").where(~text.isin(markers).to_numpy(), np.nan)
+        missing = "" if col in self.text else np.nan
+        table = np.append(clean.to_numpy(dtype=object), missing)  # code -1: missing
+        if col in self.text:
+            table[pd.isna(table)] = ""
+        return pd.Series(table[codes], index=values.index, dtype=object)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self)
@@ -155,9 +157,7 @@ class PerDistinct(TransformerMixin, BaseEstimator):
         left to itself (no rows or no columns)."""
         if not isinstance(self.transformer_, OneHotEncoder | OrdinalEncoder):  # text
             codes, uniques = pd.factorize(pd.Series(X), use_na_sentinel=False)
-            return [codes], self.transformer_.transform(pd.Series(uniques, dtype=object)), None
-        from leadml.sklearn_compat import output_widths
-
+            return [codes], self.encode_rows(pd.Series(uniques, dtype=object)), None
         if not isinstance(X, pd.DataFrame):
             X = np.asarray(X)
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X) if X.ndim == 2 else None
@@ -166,11 +166,25 @@ class PerDistinct(TransformerMixin, BaseEstimator):
         found = [pd.factorize(frame.iloc[:, j], use_na_sentinel=False)
                  for j in range(frame.shape[1])]
         padded = distinct_rows(frame, [u for _, u in found])
-        encoded = self.transformer_.transform(padded if isinstance(X, pd.DataFrame)
-                                              else padded.to_numpy())
-        encoded = encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
-        return ([c for c, _ in found], encoded,
-                output_widths(self.transformer_, len(found)))
+        encoded = self.encode_rows(padded if isinstance(X, pd.DataFrame) else padded.to_numpy())
+        return [c for c, _ in found], encoded, self.widths(len(found))
+
+    def encode_rows(self, rows):
+        """The transformer's output for ``rows`` (distinct values, as :meth:`distinct` pads
+        them): dense for the encoders, sparse for text."""
+        encoded = self.transformer_.transform(rows)
+        if not isinstance(self.transformer_, OneHotEncoder | OrdinalEncoder):
+            return encoded
+        return encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
+
+    def widths(self, n_columns: int) -> list[int] | None:
+        """How many output columns each of ``n_columns`` input columns owns (None for text:
+        one input column)."""
+        if not isinstance(self.transformer_, OneHotEncoder | OrdinalEncoder):
+            return None
+        from leadml.sklearn_compat import output_widths
+
+        return output_widths(self.transformer_, n_columns)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self)

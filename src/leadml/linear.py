@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadml.encoded import is_direct
-from leadml.features import PerDistinct, field_columns
+from leadml.encoded import blocks, is_direct
+from leadml.features import field_columns
 
 
 def is_linear(pipeline) -> bool:
@@ -32,35 +32,24 @@ def is_linear(pipeline) -> bool:
 
 def field_parts(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
     """Raw field -> its part of the decision function for each lead of ``X`` (leads as
-    read: the pipeline's cleaning step runs first)."""
-    clean, encode = pipeline.named_steps["clean"], pipeline.named_steps["encode"]
+    read: the pipeline's cleaning runs on each field's distinct values)."""
     coef = pipeline.steps[-1][1].coef_.ravel()
     owner = np.empty(len(coef), dtype=object)
     for field, cols in field_columns(pipeline).items():
         owner[cols] = field
-    cleaned = clean.transform(X)
-    parts = {field: np.zeros(len(cleaned)) for field in dict.fromkeys(owner)}
-    for name, transformer, columns in encode.transformers_:
-        block = encode.output_indices_[name]
-        if name == "remainder" or transformer == "drop" or block.stop == block.start:
-            continue  # (a role with no columns leaves its transformer unfitted)
+    parts = {field: np.zeros(len(X)) for field in dict.fromkeys(owner)}
+    for block, fields, codes, encoded, sources in blocks(pipeline, X):
         weights, owners = coef[block], owner[block]
-        data = cleaned[columns]
-        found = transformer.distinct(data) if isinstance(transformer, PerDistinct) else None
-        if found is None:  # a dense block (the numbers), or no leads: per lead
-            z = data.to_numpy(dtype=float) if transformer == "passthrough" \
-                else transformer.transform(data)
-            z = z.toarray() if hasattr(z, "toarray") else np.asarray(z, dtype=float)
+        if codes is None:  # a block encoded per lead
             for field in dict.fromkeys(owners):
                 mine = owners == field
-                parts[field] += z[:, mine] @ weights[mine]
+                parts[field] += encoded[:, mine] @ weights[mine]
             continue
-        codes, encoded, widths = found
-        start = 0
-        for rows, width in zip(codes, widths or [len(weights)], strict=True):
-            per_value = encoded[:, start:start + width] @ weights[start:start + width]
-            parts[owners[start]] += np.asarray(per_value).ravel()[rows]
-            start += width
+        for j, field in enumerate(fields):  # per distinct value, then to the leads
+            mine = sources == j
+            if mine.any():
+                per_value = encoded[:, mine] @ weights[mine]
+                parts[field] += np.asarray(per_value).ravel()[codes[j]]
     return parts
 
 
