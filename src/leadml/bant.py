@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ TITLES_THAT_SIGN = (r"\b(?:chief|ceo|cto|cfo|coo|cro|cmo|cio|s?vp|evp|vice[- ]?p
 TITLES_THAT_CANNOT = r"\b(?:student|intern|phd candidate|trainee)\b"
 CRITERIA = ("budget", "authority", "need", "timeline")
 LABELS = ("sales_qualified", "nurture", "disqualified")
+GRADES = ("A", "B", "C", "D")
 
 _NO_PLANS = re.compile(r"\b(no plans?|not (buying|interested|planning)|never|no budget)\b")
 _NOT_YET = re.compile(r"\b(just )?(researching|browsing|looking|exploring)\b|\bnot sure\b"
@@ -76,15 +78,39 @@ def timeline_months(text: str) -> float | None:
     return None
 
 
-def _per_value(values: pd.Series, fn: Callable[[str], tuple[str, bool, str]]
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Apply ``fn`` once per distinct value: (status, hard disqualifier, reason) per row."""
+STATUSES = (MET, NOT_MET, UNKNOWN)  # the status codes of a _Judged, in this order
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """One criterion's verdict on every lead, as codes: ``status`` indexes
+    :data:`STATUSES`, ``text`` indexes ``texts`` (the distinct reasons, '' among them);
+    ``disqualifies`` flags hard disqualifiers. Leads share a handful of verdicts, so the
+    words are made once per verdict and never copied per lead."""
+
+    status: np.ndarray
+    disqualifies: np.ndarray
+    text: np.ndarray
+    texts: np.ndarray
+
+    def per_lead(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(status, hard disqualifier, reason) per lead, as words."""
+        return (np.asarray(STATUSES, dtype=object)[self.status], self.disqualifies,
+                self.texts[self.text])
+
+
+def _per_value(values: pd.Series, fn: Callable[[str], tuple[str, bool, str]],
+               missing: tuple[str, bool, str], markers: tuple[str, ...] = ()) -> _Judged:
+    """Apply ``fn`` once per distinct value; a missing value (empty, or a placeholder in
+    ``markers``) gets ``missing``."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    results = [fn(str(u)) for u in uniques]
-    status = np.array([r[0] for r in results] + [UNKNOWN], dtype=object)
-    disq = np.array([r[1] for r in results] + [False])
-    reason = np.array([r[2] for r in results] + [""], dtype=object)
-    return status[codes], disq[codes], reason[codes]  # code -1 picks the trailing "missing"
+    placeholders = set(markers)
+    results = [missing if placeholders and str(u).strip() in placeholders else fn(str(u))
+               for u in uniques] + [missing]  # code -1 picks the trailing "missing"
+    status = np.array([STATUSES.index(r[0]) for r in results], dtype=np.int8)
+    disq = np.array([r[1] for r in results], dtype=bool)
+    text, texts = pd.factorize(np.array([r[2] for r in results], dtype=object))
+    return _Judged(status[codes], disq[codes], text[codes], np.asarray(texts, dtype=object))
 
 
 def _money(x: float) -> str:
@@ -100,25 +126,29 @@ def budget(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     >>> s.tolist(), d.tolist()
     (['met', 'not_met', 'not_met', 'unknown'], [False, False, True, False])
     """
+    return _budget(values, rule).per_lead()
+
+
+def _budget(values: pd.Series, rule) -> _Judged:
     x = values.to_numpy(dtype="float64")
     known = ~np.isnan(x)
     met = known & (x >= rule.min)
-    status = np.where(~known, UNKNOWN, np.where(met, MET, NOT_MET)).astype(object)
+    status = np.where(~known, 2, np.where(met, 0, 1)).astype(np.int8)
     disq = known & (x < rule.disqualify_below) if rule.disqualify_below is not None \
         else np.zeros(len(x), bool)
-    reason = np.full(len(x), "", dtype=object)
+    text = np.zeros(len(x), dtype=np.int64)
+    texts = ["", "budget not stated"]
+    text[~known] = 1
     low = np.flatnonzero(known & ~met)
     for hard in (True, False):  # each distinct budget is put in words once
         rows = low[disq[low] == hard]
         if len(rows):
             codes, uniques = pd.factorize(x[rows])
-            words = np.array([f"budget {_money(u)} is below the "
-                              f"{_money(rule.disqualify_below)} minimum (hard disqualifier)"
-                              if hard else f"budget {_money(u)} is below {_money(rule.min)}"
-                              for u in uniques], dtype=object)
-            reason[rows] = words[codes]
-    reason[~known] = "budget not stated"
-    return status, disq, reason
+            text[rows] = len(texts) + codes
+            texts += [f"budget {_money(u)} is below the {_money(rule.disqualify_below)} "
+                      "minimum (hard disqualifier)" if hard
+                      else f"budget {_money(u)} is below {_money(rule.min)}" for u in uniques]
+    return _Judged(status, disq, text, np.array(texts, dtype=object))
 
 
 def authority(titles: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,6 +160,10 @@ def authority(titles: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarr
     >>> authority(pd.Series(["V.P. Sales", "Sales Intern", "analyst", None]), rule)[0].tolist()
     ['met', 'not_met', 'not_met', 'unknown']
     """
+    return _authority(titles, rule).per_lead()
+
+
+def _authority(titles: pd.Series, rule, markers: tuple[str, ...] = ()) -> _Judged:
     met, out = _matcher(rule.met, rule.met_values), \
         _matcher(rule.disqualify, rule.disqualify_values)
     what = "job title" if "title" in rule.column.lower() else rule.column.replace("_", " ")
@@ -144,9 +178,7 @@ def authority(titles: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarr
             return MET, False, ""
         return NOT_MET, False, f"{what} '{title}' shows no buying authority"
 
-    status, disq, reason = _per_value(titles, judge)
-    reason = np.where(status == UNKNOWN, f"no {what}", reason).astype(object)
-    return status, disq, reason
+    return _per_value(titles, judge, (UNKNOWN, False, f"no {what}"), markers)
 
 
 def _matcher(patterns, values) -> Callable[[str], bool]:
@@ -166,6 +198,10 @@ def need(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> need(pd.Series(["Urgent pain", "exploring", "no current need", None]), rule)[0].tolist()
     ['met', 'not_met', 'not_met', 'unknown']
     """
+    return _need(values, rule).per_lead()
+
+
+def _need(values: pd.Series, rule, markers: tuple[str, ...] = ()) -> _Judged:
     met = _matcher(rule.met_patterns, rule.met)
     out = _matcher(rule.disqualify_patterns, rule.disqualify)
 
@@ -178,9 +214,7 @@ def need(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return UNKNOWN, False, f"need '{value}' is not one the rules know"
         return NOT_MET, False, f"need '{value}' is not confirmed"
 
-    status, disq, reason = _per_value(values, judge)
-    return status, disq, np.where(status == UNKNOWN, np.where(reason == "", "need not stated",
-                                                               reason), reason).astype(object)
+    return _per_value(values, judge, (UNKNOWN, False, "need not stated"), markers)
 
 
 def timeline(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,7 +225,10 @@ def timeline(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarra
     ...          TimelineRule(column="t", max_months=6))[0].tolist()
     ['met', 'not_met', 'not_met', 'unknown', 'unknown']
     """
+    return _timeline(values, rule).per_lead()
 
+
+def _timeline(values: pd.Series, rule, markers: tuple[str, ...] = ()) -> _Judged:
     def judge(value: str) -> tuple[str, bool, str]:
         months = timeline_months(value)
         if months is None:
@@ -202,48 +239,53 @@ def timeline(values: pd.Series, rule) -> tuple[np.ndarray, np.ndarray, np.ndarra
             return MET, False, ""
         return NOT_MET, False, f"timeline '{value}' is beyond {rule.max_months:g} months"
 
-    status, disq, reason = _per_value(values, judge)
-    reason = np.where((status == UNKNOWN) & (reason == ""), "timeline not stated", reason)
-    return status, disq, reason.astype(object)
+    return _per_value(values, judge, (UNKNOWN, False, "timeline not stated"), markers)
 
 
-def evaluate(leads: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+def evaluate(leads: pd.DataFrame, rules: Rules, missing_values: tuple[str, ...] = ()
+             ) -> pd.DataFrame:
     """BANT status per lead: ``bant_<criterion>`` columns, ``hard_disqualifier`` and the
-    failed criteria in words (``bant_reasons``). ``leads`` holds typed values: numbers
-    for the budget and strings (or missing) for the rest."""
-    judges = {"budget": budget, "authority": authority, "need": need, "timeline": timeline}
+    failed criteria in words (``bant_reasons``); the statuses and reasons are categoricals.
+    ``leads`` holds typed values: numbers for the budget and strings for the rest, where
+    missing or a placeholder in ``missing_values`` is not stated."""
+    from leadml.explain import join_categorical
+
     n = len(leads)
-    unknown = (np.full(n, UNKNOWN, dtype=object), np.zeros(n, bool),
-               np.full(n, "", dtype=object))  # not configured: unknown, said once elsewhere
-    parts = {c: judges[c](leads[getattr(rules, c).column], getattr(rules, c))
-             if getattr(rules, c) is not None else unknown for c in CRITERIA}
-    out = pd.DataFrame({f"bant_{c}": parts[c][0] for c in CRITERIA}, index=leads.index)
-    out["hard_disqualifier"] = np.logical_or.reduce([parts[c][1] for c in CRITERIA])
+    judged = {}
+    for c in CRITERIA:
+        rule = getattr(rules, c)
+        if rule is None:  # not configured: unknown, said once elsewhere
+            judged[c] = _Judged(np.full(n, 2, dtype=np.int8), np.zeros(n, bool),
+                                np.zeros(n, dtype=np.int64), np.array([""], dtype=object))
+        elif c == "budget":
+            judged[c] = _budget(leads[rule.column], rule)
+        else:
+            judge = {"authority": _authority, "need": _need, "timeline": _timeline}[c]
+            judged[c] = judge(leads[rule.column], rule, tuple(missing_values))
+    out = pd.DataFrame({f"bant_{c}": pd.Categorical.from_codes(j.status, STATUSES)
+                        for c, j in judged.items()}, index=leads.index)
+    out["hard_disqualifier"] = np.logical_or.reduce([j.disqualifies for j in judged.values()])
     names = {"budget": "Budget", "authority": "Authority", "need": "Need",
              "timeline": "Timeline"}
-    # Join the failed criteria per distinct combination, not per lead.
-    texts = [np.where(parts[c][0] == MET, "", parts[c][2]).astype(object) for c in CRITERIA]
-    codes = [pd.factorize(t) for t in texts]
-    key = np.zeros(len(leads), dtype=np.int64)
-    for c, _ in codes:
-        key = key * (int(c.max()) + 1 if len(c) else 1) + c
-    combo_codes, _ = pd.factorize(key)
-    from leadml.explain import join_texts
-
-    sample = pd.Series(np.arange(len(key))).groupby(combo_codes).first().to_numpy()
-    joined = join_texts([np.where(t[sample] != "", f"{names[c]}: " + t[sample], "")
-                         .astype(object) for c, t in zip(CRITERIA, texts, strict=True)])
-    out["bant_reasons"] = joined[combo_codes] if len(key) else np.array([], dtype=object)
+    failed = []  # per criterion, what it says of the lead when not met
+    for c, j in judged.items():
+        words = np.array(["", *(f"{names[c]}: {t}" if t else "" for t in j.texts)],
+                         dtype=object)
+        unique, words = pd.factorize(words)
+        shown = np.where(j.status == 0, 0, j.text + 1)
+        failed.append(pd.Categorical.from_codes(unique[shown], np.asarray(words)))
+    out["bant_reasons"] = join_categorical(failed)
     return out
 
 
 def criteria_met(bant: pd.DataFrame) -> np.ndarray:
-    return (bant[[f"bant_{c}" for c in CRITERIA]].to_numpy() == MET).sum(axis=1)
+    return sum((bant[f"bant_{c}"] == MET).to_numpy(dtype=int) for c in CRITERIA)
 
 
 def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy,
-          expected_value: np.ndarray | None = None) -> np.ndarray:
-    """One label per lead, by the policy's stated precedence.
+          expected_value: np.ndarray | None = None) -> pd.Categorical:
+    """One label per lead (a categorical of :data:`LABELS`), by the policy's stated
+    precedence.
 
     1. a hard disqualifier -> ``disqualified`` (whatever the model says);
     2. probability below ``disqualify_below_probability`` -> ``disqualified``;
@@ -274,8 +316,10 @@ def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy,
         qualified &= ~known | (~np.isnan(ev) & (ev >= (sq.min_expected_value
                                                         if sq.min_expected_value is not None
                                                         else -np.inf)))
-    return np.select([bant["hard_disqualifier"].to_numpy(), low, qualified],
-                     ["disqualified", "disqualified", "sales_qualified"], "nurture")
+    codes = np.select([bant["hard_disqualifier"].to_numpy(), low, qualified],
+                      [LABELS.index("disqualified")] * 2 + [LABELS.index("sales_qualified")],
+                      LABELS.index("nurture")).astype(np.int8)
+    return pd.Categorical.from_codes(codes, LABELS)
 
 
 def meanings(policy: LabelPolicy) -> dict[str, str]:
@@ -336,12 +380,13 @@ def grade_cutoffs(grades: Grades, reference: np.ndarray | None = None) -> tuple[
     return tuple(float(np.quantile(reference, 1 - s)) for s in shares)
 
 
-def grade(probability: np.ndarray, cutoffs: tuple[float, ...]) -> np.ndarray:
-    """A to D from lower bounds (A, B, C).
+def grade(probability: np.ndarray, cutoffs: tuple[float, ...]) -> pd.Categorical:
+    """A to D from lower bounds (A, B, C), a categorical.
 
     >>> grade(np.array([0.5, 0.3, 0.1, 0.01]), (0.4, 0.2, 0.08)).tolist()
     ['A', 'B', 'C', 'D']
     """
     a, b, c = cutoffs
     p = np.asarray(probability)
-    return np.select([p >= a, p >= b, p >= c], ["A", "B", "C"], "D")
+    codes = np.select([p >= a, p >= b, p >= c], [0, 1, 2], 3).astype(np.int8)
+    return pd.Categorical.from_codes(codes, GRADES)

@@ -150,6 +150,24 @@ def join_texts(slots: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def join_categorical(slots: list[pd.Categorical]) -> pd.Categorical:
+    """:func:`join_texts` for slots that hold a few distinct texts each: joined once per
+    distinct combination of the slots' values, the leads sharing the result by code.
+
+    >>> a = pd.Categorical(["x", "", "x"]); b = pd.Categorical(["y", "y", ""])
+    >>> join_categorical([a, b]).tolist()
+    ['x; y', 'y', 'x']
+    """
+    key = np.zeros(len(slots[0]), dtype=np.int64)
+    for slot in slots:
+        key, _ = pd.factorize(key * (len(slot.categories) + 1) + slot.codes + 1)
+    _, first = np.unique(key, return_index=True)  # a lead of each combination, in code order
+    joined = join_texts([np.append(np.asarray(slot.categories, dtype=object), "")
+                         [slot.codes[first]] for slot in slots])  # (code -1, missing: '')
+    codes, words = pd.factorize(joined)
+    return pd.Categorical.from_codes(codes[key], np.asarray(words, dtype=object))
+
+
 def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
               top: int = MAX_REASONS, missing_values=()) -> np.ndarray:
     r"""Up to ``top`` raising and ``top`` lowering fields per lead, in words; a value in

@@ -499,6 +499,14 @@ def spreadsheet_safe(values: pd.Series) -> pd.Series:
     >>> spreadsheet_safe(pd.Series(["=1+1", "Job title raised it", "-2"])).tolist()
     ["'=1+1", 'Job title raised it', "'-2"]
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):  # escape each category once
+        categories = pd.Series(values.cat.categories, dtype=object)
+        safe = spreadsheet_safe(categories)
+        if safe is categories:
+            return values
+        if safe.is_unique:
+            return values.cat.rename_categories(safe.to_numpy())
+        values = values.astype(object)
     text = values.astype(object)
     if isinstance(values.dtype, pd.StringDtype):  # Arrow strings: one pass in Arrow
         risky = values.str.startswith(_FORMULA_START).fillna(False).to_numpy(dtype=bool)
@@ -553,6 +561,10 @@ class ChunkWriter:
         import pyarrow as pa
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        for i, field in enumerate(table.schema):  # categoricals: written as their text
+            if pa.types.is_dictionary(field.type):
+                table = table.set_column(i, field.name, table.column(i).cast(
+                    field.type.value_type))
         if self._schema is None:
             self._schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type)
                                       else f for f in table.schema])

@@ -387,7 +387,8 @@ def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | N
     if rules.value is not None:
         deal = typed[rules.value.column].to_numpy(dtype=float) if rules.value.column else None
         ev = capacity.expected_value(p, deal, rules.value)
-    eligible = bant.label(p, bant.evaluate(typed, rules), policy, ev) == "sales_qualified"
+    eligible = bant.label(p, bant.evaluate(typed, rules, run_contract.missing_values), policy,
+                          ev) == "sales_qualified"
     keys = capacity.rank_keys(policy.sales_qualified, p, ev)
     oracle = None if oracle_column is None else \
         pd.to_numeric(leads[oracle_column], errors="coerce").to_numpy(dtype=float)

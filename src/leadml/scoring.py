@@ -158,12 +158,7 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     out = frame.copy()
     for col, numbers in typed.items():
         out[col] = numbers
-    # The model's pipeline reads placeholders itself; the rules get them as missing.
-    for col in rules.columns:
-        if col not in typed:
-            values = out[col].astype(object)
-            out[col] = values.where(~is_missing(values, markers), None)
-    return out, reason
+    return out, reason  # (placeholders stay: the model and the rules read them as missing)
 
 
 def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
@@ -192,37 +187,46 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
-    checks = bant.evaluate(leads, rules)
-    value = {}
-    value_note = np.full(n, "", dtype=object)
+    checks = bant.evaluate(leads, rules, contract.missing_values)
+    value, value_note = {}, None
     if rules.value is not None:
         deal = leads[rules.value.column].to_numpy(dtype=float) if rules.value.column else None
         ev = capacity.expected_value(p, deal, rules.value)
         value = {"expected_value": ev}
-        value_note[np.isnan(ev) & ~np.isnan(p)] = (
-            f"Expected value unknown: {rules.value.column} not stated")
+        value_note = f"Expected value unknown: {rules.value.column} not stated"
     labels = bant.label(p, checks, rules.label_policy, value.get("expected_value"))
     floor = rules.label_policy.disqualify_below_probability
-    floor_note = np.full(n, "", dtype=object)
-    if floor is not None:
-        low = (p < floor) & ~checks["hard_disqualifier"].to_numpy()
-        floor_note[low] = f"Probability below the {floor:.0%} floor"
-    reasons = explain.join_texts([floor_note, value_note, field_reasons,
-                                  checks["bant_reasons"].to_numpy(dtype=object)])
+    nowhere = np.zeros(n, dtype=bool)
+    notes = [_note((p < floor) & ~checks["hard_disqualifier"].to_numpy() if floor is not None
+                   else nowhere, f"Probability below the {floor or 0:.0%} floor"),
+             _note(np.isnan(ev) & ~np.isnan(p) if value else nowhere, value_note)]
+    if explainer is None:  # a few distinct texts per slot: joined per combination
+        reasons = explain.join_categorical([*notes, checks["bant_reasons"].array])
+    else:
+        reasons = explain.join_texts([np.asarray(note, dtype=object) for note in notes]
+                                     + [field_reasons,
+                                        checks["bant_reasons"].to_numpy(dtype=object)])
+    ids = leads[contract.id_column]
+    same = np.zeros(n, dtype=np.int8)  # the run's constants, as one-category columns
     return pd.DataFrame({
-        "lead_id": leads[contract.id_column].astype(str).to_numpy(),
+        "lead_id": ids.array if isinstance(ids.dtype, pd.StringDtype)
+        else ids.astype(str).to_numpy(),
         "conversion_probability": p,
         **value,
         "score": scores,
         "grade": grades,
-        **{f"bant_{c}": checks[f"bant_{c}"].to_numpy() for c in bant.CRITERIA},
+        **{f"bant_{c}": checks[f"bant_{c}"].array for c in bant.CRITERIA},
         "label": labels,
         "reasons": reasons,
-        "model_name": contract.name,
-        "model_version": contract.version,
-        "rules_version": (rules.sha256 or "")[:16],
-        "scored_at": scored_at,
+        **{col: pd.Categorical.from_codes(same, [str(text)]) for col, text in (
+            ("model_name", contract.name), ("model_version", contract.version),
+            ("rules_version", (rules.sha256 or "")[:16]), ("scored_at", scored_at))},
     })
+
+
+def _note(where: np.ndarray, text: str | None) -> pd.Categorical:
+    """``text`` where ``where``, '' elsewhere."""
+    return pd.Categorical.from_codes(where.astype(np.int8), ["", text] if where.any() else [""])
 
 
 def output_columns(rules: Rules) -> list[str]:
