@@ -158,10 +158,15 @@ def join_categorical(slots: list[pd.Categorical]) -> pd.Categorical:
     >>> join_categorical([a, b]).tolist()
     ['x; y', 'y', 'x']
     """
-    key = np.zeros(len(slots[0]), dtype=np.int64)
+    n = len(slots[0])
+    slots = [s for s in slots if (np.asarray(s.categories, dtype=object) != "").any()]
+    if len(slots) <= 1:  # nothing to join
+        return slots[0] if slots else pd.Categorical.from_codes(np.zeros(n, np.int8), [""])
+    key = np.zeros(n, dtype=np.int64)
     for slot in slots:
         key, _ = pd.factorize(key * (len(slot.categories) + 1) + slot.codes + 1)
-    _, first = np.unique(key, return_index=True)  # a lead of each combination, in code order
+    first = np.empty(int(key.max()) + 1 if n else 0, dtype=np.int64)
+    first[key[::-1]] = np.arange(n - 1, -1, -1)  # a lead of each combination: the first
     joined = join_texts([np.append(np.asarray(slot.categories, dtype=object), "")
                          [slot.codes[first]] for slot in slots])  # (code -1, missing: '')
     codes, words = pd.factorize(joined)

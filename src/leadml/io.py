@@ -376,18 +376,21 @@ def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
         return "skip"
 
     def swallowing(batch) -> str | None:
-        """A value holding whole records (an unclosed quote), else None. Literal searches
-        on Arrow's buffers: a regular expression per column cost a second per 1M leads."""
+        """A value holding whole records (an unclosed quote), else None. A column whose
+        text bytes hold no line break (one scan of Arrow's buffer) holds no such value."""
         for col in batch.columns:
+            if not any(_text_bytes(chunk, b"\n\r") for chunk in col.chunks):
+                continue
             broken = pc.or_(pc.match_substring(col, "\n"), pc.match_substring(col, "\r"))
-            if pc.any(broken).as_py():
-                for value in col.filter(broken).to_pylist():
-                    if swallowed_lines(value, delimiter, width):
-                        return value[:80]
+            for value in col.filter(broken).to_pylist():
+                if swallowed_lines(value, delimiter, width):
+                    return value[:80]
         return None
 
     def too_long(batch) -> str | None:
         for name, col in zip(batch.schema.names, batch.columns, strict=True):
+            if all(_longest_bytes(chunk) <= MAX_FIELD_CHARS for chunk in col.chunks):
+                continue  # (a character is at least a byte)
             longest = pc.max(pc.utf8_length(col)).as_py()
             if longest is not None and longest > MAX_FIELD_CHARS:
                 return name
@@ -440,6 +443,32 @@ def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
             reader.close()
 
     return header, records()
+
+
+def _text_bytes(strings, wanted: bytes) -> bool:
+    """Whether the text buffer of an Arrow string array (the values, and perhaps bytes
+    beyond a slice: never fewer) holds one of the bytes ``wanted``."""
+    data = strings.buffers()[2]
+    if data is None or data.size == 0:
+        return False
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    return any(bool((buffer == byte).any()) for byte in wanted)
+
+
+def _large_string():
+    import pyarrow as pa
+
+    return pa.large_string()
+
+
+def _longest_bytes(strings) -> int:
+    """The longest value of an Arrow string array, in bytes."""
+    if len(strings) == 0:
+        return 0
+    wide = strings.type.equals(_large_string())
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64 if wide else np.int32)
+    ends = offsets[strings.offset:strings.offset + len(strings) + 1]
+    return int(np.diff(ends).max())
 
 
 def parquet_chunks(path: str | os.PathLike, *, chunk_rows: int = 100_000

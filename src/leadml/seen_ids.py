@@ -32,12 +32,17 @@ class SeenIds:
         """True for ids not seen before (in earlier chunks or earlier in this one); records
         them as seen."""
         hashes = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
+        order = np.argsort(hashes, kind="stable")  # sorted, a search walks the array once
+        ordered = hashes[order]
         seen = self._hashes[:self._n]
-        pos = np.searchsorted(seen, hashes)
-        before = (pos < self._n) & (seen[np.minimum(pos, self._n - 1)] == hashes) \
+        pos = np.searchsorted(seen, ordered)
+        found = (pos < self._n) & (seen[np.minimum(pos, self._n - 1)] == ordered) \
             if self._n else np.zeros(len(hashes), bool)
-        first = ~before & ~pd.Series(hashes).duplicated().to_numpy()
-        new = np.sort(hashes[first])
+        repeat = np.zeros(len(hashes), bool)  # an equal hash earlier in the chunk
+        repeat[1:] = ordered[1:] == ordered[:-1]
+        first = np.empty(len(hashes), bool)
+        first[order] = ~found & ~repeat
+        new = ordered[~found & ~repeat]
         if self._n + len(new) > len(self._hashes):  # more leads than expected: grow by half
             grown = np.empty(max(self._n + len(new), len(self._hashes) * 3 // 2),
                              dtype=np.uint64)
