@@ -111,16 +111,17 @@ def _shown(value) -> str:
     return f'"{str(value).strip()[:60]}"'
 
 
-def _prefixes(field: str, values: pd.Series, missing_values=()) -> np.ndarray:
-    """'Job title "VP Sales" ' for each lead; formatted once per distinct value. A
-    placeholder the model reads as missing (``missing_values``: "Select", "N/A") is shown
-    as not stated, as the model sees it."""
+def _prefixes(field: str, values: pd.Series, missing_values=()
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """'Job title "VP Sales" ' for each lead, as a code into a table of the distinct
+    prefixes (each formatted once). A placeholder the model reads as missing
+    (``missing_values``: "Select", "N/A") is shown as not stated, as the model sees it."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     label = field_words(field)
     markers = set(missing_values)
     shown = np.array([f"{label} {_shown(None if str(u).strip() in markers else u)} "
                       for u in uniques] + [f"{label} {_shown(None)} "], dtype=object)
-    return shown[codes]  # code -1 (missing) picks the last entry
+    return np.where(codes < 0, len(uniques), codes), shown  # missing: the last entry
 
 
 def _points_words(tenths: int) -> str:
@@ -131,22 +132,25 @@ def _points_words(tenths: int) -> str:
 _POINTS = np.array([_points_words(t) for t in range(1001)], dtype=object)  # 0 to 100 points
 
 
+_TAILS: dict[tuple[str, bool], np.ndarray] = {}
+
+
 def _tails(effect: np.ndarray, first: np.ndarray, direction: str) -> np.ndarray:
     """'raised the chance of converting by 12 points' where ``first``, else 'raised it by
     12 points' ('1 point', '0.6 points'), per lead, from two small lookup tables."""
+    for long in (True, False):
+        if (direction, long) not in _TAILS:
+            _TAILS[direction, long] = np.array(
+                [f"{direction} the chance of converting by {w}" if long
+                 else f"{direction} it by {w}" for w in _POINTS], dtype=object)
     tenths = np.minimum(np.rint(np.abs(effect) * 1000).astype(np.int64), 1000)
-    long = np.array([f"{direction} the chance of converting by {w}" for w in _POINTS],
-                    dtype=object)
-    short = np.array([f"{direction} it by {w}" for w in _POINTS], dtype=object)
-    return np.where(first, long[tenths], short[tenths])
+    return np.where(first, _TAILS[direction, True][tenths], _TAILS[direction, False][tenths])
 
 
 def join_texts(slots: list[np.ndarray]) -> np.ndarray:
-    """Per lead, the non-empty texts of the slots joined with '; ' (vectorised)."""
-    out = slots[0]
-    for slot in slots[1:]:
-        both = (out != "") & (slot != "")
-        out = np.where(both, out + "; " + slot, np.where(out == "", slot, out))
+    """Per lead, the non-empty texts of the slots joined with '; '."""
+    out = np.empty(len(slots[0]), dtype=object)
+    out[:] = ["; ".join(filter(None, texts)) for texts in zip(*slots, strict=True)]
     return out
 
 
@@ -187,19 +191,40 @@ def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
     >>> sentences(leads, pd.DataFrame({"industry": [-0.08]}), missing_values=("Select",))[0]
     'Industry (not stated) lowered the chance of converting by 8 points'
     """
+    slots = sentence_slots(leads, effects, top=top, missing_values=missing_values)
+    return join_texts(slots) if slots else np.full(len(effects), "", dtype=object)
+
+
+def sentence_slots(leads: pd.DataFrame, effects: pd.DataFrame, *,
+                   top: int = MAX_REASONS, missing_values=()) -> list[np.ndarray]:
+    """The parts :func:`sentences` joins: per slot (the strongest raising field, the
+    next, ..., then the lowering ones) a text per lead, '' where the slot is empty; slots
+    empty for every lead are left out."""
     n = len(effects)
     if n == 0:
-        return np.empty(0, dtype=object)
+        return [np.empty(0, dtype=object)]
     values = effects.to_numpy()
     fields = list(effects.columns)
-    prefixes = np.column_stack([_prefixes(f, leads[f], missing_values) for f in fields])
-    order = np.argsort(-values, axis=1, kind="stable")
+    codes, tables, offset = [], [], 0  # every field's prefixes in one table
+    for f in fields:
+        code, table = _prefixes(f, leads[f], missing_values)
+        codes.append(code + offset)
+        tables.append(table)
+        offset += len(table)
+    prefixes, codes = np.concatenate(tables), np.column_stack(codes)
     rows = np.arange(n)
     threshold = MIN_POINTS / 100
     slots, any_up = [], np.zeros(n, dtype=bool)
     for direction in ("raised", "lowered"):
+        # The k-th strongest field by repeated arg-max (ties: the first field raising, the
+        # last lowering, as a stable sort of all of them orders them), not a full sort.
+        left = np.nan_to_num(values if direction == "raised" else -values[:, ::-1],
+                             nan=-np.inf, posinf=np.inf, neginf=-np.inf)
         for k in range(min(top, len(fields))):
-            j = order[:, k] if direction == "raised" else order[:, -1 - k]
+            j = left.argmax(axis=1)
+            left[rows, j] = -np.inf
+            if direction == "lowered":
+                j = len(fields) - 1 - j
             effect = values[rows, j]
             if direction == "raised":
                 keep = effect >= threshold
@@ -208,9 +233,14 @@ def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
             else:
                 keep = effect <= -threshold
                 first = (k == 0) & ~any_up
-            slots.append(np.where(keep, prefixes[rows, j] + _tails(effect, first, direction),
-                                  ""))
-    return join_texts(slots)
+            if not keep.any():
+                continue  # an empty slot adds nothing to any lead's words
+            slot = np.full(n, "", dtype=object)
+            kept = np.flatnonzero(keep)  # words only for the leads this slot speaks of
+            slot[kept] = prefixes[codes[kept, j[kept]]] + _tails(effect[kept], first[kept],
+                                                                direction)
+            slots.append(slot)
+    return slots
 
 
 def strongest(effects: pd.Series, *, top: int = MAX_REASONS

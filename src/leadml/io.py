@@ -536,14 +536,16 @@ def spreadsheet_safe(values: pd.Series) -> pd.Series:
         if safe.is_unique:
             return values.cat.rename_categories(safe.to_numpy())
         values = values.astype(object)
-    text = values.astype(object)
-    if isinstance(values.dtype, pd.StringDtype):  # Arrow strings: one pass in Arrow
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+        values = values.astype("str")  # as the writer would: then one pass in Arrow
+    if isinstance(values.dtype, pd.StringDtype):
         risky = values.str.startswith(_FORMULA_START).fillna(False).to_numpy(dtype=bool)
     else:
-        risky = np.array([isinstance(v, str) and v.startswith(_FORMULA_START) for v in text],
-                         dtype=bool)
+        risky = np.array([isinstance(v, str) and v.startswith(_FORMULA_START)
+                          for v in values.astype(object)], dtype=bool)
     if not risky.any():
         return values
+    text = values.astype(object)
     out = text.copy()
     out[risky] = "'" + text[risky]
     return out
@@ -590,10 +592,10 @@ class ChunkWriter:
         import pyarrow as pa
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        for i, field in enumerate(table.schema):  # categoricals: written as their text
-            if pa.types.is_dictionary(field.type):
-                table = table.set_column(i, field.name, table.column(i).cast(
-                    field.type.value_type))
+        for i, column in enumerate(table.schema):  # categoricals: written as their text
+            if pa.types.is_dictionary(column.type):
+                table = table.set_column(i, column.name, table.column(i).cast(
+                    column.type.value_type))
         if self._schema is None:
             self._schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type)
                                       else f for f in table.schema])

@@ -173,7 +173,7 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         return pd.DataFrame({c: pd.Series(dtype=float if c == "expected_value" else object)
                              for c in output_columns(rules)})
     n = len(leads)
-    field_reasons = np.full(n, "", dtype=object)
+    field_reasons = []  # per lead, the fields that raised and lowered the probability most
     if model is None:  # rules-only: no probability, score or grade; the rules decide
         p = np.full(n, np.nan)
         scores = pd.array([pd.NA] * n, dtype="Int64")
@@ -182,8 +182,8 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         features = leads[contract.features]
         if explainer is not None:
             p, effects = explainer.effects(features)
-            field_reasons = explain.sentences(features, effects,
-                                                  missing_values=contract.missing_values)
+            field_reasons = explain.sentence_slots(features, effects,
+                                                   missing_values=contract.missing_values)
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
@@ -203,9 +203,10 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
     if explainer is None:  # a few distinct texts per slot: joined per combination
         reasons = explain.join_categorical([*notes, checks["bant_reasons"].array])
     else:
-        reasons = explain.join_texts([np.asarray(note, dtype=object) for note in notes]
-                                     + [field_reasons,
-                                        checks["bant_reasons"].to_numpy(dtype=object)])
+        reasons = explain.join_texts([*(np.asarray(note, dtype=object) for note in notes
+                                        if len(note.categories) > 1),  # (else empty)
+                                      *field_reasons,
+                                      checks["bant_reasons"].to_numpy(dtype=object)])
     ids = leads[contract.id_column]
     same = np.zeros(n, dtype=np.int8)  # the run's constants, as one-category columns
     return pd.DataFrame({
