@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from leadml import explain
 from leadml.cli import app
 from leadml.config import load_config
 from leadml.explain import Explainer, field_columns, sentences
@@ -167,3 +168,29 @@ def test_exports_with_a_role_left_empty_score_and_explain(kind, roles):
         swapped = new.assign(**{field: reference[field]})
         np.testing.assert_allclose(p - model.predict_proba(swapped)[:, 1], effects[field],
                                    atol=1e-9, err_msg=field)
+
+
+def test_sentences_order_fields_as_a_stable_sort_of_all_effects_would():
+    """The strongest fields are picked by repeated arg-max; ties (equal effects) and
+    fields beyond the top fall as a stable sort of every effect orders them."""
+    rng = np.random.default_rng(3)
+    fields = [f"f{i}" for i in range(6)]
+    effects = pd.DataFrame(rng.choice([-0.2, -0.05, 0.0, 0.001, 0.05, 0.2], (400, 6)),
+                           columns=fields)  # many ties
+    leads = pd.DataFrame({f: rng.choice(["a", "b"], 400) for f in fields})
+    got = explain.sentences(leads, effects)
+
+    def words(field, value, effect, first, direction):
+        tail = explain._tails(np.array([effect]), np.array([first]), direction)[0]
+        return f'{explain.field_words(field)} "{value}" {tail}'
+
+    order = np.argsort(-effects.to_numpy(), axis=1, kind="stable")
+    for i in range(len(effects)):
+        row, parts = effects.iloc[i].to_numpy(), []
+        raised = [j for j in order[i, :3] if row[j] >= explain.MIN_POINTS / 100]
+        parts += [words(fields[j], leads.iloc[i, j], row[j], k == 0, "raised")
+                  for k, j in enumerate(raised)]
+        lowered = [j for j in order[i, ::-1][:3] if row[j] <= -explain.MIN_POINTS / 100]
+        parts += [words(fields[j], leads.iloc[i, j], row[j], k == 0 and not raised, "lowered")
+                  for k, j in enumerate(lowered)]
+        assert got[i] == "; ".join(parts)

@@ -411,3 +411,26 @@ def test_numbers_far_outside_training_are_rejected_not_scored_as_certain(champio
     rejected = rejects_of(tmp_path / "out.csv")
     assert rejected["record"].tolist() == ["1", "2"]
     assert rejected["reason"].str.contains("far outside what the model was trained on").all()
+
+
+def test_a_quoted_line_break_and_an_overlong_field_are_told_apart_by_the_fast_reader(
+        champion, tmp_path, leads):
+    """The Arrow reader's checks scan its text buffers first: a note-like value holding a
+    line break is scored, a field over MAX_FIELD_CHARS (in characters, counted after the
+    byte scan) is rejected, and no lead is lost either way."""
+    from leadml.io import MAX_FIELD_CHARS
+
+    frame = leads.copy()
+    frame.loc[10, "job_title"] = "Head of Sales\nEMEA"  # a real multi-line value
+    frame.loc[20, "job_title"] = "é" * (MAX_FIELD_CHARS // 2 + 1)  # long in bytes only
+    frame.loc[30, "industry"] = "x" * (MAX_FIELD_CHARS + 1)
+    path = tmp_path / "in.csv"
+    frame.to_csv(path, index=False)
+    result, manifest = score(path, tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    assert manifest["scored"] + manifest["rejected"] == len(frame)
+    rejected = rejects_of(tmp_path / "out.csv")
+    assert rejected["record"].astype(int).tolist() == [31]
+    assert "longer than" in rejected["reason"].iloc[0]
+    scored = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert {frame.loc[10, "lead_id"], frame.loc[20, "lead_id"]} <= set(scored["lead_id"])

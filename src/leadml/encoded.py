@@ -3,9 +3,9 @@
 ``pipeline[:-1].transform(leads)`` has each encoder return its block and the
 ColumnTransformer stack them, densifying the sparse title words on the way: for a million
 leads, two copies of a matrix of several hundred megabytes. Here each block is written into
-its columns of one C-ordered float array, the categorical and text blocks gathered from
-their distinct values' rows (:meth:`leadml.features.PerDistinct.distinct`). The values are
-the same, bit for bit (``tests/test_features.py``).
+its columns of one C-ordered float array, gathered from the rows of each field's distinct
+raw values (:func:`blocks`: a value is cleaned and encoded once, however many leads hold
+it). The values are the same, bit for bit (``tests/test_features.py``).
 """
 
 from __future__ import annotations

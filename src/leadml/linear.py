@@ -2,11 +2,12 @@
 computed once per distinct value.
 
 ``decision(lead) = intercept + sum over fields of part(field, lead)``, where a field's part is
-its encoded columns times their coefficients. A categorical or text field's part depends on
-its value alone, so it is computed once per distinct value (a few thousand industries and
-titles across a million leads) and mapped to the leads by the value's code; the numeric block
-is a handful of dense columns, computed per lead. The (leads x encoded columns) matrix the
-pipeline would build, hundreds of megabytes for a million leads, is never made.
+its encoded columns times their coefficients. Every field's part depends on its value alone
+(the encoders, the title words and the numbers' imputing, missing flag, log and scaling each
+read one field), so it is computed once per distinct raw value (a few thousand industries
+and titles across a million leads; :func:`leadml.encoded.blocks`) and mapped to the leads by
+the value's code. The (leads x encoded columns) matrix the pipeline would build, hundreds
+of megabytes for a million leads, is never made, nor a million cleaned Python strings.
 
 The numbers are the pipeline's own, summed in another order (a difference of rounding, below
 1e-12; ``tests/test_features.py`` checks it). Used by :class:`leadml.features.LeadPipeline` to
