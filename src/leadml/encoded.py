@@ -110,6 +110,7 @@ def _columnwise(step) -> bool:
         return bool(step.keep_empty_features)  # else never-seen columns are dropped
     return isinstance(step, StandardScaler | _SignedLog)
 
+
 def matrix(pipeline, X: pd.DataFrame) -> np.ndarray:
     """``pipeline[:-1].transform(X)`` as one C-ordered float64 array."""
     encode = pipeline.named_steps["encode"]
