@@ -250,32 +250,41 @@ def evaluate(leads: pd.DataFrame, rules: Rules, missing_values: tuple[str, ...] 
     missing or a placeholder in ``missing_values`` is not stated."""
     from leadml.explain import join_categorical
 
+    out, failed = judged(leads, rules, missing_values)
+    out["bant_reasons"] = join_categorical(failed)
+    return out
+
+
+def judged(leads: pd.DataFrame, rules: Rules, missing_values: tuple[str, ...] = ()
+           ) -> tuple[pd.DataFrame, list[pd.Categorical]]:
+    """:func:`evaluate` without ``bant_reasons``, and instead per criterion what it says of
+    each lead when not met ('' otherwise): the parts ``bant_reasons`` joins, for a caller
+    joining them with reasons of its own."""
     n = len(leads)
-    judged = {}
+    verdicts = {}
     for c in CRITERIA:
         rule = getattr(rules, c)
         if rule is None:  # not configured: unknown, said once elsewhere
-            judged[c] = _Judged(np.full(n, 2, dtype=np.int8), np.zeros(n, bool),
+            verdicts[c] = _Judged(np.full(n, 2, dtype=np.int8), np.zeros(n, bool),
                                 np.zeros(n, dtype=np.int64), np.array([""], dtype=object))
         elif c == "budget":
-            judged[c] = _budget(leads[rule.column], rule)
+            verdicts[c] = _budget(leads[rule.column], rule)
         else:
             judge = {"authority": _authority, "need": _need, "timeline": _timeline}[c]
-            judged[c] = judge(leads[rule.column], rule, tuple(missing_values))
+            verdicts[c] = judge(leads[rule.column], rule, tuple(missing_values))
     out = pd.DataFrame({f"bant_{c}": pd.Categorical.from_codes(j.status, STATUSES)
-                        for c, j in judged.items()}, index=leads.index)
-    out["hard_disqualifier"] = np.logical_or.reduce([j.disqualifies for j in judged.values()])
+                        for c, j in verdicts.items()}, index=leads.index)
+    out["hard_disqualifier"] = np.logical_or.reduce([j.disqualifies for j in verdicts.values()])
     names = {"budget": "Budget", "authority": "Authority", "need": "Need",
              "timeline": "Timeline"}
-    failed = []  # per criterion, what it says of the lead when not met
-    for c, j in judged.items():
+    failed = []
+    for c, j in verdicts.items():
         words = np.array(["", *(f"{names[c]}: {t}" if t else "" for t in j.texts)],
                          dtype=object)
         unique, words = pd.factorize(words)
         shown = np.where(j.status == 0, 0, j.text + 1)
         failed.append(pd.Categorical.from_codes(unique[shown], np.asarray(words)))
-    out["bant_reasons"] = join_categorical(failed)
-    return out
+    return out, failed
 
 
 def criteria_met(bant: pd.DataFrame) -> np.ndarray:

@@ -154,27 +154,52 @@ def join_texts(slots: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def join_categorical(slots: list[pd.Categorical]) -> pd.Categorical:
-    """:func:`join_texts` for slots that hold a few distinct texts each: joined once per
-    distinct combination of the slots' values, the leads sharing the result by code.
+def join_combinations(slots: list[pd.Categorical]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`join_texts` for slots that hold a few distinct texts each, joined once per
+    distinct combination of the slots' values: per lead the code of its combination, and
+    per code the joined text (two combinations may read the same).
 
     >>> a = pd.Categorical(["x", "", "x"]); b = pd.Categorical(["y", "y", ""])
-    >>> join_categorical([a, b]).tolist()
+    >>> key, texts = join_combinations([a, b])
+    >>> texts[key].tolist()
     ['x; y', 'y', 'x']
     """
-    n = len(slots[0])
+    n = len(slots[0]) if slots else 0
     slots = [s for s in slots if (np.asarray(s.categories, dtype=object) != "").any()]
-    if len(slots) <= 1:  # nothing to join
-        return slots[0] if slots else pd.Categorical.from_codes(np.zeros(n, np.int8), [""])
+    if not slots:
+        return np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+    if len(slots) == 1:  # nothing to join
+        table = np.append(np.asarray(slots[0].categories, dtype=object), "")
+        return np.asarray(slots[0].codes, dtype=np.int64) % len(table), table
     key = np.zeros(n, dtype=np.int64)
     for slot in slots:
         key, _ = pd.factorize(key * (len(slot.categories) + 1) + slot.codes + 1)
     first = np.empty(int(key.max()) + 1 if n else 0, dtype=np.int64)
     first[key[::-1]] = np.arange(n - 1, -1, -1)  # a lead of each combination: the first
-    joined = join_texts([np.append(np.asarray(slot.categories, dtype=object), "")
-                         [slot.codes[first]] for slot in slots])  # (code -1, missing: '')
-    codes, words = pd.factorize(joined)
+    return key, join_texts([np.append(np.asarray(slot.categories, dtype=object), "")
+                            [slot.codes[first]] for slot in slots])  # (code -1: '')
+
+
+def join_categorical(slots: list[pd.Categorical]) -> pd.Categorical:
+    """:func:`join_combinations` as a categorical.
+
+    >>> a = pd.Categorical(["x", "", "x"]); b = pd.Categorical(["y", "y", ""])
+    >>> join_categorical([a, b]).tolist()
+    ['x; y', 'y', 'x']
+    """
+    key, texts = join_combinations(slots)
+    codes, words = pd.factorize(texts)
     return pd.Categorical.from_codes(codes[key], np.asarray(words, dtype=object))
+
+
+def join_strings(slots: list[pd.Categorical]) -> pd.api.extensions.ExtensionArray:
+    """:func:`join_combinations` as Arrow strings, one per lead: no categories to make
+    unique (a scored file's reasons are written as text)."""
+    import pyarrow as pa
+
+    key, texts = join_combinations(slots)
+    strings = pa.array(texts, pa.large_string()).take(pa.array(key))
+    return pd.array(strings, dtype="str")
 
 
 def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,

@@ -127,8 +127,8 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Serie
     One reading of every value, whichever path a chunk takes: a value is a number when
     Python's ``float`` reads it (after trimming spaces); NaN in any spelling is missing (how
     pandas and spreadsheets write a missing number); infinite values are bad (no lead has
-    an infinite budget). The Arrow cast is only a faster way to the same answer, used when
-    it reads every value of the chunk.
+    an infinite budget). Each distinct value is read once; the Arrow cast is only a faster
+    way to the same answer, used when it reads every distinct value of the chunk.
 
     >>> numbers, bad = parse_numbers(pd.Series(["1.5", " -nan", "NaN", "inf", "x", ""]), ("",))
     >>> numbers.tolist()[:1], bad.tolist()
@@ -137,6 +137,17 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Serie
     if values.dtype.kind in "iufb":
         numbers = values.astype("float64")
         return numbers, ~np.isfinite(numbers.to_numpy()) & numbers.notna().to_numpy()
+    # Each distinct value read once (a column of counts repeats a few dozen), code -1
+    # (a missing value) reading as missing.
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    numbers, bad = _parse_distinct(pd.Series(uniques, dtype=values.dtype), markers)
+    return (pd.Series(np.append(numbers.to_numpy(), np.nan)[codes], index=values.index),
+            np.append(bad, False)[codes])
+
+
+def _parse_distinct(values: pd.Series, markers: tuple[str, ...]
+                    ) -> tuple[pd.Series, np.ndarray]:
+    """:func:`parse_numbers` of distinct values."""
     missing = is_missing(values, markers) | _nan_spelled(values)
     if isinstance(values.dtype, pd.StringDtype):  # fast path: one Arrow cast if all parse
         import pyarrow as pa

@@ -140,8 +140,8 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     if contract.time_column and contract.time_column in frame.columns:
         raw = frame[contract.time_column]
         fmt = contract.time_format
-        times = parse_times(raw.where(~is_missing(raw, markers), None), fmt)
         stated = ~is_missing(raw, markers)
+        times = parse_times(raw.where(stated, None), fmt)
         unreadable = stated & times.isna().to_numpy()
         future = np.zeros(len(raw), bool) if fmt == "sequence" else \
             (times > scored_at + FUTURE_TOLERANCE).fillna(False).to_numpy()
@@ -187,7 +187,7 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
-    checks = bant.evaluate(leads, rules, contract.missing_values)
+    checks, failed = bant.judged(leads, rules, contract.missing_values)
     value, value_note = {}, None
     if rules.value is not None:
         deal = leads[rules.value.column].to_numpy(dtype=float) if rules.value.column else None
@@ -201,12 +201,12 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
                    else nowhere, f"Probability below the {floor or 0:.0%} floor"),
              _note(np.isnan(ev) & ~np.isnan(p) if value else nowhere, value_note)]
     if explainer is None:  # a few distinct texts per slot: joined per combination
-        reasons = explain.join_categorical([*notes, checks["bant_reasons"].array])
+        reasons = explain.join_strings([*notes, *failed])
     else:
         reasons = explain.join_texts([*(np.asarray(note, dtype=object) for note in notes
                                         if len(note.categories) > 1),  # (else empty)
                                       *field_reasons,
-                                      checks["bant_reasons"].to_numpy(dtype=object)])
+                                      *(np.asarray(f, dtype=object) for f in failed)])
     ids = leads[contract.id_column]
     same = np.zeros(n, dtype=np.int8)  # the run's constants, as one-category columns
     return pd.DataFrame({
