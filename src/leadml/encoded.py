@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
-from leadml.features import PerDistinct
+from leadml.features import PerDistinct, padded
 
 
 def is_direct(pipeline) -> bool:
@@ -54,7 +54,7 @@ def blocks(pipeline, X: pd.DataFrame):
         else:  # each field's distinct values cleaned on their own, then padded to a frame
             found = [pd.factorize(X[c], use_na_sentinel=False) for c in fields]
             codes = [c for c, _ in found]
-            data = _padded({c: clean.clean_column(c, pd.Series(u))
+            data = padded({c: clean.clean_column(c, pd.Series(u))
                             for c, (_, u) in zip(fields, found, strict=True)})
         if transformer == "passthrough":
             z = data.to_numpy(dtype=np.float64)
@@ -65,14 +65,6 @@ def blocks(pipeline, X: pd.DataFrame):
         if not isinstance(transformer, PerDistinct):  # (which gives text sparse)
             z = z.toarray() if hasattr(z, "toarray") else np.asarray(z, dtype=np.float64)
         yield block, fields, codes, z, sources
-
-
-def _padded(columns: dict[str, pd.Series]) -> pd.DataFrame:
-    """Columns of different lengths as one frame, the shorter repeating their last value
-    (as :func:`leadml.features.distinct_rows` pads distinct values)."""
-    rows = max(len(v) for v in columns.values())
-    return pd.DataFrame({c: v.iloc[np.minimum(np.arange(rows), len(v) - 1)]
-                         .reset_index(drop=True) for c, v in columns.items()})
 
 
 def _sources(transformer, n_fields: int, width: int) -> np.ndarray | None:

@@ -165,8 +165,8 @@ class PerDistinct(TransformerMixin, BaseEstimator):
             return None
         found = [pd.factorize(frame.iloc[:, j], use_na_sentinel=False)
                  for j in range(frame.shape[1])]
-        padded = distinct_rows(frame, [u for _, u in found])
-        encoded = self.encode_rows(padded if isinstance(X, pd.DataFrame) else padded.to_numpy())
+        rows = distinct_rows(frame, [u for _, u in found])
+        encoded = self.encode_rows(rows if isinstance(X, pd.DataFrame) else rows.to_numpy())
         return [c for c, _ in found], encoded, self.widths(len(found))
 
     def encode_rows(self, rows):
@@ -204,10 +204,16 @@ def distinct_rows(frame: pd.DataFrame, uniques: list | None = None) -> pd.DataFr
     """
     if uniques is None:
         uniques = [pd.unique(frame.iloc[:, j]) for j in range(frame.shape[1])]
-    rows = max((len(u) for u in uniques), default=0)
-    return pd.DataFrame({col: pd.Series(u, dtype=frame.iloc[:, j].dtype).take(
-        np.minimum(np.arange(rows), len(u) - 1)).to_numpy()
-        for j, (col, u) in enumerate(zip(frame.columns, uniques, strict=True))})
+    return padded({col: pd.Series(u, dtype=frame.iloc[:, j].dtype)
+                   for j, (col, u) in enumerate(zip(frame.columns, uniques, strict=True))})
+
+
+def padded(columns: dict[str, pd.Series]) -> pd.DataFrame:
+    """Columns of different lengths as one frame, a row per value of the longest, the
+    shorter repeating their last value."""
+    rows = max((len(v) for v in columns.values()), default=0)
+    return pd.DataFrame({c: v.take(np.minimum(np.arange(rows), len(v) - 1)).to_numpy()
+                         for c, v in columns.items()})
 
 
 def field_columns(pipeline) -> dict[str, np.ndarray]:
