@@ -203,10 +203,10 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
     if explainer is None:  # a few distinct texts per slot: joined per combination
         reasons = explain.join_strings([*notes, *failed])
     else:
+        key, texts = explain.join_combinations(failed)
         reasons = explain.join_texts([*(np.asarray(note, dtype=object) for note in notes
                                         if len(note.categories) > 1),  # (else empty)
-                                      *field_reasons,
-                                      *(np.asarray(f, dtype=object) for f in failed)])
+                                      *field_reasons, texts[key]])
     ids = leads[contract.id_column]
     same = np.zeros(n, dtype=np.int8)  # the run's constants, as one-category columns
     return pd.DataFrame({
