@@ -59,6 +59,11 @@ def test_scored_file_follows_the_contract(champion, sample_files, tmp_path, nigh
     assert sum(manifest["labels"].values()) == 600 == sum(manifest["grades"].values())
     assert manifest["input"]["sha256"] and manifest["rules"]["sha256"].startswith(
         scored["rules_version"][0])
+    stages = ["scan_seconds", "read_seconds", "validate_seconds", "score_seconds",
+              "write_seconds"]  # where a run's time went, then the whole
+    assert list(manifest["timings"]) == [*stages, "total_seconds"]
+    assert sum(manifest["timings"][s] for s in stages) <= manifest["timings"]["total_seconds"] \
+        + 0.01  # (each rounded to a millisecond)
 
 
 def _bad(nightly, tmp_path, case: str) -> tuple[Path, int]:

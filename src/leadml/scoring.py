@@ -348,7 +348,13 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
     categories = known_categories(model)
     seen = SeenIds(expected=total or 0)
     tally = _Tally()
-    for chunk in chunks:
+    chunks = iter(chunks)
+    while True:
+        t = time.perf_counter()
+        chunk = next(chunks, None)
+        tally.timings["read_seconds"] += time.perf_counter() - t
+        if chunk is None:
+            break
         result, rejects, unseen, timings = score_chunk(
             chunk, model=model, contract=contract, rules=rules, cutoffs=cutoffs,
             scored_at=scored_at, scored_at_ts=scored_at_ts, delimiter=delimiter, seen=seen,
@@ -469,7 +475,9 @@ def score_file(
             explainer = Explainer(model, contract.reference_lead)
     csv_out = not io.is_parquet(output)
     with batch.Run(paths, engine="local") as run:
+        t = time.perf_counter()
         sha256, clean_bytes, lines = io.scan(input_path, settings.encoding)
+        scan_seconds = time.perf_counter() - t
         header, chunks = _chunks(input_path, settings, clean_bytes=clean_bytes,
                                  fast=io.utf8(settings.encoding) and clean_bytes,
                                  contract=contract)
@@ -522,7 +530,8 @@ def score_file(
             counts=tally.counts, has_model=model is not None, contract=contract, rules=rules,
             cutoffs=cutoffs, scored_at=scored_at, field_reasons=explainer is not None,
             capacity=cap,
-            timings={**tally.timings, "total_seconds": time.perf_counter() - started},
+            timings={"scan_seconds": scan_seconds, **tally.timings,
+                     "total_seconds": time.perf_counter() - started},
             output_sha256=io.file_sha256(out.path) if status == "ok" else None)
         run.commit(manifest, output=status == "ok")
     if status != "ok":
