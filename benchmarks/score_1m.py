@@ -129,7 +129,7 @@ def main() -> None:
         "ratio_peak_rss_large_over_small": round(memory[large]["peak_rss_mib"]
                                                  / memory[small]["peak_rss_mib"], 3),
     }
-    n = numbers
+    n, t = numbers, manifest["timings"]
     summary = textwrap.dedent(f"""\
         Same model (`leadml` v1 trained on data/sample), same {args.rows:,}-lead CSV, same run.
         Wall times include process start and model loading.
@@ -148,7 +148,13 @@ def main() -> None:
         - `leadml score` / I/O floor, whole processes: **{n['ratio_leadml_over_io_floor_process']}x**; leadml's run inside its process (manifest total) / the floor inside its process: **{n['ratio_leadml_run_over_io_floor_in_process']}x** (target <= 3x)
         - peak memory scoring {large:,} vs {small:,} leads: {memory[large]['peak_rss_mib']:,.0f} vs {memory[small]['peak_rss_mib']:,.0f} MiB, **{n['ratio_peak_rss_large_over_small']}x** (target <= 1.2x)
 
-        leadml's own stage timings on the 1M file (manifest): {manifest['timings']}""")
+        leadml's own stage timings on the 1M file (manifest): {manifest['timings']}
+
+        Where leadml's run inside its process went (manifest timings):
+        - reading and writing CSV, the work the floor does (with leadml's checks and text escaping): {t['read_seconds'] + t['write_seconds']:.2f} s
+        - the input's SHA-256 pass (`scan_seconds`): {t['scan_seconds']:.2f} s
+        - validating and scoring (model, rules, labels): {t['validate_seconds'] + t['score_seconds']:.2f} s
+        - the rest (manifest, tallies): {t['total_seconds'] - sum(v for k, v in t.items() if k != 'total_seconds'):.2f} s""")
     print(write_results("score_1m", numbers, summary).read_text())
 
 

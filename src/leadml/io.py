@@ -146,7 +146,7 @@ def input_files(path: str | os.PathLike) -> list[Path]:
 def row_estimate(path: str | os.PathLike, line_breaks: int | None) -> int | None:
     """About how many records an input holds, for progress: Parquet's own row counts, or
     a CSV's line breaks less the header (more than the records when quoted fields span
-    lines)."""
+    lines), or, before they are counted, its size over the length of its first lines."""
     if is_parquet(Path(path)):
         import pyarrow.parquet as pq
 
@@ -154,12 +154,23 @@ def row_estimate(path: str | os.PathLike, line_breaks: int | None) -> int | None
             return sum(pq.ParquetFile(p).metadata.num_rows for p in input_files(Path(path)))
         except Exception:  # an unreadable part: the reader says so, with its own error
             return None
-    return max(line_breaks - 1, 0) if line_breaks is not None else None
+    if line_breaks is None:
+        try:
+            with open(path, "rb") as handle:
+                sample = handle.read(1 << 20)
+            size = os.path.getsize(path)
+        except OSError:
+            return None
+        line_breaks = round(size * sample.count(b"\n") / len(sample)) if sample else 0
+    return max(line_breaks - 1, 0)
 
 
-def scan(path: str | os.PathLike, encoding: str = "utf-8") -> tuple[str, bool, int]:
-    """sha256 of the input, whether every byte decodes in ``encoding``, and the number of
-    line breaks, in one pass. A folder of parts hashes each part's name and bytes."""
+def scan(path: str | os.PathLike, encoding: str = "utf-8", *, check_encoding: bool = True
+         ) -> tuple[str, bool | None, int]:
+    """sha256 of the input, whether every byte decodes in ``encoding`` (None unless
+    ``check_encoding``), and the number of line breaks, in one pass. A folder of parts
+    hashes each part's name and bytes. Hashing releases the GIL: a caller may run this
+    beside other work."""
     digest = hashlib.sha256()
     clean, lines = True, 0
     root = Path(path)
@@ -171,17 +182,17 @@ def scan(path: str | os.PathLike, encoding: str = "utf-8") -> tuple[str, bool, i
             while block := handle.read(1 << 22):
                 digest.update(block)
                 lines += block.count(b"\n")
-                if clean:
+                if clean and check_encoding:
                     try:
                         decoder.decode(block)
                     except UnicodeDecodeError:
                         clean = False
-        if clean:
+        if clean and check_encoding:
             try:  # an incomplete character at the very end is only seen here
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 clean = False
-    return digest.hexdigest(), clean, lines
+    return digest.hexdigest(), clean if check_encoding else None, lines
 
 
 _LINE_BREAK = re.compile("\r\n|\n|\r")
