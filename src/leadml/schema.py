@@ -198,11 +198,33 @@ def parse_times(values: pd.Series, time_format: str = "iso") -> pd.Series:
                               utc=True, errors="coerce")
     if pd.api.types.is_datetime64_any_dtype(values):  # Parquet timestamps: already times
         return pd.to_datetime(values, utc=True)
+    if time_format == "iso" and isinstance(values.dtype, pd.StringDtype) \
+            and (fast := _naive_iso_in_arrow(values)) is not None:
+        return fast
     text = values.astype("string").str.strip()
     if time_format == "iso":
         text = text.where(text.str.match(_ISO).fillna(False).astype(bool))
         return pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
     return pd.to_datetime(text, format=time_format, errors="coerce", utc=True)
+
+
+def _naive_iso_in_arrow(values: pd.Series) -> pd.Series | None:
+    """``parse_times(values, "iso")`` in Arrow when every stated value is an ISO 8601 time
+    without a zone, to the microsecond (what most exports write), else None: the same
+    times and unit as pandas gives them, for a fraction of the time. Anything else (zones,
+    finer fractions, unreadable values) goes the pandas way."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(pa.array(values))
+    if text.null_count == len(text) or not pc.all(pc.match_substring_regex(text, _ISO)).as_py():
+        return None
+    try:
+        times = pc.cast(text, pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return pd.Series(times.to_numpy(zero_copy_only=False), index=values.index) \
+        .dt.tz_localize("UTC")
 
 
 def time_format_hint(values: pd.Series, time_format: str) -> str:

@@ -254,6 +254,26 @@ def rules_only_contract(id_column: str, missing_values: tuple[str, ...]) -> Cont
                     missing_values=missing_values, reference_quantiles=())
 
 
+def unseen_values(values: pd.Series, known: set[str], markers: tuple[str, ...]) -> int:
+    """How many stated values (trimmed; not missing, not a placeholder) are not ``known``.
+
+    >>> unseen_values(pd.Series(["a", " b", "c", None, "Select"]), {"a", "b"}, ("Select",))
+    1
+    """
+    if isinstance(values.dtype, pd.StringDtype):  # in Arrow: no Python string per value
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        text = pc.utf8_trim_whitespace(pa.array(values))
+        expected = pa.array(sorted({*known, *markers}), pa.string())
+        new = pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=expected)))
+        return int(pc.sum(new).as_py() or 0)
+    codes, uniques = pd.factorize(values)
+    flags = np.array([(v := str(u).strip()) not in known and v not in markers
+                      for u in uniques], dtype=bool)
+    return int(flags[codes[codes >= 0]].sum())
+
+
 def known_categories(model) -> dict[str, set[str]]:
     """Categories each categorical column had in training (for counting unseen ones)."""
     if model is None:
@@ -326,13 +346,8 @@ def score_chunk(chunk: io.Chunk, *, model, contract: Contract, rules: Rules, cut
                                   seen=seen)
     bad = reason != ""
     good = typed.loc[~bad] if bad.any() else typed
-    unseen: Counter = Counter()
-    markers = set(contract.missing_values)
-    for col, known in (categories or {}).items():
-        codes, uniques = pd.factorize(good[col])
-        flags = np.array([(v := str(u).strip()) not in known and v not in markers
-                          for u in uniques], dtype=bool)
-        unseen[col] += int(flags[codes[codes >= 0]].sum())
+    unseen = Counter({col: unseen_values(good[col], known, contract.missing_values)
+                      for col, known in (categories or {}).items()})
     t1 = time.perf_counter()
     result = score_rows(good, model, contract, rules, cutoffs=cutoffs, scored_at=scored_at,
                         explainer=explainer)

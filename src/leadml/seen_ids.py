@@ -31,7 +31,10 @@ class SeenIds:
     def first_time(self, ids: pd.Series) -> np.ndarray:
         """True for ids not seen before (in earlier chunks or earlier in this one); records
         them as seen."""
-        hashes = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
+        # Python's own 64-bit string hash (SipHash, keyed per process: the array lives only
+        # as long as the run), twice as fast as pandas' hashing of the same strings.
+        hashes = np.fromiter(map(hash, ids.astype(str).to_numpy(dtype=object)),
+                             dtype=np.int64, count=len(ids)).view(np.uint64)
         order = np.argsort(hashes, kind="stable")  # sorted, a search walks the array once
         ordered = hashes[order]
         seen = self._hashes[:self._n]
