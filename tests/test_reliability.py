@@ -434,3 +434,23 @@ def test_a_quoted_line_break_and_an_overlong_field_are_told_apart_by_the_fast_re
     assert "longer than" in rejected["reason"].iloc[0]
     scored = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     assert {frame.loc[10, "lead_id"], frame.loc[20, "lead_id"]} <= set(scored["lead_id"])
+
+
+def test_the_input_hash_beside_a_failing_run_stops_at_its_next_block(tmp_path):
+    # The input's SHA-256 is taken in a thread beside the scoring (leadml.io.scanning); a
+    # run that fails (or is stopped by SIGTERM) must not wait for the hash of a large file.
+    import threading
+
+    from leadml import io
+
+    path = tmp_path / "leads.csv"
+    path.write_bytes(b"lead_id\n" + b"1\n" * (5 << 20))  # 10 MiB: three blocks
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(InterruptedError):
+        io.scan(path, stop=stop)
+    with pytest.raises(ValueError), io.scanning(path) as scanned:
+        raise ValueError("the run failed")
+    assert scanned.done()  # (the thread has ended when the with-block is left)
+    with io.scanning(path) as scanned:
+        assert scanned.result() == io.scan(path)  # undisturbed, the same answer

@@ -14,7 +14,9 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,12 +167,12 @@ def row_estimate(path: str | os.PathLike, line_breaks: int | None) -> int | None
     return max(line_breaks - 1, 0)
 
 
-def scan(path: str | os.PathLike, encoding: str = "utf-8", *, check_encoding: bool = True
-         ) -> tuple[str, bool | None, int]:
+def scan(path: str | os.PathLike, encoding: str = "utf-8", *, check_encoding: bool = True,
+         stop: threading.Event | None = None) -> tuple[str, bool | None, int]:
     """sha256 of the input, whether every byte decodes in ``encoding`` (None unless
     ``check_encoding``), and the number of line breaks, in one pass. A folder of parts
-    hashes each part's name and bytes. Hashing releases the GIL: a caller may run this
-    beside other work."""
+    hashes each part's name and bytes. ``stop``, once set, ends the pass at the next block
+    (InterruptedError): see :func:`scanning`."""
     digest = hashlib.sha256()
     clean, lines = True, 0
     root = Path(path)
@@ -180,6 +182,8 @@ def scan(path: str | os.PathLike, encoding: str = "utf-8", *, check_encoding: bo
         decoder = codecs.getincrementaldecoder(encoding)("strict")
         with open(part, "rb") as handle:
             while block := handle.read(1 << 22):
+                if stop is not None and stop.is_set():
+                    raise InterruptedError(f"scan of '{path}' stopped")
                 digest.update(block)
                 lines += block.count(b"\n")
                 if clean and check_encoding:
@@ -193,6 +197,21 @@ def scan(path: str | os.PathLike, encoding: str = "utf-8", *, check_encoding: bo
             except UnicodeDecodeError:
                 clean = False
     return digest.hexdigest(), clean if check_encoding else None, lines
+
+
+@contextmanager
+def scanning(path: str | os.PathLike, encoding: str = "utf-8", *,
+             check_encoding: bool = True) -> Iterator[Future]:
+    """:func:`scan` in a thread beside the caller's work (hashing releases the GIL): the
+    future of its result. Should the caller fail first, the scan stops at its next block,
+    so a failing or interrupted run is not held up by the hashing of a large file."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadml-scan") as pool:
+        future = pool.submit(scan, path, encoding, check_encoding=check_encoding, stop=stop)
+        try:
+            yield future
+        finally:
+            stop.set()
 
 
 _LINE_BREAK = re.compile("\r\n|\n|\r")

@@ -13,7 +13,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -496,10 +495,9 @@ def score_file(
     fast = io.utf8(settings.encoding) and not io.is_parquet(input_path)
     early = not fast and not io.is_parquet(input_path)
     with batch.Run(paths, engine="local") as run, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadml-scan") as pool:
+            io.scanning(input_path, settings.encoding, check_encoding=early) as scanned:
         t = time.perf_counter()
-        scanning = pool.submit(io.scan, input_path, settings.encoding, check_encoding=early)
-        clean_bytes = scanning.result()[1] if early else None
+        clean_bytes = scanned.result()[1] if early else None
         scan_seconds = time.perf_counter() - t if early else 0.0
         header, chunks = _chunks(input_path, settings, clean_bytes=bool(clean_bytes),
                                  fast=fast, contract=contract)
@@ -537,7 +535,7 @@ def score_file(
                 rej.close_handles()
                 raise
         t = time.perf_counter()
-        sha256, _, lines = scanning.result()
+        sha256, _, lines = scanned.result()
         scan_seconds += time.perf_counter() - t  # (the part not hidden behind the scoring)
         batch.check_accounted(tally.rows_in, tally.scored, tally.rejected)
         status = batch.reject_status(tally.rows_in, tally.rejected, settings.max_reject_rate)
