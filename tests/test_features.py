@@ -91,6 +91,33 @@ def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
                                    rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["logistic_regression", "gradient_boosting"])
+def test_encodings_kept_across_chunks_change_no_number(kind, monkeypatch):
+    """Within encoded.memo() (a scoring run), a chunk encodes only the values new to the
+    run: chunk after chunk, with values first met late, missing ones, and a field that
+    outgrows the memo (back to per-chunk encoding), every matrix and probability equals the
+    one computed on its own."""
+    from leadml import encoded
+
+    train = raw_leads(3_000, seed=0)
+    y = train["converted"].astype(int).to_numpy()
+    pipe = build_pipeline(kind, COLUMNS, ModelConfig(), missing_values=MISSING).fit(train, y)
+    leads = raw_leads(4_000, seed=3)
+    leads.loc[2500:, "industry"] = "space_mining"  # first met in a late chunk
+    leads.loc[3100:3200, "job_title"] = None
+    leads.loc[::9, "meetings"] = ""
+    chunks = [leads.iloc[i:i + 800].copy() for i in range(0, len(leads), 800)]
+    alone = [(encoded.matrix(pipe, c), pipe.predict_proba(c)[:, 1]) for c in chunks]
+    monkeypatch.setattr(encoded, "MEMO_MAX_VALUES", 400)  # the titles (439) outgrow it
+    with encoded.memo():
+        for chunk, (matrix, p) in zip(chunks, alone, strict=True):
+            np.testing.assert_array_equal(encoded.matrix(pipe, chunk), matrix)
+            np.testing.assert_array_equal(pipe.predict_proba(chunk)[:, 1], p)
+        kept = encoded._MEMO.get()
+    assert None in kept.values()  # the titles went back to per-chunk encoding
+    assert any(v is not None for v in kept.values())  # the others kept their values
+
+
 @pytest.mark.parametrize("encoder", ["onehot", "ordinal"])
 def test_per_distinct_follows_scikit_learns_conventions(encoder):
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder

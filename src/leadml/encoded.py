@@ -5,10 +5,16 @@ ColumnTransformer stack them, densifying the sparse title words on the way: for 
 leads, two copies of a matrix of several hundred megabytes. Here each block is written into
 its columns of one C-ordered float array, gathered from the rows of each field's distinct
 raw values (:func:`blocks`: a value is cleaned and encoded once, however many leads hold
-it). The values are the same, bit for bit (``tests/test_features.py``).
+it; within :func:`memo`, once per scoring run). The values are the same, bit for bit
+(``tests/test_features.py``).
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -25,21 +31,35 @@ def is_direct(pipeline) -> bool:
         and encode.remainder == "drop" and hasattr(encode, "output_indices_")
 
 
-def blocks(pipeline, X: pd.DataFrame):
-    """Each encoder block of ``pipeline`` on the leads ``X`` (as read): ``(columns, fields,
-    codes, encoded, sources)``, ``columns`` the block's slice of the encoded matrix and
-    ``fields`` its input columns.
+@dataclass(frozen=True)
+class Block:
+    """One encoder's part of the encoded matrix.
 
-    A block whose output columns each depend on one input column (the encoders, the text
-    words, the numbers' imputing, scaling and missing flags) comes per distinct value:
-    ``codes`` holds, for each input column, the code of every lead's raw value, ``encoded``
-    the block's output for the distinct values (row ``k``: each column's ``k``-th distinct
-    value; sparse for text) and ``sources[j]`` the input column output column ``j`` reads.
-    Raw values are factorized once and only the distinct ones are cleaned and encoded: a
-    million leads are never turned into Python strings. Another block comes per lead:
-    ``codes`` and ``sources`` None, ``encoded`` dense.
+    ``columns``: its slice of the matrix; ``fields``: its input columns. Per distinct value
+    (each output column reads one field): ``codes[j]`` holds the row of every lead's value
+    of field ``j`` in ``tables[j]``, the field's output columns (``owned[j]``, positions in
+    the block) for its distinct values, dense or sparse. Per lead: ``codes`` and ``owned``
+    None, ``tables`` one dense matrix of the block.
+    """
+
+    columns: slice
+    fields: list[str]
+    codes: list[np.ndarray] | None
+    tables: list
+    owned: list[np.ndarray] | None
+
+
+def blocks(pipeline, X: pd.DataFrame):
+    """The :class:`Block` of each encoder of ``pipeline`` on the leads ``X`` (as read).
+
+    A block whose output columns each read one input column (the encoders, the text words,
+    the numbers' imputing, scaling and missing flags) comes per distinct value: raw values
+    are factorized once and only the distinct ones are cleaned and encoded, so a million
+    leads are never turned into Python strings; within :func:`memo`, only the values new to
+    the run. Another block comes per lead.
     """
     clean, encode = pipeline.named_steps["clean"], pipeline.named_steps["encode"]
+    known = _MEMO.get()
     for name, transformer, columns in encode.transformers_:
         block = encode.output_indices_[name]
         if name == "remainder" or transformer == "drop" or block.stop == block.start:
@@ -48,23 +68,109 @@ def blocks(pipeline, X: pd.DataFrame):
         sources = _sources(transformer, len(fields), block.stop - block.start) \
             if len(X) else None
         if sources is None:
-            codes = None
             data = pd.DataFrame({c: clean.clean_column(c, X[c]) for c in fields},
                                 index=X.index)
-        else:  # each field's distinct values cleaned on their own, then padded to a frame
-            found = [pd.factorize(X[c], use_na_sentinel=False) for c in fields]
-            codes = [c for c, _ in found]
-            data = padded({c: clean.clean_column(c, pd.Series(u))
-                            for c, (_, u) in zip(fields, found, strict=True)})
-        if transformer == "passthrough":
-            z = data.to_numpy(dtype=np.float64)
-        elif isinstance(transformer, PerDistinct):
-            z = transformer.encode_rows(data[columns])
+            yield Block(block, fields, None, [_dense(_encode(transformer, data, columns))],
+                        None)
+            continue
+        owned = [np.flatnonzero(sources == j) for j in range(len(fields))]
+        found = [pd.factorize(X[c], use_na_sentinel=False) for c in fields]
+        codes, uniques = [c for c, _ in found], [u for _, u in found]
+
+        encode_values = partial(_encode_distinct, clean, transformer, columns, fields)
+        entries = known.get(transformer, []) if known is not None else None
+        if entries is None:  # (no memo, or this block's values outgrew it)
+            z = encode_values(uniques)
+            tables = [z[:len(u)][:, cols] for u, cols in zip(uniques, owned, strict=True)]
         else:
-            z = transformer.transform(data[columns])
-        if not isinstance(transformer, PerDistinct):  # (which gives text sparse)
-            z = z.toarray() if hasattr(z, "toarray") else np.asarray(z, dtype=np.float64)
-        yield block, fields, codes, z, sources
+            positions, tables = _remembered(entries, uniques, owned, encode_values)
+            if any(len(e) > MEMO_MAX_VALUES for e in entries):
+                known[transformer] = None  # too many distinct values to keep: per chunk
+            else:
+                known[transformer] = entries
+            codes = [pos[c] for pos, c in zip(positions, codes, strict=True)]
+        yield Block(block, fields, codes, tables, owned)
+
+
+MEMO_MAX_VALUES = 200_000  # distinct values of one field kept by :func:`memo`
+_MEMO: ContextVar[dict | None] = ContextVar("leadml_encoded_memo", default=None)
+
+
+@contextmanager
+def memo():
+    """Within, :func:`blocks` keeps each field's encoded distinct values for the next calls:
+    the chunks of one run repeat the same few thousand values, and each is cleaned and
+    encoded once per run, not once per chunk. A block one of whose fields has more than
+    :data:`MEMO_MAX_VALUES` distinct values goes back to per-chunk encoding."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+class _Known:
+    """A field's distinct raw values met so far, and their rows of its output columns."""
+
+    def __init__(self) -> None:
+        self.values: pd.Index | None = None
+        self.table = None
+
+    def __len__(self) -> int:
+        return 0 if self.values is None else len(self.values)
+
+    def positions(self, uniques) -> np.ndarray:
+        return np.full(len(uniques), -1, dtype=np.intp) if self.values is None \
+            else self.values.get_indexer(uniques)
+
+    def add(self, values, rows) -> None:
+        from scipy import sparse
+
+        if self.values is None:
+            self.values, self.table = pd.Index(values), rows
+            return
+        self.values = self.values.append(pd.Index(values))
+        self.table = sparse.vstack([self.table, rows], format="csr") \
+            if sparse.issparse(rows) else np.vstack([self.table, rows])
+
+
+def _remembered(entries: list[_Known], uniques: list, owned: list[np.ndarray], encode_values
+                ) -> tuple[list[np.ndarray], list]:
+    """Each field's row in its kept table for each of ``uniques``, the values not kept yet
+    encoded (together, padded) and added first; and the tables."""
+    if not entries:
+        entries.extend(_Known() for _ in uniques)
+    positions = [e.positions(u) for e, u in zip(entries, uniques, strict=True)]
+    fresh = [u[pos < 0] for u, pos in zip(uniques, positions, strict=True)]
+    if any(len(f) for f in fresh):
+        z = encode_values([f if len(f) else u[:1] for f, u in zip(fresh, uniques, strict=True)])
+        for entry, f, pos, cols in zip(entries, fresh, positions, owned, strict=True):
+            if len(f):
+                pos[pos < 0] = len(entry) + np.arange(len(f))
+                entry.add(f, z[:len(f)][:, cols])
+    return positions, [e.table for e in entries]
+
+
+def _encode_distinct(clean, transformer, columns, fields: list[str], values: list):
+    """``transformer``'s output for each field's distinct raw ``values``, cleaned and padded
+    to one frame (row ``k``: each field's ``k``-th value)."""
+    data = padded({c: clean.clean_column(c, pd.Series(v))
+                   for c, v in zip(fields, values, strict=True)})
+    return _encode(transformer, data, columns)
+
+
+def _encode(transformer, data: pd.DataFrame, columns):
+    """``transformer``'s output for cleaned ``data`` (sparse for text)."""
+    if transformer == "passthrough":
+        return data.to_numpy(dtype=np.float64)
+    if isinstance(transformer, PerDistinct):
+        return transformer.encode_rows(data[columns])
+    z = transformer.transform(data[columns])
+    return z.toarray() if hasattr(z, "toarray") else np.asarray(z, dtype=np.float64)
+
+
+def _dense(z) -> np.ndarray:
+    return z.toarray() if hasattr(z, "toarray") else z
 
 
 def _sources(transformer, n_fields: int, width: int) -> np.ndarray | None:
@@ -108,11 +214,12 @@ def matrix(pipeline, X: pd.DataFrame) -> np.ndarray:
     encode = pipeline.named_steps["encode"]
     width = max((s.stop for s in encode.output_indices_.values()), default=0)
     out = np.empty((len(X), width), dtype=np.float64)
-    for block, _, codes, encoded, sources in blocks(pipeline, X):
-        if codes is None:
-            out[:, block] = encoded
+    for b in blocks(pipeline, X):
+        if b.codes is None:
+            out[:, b.columns] = b.tables[0]
             continue
-        encoded = encoded.toarray() if hasattr(encoded, "toarray") else encoded
-        for j, source in enumerate(sources):  # one gather per output column
-            out[:, block.start + j] = encoded[:, j][codes[source]]
+        for codes, table, cols in zip(b.codes, b.tables, b.owned, strict=True):
+            table = _dense(table)
+            for k, col in enumerate(cols):  # one gather per output column
+                out[:, b.columns.start + col] = table[:, k][codes]
     return out

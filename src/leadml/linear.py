@@ -39,18 +39,17 @@ def field_parts(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
     for field, cols in field_columns(pipeline).items():
         owner[cols] = field
     parts = {field: np.zeros(len(X)) for field in dict.fromkeys(owner)}
-    for block, fields, codes, encoded, sources in blocks(pipeline, X):
-        weights, owners = coef[block], owner[block]
-        if codes is None:  # a block encoded per lead
+    for b in blocks(pipeline, X):
+        weights, owners = coef[b.columns], owner[b.columns]
+        if b.codes is None:  # a block encoded per lead
             for field in dict.fromkeys(owners):
                 mine = owners == field
-                parts[field] += encoded[:, mine] @ weights[mine]
+                parts[field] += b.tables[0][:, mine] @ weights[mine]
             continue
-        for j, field in enumerate(fields):  # per distinct value, then to the leads
-            mine = sources == j
-            if mine.any():
-                per_value = encoded[:, mine] @ weights[mine]
-                parts[field] += np.asarray(per_value).ravel()[codes[j]]
+        for field, codes, table, cols in zip(b.fields, b.codes, b.tables, b.owned,
+                                             strict=True):
+            if len(cols):  # per distinct value, then to the leads
+                parts[field] += np.asarray(table @ weights[cols]).ravel()[codes]
     return parts
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml import bant, batch, capacity, explain, io
+from leadml import bant, batch, capacity, encoded, explain, io
 
 # TooManyRejects stays importable from here, where scoring's callers always found it.
 from leadml.batch import TooManyRejects, build_manifest, reject_kinds  # noqa: F401
@@ -364,29 +364,30 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
     seen = SeenIds(expected=total or 0)
     tally = _Tally()
     chunks = iter(chunks)
-    while True:
-        t = time.perf_counter()
-        chunk = next(chunks, None)
-        tally.timings["read_seconds"] += time.perf_counter() - t
-        if chunk is None:
-            break
-        result, rejects, unseen, timings = score_chunk(
-            chunk, model=model, contract=contract, rules=rules, cutoffs=cutoffs,
-            scored_at=scored_at, scored_at_ts=scored_at_ts, delimiter=delimiter, seen=seen,
-            explainer=explainer, categories=categories)
-        t2 = time.perf_counter()
-        out.write(result)
-        if rejects is not None:
-            rej.write(rejects)
-            tally.rejected += len(rejects)
-            tally.counts["reject_reason"].update(reject_kinds(rejects["reason"]))
-        tally.timings.update(timings)
-        tally.timings["write_seconds"] += time.perf_counter() - t2
-        tally.counts["unseen"].update(unseen)
-        tally.rows_in += len(chunk.frame) + len(chunk.malformed)
-        tally.add_scored(result, rules)
-        if on_progress:
-            on_progress(tally.rows_in, total)
+    with encoded.memo():  # the run's chunks share the encodings of their distinct values
+        while True:
+            t = time.perf_counter()
+            chunk = next(chunks, None)
+            tally.timings["read_seconds"] += time.perf_counter() - t
+            if chunk is None:
+                break
+            result, rejects, unseen, timings = score_chunk(
+                chunk, model=model, contract=contract, rules=rules, cutoffs=cutoffs,
+                scored_at=scored_at, scored_at_ts=scored_at_ts, delimiter=delimiter, seen=seen,
+                explainer=explainer, categories=categories)
+            t2 = time.perf_counter()
+            out.write(result)
+            if rejects is not None:
+                rej.write(rejects)
+                tally.rejected += len(rejects)
+                tally.counts["reject_reason"].update(reject_kinds(rejects["reason"]))
+            tally.timings.update(timings)
+            tally.timings["write_seconds"] += time.perf_counter() - t2
+            tally.counts["unseen"].update(unseen)
+            tally.rows_in += len(chunk.frame) + len(chunk.malformed)
+            tally.add_scored(result, rules)
+            if on_progress:
+                on_progress(tally.rows_in, total)
     return tally
 
 
