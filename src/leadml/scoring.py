@@ -519,8 +519,8 @@ def score_file(
                 logger.info("restarting with the exact CSV reader: %s", why)
                 out.close_handles()
                 rej.close_handles()
-                if clean_bytes is None:  # (the exact reader checks each record's bytes
-                    #                       unless the whole file decodes)
+                # The exact reader checks each record's bytes unless the whole file decodes.
+                if clean_bytes is None:
                     clean_bytes = io.scan(input_path, settings.encoding)[1]
                 _, chunks = _chunks(input_path, settings, fast=False, clean_bytes=clean_bytes,
                                     contract=contract)
