@@ -228,3 +228,24 @@ def test_a_horizon_needs_conversion_times_and_a_clock(tmp_path):
     raw = leads(converted=["yes", "no", "no", "yes"], won_at=["2026-01-20", "", "", ""])
     with pytest.raises(LeadDataError, match="no conversion time"):
         validate_history(raw, load_config(path))
+
+
+def test_iso_times_read_in_arrow_equal_pandas_reading():
+    # Arrow strings take a fast path (schema._naive_iso_in_arrow) when every stated value is
+    # a zone-less ISO time to the microsecond; anything else goes to pandas. Either way the
+    # times, the missing ones and the unit are the ones pandas gives for the same text.
+    from leadml.schema import parse_times
+
+    chunks = [
+        ["2024-12-29T00:02:02", "2024-12-29", None, " 2024-01-01 10:00 ", "2024-02-29"],
+        ["2024-12-29T00:02:02.123", "2024-12-29T00:02:02.123456", "0001-01-01", "3000-01-01"],
+        ["2024-12-29T00:02:02Z", "2024-12-29T00:02:02+02:00"],  # zones: pandas' way
+        ["2024-12-29T00:02:02.1234567"],  # nanoseconds: pandas' way, its unit
+        ["2024-02-30", "2024-12-29T24:00:00", "29/12/2024", "x"],  # unreadable: NaT
+        [None, None],
+    ]
+    for values in chunks:
+        arrow = parse_times(pd.Series(values, dtype="str"))
+        python = parse_times(pd.Series(values, dtype=object))
+        pd.testing.assert_series_equal(arrow, python)
+    assert parse_times(pd.Series(chunks[0], dtype="str")).dtype == "datetime64[us, UTC]"
