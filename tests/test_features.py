@@ -108,7 +108,7 @@ def test_encodings_kept_across_chunks_change_no_number(kind, monkeypatch):
     leads.loc[::9, "meetings"] = ""
     chunks = [leads.iloc[i:i + 800].copy() for i in range(0, len(leads), 800)]
     alone = [(encoded.matrix(pipe, c), pipe.predict_proba(c)[:, 1]) for c in chunks]
-    monkeypatch.setattr(encoded, "MEMO_MAX_VALUES", 400)  # the titles (439) outgrow it
+    monkeypatch.setattr(encoded, "MEMO_MAX_BYTES", 5_000)  # the titles' words outgrow it
     with encoded.memo():
         for chunk, (matrix, p) in zip(chunks, alone, strict=True):
             np.testing.assert_array_equal(encoded.matrix(pipe, chunk), matrix)

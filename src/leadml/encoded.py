@@ -78,21 +78,22 @@ def blocks(pipeline, X: pd.DataFrame):
         codes, uniques = [c for c, _ in found], [u for _, u in found]
 
         encode_values = partial(_encode_distinct, clean, transformer, columns, fields)
-        entries = known.get(transformer, []) if known is not None else None
+        key = (encode, name)  # (a transformer may be a string: "passthrough")
+        entries = known.get(key, []) if known is not None else None
         if entries is None:  # (no memo, or this block's values outgrew it)
             z = encode_values(uniques)
             tables = [z[:len(u)][:, cols] for u, cols in zip(uniques, owned, strict=True)]
         else:
             positions, tables = _remembered(entries, uniques, owned, encode_values)
-            if any(len(e) > MEMO_MAX_VALUES for e in entries):
-                known[transformer] = None  # too many distinct values to keep: per chunk
+            if sum(e.nbytes for e in entries) > MEMO_MAX_BYTES:
+                known[key] = None  # too many distinct values to keep: per chunk
             else:
-                known[transformer] = entries
+                known[key] = entries
             codes = [pos[c] for pos, c in zip(positions, codes, strict=True)]
         yield Block(block, fields, codes, tables, owned)
 
 
-MEMO_MAX_VALUES = 200_000  # distinct values of one field kept by :func:`memo`
+MEMO_MAX_BYTES = 32 << 20  # the encoded distinct values one block keeps in :func:`memo`
 _MEMO: ContextVar[dict | None] = ContextVar("leadml_encoded_memo", default=None)
 
 
@@ -100,8 +101,9 @@ _MEMO: ContextVar[dict | None] = ContextVar("leadml_encoded_memo", default=None)
 def memo():
     """Within, :func:`blocks` keeps each field's encoded distinct values for the next calls:
     the chunks of one run repeat the same few thousand values, and each is cleaned and
-    encoded once per run, not once per chunk. A block one of whose fields has more than
-    :data:`MEMO_MAX_VALUES` distinct values goes back to per-chunk encoding."""
+    encoded once per run, not once per chunk. A block whose kept values outgrow
+    :data:`MEMO_MAX_BYTES` (a field of near-unique values, a very wide one-hot field) goes
+    back to per-chunk encoding."""
     token = _MEMO.set({})
     try:
         yield
@@ -118,6 +120,16 @@ class _Known:
 
     def __len__(self) -> int:
         return 0 if self.values is None else len(self.values)
+
+    @property
+    def nbytes(self) -> int:
+        """About the memory held: the table, and 8 bytes a value for the index."""
+        if self.table is None:
+            return 0
+        table = self.table
+        held = table.nbytes if isinstance(table, np.ndarray) else \
+            table.data.nbytes + table.indices.nbytes + table.indptr.nbytes
+        return held + 8 * len(self)
 
     def positions(self, uniques) -> np.ndarray:
         return np.full(len(uniques), -1, dtype=np.intp) if self.values is None \
