@@ -94,9 +94,9 @@ def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
 @pytest.mark.parametrize("kind", ["logistic_regression", "gradient_boosting"])
 def test_encodings_kept_across_chunks_change_no_number(kind, monkeypatch):
     """Within encoded.memo() (a scoring run), a chunk encodes only the values new to the
-    run: chunk after chunk, with values first met late, missing ones, and a field that
-    outgrows the memo (back to per-chunk encoding), every matrix and probability equals the
-    one computed on its own."""
+    run: chunk after chunk, with values first met late, missing ones, a field that outgrows
+    the memo (back to per-chunk encoding) and distinct values encoded in slices, every
+    matrix and probability equals the one computed on its own."""
     from leadml import encoded
 
     train = raw_leads(3_000, seed=0)
@@ -109,6 +109,7 @@ def test_encodings_kept_across_chunks_change_no_number(kind, monkeypatch):
     chunks = [leads.iloc[i:i + 800].copy() for i in range(0, len(leads), 800)]
     alone = [(encoded.matrix(pipe, c), pipe.predict_proba(c)[:, 1]) for c in chunks]
     monkeypatch.setattr(encoded, "MEMO_MAX_BYTES", 5_000)  # the titles' words outgrow it
+    monkeypatch.setattr(encoded, "SLICE_BYTES", 1)  # distinct values encoded 256 at a time
     with encoded.memo():
         for chunk, (matrix, p) in zip(chunks, alone, strict=True):
             np.testing.assert_array_equal(encoded.matrix(pipe, chunk), matrix)

@@ -77,12 +77,11 @@ def blocks(pipeline, X: pd.DataFrame):
         found = [pd.factorize(X[c], use_na_sentinel=False) for c in fields]
         codes, uniques = [c for c, _ in found], [u for _, u in found]
 
-        encode_values = partial(_encode_distinct, clean, transformer, columns, fields)
+        encode_values = partial(_encode_distinct, clean, transformer, columns, fields, owned)
         key = (encode, name)  # (a transformer may be a string: "passthrough")
         entries = known.get(key, []) if known is not None else None
         if entries is None:  # (no memo, or this block's values outgrew it)
-            z = encode_values(uniques)
-            tables = [z[:len(u)][:, cols] for u, cols in zip(uniques, owned, strict=True)]
+            tables = encode_values(uniques)
         else:
             positions, tables = _remembered(entries, uniques, owned, encode_values)
             if sum(e.nbytes for e in entries) > MEMO_MAX_BYTES:
@@ -136,14 +135,11 @@ class _Known:
             else self.values.get_indexer(uniques)
 
     def add(self, values, rows) -> None:
-        from scipy import sparse
-
         if self.values is None:
             self.values, self.table = pd.Index(values), rows
-            return
-        self.values = self.values.append(pd.Index(values))
-        self.table = sparse.vstack([self.table, rows], format="csr") \
-            if sparse.issparse(rows) else np.vstack([self.table, rows])
+        else:
+            self.values = self.values.append(pd.Index(values))
+            self.table = _stacked([self.table, rows])
 
 
 def _remembered(entries: list[_Known], uniques: list, owned: list[np.ndarray], encode_values
@@ -155,20 +151,44 @@ def _remembered(entries: list[_Known], uniques: list, owned: list[np.ndarray], e
     positions = [e.positions(u) for e, u in zip(entries, uniques, strict=True)]
     fresh = [u[pos < 0] for u, pos in zip(uniques, positions, strict=True)]
     if any(len(f) for f in fresh):
-        z = encode_values([f if len(f) else u[:1] for f, u in zip(fresh, uniques, strict=True)])
-        for entry, f, pos, cols in zip(entries, fresh, positions, owned, strict=True):
+        new = encode_values([f if len(f) else u[:1] for f, u in zip(fresh, uniques, strict=True)])
+        for entry, f, pos, table in zip(entries, fresh, positions, new, strict=True):
             if len(f):
                 pos[pos < 0] = len(entry) + np.arange(len(f))
-                entry.add(f, z[:len(f)][:, cols])
+                entry.add(f, table)
     return positions, [e.table for e in entries]
 
 
-def _encode_distinct(clean, transformer, columns, fields: list[str], values: list):
-    """``transformer``'s output for each field's distinct raw ``values``, cleaned and padded
-    to one frame (row ``k``: each field's ``k``-th value)."""
+SLICE_BYTES = 64 << 20  # the most a slice of padded rows may take once encoded
+
+
+def _encode_distinct(clean, transformer, columns, fields: list[str], owned: list[np.ndarray],
+                     values: list) -> list:
+    """Per field, ``transformer``'s output columns (``owned``) for its distinct raw
+    ``values``. The fields' cleaned values are padded to one frame (row ``k``: each field's
+    ``k``-th value) and encoded a slice of rows at a time, each field keeping only its own
+    rows and columns: a near-unique field beside a wide one-hot field never makes the
+    (most values x whole block) matrix at once."""
     data = padded({c: clean.clean_column(c, pd.Series(v))
                    for c, v in zip(fields, values, strict=True)})
-    return _encode(transformer, data, columns)
+    width = sum(len(cols) for cols in owned)
+    step = max(256, SLICE_BYTES // (8 * max(width, 1)))
+    pieces: list[list] = [[] for _ in fields]
+    for start in range(0, len(data), step):
+        z = _encode(transformer, data.iloc[start:start + step], columns)
+        for j, (v, cols) in enumerate(zip(values, owned, strict=True)):
+            if start < len(v):
+                pieces[j].append(z[:len(v) - start][:, cols])
+    return [_stacked(p) for p in pieces]
+
+
+def _stacked(pieces: list):
+    from scipy import sparse
+
+    if len(pieces) == 1:
+        return pieces[0]
+    return sparse.vstack(pieces, format="csr") if sparse.issparse(pieces[0]) \
+        else np.vstack(pieces)
 
 
 def _encode(transformer, data: pd.DataFrame, columns):
