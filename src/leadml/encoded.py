@@ -159,7 +159,7 @@ def _remembered(entries: list[_Known], uniques: list, owned: list[np.ndarray], e
     return positions, [e.table for e in entries]
 
 
-SLICE_BYTES = 64 << 20  # the most a slice of padded rows may take once encoded
+SLICE_BYTES = 128 << 20  # the most a slice of padded rows may take once encoded
 
 
 def _encode_distinct(clean, transformer, columns, fields: list[str], owned: list[np.ndarray],
