@@ -145,10 +145,9 @@ def input_files(path: str | os.PathLike) -> list[Path]:
     return [path]
 
 
-def row_estimate(path: str | os.PathLike, line_breaks: int | None) -> int | None:
-    """About how many records an input holds, for progress: Parquet's own row counts, or
-    a CSV's line breaks less the header (more than the records when quoted fields span
-    lines), or, before they are counted, its size over the length of its first lines."""
+def row_estimate(path: str | os.PathLike) -> int | None:
+    """About how many records an input holds, for progress before it is read: Parquet's own
+    row counts, or a CSV's size over the length of its first lines (less the header)."""
     if is_parquet(Path(path)):
         import pyarrow.parquet as pq
 
@@ -156,14 +155,13 @@ def row_estimate(path: str | os.PathLike, line_breaks: int | None) -> int | None
             return sum(pq.ParquetFile(p).metadata.num_rows for p in input_files(Path(path)))
         except Exception:  # an unreadable part: the reader says so, with its own error
             return None
-    if line_breaks is None:
-        try:
-            with open(path, "rb") as handle:
-                sample = handle.read(1 << 20)
-            size = os.path.getsize(path)
-        except OSError:
-            return None
-        line_breaks = round(size * sample.count(b"\n") / len(sample)) if sample else 0
+    try:
+        with open(path, "rb") as handle:
+            sample = handle.read(1 << 20)
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    line_breaks = round(size * sample.count(b"\n") / len(sample)) if sample else 0
     return max(line_breaks - 1, 0)
 
 

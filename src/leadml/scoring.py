@@ -513,7 +513,7 @@ def score_file(
                                 rules=rules, cutoffs=cutoffs, scored_at=scored_at,
                                 scored_at_ts=scored_at_ts, delimiter=settings.delimiter,
                                 on_progress=on_progress, explainer=explainer,
-                                total=io.row_estimate(input_path, None))
+                                total=io.row_estimate(input_path))
                 break
             except io.NeedsExactReader as why:
                 logger.info("restarting with the exact CSV reader: %s", why)
