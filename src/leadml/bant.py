@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from leadml.codes import factorize
 from leadml.config import Grades, LabelPolicy, Rules
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
@@ -103,7 +104,7 @@ def _per_value(values: pd.Series, fn: Callable[[str], tuple[str, bool, str]],
                missing: tuple[str, bool, str], markers: tuple[str, ...] = ()) -> _Judged:
     """Apply ``fn`` once per distinct value; a missing value (empty, or a placeholder in
     ``markers``) gets ``missing``."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorize(values, use_na_sentinel=True)
     placeholders = set(markers)
     results = [missing if placeholders and str(u).strip() in placeholders else fn(str(u))
                for u in uniques] + [missing]  # code -1 picks the trailing "missing"

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
+from leadml.codes import factorize as codes_of
 from leadml.features import PerDistinct, padded
 
 
@@ -74,7 +75,7 @@ def blocks(pipeline, X: pd.DataFrame):
                         None)
             continue
         owned = [np.flatnonzero(sources == j) for j in range(len(fields))]
-        found = [pd.factorize(X[c], use_na_sentinel=False) for c in fields]
+        found = [codes_of(X[c], use_na_sentinel=False) for c in fields]
         codes, uniques = [c for c, _ in found], [u for _, u in found]
 
         encode_values = partial(_encode_distinct, clean, transformer, columns, fields, owned)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml import bant, batch, capacity, encoded, explain, io
+from leadml import bant, batch, capacity, codes, encoded, explain, io
 
 # TooManyRejects stays importable from here, where scoring's callers always found it.
 from leadml.batch import TooManyRejects, build_manifest, reject_kinds  # noqa: F401
@@ -260,10 +260,10 @@ def unseen_values(values: pd.Series, known: set[str], markers: tuple[str, ...]) 
     >>> unseen_values(pd.Series(["a", " b", "c", None, "Select"]), {"a", "b"}, ("Select",))
     1
     """
-    codes, uniques = pd.factorize(values)
+    found, uniques = codes.factorize(values)
     flags = np.array([(v := str(u).strip()) not in known and v not in markers
                       for u in uniques], dtype=bool)
-    return int(flags[codes[codes >= 0]].sum())
+    return int(flags[found[found >= 0]].sum())
 
 
 def known_categories(model) -> dict[str, set[str]]:
@@ -334,16 +334,17 @@ def score_chunk(chunk: io.Chunk, *, model, contract: Contract, rules: Rules, cut
     ``seen`` answers ``first_time(ids)``: :class:`SeenIds` when chunks arrive in file order,
     or a precomputed answer when they do not (Spark)."""
     t0 = time.perf_counter()
-    typed, reason = validate_rows(chunk.frame, contract, rules, scored_at=scored_at_ts,
-                                  seen=seen)
-    bad = reason != ""
-    good = typed.loc[~bad] if bad.any() else typed
-    unseen = Counter({col: unseen_values(good[col], known, contract.missing_values)
-                      for col, known in (categories or {}).items()})
-    t1 = time.perf_counter()
-    result = score_rows(good, model, contract, rules, cutoffs=cutoffs, scored_at=scored_at,
-                        explainer=explainer)
-    t2 = time.perf_counter()
+    with codes.shared():  # validation, the model and the rules read the same columns
+        typed, reason = validate_rows(chunk.frame, contract, rules, scored_at=scored_at_ts,
+                                      seen=seen)
+        bad = reason != ""
+        good = typed.loc[~bad] if bad.any() else typed
+        unseen = Counter({col: unseen_values(good[col], known, contract.missing_values)
+                          for col, known in (categories or {}).items()})
+        t1 = time.perf_counter()
+        result = score_rows(good, model, contract, rules, cutoffs=cutoffs,
+                            scored_at=scored_at, explainer=explainer)
+        t2 = time.perf_counter()
     rejects = _rejects_frame(chunk, bad, reason, contract.id_column, delimiter) \
         if bad.any() or chunk.malformed else None
     return result, rejects, unseen, {"validate_seconds": t1 - t0, "score_seconds": t2 - t1}

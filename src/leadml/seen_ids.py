@@ -35,17 +35,18 @@ class SeenIds:
         # as long as the run), twice as fast as pandas' hashing of the same strings.
         hashes = np.fromiter(map(hash, ids.astype(str).to_numpy(dtype=object)),
                              dtype=np.int64, count=len(ids)).view(np.uint64)
-        order = np.argsort(hashes, kind="stable")  # sorted, a search walks the array once
+        order = np.argsort(hashes)  # sorted, the search walks the array once
         ordered = hashes[order]
         seen = self._hashes[:self._n]
-        pos = np.searchsorted(seen, ordered)
-        found = (pos < self._n) & (seen[np.minimum(pos, self._n - 1)] == ordered) \
+        found = seen[np.minimum(np.searchsorted(seen, ordered), self._n - 1)] == ordered \
             if self._n else np.zeros(len(hashes), bool)
-        repeat = np.zeros(len(hashes), bool)  # an equal hash earlier in the chunk
-        repeat[1:] = ordered[1:] == ordered[:-1]
+        repeat = np.zeros(len(hashes), bool)  # equal to an earlier one in this chunk
+        if len(hashes) > 1 and (ordered[1:] == ordered[:-1]).any():  # (rare: file order)
+            repeat = pd.Series(hashes).duplicated().to_numpy()[order]
+        fresh = ~found & ~repeat
         first = np.empty(len(hashes), bool)
-        first[order] = ~found & ~repeat
-        new = ordered[~found & ~repeat]
+        first[order] = fresh
+        new = ordered[fresh]
         if self._n + len(new) > len(self._hashes):  # more leads than expected: grow by half
             grown = np.empty(max(self._n + len(new), len(self._hashes) * 3 // 2),
                              dtype=np.uint64)
