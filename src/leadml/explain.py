@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from leadml import encoded, linear
+from leadml.codes import factorize
 from leadml.drift import shift_rate
 from leadml.features import field_columns
 from leadml.sklearn_compat import is_binary_hist_gradient_boosting, model_parts
@@ -116,7 +117,7 @@ def _prefixes(field: str, values: pd.Series, missing_values=()
     """'Job title "VP Sales" ' for each lead, as a code into a table of the distinct
     prefixes (each formatted once). A placeholder the model reads as missing
     (``missing_values``: "Select", "N/A") is shown as not stated, as the model sees it."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorize(values, use_na_sentinel=True)  # (the model's codes too)
     label = field_words(field)
     markers = set(missing_values)
     shown = np.array([f"{label} {_shown(None if str(u).strip() in markers else u)} "
