@@ -210,6 +210,32 @@ def test_rerun_gives_identical_files(champion, tmp_path, sample_files):
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
+def test_wide_exports_get_smaller_chunks_and_the_same_output(champion, tmp_path, nightly,
+                                                            monkeypatch):
+    """A CRM export with many custom fields is read in fewer rows a chunk (memory follows
+    the bytes of a chunk, not its rows); what is scored does not change."""
+    from leadml import scoring
+
+    wide = nightly.assign(**{f"custom_{j}__c": "a free-text custom field " * 8
+                             for j in range(40)})
+    write(nightly, tmp_path / "narrow.csv")
+    write(wide, tmp_path / "wide.csv")
+    wide.to_parquet(tmp_path / "wide.parquet", index=False)
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 64 << 10)  # 64 KiB a chunk
+    monkeypatch.setattr(scoring, "MIN_CHUNK_ROWS", 2)
+    default = scoring.ScoreSettings()
+    narrow = scoring.chunk_rows(tmp_path / "narrow.csv", default)
+    wide_rows = scoring.chunk_rows(tmp_path / "wide.csv", default)
+    assert 300 < narrow < 600 and 5 < wide_rows < 12  # ~130 and ~8,200 bytes a lead
+    assert 2 <= scoring.chunk_rows(tmp_path / "wide.parquet", default) <= 50_000
+    assert scoring.chunk_rows(tmp_path / "wide.csv", scoring.ScoreSettings(chunk_rows=7)) == 7
+    ok, manifest = run_score(tmp_path / "wide.csv", tmp_path / "a.csv")
+    assert ok.exit_code == 0, ok.output
+    run_score(tmp_path / "wide.csv", tmp_path / "b.csv", "--chunk-rows", "50000")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert manifest["scored"] == len(nightly)
+
+
 def test_parquet_in_and_out_match_csv(champion, tmp_path, sample_files, nightly):
     nightly.to_parquet(tmp_path / "in.parquet", index=False)
     run_score(sample_files / "nightly.csv", tmp_path / "csv.csv")

@@ -282,7 +282,9 @@ def score(
         "Pin the scored_at timestamp (ISO 8601) for exact reruns."))] = None,
     delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = ",",
     encoding: Annotated[str, typer.Option(help="CSV encoding.")] = "utf-8",
-    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
+    chunk_rows: Annotated[int | None, typer.Option(min=1, help=(
+        "Rows per chunk (default: about 32 MiB of the input, 1,000 to 50,000 rows)."))
+    ] = None,
     log_to_mlflow: Annotated[bool, typer.Option(
         help="Record this scoring run in MLflow.")] = False,
     reasons: Annotated[bool, typer.Option("--reasons/--no-reasons", help=(

@@ -155,14 +155,32 @@ def row_estimate(path: str | os.PathLike) -> int | None:
             return sum(pq.ParquetFile(p).metadata.num_rows for p in input_files(Path(path)))
         except Exception:  # an unreadable part: the reader says so, with its own error
             return None
+    per_row = row_bytes(path)
     try:
-        with open(path, "rb") as handle:
-            sample = handle.read(1 << 20)
         size = os.path.getsize(path)
     except OSError:
         return None
-    line_breaks = round(size * sample.count(b"\n") / len(sample)) if sample else 0
-    return max(line_breaks - 1, 0)
+    return max(round(size / per_row) - 1, 0) if per_row else 0
+
+
+def row_bytes(path: str | os.PathLike) -> float | None:
+    """About how many bytes a record takes: a CSV's first MiB over its line breaks, or a
+    Parquet file's uncompressed bytes over its rows (its first part). None when unknown
+    (unreadable or empty)."""
+    try:
+        if is_parquet(Path(path)):
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(input_files(Path(path))[0]).metadata
+            size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            return size / meta.num_rows if meta.num_rows else None
+        with open(path, "rb") as handle:
+            sample = handle.read(1 << 20)
+    except Exception:  # (unreadable: the reader says so, with its own error)
+        return None
+    if not sample:
+        return None
+    return len(sample) / max(sample.count(b"\n"), 1)  # (no break: a record of 1 MiB or more)
 
 
 def scan(path: str | os.PathLike, encoding: str = "utf-8", *, check_encoding: bool = True,

@@ -59,11 +59,29 @@ SPREADSHEET_TEXT = {"output": ("reasons",), "rejects": ("reason", "raw_record")}
 class ScoreSettings:
     delimiter: str = ","
     encoding: str = "utf-8"
-    chunk_rows: int = 50_000
+    chunk_rows: int | None = None  # None: see chunk_rows()
     max_reject_rate: float = 0.05
     scored_at: str | None = None
     rejects: Path | None = None  # default: OUT stem + .rejects.csv
     reasons: bool = True  # per-lead field reasons (leadml.explain); off with --no-reasons
+
+
+MAX_CHUNK_ROWS = 50_000
+MIN_CHUNK_ROWS = 1_000
+CHUNK_BYTES = 32 << 20  # about the input a chunk holds; scoring it takes about 10x that
+
+
+def chunk_rows(path: Path, settings: ScoreSettings) -> int:
+    """Rows per chunk: as set, else as many as hold about :data:`CHUNK_BYTES` of the
+    input, between :data:`MIN_CHUNK_ROWS` and :data:`MAX_CHUNK_ROWS`. A wide export (a
+    CRM's hundreds of custom fields) gets smaller chunks: memory stays about flat in the
+    file's width as in its length."""
+    if settings.chunk_rows is not None:
+        return settings.chunk_rows
+    per_row = io.row_bytes(path)
+    if not per_row:
+        return MAX_CHUNK_ROWS
+    return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row)))
 
 
 def check_columns(header: list[str], contract: Contract, rules: Rules, *, path: Path,
@@ -439,15 +457,15 @@ def _chunks(path: Path, settings: ScoreSettings, *, fast: bool, clean_bytes: boo
             contract: Contract):
     """The header and chunks of the input, with record numbers as ids when the model has
     no id column. Nothing is opened beyond the header until the chunks are iterated."""
+    rows = chunk_rows(path, settings)
     if io.is_parquet(path):
-        header, chunks = io.parquet_chunks(path, chunk_rows=settings.chunk_rows)
+        header, chunks = io.parquet_chunks(path, chunk_rows=rows)
     elif fast:
         header, chunks = io.arrow_csv_chunks(path, delimiter=settings.delimiter,
-                                             chunk_rows=settings.chunk_rows)
+                                             chunk_rows=rows)
     else:
         header, chunks = io.csv_chunks(path, delimiter=settings.delimiter,
-                                       encoding=settings.encoding,
-                                       chunk_rows=settings.chunk_rows,
+                                       encoding=settings.encoding, chunk_rows=rows,
                                        check_bytes=not clean_bytes)
     if contract.id_column is None:
         chunks = (replace(c, frame=c.frame.assign(**{RECORD_ID: c.records.astype(str)}))

@@ -1,0 +1,97 @@
+"""Peak memory of `leadml score` on a wide CRM export: many custom fields the model does
+not read, beside the ones it does.
+
+    python benchmarks/wide_export.py [--rows 200000] [--fields 150]
+
+Generated leads with `--fields` extra free-text columns (a CRM's custom fields, ~40 bytes
+each: ~6 KB a lead), scored with the default chunk size (as many rows as hold
+`scoring.CHUNK_BYTES` of the input) and with 50,000 rows a chunk (the fixed default before),
+each in its own process, same model, same run; the two outputs must be identical. A
+narrow file of the same leads is scored too, for the baseline.
+
+Writes benchmarks/results/wide_export.{json,md}. Uses a temporary MLflow store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    REPO,
+    run_measured,
+    train_sample_model,
+    write_leads,
+    write_results,
+)
+
+from leadml import scoring  # noqa: E402
+
+
+def widen(narrow: Path, wide: Path, fields: int) -> None:
+    """``narrow`` with ``fields`` more free-text columns, written a block at a time."""
+    rng = np.random.default_rng(0)
+    words = np.array([f"custom value {i} of a longer free-text field" for i in range(500)],
+                     dtype=object)
+    first = True
+    for block in pd.read_csv(narrow, dtype=str, keep_default_na=False, chunksize=50_000):
+        extra = pd.DataFrame({f"custom_field_{j}__c": words[rng.integers(0, 500, len(block))]
+                              for j in range(fields)}, index=block.index)
+        pd.concat([block, extra], axis=1).to_csv(wide, mode="w" if first else "a",
+                                                 header=first, index=False)
+        first = False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--fields", type=int, default=150)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "LEADML_HOME": str(tmp)}
+        train_sample_model(tmp, env)
+        rules = str(REPO / "pipelines/configs/bant.yaml")
+        narrow, wide = tmp / "narrow.csv", tmp / "wide.csv"
+        write_leads(narrow, args.rows)
+        widen(narrow, wide, args.fields)
+        auto_rows = scoring.chunk_rows(wide, scoring.ScoreSettings())
+
+        def score(path: Path, out: str, *extra: str) -> dict:
+            return run_measured([sys.executable, "-m", "leadml.cli", "score", str(path), "-o",
+                                 str(tmp / out), "--model", "models:/leadml/1", "--rules",
+                                 rules, "--no-reasons", "--scored-at", "2026-11-30T00:00:00",
+                                 *extra], env)
+
+        runs = {"narrow_default": score(narrow, "narrow.out.csv"),
+                "wide_default": score(wide, "auto.out.csv"),
+                "wide_50000_rows": score(wide, "fixed.out.csv", "--chunk-rows", "50000")}
+        same = (tmp / "auto.out.csv").read_bytes() == (tmp / "fixed.out.csv").read_bytes()
+        sizes = {"narrow_mib": round(narrow.stat().st_size / 2**20),
+                 "wide_mib": round(wide.stat().st_size / 2**20)}
+    numbers = {"rows": args.rows, "fields": args.fields, "files": sizes,
+               "wide_default_chunk_rows": auto_rows, "identical_output": same,
+               **{k: {"seconds": r["seconds"], "peak_rss_mib": r["peak_rss_mib"]}
+                  for k, r in runs.items()}}
+    lines = [f"{args.rows:,} generated leads; the wide file adds {args.fields} free-text custom "
+             f"fields ({sizes['wide_mib']:,} MiB against {sizes['narrow_mib']:,} MiB). Each "
+             "run is a whole `leadml score --no-reasons` process, same model, same run.", "",
+             "| file, chunk size | wall time | peak memory |", "|---|---|---|"]
+    for name, label in (("narrow_default", "narrow, default (50,000 rows)"),
+                        ("wide_default", f"wide, default ({auto_rows:,} rows: about "
+                                         f"{scoring.CHUNK_BYTES >> 20} MiB of input)"),
+                        ("wide_50000_rows", "wide, `--chunk-rows 50000` (the old default)")):
+        r = runs[name]
+        lines.append(f"| {label} | {r['seconds']:.1f} s | {r['peak_rss_mib']:,.0f} MiB |")
+    lines += ["", f"- the two wide outputs are {'identical' if same else 'DIFFERENT'}"]
+    print(write_results("wide_export", numbers, "\n".join(lines)).read_text())
+
+
+if __name__ == "__main__":
+    main()
