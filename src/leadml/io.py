@@ -53,12 +53,14 @@ def read_table(path: str | os.PathLike, *, delimiter: str = ",",
             return pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for a corrupt file
             raise LeadDataError(f"'{path}' is not a readable Parquet file: {exc}") from None
-    csv_header(path, delimiter=delimiter, encoding=encoding)  # duplicate names, empty file
+    header = csv_header(path, delimiter=delimiter, encoding=encoding)  # duplicates, empty
     try:
-        return pd.read_csv(
-            path, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
-            na_filter=False, encoding_errors="strict",
-        )
+        if utf8(encoding):
+            try:
+                return _arrow_table(path, header, delimiter)
+            except NeedsExactReader:
+                pass  # (pandas reads it as before, or says what is wrong)
+        frame = _pandas_table(path, delimiter, encoding)
     except pd.errors.EmptyDataError:
         raise LeadDataError(f"lead file '{path}' is empty: it has no header row") from None
     except UnicodeDecodeError as exc:
@@ -71,6 +73,34 @@ def read_table(path: str | os.PathLike, *, delimiter: str = ",",
             f"lead file '{path}' is malformed: {exc}. Check dataset.csv.delimiter "
             f"(now {delimiter!r}) and quoting."
         ) from None
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made the extra fields an index
+        raise LeadDataError(
+            f"lead file '{path}' is malformed: its first row has more fields than the "
+            f"header's {len(header)} names. Check dataset.csv.delimiter (now {delimiter!r}) "
+            "and quoting.")
+    return frame
+
+
+def _pandas_table(path: Path, delimiter: str, encoding: str, **options) -> pd.DataFrame:
+    return pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=str,
+                       keep_default_na=False, na_filter=False, encoding_errors="strict",
+                       **options)
+
+
+def _arrow_table(path: Path, header: list[str], delimiter: str) -> pd.DataFrame:
+    """:func:`read_table` of a UTF-8 CSV by Arrow's reader, several times faster and in
+    about half the memory on wide exports; the same frame as pandas reads, or
+    :class:`NeedsExactReader` for anything it would read differently (a malformed row, an
+    unclosed quote, invalid UTF-8, header names pandas spells otherwise)."""
+    if list(_pandas_table(path, delimiter, "utf-8", nrows=0).columns) != header:
+        raise NeedsExactReader("header names with spaces around them")
+    # Chunks of about 32 MiB: Arrow reads ahead a few chunks' worth beside the frame.
+    _, chunks = arrow_csv_chunks(path, delimiter=delimiter,
+                                 chunk_rows=rows_holding(path, 32 << 20, most=100_000))
+    frames = [chunk.frame for chunk in chunks]
+    if not frames:
+        return _pandas_table(path, delimiter, "utf-8")
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 @contextmanager
@@ -161,6 +191,14 @@ def row_estimate(path: str | os.PathLike) -> int | None:
     except OSError:
         return None
     return max(round(size / per_row) - 1, 0) if per_row else 0
+
+
+def rows_holding(path: str | os.PathLike, nbytes: int, *, least: int = 1_000,
+                 most: int = 50_000) -> int:
+    """About how many records of ``path`` hold ``nbytes``, between ``least`` and ``most``
+    (``most`` when the size of a record is unknown)."""
+    per_row = row_bytes(path)
+    return int(min(most, max(least, nbytes // per_row))) if per_row else most
 
 
 def row_bytes(path: str | os.PathLike) -> float | None:

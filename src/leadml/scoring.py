@@ -78,10 +78,7 @@ def chunk_rows(path: Path, settings: ScoreSettings) -> int:
     file's width as in its length."""
     if settings.chunk_rows is not None:
         return settings.chunk_rows
-    per_row = io.row_bytes(path)
-    if not per_row:
-        return MAX_CHUNK_ROWS
-    return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row)))
+    return io.rows_holding(path, CHUNK_BYTES, least=MIN_CHUNK_ROWS, most=MAX_CHUNK_ROWS)
 
 
 def check_columns(header: list[str], contract: Contract, rules: Rules, *, path: Path,
