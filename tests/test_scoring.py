@@ -236,6 +236,26 @@ def test_wide_exports_get_smaller_chunks_and_the_same_output(champion, tmp_path,
     assert manifest["scored"] == len(nightly)
 
 
+def test_parquet_parts_in_other_schemas_score_as_one_file(champion, tmp_path, nightly):
+    """Parts in the first part's schema are read a batch of pages at a time; a part with a
+    column missing or typed otherwise goes through Arrow's scanner, which fills and casts
+    it. Either way the leads score as the same leads in one file."""
+    typed = nightly.assign(notes="called twice", web_visits=nightly["web_visits"].astype(int))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    typed.iloc[:200].to_parquet(folder / "part-0.parquet", index=False)
+    typed.iloc[200:400].drop(columns="notes").to_parquet(folder / "part-1.parquet",
+                                                         index=False)
+    typed.iloc[400:].astype({"web_visits": float}).to_parquet(folder / "part-2.parquet",
+                                                              index=False)
+    typed.to_parquet(tmp_path / "whole.parquet", index=False)
+    ok, manifest = run_score(folder, tmp_path / "parts.csv", "--chunk-rows", "150")
+    assert ok.exit_code == 0, ok.output
+    run_score(tmp_path / "whole.parquet", tmp_path / "whole.csv")
+    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert manifest["scored"] == len(nightly)
+
+
 def test_parquet_in_and_out_match_csv(champion, tmp_path, sample_files, nightly):
     nightly.to_parquet(tmp_path / "in.parquet", index=False)
     run_score(sample_files / "nightly.csv", tmp_path / "csv.csv")
