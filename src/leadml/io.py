@@ -94,9 +94,9 @@ def _arrow_table(path: Path, header: list[str], delimiter: str) -> pd.DataFrame:
     unclosed quote, invalid UTF-8, header names pandas spells otherwise)."""
     if list(_pandas_table(path, delimiter, "utf-8", nrows=0).columns) != header:
         raise NeedsExactReader("header names with spaces around them")
-    # Chunks of about 32 MiB: Arrow reads ahead a few chunks' worth beside the frame.
+    # Chunks of CHUNK_BYTES: Arrow reads ahead a few chunks' worth beside the frame.
     _, chunks = arrow_csv_chunks(path, delimiter=delimiter,
-                                 chunk_rows=rows_holding(path, 32 << 20, most=100_000))
+                                 chunk_rows=rows_holding(path, CHUNK_BYTES, most=100_000))
     frames = [chunk.frame for chunk in chunks]
     if not frames:
         return _pandas_table(path, delimiter, "utf-8")
@@ -191,6 +191,9 @@ def row_estimate(path: str | os.PathLike) -> int | None:
     except OSError:
         return None
     return max(round(size / per_row) - 1, 0) if per_row else 0
+
+
+CHUNK_BYTES = 32 << 20  # about the input a chunk holds, by default
 
 
 def rows_holding(path: str | os.PathLike, nbytes: int, *, least: int = 1_000,

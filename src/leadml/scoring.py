@@ -68,7 +68,7 @@ class ScoreSettings:
 
 MAX_CHUNK_ROWS = 50_000
 MIN_CHUNK_ROWS = 1_000
-CHUNK_BYTES = 32 << 20  # about the input a chunk holds; scoring it takes about 10x that
+CHUNK_BYTES = io.CHUNK_BYTES  # about the input a chunk holds; scoring takes ~10x that
 
 
 def chunk_rows(path: Path, settings: ScoreSettings) -> int:
