@@ -498,39 +498,53 @@ def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
             )
         except (pa.ArrowInvalid, OverflowError) as exc:
             raise NeedsExactReader(f"Arrow cannot read it: {exc}") from None
-        start, pending, rows, done = 1, [], 0, False
-        try:
-            while not done:
+
+        def batches():
+            while True:
                 try:
                     batch = reader.read_next_batch()
-                    pending.append(batch)
-                    rows += batch.num_rows
                 except StopIteration:
-                    done = True
+                    break
                 except (pa.ArrowInvalid, OverflowError) as exc:
                     raise NeedsExactReader(f"Arrow cannot read it: {exc}") from None
                 if invalid:
                     raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
-                while rows >= chunk_rows or (done and rows):
-                    table = pa.Table.from_batches(pending)
-                    take = min(rows, chunk_rows)
-                    rest = table.slice(take)
-                    table = table.slice(0, take).combine_chunks()
-                    pending, rows = rest.to_batches(), rest.num_rows
-                    if (value := swallowing(table)) is not None:
-                        raise NeedsExactReader(f"unclosed quote in {value!r}")
-                    if (col := too_long(table)) is not None:
-                        raise NeedsExactReader(
-                            f"a field of '{col}' is over {MAX_FIELD_CHARS}")
-                    frame = table.to_pandas()
-                    yield Chunk(start, frame, np.arange(start, start + len(frame)))
-                    start += len(frame)
+                yield batch
             if invalid:
                 raise NeedsExactReader(f"malformed record: {invalid[0]!r}")
+
+        start = 1
+        try:
+            for table in _regrouped(batches(), chunk_rows):
+                if (value := swallowing(table)) is not None:
+                    raise NeedsExactReader(f"unclosed quote in {value!r}")
+                if (col := too_long(table)) is not None:
+                    raise NeedsExactReader(f"a field of '{col}' is over {MAX_FIELD_CHARS}")
+                frame = table.to_pandas()
+                yield Chunk(start, frame, np.arange(start, start + len(frame)))
+                start += len(frame)
         finally:
             reader.close()
 
     return header, records()
+
+
+def _regrouped(batches, rows: int):
+    """Arrow record ``batches`` as tables of ``rows`` rows (the last one shorter), each in
+    one contiguous piece."""
+    import pyarrow as pa
+
+    pending, held = [], 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+            yield table.slice(0, rows).combine_chunks()
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks()
 
 
 def _text_bytes(strings, wanted: bytes) -> bool:
@@ -605,7 +619,12 @@ def _parquet_batches(files: list[str], schema, chunk_rows: int):
     for name in files:
         with pq.ParquetFile(name) as part:
             if part.schema_arrow.equals(schema, check_metadata=False):
-                yield from part.iter_batches(batch_size=chunk_rows, use_threads=False)
+                # A reader a row group (one reader over many row groups held ~24 bytes a
+                # row more, to the end: +120 MB at 5M leads), regrouped into chunks.
+                yield from _regrouped((batch for group in range(part.num_row_groups)
+                                       for batch in part.iter_batches(
+                                           batch_size=chunk_rows, row_groups=[group],
+                                           use_threads=False)), chunk_rows)
                 continue
         # One batch at a time: the scanner's default read-ahead (16 batches of chunk_rows)
         # multiplied the peak memory of scoring 5M leads by 2.4.
