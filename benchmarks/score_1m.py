@@ -11,7 +11,7 @@
 4. the I/O floor, as the issue defines it: pyarrow reads the CSV and writes a CSV of the same
    size: the very bytes `leadml score` wrote (its output, loaded before the clock starts),
    timed inside the process (median of three) and as a whole process;
-5. peak memory of `leadml score` on 500k and on 5M leads.
+5. peak memory of `leadml score` on 500k and on 5M leads, as CSV and as one Parquet file.
 
 Writes benchmarks/results/score_1m.{json,md}. Uses a temporary MLflow store.
 """
@@ -70,6 +70,22 @@ FLOOR = textwrap.dedent("""
 """)
 
 
+def as_parquet(csv_path: Path) -> Path:
+    """The leads of ``csv_path`` as one Parquet file (row groups as Arrow's writer makes
+    them), written a block at a time."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    out = csv_path.with_suffix(".parquet")
+    reader = pacsv.open_csv(csv_path, convert_options=pacsv.ConvertOptions(
+        column_types={"lead_id": pa.string()}))
+    with pq.ParquetWriter(out, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -125,13 +141,18 @@ def main() -> None:
                                  - sum(measured["runs"][1:]), 2)
         big.unlink()
 
-        memory = {}
+        memory, parquet_memory = {}, {}
         for rows in args.memory_rows:
             path = tmp / f"leads_{rows}.csv"
             write_leads(path, rows)
             result = leadml(path, f"scored_{rows}.csv")
             memory[rows] = {"seconds": result["seconds"], "peak_rss_mib": result["peak_rss_mib"]}
+            parquet = as_parquet(path)  # the same leads as one Parquet file
             path.unlink()
+            result = leadml(parquet, f"scored_{rows}_parquet.csv")
+            parquet_memory[rows] = {"seconds": result["seconds"],
+                                    "peak_rss_mib": result["peak_rss_mib"]}
+            parquet.unlink()
     small, large = args.memory_rows
     numbers = {
         "rows": args.rows,
@@ -157,6 +178,9 @@ def main() -> None:
         "memory": memory,
         "ratio_peak_rss_large_over_small": round(memory[large]["peak_rss_mib"]
                                                  / memory[small]["peak_rss_mib"], 3),
+        "parquet_memory": parquet_memory,
+        "parquet_ratio_peak_rss_large_over_small": round(
+            parquet_memory[large]["peak_rss_mib"] / parquet_memory[small]["peak_rss_mib"], 3),
     }
     n, t = numbers, manifest["timings"]
     summary = textwrap.dedent(f"""\
@@ -178,6 +202,7 @@ def main() -> None:
         - `leadml score` / bare `predict_proba`: **{n['ratio_leadml_over_bare']}x** (target <= 1.5x)
         - `leadml score` / I/O floor, whole processes: **{n['ratio_leadml_over_io_floor_process']}x**; leadml's run inside its process (manifest total) / the floor inside its process: **{n['ratio_leadml_run_over_io_floor_in_process']}x** (target <= 3x)
         - peak memory scoring {large:,} vs {small:,} leads: {memory[large]['peak_rss_mib']:,.0f} vs {memory[small]['peak_rss_mib']:,.0f} MiB, **{n['ratio_peak_rss_large_over_small']}x** (target <= 1.2x)
+        - the same leads as one Parquet file: {parquet_memory[large]['peak_rss_mib']:,.0f} vs {parquet_memory[small]['peak_rss_mib']:,.0f} MiB, **{n['parquet_ratio_peak_rss_large_over_small']}x**
 
         leadml's own stage timings on the 1M file (manifest): {manifest['timings']}
 
