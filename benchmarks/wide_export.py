@@ -8,7 +8,9 @@ each: ~6 KB a lead), scored with the default chunk size (as many rows as hold
 `scoring.CHUNK_BYTES` of the input) and with 50,000 rows a chunk (the fixed default before),
 each in its own process, same model, same run; the two outputs must be identical. The same
 wide leads as one Parquet file are scored too (read a batch of pages at a time), and a narrow
-file of the same leads, for the baseline.
+file of the same leads, for the baseline. Then the wide file is read as a training history
+(`io.read_table`: Arrow's reader where it reads the file as pandas would) against pandas'
+reader alone, each in its own process.
 
 Writes benchmarks/results/wide_export.{json,md}. Uses a temporary MLflow store.
 """
@@ -78,12 +80,18 @@ def main() -> None:
                 "wide_parquet_default": score(parquet, "parquet.out.csv")}
         same = (tmp / "auto.out.csv").read_bytes() == (tmp / "fixed.out.csv").read_bytes() \
             == (tmp / "parquet.out.csv").read_bytes()
+        reading = {name: run_measured([sys.executable, "-c", "import sys; from leadml import io; "
+                                       f"io.{call}(sys.argv[1]{extra})", str(wide)], env)
+                   for name, call, extra in (("read_table", "read_table", ""),
+                                             ("pandas_only", "_pandas_table", ", ',', 'utf-8'"))}
         sizes = {"narrow_mib": round(narrow.stat().st_size / 2**20),
                  "wide_mib": round(wide.stat().st_size / 2**20)}
     numbers = {"rows": args.rows, "fields": args.fields, "files": sizes,
                "wide_default_chunk_rows": auto_rows, "identical_output": same,
                **{k: {"seconds": r["seconds"], "peak_rss_mib": r["peak_rss_mib"]}
-                  for k, r in runs.items()}}
+                  for k, r in runs.items()},
+               "history_read": {k: {"seconds": r["seconds"], "peak_rss_mib": r["peak_rss_mib"]}
+                                for k, r in reading.items()}}
     lines = [f"{args.rows:,} generated leads; the wide file adds {args.fields} free-text custom "
              f"fields ({sizes['wide_mib']:,} MiB against {sizes['narrow_mib']:,} MiB). Each "
              "run is a whole `leadml score --no-reasons` process, same model, same run.", "",
@@ -95,7 +103,13 @@ def main() -> None:
                         ("wide_parquet_default", "the wide leads as one Parquet file, default")):
         r = runs[name]
         lines.append(f"| {label} | {r['seconds']:.1f} s | {r['peak_rss_mib']:,.0f} MiB |")
-    lines += ["", f"- the three wide outputs are {'identical' if same else 'DIFFERENT'}"]
+    lines += ["", f"- the three wide outputs are {'identical' if same else 'DIFFERENT'}", "",
+              "The wide file read as a training history (whole process):", "",
+              "| reader | wall time | peak memory |", "|---|---|---|"]
+    for name, label in (("read_table", "`io.read_table` (Arrow's reader, pandas' as fallback)"),
+                        ("pandas_only", "pandas' `read_csv` alone (before)")):
+        r = reading[name]
+        lines.append(f"| {label} | {r['seconds']:.1f} s | {r['peak_rss_mib']:,.0f} MiB |")
     print(write_results("wide_export", numbers, "\n".join(lines)).read_text())
 
 
