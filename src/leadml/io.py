@@ -212,8 +212,8 @@ def row_bytes(path: str | os.PathLike) -> float | None:
         if is_parquet(Path(path)):
             import pyarrow.parquet as pq
 
-            first = pq.ParquetFile(input_files(Path(path))[0])
-            batch = next(first.iter_batches(batch_size=1000), None)
+            with pq.ParquetFile(input_files(Path(path))[0]) as first:
+                batch = next(first.iter_batches(batch_size=1000), None)
             return batch.nbytes / batch.num_rows if batch is not None and batch.num_rows \
                 else None
         with open(path, "rb") as handle:
