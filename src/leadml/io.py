@@ -449,14 +449,12 @@ def arrow_csv_chunks(path: str | os.PathLike, *, delimiter: str = ",",
 
     header = csv_header(path, delimiter=delimiter)
     width = len(header)
-    with open(path, "rb") as handle:
-        sample = handle.read(1 << 20)
-    row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
+    per_row = max(1, int(row_bytes(path) or 1))
     # Arrow reads up to READ_AHEAD_BLOCKS blocks ahead of the caller: with a chunk a block,
     # a large file would hold 32 chunks of text in memory (200 MB at 50k leads a chunk).
     # Smaller blocks, gathered into chunks here, keep the read-ahead to about 4 chunks.
     block = int(min(MAX_BLOCK_BYTES,
-                    max(1 << 16, 4 * chunk_rows * row_bytes // READ_AHEAD_BLOCKS)))
+                    max(1 << 16, 4 * chunk_rows * per_row // READ_AHEAD_BLOCKS)))
     invalid: list[str] = []
 
     def on_invalid(row) -> str:
