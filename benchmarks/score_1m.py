@@ -207,7 +207,7 @@ def main() -> None:
         leadml's own stage timings on the 1M file (manifest): {manifest['timings']}
 
         Where leadml's run inside its process went (manifest timings):
-        - reading and writing CSV, the work the floor does (with leadml's checks and text escaping): {t['read_seconds'] + t['write_seconds']:.2f} s
+        - waiting for reading and writing CSV, the work the floor does (with leadml's checks and text escaping; both run in their own threads beside the scoring): {t['read_seconds'] + t['write_seconds']:.2f} s
         - the input's SHA-256 pass (`scan_seconds`): {t['scan_seconds']:.2f} s
         - validating and scoring (model, rules, labels): {t['validate_seconds'] + t['score_seconds']:.2f} s
         - the rest (manifest, tallies): {t['total_seconds'] - sum(v for k, v in t.items() if k != 'total_seconds'):.2f} s""")

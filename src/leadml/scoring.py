@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml import bant, batch, capacity, codes, encoded, explain, io
+from leadml import bant, batch, capacity, codes, encoded, explain, io, overlap
 
 # TooManyRejects stays importable from here, where scoring's callers always found it.
 from leadml.batch import TooManyRejects, build_manifest, reject_kinds  # noqa: F401
@@ -372,8 +372,9 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
     categories = known_categories(model)
     seen = SeenIds(expected=total or 0)
     tally = _Tally()
-    chunks = iter(chunks)
-    with encoded.memo():  # the run's chunks share the encodings of their distinct values
+    # The next chunk is read and the last one written in their own threads while this one
+    # is scored (see leadml.overlap); read and write seconds are the time spent waiting.
+    with encoded.memo(), overlap.ahead(iter(chunks)) as chunks, overlap.Behind() as writes:
         while True:
             t = time.perf_counter()
             chunk = next(chunks, None)
@@ -384,20 +385,29 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
                 chunk, model=model, contract=contract, rules=rules, cutoffs=cutoffs,
                 scored_at=scored_at, scored_at_ts=scored_at_ts, delimiter=delimiter, seen=seen,
                 explainer=explainer, categories=categories)
-            t2 = time.perf_counter()
-            out.write(result)
-            if rejects is not None:
-                rej.write(rejects)
-                tally.rejected += len(rejects)
-                tally.counts["reject_reason"].update(reject_kinds(rejects["reason"]))
             tally.timings.update(timings)
-            tally.timings["write_seconds"] += time.perf_counter() - t2
             tally.counts["unseen"].update(unseen)
             tally.rows_in += len(chunk.frame) + len(chunk.malformed)
             tally.add_scored(result, rules)
+            if rejects is not None:
+                tally.rejected += len(rejects)
+                tally.counts["reject_reason"].update(reject_kinds(rejects["reason"]))
+            t = time.perf_counter()
+            writes.submit(_write, out, result, rej, rejects)  # (neither is touched again)
+            tally.timings["write_seconds"] += time.perf_counter() - t
             if on_progress:
                 on_progress(tally.rows_in, total)
+        t = time.perf_counter()
+        writes.wait()
+        tally.timings["write_seconds"] += time.perf_counter() - t
     return tally
+
+
+def _write(out: io.ChunkWriter, result: pd.DataFrame, rej: io.ChunkWriter,
+           rejects: pd.DataFrame | None) -> None:
+    out.write(result)
+    if rejects is not None:
+        rej.write(rejects)
 
 
 def _apply_capacity(stage: Path, final: io.ChunkWriter, tally: _Tally, rules: Rules,
