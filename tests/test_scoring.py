@@ -236,6 +236,30 @@ def test_wide_exports_get_smaller_chunks_and_the_same_output(champion, tmp_path,
     assert manifest["scored"] == len(nightly)
 
 
+def test_a_bad_record_met_by_the_read_ahead_chunks_in_restarts_with_the_same_result(
+        champion, tmp_path, nightly, monkeypatch):
+    """The next chunk is read in a thread while this one is scored: a malformed record
+    many chunks into the file stops the fast reader where it belongs, the run restarts with
+    the exact reader, and the output is the one a single chunk gives."""
+    lines = write(nightly, tmp_path / "in.csv").read_text().splitlines(keepends=True)
+    lines.insert(470, "L-bad,2024-01-01,web,too,many,fields,here,and,more,x,y,z,1,2,3,4,5,6\n")
+    (tmp_path / "in.csv").write_text("".join(lines))
+    from leadml import io
+
+    exact = []
+    monkeypatch.setattr(io, "csv_chunks", lambda *a, _read=io.csv_chunks, **k: (
+        exact.append(k["chunk_rows"]), _read(*a, **k))[1])
+    small, manifest = run_score(tmp_path / "in.csv", tmp_path / "small.csv", "--chunk-rows", "40")
+    assert small.exit_code == 0, small.output
+    assert exact == [40]  # the fast reader gave way, once
+    run_score(tmp_path / "in.csv", tmp_path / "one.csv", "--chunk-rows", "50000")
+    for name in ("small.csv", "small.rejects.csv"):
+        assert (tmp_path / name).read_bytes() == \
+            (tmp_path / name.replace("small", "one")).read_bytes()
+    assert manifest["input"]["rows"] == len(nightly) + 1 == manifest["scored"] + manifest["rejected"]
+    assert manifest["rejected"] == 1
+
+
 def test_parquet_parts_in_other_schemas_score_as_one_file(champion, tmp_path, nightly):
     """Parts in the first part's schema are read a batch of pages at a time; a part with a
     column missing or typed otherwise goes through Arrow's scanner, which fills and casts
