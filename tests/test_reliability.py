@@ -143,9 +143,11 @@ STEPS = ["begun", "before_commit", "rejects_committed", "output_committed",
          "manifest_committed"]
 
 
-@pytest.mark.parametrize("step", STEPS)
 def test_sigkill_at_each_commit_step_never_leaves_an_unconfirmed_output(champion, tmp_path,
-                                                                        leads, step):
+                                                                        leads):
+    """Killed at each step of the commit in turn, each time onto the output the run before
+    confirmed: OUT is never confirmed unless the manifest says ok, and the rerun gives
+    the same bytes."""
     source = tmp_path / "in.csv"
     bad = leads.copy()
     bad.loc[3, "estimated_budget"] = "lots"  # one reject, so the rejects file is committed
@@ -155,21 +157,22 @@ def test_sigkill_at_each_commit_step_never_leaves_an_unconfirmed_output(champion
     env = {"MLFLOW_TRACKING_URI": champion}
     assert cli(*args, env=env).returncode == 0  # yesterday's run
     yesterday = out.read_bytes()
-    killed = cli(*args, env={**env, "LEADML_KILL_AT": step})
-    assert killed.returncode == -signal.SIGKILL
-    manifest = json.loads(out.with_name("scored.manifest.json").read_text())
-    if step == "manifest_committed":
-        assert manifest["status"] == "ok"
-        assert manifest["output_sha256"] and out.exists()
-    else:  # the manifest does not confirm whatever OUT holds
-        assert manifest["status"] == "running"
-        if step != "begun":  # yesterday's OUT was taken away when the run began
-            assert not out.exists() or step == "output_committed"
-    again = cli(*args, env=env)
-    assert again.returncode == 0, again.stderr
-    assert json.loads(out.with_name("scored.manifest.json").read_text())["status"] == "ok"
-    assert out.read_bytes() == yesterday  # same input, pinned time: the same bytes
-    assert not list(tmp_path.glob(".*.tmp"))
+    for step in STEPS:
+        killed = cli(*args, env={**env, "LEADML_KILL_AT": step})
+        assert killed.returncode == -signal.SIGKILL, step
+        manifest = json.loads(out.with_name("scored.manifest.json").read_text())
+        if step == "manifest_committed":
+            assert manifest["status"] == "ok"
+            assert manifest["output_sha256"] and out.exists()
+        else:  # the manifest does not confirm whatever OUT holds
+            assert manifest["status"] == "running", step
+            if step != "begun":  # yesterday's OUT was taken away when the run began
+                assert not out.exists() or step == "output_committed", step
+        again = cli(*args, env=env)
+        assert again.returncode == 0, (step, again.stderr)
+        assert json.loads(out.with_name("scored.manifest.json").read_text())["status"] == "ok"
+        assert out.read_bytes() == yesterday, step  # same input, pinned time: same bytes
+        assert not list(tmp_path.glob(".*.tmp")), step
 
 
 def test_a_failed_run_takes_yesterdays_output_away(champion, tmp_path, leads):
