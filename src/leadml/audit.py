@@ -24,7 +24,14 @@ import pandas as pd
 
 from leadml.config import TrainConfig, config_line
 from leadml.leakage import leak_evidence, read_dates
-from leadml.schema import RECORD_ID, History, LeadDataError, is_missing, parse_times
+from leadml.schema import (
+    RECORD_ID,
+    History,
+    LeadDataError,
+    comma_decimal,
+    is_missing,
+    parse_times,
+)
 
 #: Values that mean "no value" in CRM exports; found but not configured as missing, they
 #: become a category of their own.
@@ -164,10 +171,12 @@ def _bins(values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(values), -1, np.searchsorted(edges, values, side="right"))
 
 
-def _as_numbers(values: pd.Series, missing: np.ndarray, counts: np.ndarray
-                ) -> np.ndarray | None:
+def _as_numbers(values: pd.Series, missing: np.ndarray, counts: np.ndarray,
+                decimal: str = ".") -> np.ndarray | None:
     """The distinct ``values`` (each held by ``counts`` leads) as floats when (nearly) every
-    stated lead's value is a number, else None."""
+    stated lead's value is a number (with the ``decimal`` mark), else None."""
+    if decimal == ",":
+        values = comma_decimal(values)
     numbers = pd.to_numeric(values.where(~missing), errors="coerce").to_numpy(dtype=float)
     stated = int(counts[~missing].sum())
     if stated and counts[np.isfinite(numbers)].sum() >= 0.95 * stated:
@@ -214,7 +223,8 @@ def _trailing_numbers(values: pd.Series) -> np.ndarray:
 
 
 def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
-                  markers: tuple[str, ...], date_format: str = "iso") -> dict[str, Any]:
+                  markers: tuple[str, ...], date_format: str = "iso", decimal: str = "."
+                  ) -> dict[str, Any]:
     # Each step that reads a value runs once per distinct value (a million leads repeat a
     # few thousand) and reaches the leads through its code.
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
@@ -227,7 +237,8 @@ def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
     by_text = np.bincount(text_codes, weights=counts[~u_missing], minlength=len(texts))
     distinct, stated = len(texts), int(by_text.sum())
     top_share = float(by_text.max() / stated) if distinct else 1.0
-    u_numbers = None if role in ("categorical", "text") else _as_numbers(u, u_missing, counts)
+    u_numbers = None if role in ("categorical", "text") else \
+        _as_numbers(u, u_missing, counts, decimal)
     u_dates = None if u_numbers is not None else _as_dates(
         u, u_missing, counts, values.iloc[np.flatnonzero(~missing)[:500]], date_format)
     kind = "number" if u_numbers is not None else "date" if u_dates is not None else "text"
@@ -371,7 +382,7 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
             continue
         role = roles.get(name, "unused")
         stats = _column_stats(name, history.features[name], y, role, ds.missing_values,
-                              ds.converted_at_format)
+                              ds.converted_at_format, ds.csv.decimal)
         columns.append(stats)
         findings += _column_findings(stats, history, cfg, converted_at)
     findings += _drift_findings(drift := _drift_table(history), ds.time_column)

@@ -282,6 +282,9 @@ def score(
         "Pin the scored_at timestamp (ISO 8601) for exact reruns."))] = None,
     delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = ",",
     encoding: Annotated[str, typer.Option(help="CSV encoding.")] = "utf-8",
+    decimal: Annotated[str | None, typer.Option(help=(
+        "Decimal mark of the numbers, . or , (1.234,5); default: the model's, as in the "
+        "export it was trained on; with --rules-only, '.'."))] = None,
     chunk_rows: Annotated[int | None, typer.Option(min=1, help=(
         "Rows per chunk (default: about 32 MiB of the input, 1,000 to 50,000 rows)."))
     ] = None,
@@ -317,7 +320,7 @@ def score(
             rules=rules, rules_only=rules_only, id_column=id_column, engine=engine,
             spark_master=spark_master, spark_conf=tuple(spark_conf or ()),
             log_to_mlflow=log_to_mlflow)
-        settings = ScoreSettings(delimiter=delimiter, encoding=encoding,
+        settings = ScoreSettings(delimiter=delimiter, encoding=encoding, decimal=decimal,
                                  chunk_rows=chunk_rows, max_reject_rate=max_reject_rate,
                                  scored_at=scored_at, rejects=rejects, reasons=reasons)
         with _progress(Path(input_path)) as advance:

@@ -30,6 +30,9 @@ class _Frozen(BaseModel):
 class CsvOptions(_Frozen):
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
+    # The decimal mark of numbers: "," for exports from spreadsheets in German, French and
+    # other locales (1.234,5), whose delimiter is then usually ";".
+    decimal: Literal[".", ","] = "."
 
 
 def _time_format(value: str, *, sequence: bool) -> str:

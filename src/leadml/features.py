@@ -23,6 +23,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from leadml.config import Columns, ModelConfig
+from leadml.schema import comma_decimal
 
 
 class LeadCleaner(TransformerMixin, BaseEstimator):
@@ -50,11 +51,17 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
         categorical: Sequence[str] = (),
         text: Sequence[str] = (),
         missing_values: Sequence[str] = ("",),
+        decimal: str = ".",
     ):
         self.numeric = numeric
         self.categorical = categorical
         self.text = text
         self.missing_values = missing_values
+        self.decimal = decimal
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("decimal", ".")  # a model saved before the option
+        super().__setstate__(state)
 
     def fit(self, X: pd.DataFrame, y=None) -> LeadCleaner:
         self.feature_names_in_ = np.array(
@@ -79,7 +86,8 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
             if values.dtype.kind not in "iufb":  # text: each distinct value read once
                 codes, uniques = pd.factorize(values, use_na_sentinel=True)
                 text = pd.Series(uniques, dtype=object)
-                numbers = pd.to_numeric(text.where(~text.isin(markers), np.nan),
+                read = comma_decimal(text) if self.decimal == "," else text
+                numbers = pd.to_numeric(read.where(~text.isin(markers), np.nan),
                                         errors="coerce").astype("float64").to_numpy()
                 values = pd.Series(np.append(numbers, np.nan)[codes], index=values.index)
             values = values.astype("float64")
@@ -266,7 +274,8 @@ def _text_vectorizer(cfg: ModelConfig) -> CountVectorizer:
 
 
 def build_pipeline(
-    kind: str, columns: Columns, cfg: ModelConfig, *, missing_values: Sequence[str]
+    kind: str, columns: Columns, cfg: ModelConfig, *, missing_values: Sequence[str],
+    decimal: str = ".",
 ) -> Pipeline:
     """Unfitted pipeline of the given ``kind``, from raw lead columns to a probability.
 
@@ -280,12 +289,15 @@ def build_pipeline(
         Hyper-parameters and the seed.
     missing_values : sequence of str
         CRM placeholders read as missing.
+    decimal : {".", ","}
+        The decimal mark of numbers given as text (a served lead file).
     """
     cleaner = LeadCleaner(
         numeric=tuple(columns.numeric),
         categorical=tuple(columns.categorical),
         text=tuple(columns.text),
         missing_values=tuple(missing_values),
+        decimal=decimal,
     )
     text_parts = [(f"text_{c}", PerDistinct(_text_vectorizer(cfg)), c) for c in columns.text]
     if kind == "logistic_regression":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +204,9 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
     spark = request.engine == "spark"
     if request.engine not in ("local", "spark"):
         raise ConfigError(f"--engine must be local or spark, got {request.engine!r}")
+    if settings.decimal not in (None, ".", ","):
+        raise ConfigError(f"--decimal must be . or , (the decimal mark of the numbers), "
+                          f"got {settings.decimal!r}")
     uris = [p for p in (request.input, request.output, settings.rejects)
             if p and batch.is_uri(p)]
     if uris and not spark:
@@ -244,6 +247,8 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
         model, contract = load_scoring_model(resolve_model_uri(request.model,
                                                                request.model_name))
         using = f"{contract.name} v{contract.version}"
+    if settings.decimal is not None:
+        contract = replace(contract, decimal=settings.decimal)
     logger.info("scoring %s with %s, rules %s", request.input, using, rules.sha256[:16])
     if spark:
         try:
@@ -496,7 +501,8 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
         contract = contracts.get(model)
         leads = read_input(facts) if contract and contract.field_reference else None
         drift.append(None if leads is None else mon.field_psi(
-            leads, contract.field_reference, contract.missing_values))
+            leads, contract.field_reference, contract.missing_values,
+            decimal=facts.get("decimal") or contract.decimal))
     scored.runs["input_psi"] = drift
     if isinstance(thresholds, dict):
         thresholds = mon.Thresholds(**thresholds)

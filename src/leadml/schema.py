@@ -7,6 +7,7 @@ that changes the behaviour.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ class Contract:
     numeric_ranges: dict[str, tuple[float, float]] | None = None  # (min, max) in training
     time_format: str = "iso"  # how the time column was read in training (never guessed)
     horizon_days: float | None = None  # the probability is "converts within N days"
+    decimal: str = "."  # the decimal mark of numbers in the export ("," : 1.234,5)
 
     @property
     def features(self) -> list[str]:
@@ -121,7 +123,45 @@ def _nan_spelled(values: pd.Series) -> np.ndarray:
         .to_numpy(dtype=bool)
 
 
-def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Series, np.ndarray]:
+# A number written with a decimal comma, its thousands grouped by points, spaces
+# (no-break too) or apostrophes, or not at all: 13.300,50  1 234,5  -0,25  1.500  12
+COMMA_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:[.\u00a0\u202f' ]\d{3})+|\d+)(?:,\d+)?")
+_GROUPING = re.compile(r"[.\u00a0\u202f' ]")
+
+
+def decimal_hint(bad: pd.Series, decimal: str, fix: str = "dataset.csv.decimal: ','") -> str:
+    """A hint when the numbers that failed look written with a decimal comma."""
+    if decimal == "," or not len(bad):
+        return ""
+    text = bad.astype(str).str.strip()
+    if text.map(lambda v: "," in v and bool(COMMA_NUMBER.fullmatch(v))).mean() < 0.5:
+        return ""
+    return (f"\nThey look like numbers written with a decimal comma ({text.iloc[0]}): "
+            f"set {fix}.")
+
+
+def comma_decimal(values: pd.Series) -> pd.Series:
+    r"""Numbers written with a decimal comma, as Python reads numbers. A value with a point
+    or a comma that is not such a number is made unreadable (in an export with decimal
+    commas, '1.5' is a typo or another system's number: it is rejected, not guessed);
+    anything else (whole numbers, NaN spellings, placeholders, missing) is left as it is.
+
+    >>> comma_decimal(pd.Series(["13.300,50", "1 234,5", "-0,25", "1.500", "12", "1.5",
+    ...                          "NaN", None])).tolist()
+    ['13300.50', '1234.5', '-0.25', '1500', '12', '\x001.5', 'NaN', nan]
+    """
+    out = values.astype(object)
+    for i, v in enumerate(out.to_numpy()):
+        if not isinstance(v, str) or ("," not in v and "." not in v):
+            continue
+        t = v.strip()
+        out.iat[i] = _GROUPING.sub("", t).replace(",", ".") if COMMA_NUMBER.fullmatch(t) \
+            else "\x00" + v
+    return out
+
+
+def parse_numbers(values: pd.Series, markers: tuple[str, ...], *, decimal: str = "."
+                  ) -> tuple[pd.Series, np.ndarray]:
     """Numbers from raw values, and a mask of values that are neither numbers nor missing.
 
     One reading of every value, whichever path a chunk takes: a value is a number when
@@ -133,6 +173,12 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Serie
     >>> numbers, bad = parse_numbers(pd.Series(["1.5", " -nan", "NaN", "inf", "x", ""]), ("",))
     >>> numbers.tolist()[:1], bad.tolist()
     ([1.5], [False, False, False, True, True, False])
+
+    With ``decimal=","`` (an export from a spreadsheet in a German or French locale),
+    numbers are read as :func:`comma_decimal` writes them:
+
+    >>> parse_numbers(pd.Series(["13.300,50", "0,5", "1.5"]), ("",), decimal=",")[0].tolist()
+    [13300.5, 0.5, nan]
     """
     if values.dtype.kind in "iufb":
         numbers = values.astype("float64")
@@ -140,15 +186,17 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...]) -> tuple[pd.Serie
     # Each distinct value read once (a column of counts repeats a few dozen), code -1
     # (a missing value) reading as missing.
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    numbers, bad = _parse_distinct(pd.Series(uniques, dtype=values.dtype), markers)
+    numbers, bad = _parse_distinct(pd.Series(uniques, dtype=values.dtype), markers, decimal)
     return (pd.Series(np.append(numbers.to_numpy(), np.nan)[codes], index=values.index),
             np.append(bad, False)[codes])
 
 
-def _parse_distinct(values: pd.Series, markers: tuple[str, ...]
+def _parse_distinct(values: pd.Series, markers: tuple[str, ...], decimal: str = "."
                     ) -> tuple[pd.Series, np.ndarray]:
     """:func:`parse_numbers` of distinct values."""
     missing = is_missing(values, markers) | _nan_spelled(values)
+    if decimal == ",":
+        values = pd.Series(comma_decimal(values), dtype=values.dtype, index=values.index)
     if isinstance(values.dtype, pd.StringDtype):  # fast path: one Arrow cast if all parse
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -416,16 +464,20 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
             "Each lead must appear once; deduplicate the export or pick another id column "
             f"in {config_line(cfg, 'dataset', 'id_column')}."
         )
+    decimal = ds.csv.decimal
+    numbers = {}
     for col in ds.columns.numeric:
-        _, bad = parse_numbers(raw[col], ds.missing_values)
+        numbers[col], bad = parse_numbers(raw[col], ds.missing_values, decimal=decimal)
         if bad.any():
             raise LeadDataError(
                 f"numeric column '{col}' has {int(bad.sum())} value(s) that are not numbers:\n"
                 f"{_examples(raw, bad, col, id_column)}\n"
                 f"Fix the rows, add the placeholder to "
                 f"{config_line(cfg, 'dataset', 'missing_values')}, or list '{col}' under "
-                "columns.categorical."
+                f"columns.categorical.{decimal_hint(raw[col][bad], decimal)}"
             )
+    if decimal != ".":  # every reader of the history (model, audit, rules) gets the numbers
+        raw = raw.assign(**numbers)
     if ds.time_column:
         time = parse_times(raw[ds.time_column], ds.time_format)
         bad = time.isna().to_numpy()

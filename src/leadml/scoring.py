@@ -59,6 +59,7 @@ SPREADSHEET_TEXT = {"output": ("reasons",), "rejects": ("reason", "raw_record")}
 class ScoreSettings:
     delimiter: str = ","
     encoding: str = "utf-8"
+    decimal: str | None = None  # the decimal mark of numbers; None: the model's
     chunk_rows: int | None = None  # None: see chunk_rows()
     max_reject_rate: float = 0.05
     scored_at: str | None = None
@@ -131,7 +132,7 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     budget_column = [rules.budget.column] if rules.budget else []
     value_column = [rules.value.column] if rules.value and rules.value.column else []
     for col in dict.fromkeys([*contract.numeric, *budget_column, *value_column]):
-        numbers, bad = parse_numbers(frame[col], markers)
+        numbers, bad = parse_numbers(frame[col], markers, decimal=contract.decimal)
         if bad.any():
             reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"))
         typed[col] = numbers

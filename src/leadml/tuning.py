@@ -107,7 +107,8 @@ def run_trials(cfg: TrainConfig, X_fit, y_fit, X_cal, y_cal) -> tuple[list[Trial
             break
         start = time.perf_counter()
         pipe = build_pipeline(trial.kind, cfg.dataset.columns, trial.config(cfg.model),
-                              missing_values=cfg.dataset.missing_values)
+                              missing_values=cfg.dataset.missing_values,
+                              decimal=cfg.dataset.csv.decimal)
         pipe.fit(X_fit, y_fit)
         p_cal = pipe.predict_proba(X_cal)[:, 1]
         trial.metrics = {

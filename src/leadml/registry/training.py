@@ -59,6 +59,7 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         "categorical": list(ds.columns.categorical),
         "text": list(ds.columns.text),
         "missing_values": list(ds.missing_values),
+        "decimal": ds.csv.decimal,
         # Percentiles 0..100 of the newest window's probabilities: share-based grades.
         # A typical recent lead (median numbers, commonest values): per-lead reasons say
         # how each field moves a lead's probability away from this one's.
