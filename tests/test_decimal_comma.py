@@ -94,17 +94,25 @@ def test_an_export_with_decimal_commas_trains_and_scores_as_the_same_numbers(two
     assert manifest["input"]["decimal"] == "," and manifest["rejected"] == 0
 
 
-def test_mlflow_serves_the_comma_export_as_read(two_stores):
+def test_mlflow_and_the_python_api_read_the_comma_export_as_scoring_does(two_stores,
+                                                                         monkeypatch):
     import mlflow
 
+    from leadml.api import explain_leads
+
     uri, folder, _ = two_stores["comma"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     served = mlflow.pyfunc.load_model("models:/leadml@champion")
     leads = pd.read_csv(folder / "nightly.csv", sep=";", dtype=str, keep_default_na=False)
     assert leads["estimated_budget"].str.contains(",").any()
     _, out = _score(two_stores["comma"])
-    np.testing.assert_allclose(np.asarray(served.predict(leads), dtype=float),
-                               pd.read_csv(out)["conversion_probability"], rtol=0, atol=1e-12)
+    scored = pd.read_csv(out)["conversion_probability"]
+    np.testing.assert_allclose(np.asarray(served.predict(leads), dtype=float), scored,
+                               rtol=0, atol=1e-12)
+    explained = explain_leads(leads, "models:/leadml@champion")
+    np.testing.assert_allclose(explained["conversion_probability"], scored, rtol=0,
+                               atol=1e-12)
 
 
 def test_a_comma_export_read_with_points_says_how_to_fix_it(two_stores, tmp_path):

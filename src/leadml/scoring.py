@@ -258,7 +258,8 @@ def typed_features(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     """The model's columns with numbers parsed; unreadable numbers become missing."""
     out = frame[contract.features].copy()
     for col in contract.numeric:
-        out[col] = parse_numbers(frame[col], contract.missing_values)[0]
+        out[col] = parse_numbers(frame[col], contract.missing_values,
+                                 decimal=contract.decimal)[0]
     return out
 
 
