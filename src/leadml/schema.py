@@ -129,7 +129,7 @@ COMMA_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:[.\u00a0\u202f' ]\d{3})+|\d+)(?:,\
 _GROUPING = re.compile(r"[.\u00a0\u202f' ]")
 
 
-def decimal_hint(bad: pd.Series, decimal: str, fix: str = "dataset.csv.decimal: ','") -> str:
+def decimal_hint(bad: pd.Series, decimal: str) -> str:
     """A hint when the numbers that failed look written with a decimal comma."""
     if decimal == "," or not len(bad):
         return ""
@@ -137,7 +137,7 @@ def decimal_hint(bad: pd.Series, decimal: str, fix: str = "dataset.csv.decimal: 
     if text.map(lambda v: "," in v and bool(COMMA_NUMBER.fullmatch(v))).mean() < 0.5:
         return ""
     return (f"\nThey look like numbers written with a decimal comma ({text.iloc[0]}): "
-            f"set {fix}.")
+            "set dataset.csv.decimal: ','.")
 
 
 def comma_decimal(values: pd.Series) -> pd.Series:
