@@ -129,15 +129,41 @@ COMMA_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:[.\u00a0\u202f' ]\d{3})+|\d+)(?:,\
 _GROUPING = re.compile(r"[.\u00a0\u202f' ]")
 
 
-def decimal_hint(bad: pd.Series, decimal: str) -> str:
-    """A hint when the numbers that failed look written with a decimal comma."""
-    if decimal == "," or not len(bad):
-        return ""
+# A number as a spreadsheet or a CRM report formats it: a currency sign or code, thousands
+# grouped by commas: $12,500.00  USD 12,500  12,500.00 EUR  1,234,567
+FORMATTED_NUMBER = re.compile(r"(?:[$€£¥]|[A-Z]{3})?\s*[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
+                              r"\s*(?:[$€£¥]|[A-Z]{3})?|(?:[$€£¥]|[A-Z]{3})\s*[+-]?[\d.,]+"
+                              r"|[+-]?[\d.,]+\s*(?:[$€£¥]|[A-Z]{3})")
+
+
+def number_look(bad: pd.Series, decimal: str) -> str | None:
+    """What most values that are not numbers look like: ``"decimal comma"`` (numbers
+    written 1.234,5 while the decimal mark is '.'), ``"formatted"`` ($12,500.00, USD 900),
+    or None.
+
+    >>> number_look(pd.Series(["13.300,50", "0,5"]), "."), number_look(pd.Series(["0,5"]), ",")
+    ('decimal comma', None)
+    >>> number_look(pd.Series(["USD 12,500.00", "$900", "x"]), ".")
+    'formatted'
+    >>> number_look(pd.Series(["twelve"]), ".") is None
+    True
+    """
     text = bad.astype(str).str.strip()
-    if text.map(lambda v: "," in v and bool(COMMA_NUMBER.fullmatch(v))).mean() < 0.5:
-        return ""
-    return (f"\nThey look like numbers written with a decimal comma ({text.iloc[0]}): "
-            "set dataset.csv.decimal: ','.")
+    if not len(text):
+        return None
+    if decimal != "," and text.map(
+            lambda v: "," in v and bool(COMMA_NUMBER.fullmatch(v))).mean() >= 0.5:
+        return "decimal comma"
+    if text.map(lambda v: bool(FORMATTED_NUMBER.fullmatch(v))).mean() >= 0.5:
+        return "formatted"
+    return None
+
+
+_LOOKS = {"decimal comma": "\nThey look like numbers written with a decimal comma (1.234,5): "
+                           "set dataset.csv.decimal: ','.",
+          "formatted": "\nThey look like formatted numbers (a currency, thousands "
+                       "separators): export the column as plain numbers (a CRM report's "
+                       "unformatted or 'details only' export)."}
 
 
 def comma_decimal(values: pd.Series) -> pd.Series:
@@ -469,12 +495,13 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
     for col in ds.columns.numeric:
         numbers[col], bad = parse_numbers(raw[col], ds.missing_values, decimal=decimal)
         if bad.any():
+            look = number_look(raw[col][bad], decimal)
             raise LeadDataError(
                 f"numeric column '{col}' has {int(bad.sum())} value(s) that are not numbers:\n"
                 f"{_examples(raw, bad, col, id_column)}\n"
                 f"Fix the rows, add the placeholder to "
                 f"{config_line(cfg, 'dataset', 'missing_values')}, or list '{col}' under "
-                f"columns.categorical.{decimal_hint(raw[col][bad], decimal)}"
+                f"columns.categorical.{_LOOKS.get(look, '')}"
             )
     if decimal != ".":  # every reader of the history (model, audit, rules) gets the numbers
         raw = raw.assign(**numbers)

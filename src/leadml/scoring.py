@@ -31,6 +31,7 @@ from leadml.schema import (
     LeadDataError,
     column_difference,
     is_missing,
+    number_look,
     parse_numbers,
     parse_times,
 )
@@ -116,6 +117,10 @@ def _where(mask: np.ndarray, values: pd.Series, template: str) -> np.ndarray:
     return out
 
 
+_LOOKS = {"decimal comma": " (a decimal comma? score with --decimal ,)",
+          "formatted": " (a formatted number: export plain numbers)"}
+
+
 def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
                   scored_at: pd.Timestamp, seen: SeenIds) -> tuple[pd.DataFrame, np.ndarray]:
     """Typed leads and a reason per row ('' for rows that can be scored)."""
@@ -134,7 +139,9 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     for col in dict.fromkeys([*contract.numeric, *budget_column, *value_column]):
         numbers, bad = parse_numbers(frame[col], markers, decimal=contract.decimal)
         if bad.any():
-            reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"))
+            look = number_look(frame[col][bad], contract.decimal)
+            reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"
+                                  + _LOOKS.get(look, "")))
         typed[col] = numbers
     for col, (lo, hi) in (contract.numeric_ranges or {}).items():
         if col not in typed:

@@ -1,6 +1,7 @@
-"""Exports with a decimal comma (spreadsheets in German, French and most European locales:
-``1.234,5``, ``;`` between fields): `dataset.csv.decimal: ","` reads them as the numbers
-they are, in training, audit, scoring, MLflow serving and monitoring alike."""
+"""Numbers as real exports write them. With a decimal comma (spreadsheets in German, French
+and most European locales: ``1.234,5``, ``;`` between fields), `dataset.csv.decimal: ","`
+reads them as the numbers they are, in training, audit, scoring, MLflow serving and
+monitoring alike; formatted numbers ($12,500.00) are refused with what to do."""
 
 from __future__ import annotations
 
@@ -134,6 +135,25 @@ def test_a_comma_export_read_with_points_says_how_to_fix_it(two_stores, tmp_path
     assert result.exit_code == 0, result.output
     rejects = pd.read_csv(folder / "scored.rejects.csv")
     assert len(rejects) and rejects["reason"].str.contains("estimated_budget").all()
+    assert rejects["reason"].str.endswith("(a decimal comma? score with --decimal ,)").all()
     bad = CliRunner().invoke(app, ["score", str(folder / "nightly.csv"), "-o",
                                    str(tmp_path / "x.csv"), "--decimal", ";"])
     assert bad.exit_code == 2 and "--decimal must be . or ," in bad.output
+
+
+def test_formatted_numbers_are_refused_with_what_to_do(tmp_path):
+    """A CRM report exported formatted writes 'USD 12,500.00': never guessed (two
+    currencies in one column would be added up as one), refused with the fix."""
+    from leadml.config import load_config
+    from leadml.jobs import train
+    from leadml.schema import LeadDataError
+
+    history, _ = make_sample(600, seed=34, nightly_rows=10)
+    stated = history["estimated_budget"].notna()
+    history["estimated_budget"] = history["estimated_budget"].astype(object)
+    history.loc[stated, "estimated_budget"] = [f"USD {v:,.2f}" for v in
+                                               history.loc[stated, "estimated_budget"]]
+    history.to_csv(tmp_path / "leads.csv", index=False)
+    config = write_config(tmp_path, tmp_path / "leads.csv")
+    with pytest.raises(LeadDataError, match=r"(?s)USD .*formatted numbers .*plain numbers"):
+        train(load_config(config))
