@@ -260,6 +260,23 @@ def test_a_bad_record_met_by_the_read_ahead_chunks_in_restarts_with_the_same_res
     assert (manifest["scored"], manifest["rejected"]) == (len(nightly), 1)
 
 
+def test_a_spreadsheets_unicode_text_export_says_its_encoding_and_scores_with_it(
+        champion, tmp_path, nightly):
+    """A spreadsheet's "Unicode text" export is UTF-16 with tabs: without --encoding it is
+    refused with the encoding its byte-order mark names; with it, the leads score as the
+    same leads in UTF-8."""
+    nightly.to_csv(tmp_path / "unicode.txt", sep="\t", index=False, encoding="utf-16")
+    refused, _ = run_score(tmp_path / "unicode.txt", tmp_path / "x.csv", "--delimiter", "\t")
+    assert refused.exit_code == 3
+    assert "UTF-16 byte-order mark: utf-16, usually with a tab" in refused.output
+    ok, manifest = run_score(tmp_path / "unicode.txt", tmp_path / "a.csv", "--delimiter", "\t",
+                             "--encoding", "utf-16")
+    assert ok.exit_code == 0, ok.output
+    run_score(write(nightly, tmp_path / "plain.csv"), tmp_path / "b.csv")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert manifest["scored"] == len(nightly)
+
+
 def test_parquet_parts_in_other_schemas_score_as_one_file(champion, tmp_path, nightly):
     """Parts in the first part's schema are read a batch of pages at a time; a part with a
     column missing or typed otherwise goes through Arrow's scanner, which fills and casts

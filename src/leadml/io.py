@@ -66,7 +66,9 @@ def read_table(path: str | os.PathLike, *, delimiter: str = ",",
     except UnicodeDecodeError as exc:
         raise LeadDataError(
             f"lead file '{path}' is not valid {encoding} (byte {exc.start}); set "
-            "dataset.csv.encoding to the file's encoding, e.g. latin-1"
+            "dataset.csv.encoding to the file's encoding, e.g. "
+            + ("utf-16: it starts with a UTF-16 byte-order mark (and set "
+               "dataset.csv.delimiter to a tab, usually)" if utf16_bom(path) else "latin-1")
         ) from None
     except pd.errors.ParserError as exc:
         raise LeadDataError(
@@ -354,9 +356,21 @@ def csv_header(path: str | os.PathLike, *, delimiter: str = ",",
             raise LeadDataError(f"input file '{path}' has no readable header row "
                                 f"({exc})") from None
     if _BAD_BYTE.search("".join(header)):
-        raise LeadDataError(f"the header of '{path}' is not valid {encoding}; pass the "
-                            "file's encoding with --encoding")
+        bom = utf16_bom(path)
+        raise LeadDataError(f"the header of '{path}' is not valid {encoding}: give the "
+                            "file's encoding (leadml score --encoding; dataset.csv.encoding "
+                            "in a training config)"
+                            + (f"; it starts with a {bom} byte-order mark: {bom.lower()}, "
+                               "usually with a tab as the delimiter" if bom else ""))
     return check_header(header, path)
+
+
+def utf16_bom(path: str | os.PathLike) -> str | None:
+    """'UTF-16' when the file starts with a UTF-16 byte-order mark (a spreadsheet's
+    "Unicode text" export), else None."""
+    with open(path, "rb") as handle:
+        start = handle.read(2)
+    return "UTF-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None
 
 
 def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str = "utf-8",
