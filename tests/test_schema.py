@@ -99,6 +99,9 @@ def test_empty_history(cfg):
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     (b"lead_id,budget\n\xff\xfe,1\n", "not valid utf-8"),
+    ("lead_id,budget\n1,2\n".encode("utf-16"), "UTF-16 byte-order mark: utf-16"),
+    (b"sep=;\nlead_id;budget\n1;2\n", "'sep=;', a spreadsheet's hint of the delimiter"),
+    (b"SEP=,\nlead_id,budget\n1,2\n", "remove that line, and give the delimiter"),
 ])
 def test_unreadable_files(tmp_path, content, message):
     path = tmp_path / "leads.csv"

@@ -355,6 +355,13 @@ def csv_header(path: str | os.PathLike, *, delimiter: str = ",",
         except (StopIteration, csv.Error) as exc:
             raise LeadDataError(f"input file '{path}' has no readable header row "
                                 f"({exc})") from None
+    line = delimiter.join(header)
+    if re.fullmatch(r"(?i)sep=.", line):
+        raise LeadDataError(
+            f"the first line of '{path}' is {line!r}, a spreadsheet's hint of the delimiter, "
+            "not the header: remove that line, and give the delimiter "
+            f"({line[4:]!r}) to leadml (leadml score --delimiter; dataset.csv.delimiter in a "
+            "training config)")
     if _BAD_BYTE.search("".join(header)):
         bom = utf16_bom(path)
         raise LeadDataError(f"the header of '{path}' is not valid {encoding}: give the "
