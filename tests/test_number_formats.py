@@ -33,81 +33,92 @@ def test_numbers_with_a_decimal_comma_are_read_and_the_ambiguous_rejected():
     assert parse_numbers(pd.Series(["1.500", "1,5"]), ("",))[0].tolist()[0] == 1.5
 
 
-def _export(frame: pd.DataFrame, path, *, comma: bool) -> None:
-    """``frame`` as a CSV export: with decimal commas and ';' (comma), or as written."""
+EXPORTS = {  # name: (budget as the export writes 13300.5, delimiter, csv options)
+    "point": (lambda x: f"{x}", ",", {}),
+    "comma": (lambda x: f"{x:,.2f}".replace(",", "_").replace(".", ",").replace("_", "."),
+              ";", {"decimal": ","}),
+    "grouped": (lambda x: f"{x:,.2f}", ",", {"thousands": ","}),
+}
+
+
+def _export(frame: pd.DataFrame, path, name: str) -> None:
+    """``frame`` as the export ``name`` writes it."""
+    write, delimiter, _ = EXPORTS[name]
     out = frame.copy()
-    if comma:
-        for col in ("estimated_budget",):
-            out[col] = [f"{float(v):,.2f}".replace(",", "_").replace(".", ",")
-                        .replace("_", ".") if v != "" else "" for v in out[col]]
-    out.to_csv(path, index=False, sep=";" if comma else ",")
+    out["estimated_budget"] = [write(float(v)) if v != "" else "" for v in
+                               out["estimated_budget"]]
+    out.to_csv(path, index=False, sep=delimiter)
 
 
 @pytest.fixture(scope="module")
-def two_stores(tmp_path_factory):
-    """The same leads exported both ways, a model trained on each."""
+def stores(tmp_path_factory):
+    """The same leads exported each way, a model trained on each."""
     from leadml.config import load_config
     from leadml.jobs import train
 
-    folder = tmp_path_factory.mktemp("decimal")
+    folder = tmp_path_factory.mktemp("numbers")
     history, nightly = make_sample(3_000, seed=33, nightly_rows=300)
     history, nightly = history.astype(str).replace("nan", ""), nightly.astype(str) \
         .replace("nan", "")
-    stores = {}
-    for comma in (False, True):
-        name = "comma" if comma else "point"
+    out = {}
+    for name, (_, delimiter, marks) in EXPORTS.items():
         (folder / name).mkdir()
-        _export(history, folder / name / "leads.csv", comma=comma)
-        _export(nightly, folder / name / "nightly.csv", comma=comma)
-        csv = {"delimiter": ";", "encoding": "utf-8", "decimal": ","} if comma else \
-            {"delimiter": ",", "encoding": "utf-8"}
+        _export(history, folder / name / "leads.csv", name)
+        _export(nightly, folder / name / "nightly.csv", name)
         config = write_config(folder / name, folder / name / "leads.csv",
-                              dataset={"csv": csv},
+                              dataset={"csv": {"delimiter": delimiter, **marks}},
                               model={"candidates": ["logistic_regression"], "seed": 0})
         uri = f"sqlite:///{folder / name / 'mlflow.db'}"
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("MLFLOW_TRACKING_URI", uri)
             mp.setenv("LEADML_HOME", str(folder / name))
             train(load_config(config))
-        stores[name] = (uri, folder / name, config)
-    return stores
+        out[name] = (uri, folder / name, config)
+    return out
 
 
 def _score(store, *extra):
     uri, folder, _ = store
-    comma = folder.name == "comma"
     out = folder / "scored.csv"
     result = CliRunner(env={"MLFLOW_TRACKING_URI": uri}).invoke(app, [
         "score", str(folder / "nightly.csv"), "-o", str(out), "--rules", str(RULES),
-        "--scored-at", PINNED, *(["--delimiter", ";"] if comma else []), *extra])
+        "--scored-at", PINNED, "--delimiter", EXPORTS[folder.name][1], *extra])
     return result, out
 
 
-def test_an_export_with_decimal_commas_trains_and_scores_as_the_same_numbers(two_stores):
-    (_, point), (_, comma) = _score(two_stores["point"]), _score(two_stores["comma"])
-    a, b = pd.read_csv(point), pd.read_csv(comma)
+@pytest.mark.parametrize("name", ["comma", "grouped"])
+def test_an_export_with_decimal_commas_or_thousands_trains_and_scores_as_the_same_numbers(
+        stores, name):
+    (_, point), (_, other) = _score(stores["point"]), _score(stores[name])
+    a, b = pd.read_csv(point), pd.read_csv(other)
     assert len(a) == 300 and (a["lead_id"] == b["lead_id"]).all()
     # Same leads, same numbers: the same model, probabilities, labels and reasons.
     np.testing.assert_allclose(a["conversion_probability"], b["conversion_probability"],
                                rtol=0, atol=1e-12)
     assert (a["label"] == b["label"]).all() and (a["reasons"] == b["reasons"]).all()
-    manifest = json.loads(comma.with_name("scored.manifest.json").read_text())
-    assert manifest["input"]["decimal"] == "," and manifest["rejected"] == 0
+    manifest = json.loads(other.with_name("scored.manifest.json").read_text())
+    marks = {"decimal": manifest["input"]["decimal"], "thousands": manifest["input"]["thousands"]}
+    assert marks == {"decimal": ".", "thousands": None, **EXPORTS[name][2]}
+    assert manifest["rejected"] == 0
 
 
-def test_mlflow_and_the_python_api_read_the_comma_export_as_scoring_does(two_stores,
-                                                                         monkeypatch):
+@pytest.mark.parametrize("name", ["comma", "grouped"])
+def test_mlflow_and_the_python_api_read_the_export_as_scoring_does(stores, name,
+                                                                   monkeypatch):
     import mlflow
 
     from leadml.api import explain_leads
 
-    uri, folder, _ = two_stores["comma"]
+    uri, folder, _ = stores[name]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # (training each store set it to its own)
     served = mlflow.pyfunc.load_model("models:/leadml@champion")
-    leads = pd.read_csv(folder / "nightly.csv", sep=";", dtype=str, keep_default_na=False)
+    leads = pd.read_csv(folder / "nightly.csv", sep=EXPORTS[name][1], dtype=str,
+                        keep_default_na=False)
     assert leads["estimated_budget"].str.contains(",").any()
-    _, out = _score(two_stores["comma"])
+    result, out = _score(stores[name])
+    assert result.exit_code == 0, result.output
     scored = pd.read_csv(out)["conversion_probability"]
     np.testing.assert_allclose(np.asarray(served.predict(leads), dtype=float), scored,
                                rtol=0, atol=1e-12)
@@ -116,14 +127,14 @@ def test_mlflow_and_the_python_api_read_the_comma_export_as_scoring_does(two_sto
                                atol=1e-12)
 
 
-def test_a_comma_export_read_with_points_says_how_to_fix_it(two_stores, tmp_path):
+def test_a_comma_export_read_with_points_says_how_to_fix_it(stores, tmp_path):
     import yaml
 
     from leadml.config import load_config
     from leadml.jobs import train
     from leadml.schema import LeadDataError
 
-    _, folder, config = two_stores["comma"]
+    _, folder, config = stores["comma"]
     raw = yaml.safe_load(config.read_text())
     raw["dataset"]["csv"].pop("decimal")
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(raw))
@@ -131,7 +142,7 @@ def test_a_comma_export_read_with_points_says_how_to_fix_it(two_stores, tmp_path
         train(load_config(tmp_path / "train.yaml"))
     # Scoring overrides the model's decimal mark with --decimal: read with points, every
     # stated budget is refused, not misread.
-    result, _ = _score(two_stores["comma"], "--decimal", ".", "--max-reject-rate", "1")
+    result, _ = _score(stores["comma"], "--decimal", ".", "--max-reject-rate", "1")
     assert result.exit_code == 0, result.output
     rejects = pd.read_csv(folder / "scored.rejects.csv")
     assert len(rejects) and rejects["reason"].str.contains("estimated_budget").all()
@@ -139,6 +150,47 @@ def test_a_comma_export_read_with_points_says_how_to_fix_it(two_stores, tmp_path
     bad = CliRunner().invoke(app, ["score", str(folder / "nightly.csv"), "-o",
                                    str(tmp_path / "x.csv"), "--decimal", ";"])
     assert bad.exit_code == 2 and "--decimal must be . or ," in bad.output
+
+
+def test_thousands_separators_are_read_when_declared_and_refused_with_the_fix_otherwise(
+        stores, tmp_path):
+    import yaml
+
+    from leadml.config import ConfigError, load_config
+    from leadml.jobs import train
+    from leadml.schema import LeadDataError
+
+    raw = ["12,500.00", "1,234,567", "-1,000", "900", "", "1,5", "12,50", "1.500,00"]
+    numbers, bad = parse_numbers(pd.Series(raw), ("",), thousands=",")
+    assert numbers.tolist()[:4] == [12500.0, 1234567.0, -1000.0, 900.0]
+    assert bad.tolist() == [False] * 5 + [True] * 3  # never guessed
+    _, folder, config = stores["grouped"]
+    plain = yaml.safe_load(config.read_text())
+    plain["dataset"]["csv"].pop("thousands")
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(plain))
+    with pytest.raises(LeadDataError, match=r"thousands separators \(12,500.00\): set "
+                                            r"dataset.csv.thousands: ','"):
+        train(load_config(tmp_path / "train.yaml"))
+    both = yaml.safe_load(config.read_text())
+    both["dataset"]["csv"]["thousands"] = "."
+    (tmp_path / "both.yaml").write_text(yaml.safe_dump(both))
+    with pytest.raises(ConfigError, match="both '.'"):
+        load_config(tmp_path / "both.yaml")
+    # A model trained on plain numbers scores the grouped file once told its separator.
+    point_uri = stores["point"][0]
+    refused = CliRunner(env={"MLFLOW_TRACKING_URI": point_uri}).invoke(app, [
+        "score", str(folder / "nightly.csv"), "-o", str(tmp_path / "r.csv"), "--rules",
+        str(RULES), "--scored-at", PINNED, "--max-reject-rate", "1"])
+    assert refused.exit_code == 0, refused.output
+    reasons = pd.read_csv(tmp_path / "r.rejects.csv")["reason"]
+    assert len(reasons) and reasons.str.endswith(
+        "(thousands separators? score with --thousands ,)").all()
+    told = CliRunner(env={"MLFLOW_TRACKING_URI": point_uri}).invoke(app, [
+        "score", str(folder / "nightly.csv"), "-o", str(tmp_path / "t.csv"), "--rules",
+        str(RULES), "--scored-at", PINNED, "--thousands", ","])
+    assert told.exit_code == 0, told.output
+    _, point = _score(stores["point"])
+    assert (tmp_path / "t.csv").read_bytes() == point.read_bytes()
 
 
 def test_formatted_numbers_are_refused_with_what_to_do(tmp_path):

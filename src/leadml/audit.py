@@ -28,9 +28,9 @@ from leadml.schema import (
     RECORD_ID,
     History,
     LeadDataError,
-    comma_decimal,
     is_missing,
     parse_times,
+    plain_numbers,
 )
 
 #: Values that mean "no value" in CRM exports; found but not configured as missing, they
@@ -172,11 +172,11 @@ def _bins(values: np.ndarray) -> np.ndarray:
 
 
 def _as_numbers(values: pd.Series, missing: np.ndarray, counts: np.ndarray,
-                decimal: str = ".") -> np.ndarray | None:
+                marks: tuple[str, str | None] = (".", None)) -> np.ndarray | None:
     """The distinct ``values`` (each held by ``counts`` leads) as floats when (nearly) every
-    stated lead's value is a number (with the ``decimal`` mark), else None."""
-    if decimal == ",":
-        values = comma_decimal(values)
+    stated lead's value is a number (with the export's decimal and thousands ``marks``),
+    else None."""
+    values = plain_numbers(values, *marks)
     numbers = pd.to_numeric(values.where(~missing), errors="coerce").to_numpy(dtype=float)
     stated = int(counts[~missing].sum())
     if stated and counts[np.isfinite(numbers)].sum() >= 0.95 * stated:
@@ -223,8 +223,8 @@ def _trailing_numbers(values: pd.Series) -> np.ndarray:
 
 
 def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
-                  markers: tuple[str, ...], date_format: str = "iso", decimal: str = "."
-                  ) -> dict[str, Any]:
+                  markers: tuple[str, ...], date_format: str = "iso",
+                  marks: tuple[str, str | None] = (".", None)) -> dict[str, Any]:
     # Each step that reads a value runs once per distinct value (a million leads repeat a
     # few thousand) and reaches the leads through its code.
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
@@ -238,7 +238,7 @@ def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
     distinct, stated = len(texts), int(by_text.sum())
     top_share = float(by_text.max() / stated) if distinct else 1.0
     u_numbers = None if role in ("categorical", "text") else \
-        _as_numbers(u, u_missing, counts, decimal)
+        _as_numbers(u, u_missing, counts, marks)
     u_dates = None if u_numbers is not None else _as_dates(
         u, u_missing, counts, values.iloc[np.flatnonzero(~missing)[:500]], date_format)
     kind = "number" if u_numbers is not None else "date" if u_dates is not None else "text"
@@ -382,7 +382,7 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
             continue
         role = roles.get(name, "unused")
         stats = _column_stats(name, history.features[name], y, role, ds.missing_values,
-                              ds.converted_at_format, ds.csv.decimal)
+                              ds.converted_at_format, (ds.csv.decimal, ds.csv.thousands))
         columns.append(stats)
         findings += _column_findings(stats, history, cfg, converted_at)
     findings += _drift_findings(drift := _drift_table(history), ds.time_column)

@@ -193,6 +193,7 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         "input": {"path": location(paths.input), "sha256": sha256, "rows": rows_in,
                   "line_breaks": lines, "delimiter": settings.delimiter,
                   "encoding": settings.encoding, "decimal": contract.decimal,
+                  "thousands": contract.thousands,
                   **({"checksum": checksum} if checksum else {})},
         "output": location(paths.output) if ok else None,
         "output_sha256": output_sha256 if ok else None,

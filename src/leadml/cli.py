@@ -285,6 +285,9 @@ def score(
     decimal: Annotated[str | None, typer.Option(help=(
         "Decimal mark of the numbers, . or , (1.234,5); default: the model's, as in the "
         "export it was trained on; with --rules-only, '.'."))] = None,
+    thousands: Annotated[str | None, typer.Option(help=(
+        "Thousands separator of the numbers, , . ' or a space (12,500.00); default: the "
+        "model's."))] = None,
     chunk_rows: Annotated[int | None, typer.Option(min=1, help=(
         "Rows per chunk (default: about 32 MiB of the input, 1,000 to 50,000 rows)."))
     ] = None,
@@ -321,6 +324,7 @@ def score(
             spark_master=spark_master, spark_conf=tuple(spark_conf or ()),
             log_to_mlflow=log_to_mlflow)
         settings = ScoreSettings(delimiter=delimiter, encoding=encoding, decimal=decimal,
+                                 thousands=thousands,
                                  chunk_rows=chunk_rows, max_reject_rate=max_reject_rate,
                                  scored_at=scored_at, rejects=rejects, reasons=reasons)
         with _progress(Path(input_path)) as advance:

@@ -33,6 +33,16 @@ class CsvOptions(_Frozen):
     # The decimal mark of numbers: "," for exports from spreadsheets in German, French and
     # other locales (1.234,5), whose delimiter is then usually ";".
     decimal: Literal[".", ","] = "."
+    # The thousands separator of numbers written with a decimal point, as a spreadsheet
+    # formats them (12,500.00); with decimal "," grouping by ".", spaces or "'" is read anyway.
+    thousands: Literal[",", ".", " ", "'"] | None = None
+
+    @model_validator(mode="after")
+    def _marks_differ(self) -> CsvOptions:
+        if self.thousands == self.decimal:
+            raise ValueError(f"csv.thousands and csv.decimal are both {self.decimal!r}: a "
+                             "number cannot use one mark for both")
+        return self
 
 
 def _time_format(value: str, *, sequence: bool) -> str:

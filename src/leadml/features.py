@@ -23,7 +23,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from leadml.config import Columns, ModelConfig
-from leadml.schema import comma_decimal
+from leadml.schema import plain_numbers
 
 
 class LeadCleaner(TransformerMixin, BaseEstimator):
@@ -52,15 +52,18 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
         text: Sequence[str] = (),
         missing_values: Sequence[str] = ("",),
         decimal: str = ".",
+        thousands: str | None = None,
     ):
         self.numeric = numeric
         self.categorical = categorical
         self.text = text
         self.missing_values = missing_values
         self.decimal = decimal
+        self.thousands = thousands
 
     def __setstate__(self, state: dict) -> None:
-        state.setdefault("decimal", ".")  # a model saved before the option
+        state.setdefault("decimal", ".")  # a model saved before the options
+        state.setdefault("thousands", None)
         super().__setstate__(state)
 
     def fit(self, X: pd.DataFrame, y=None) -> LeadCleaner:
@@ -86,7 +89,7 @@ class LeadCleaner(TransformerMixin, BaseEstimator):
             if values.dtype.kind not in "iufb":  # text: each distinct value read once
                 codes, uniques = pd.factorize(values, use_na_sentinel=True)
                 text = pd.Series(uniques, dtype=object)
-                read = comma_decimal(text) if self.decimal == "," else text
+                read = plain_numbers(text, self.decimal, self.thousands)
                 numbers = pd.to_numeric(read.where(~text.isin(markers), np.nan),
                                         errors="coerce").astype("float64").to_numpy()
                 values = pd.Series(np.append(numbers, np.nan)[codes], index=values.index)
@@ -275,7 +278,7 @@ def _text_vectorizer(cfg: ModelConfig) -> CountVectorizer:
 
 def build_pipeline(
     kind: str, columns: Columns, cfg: ModelConfig, *, missing_values: Sequence[str],
-    decimal: str = ".",
+    decimal: str = ".", thousands: str | None = None,
 ) -> Pipeline:
     """Unfitted pipeline of the given ``kind``, from raw lead columns to a probability.
 
@@ -289,8 +292,9 @@ def build_pipeline(
         Hyper-parameters and the seed.
     missing_values : sequence of str
         CRM placeholders read as missing.
-    decimal : {".", ","}
-        The decimal mark of numbers given as text (a served lead file).
+    decimal, thousands : str
+        The decimal mark and thousands separator of numbers given as text (a served lead
+        file).
     """
     cleaner = LeadCleaner(
         numeric=tuple(columns.numeric),
@@ -298,6 +302,7 @@ def build_pipeline(
         text=tuple(columns.text),
         missing_values=tuple(missing_values),
         decimal=decimal,
+        thousands=thousands,
     )
     text_parts = [(f"text_{c}", PerDistinct(_text_vectorizer(cfg)), c) for c in columns.text]
     if kind == "logistic_regression":

@@ -207,6 +207,9 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
     if settings.decimal not in (None, ".", ","):
         raise ConfigError(f"--decimal must be . or , (the decimal mark of the numbers), "
                           f"got {settings.decimal!r}")
+    if settings.thousands not in (None, ",", ".", " ", "'"):
+        raise ConfigError("--thousands must be one of , . ' or a space (the thousands "
+                          f"separator of the numbers), got {settings.thousands!r}")
     uris = [p for p in (request.input, request.output, settings.rejects)
             if p and batch.is_uri(p)]
     if uris and not spark:
@@ -247,8 +250,13 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
         model, contract = load_scoring_model(resolve_model_uri(request.model,
                                                                request.model_name))
         using = f"{contract.name} v{contract.version}"
-    if settings.decimal is not None:
-        contract = replace(contract, decimal=settings.decimal)
+    if settings.decimal is not None or settings.thousands is not None:
+        contract = replace(contract, decimal=settings.decimal or contract.decimal,
+                           thousands=settings.thousands or contract.thousands)
+        if contract.thousands == contract.decimal:
+            raise ConfigError(f"the decimal mark and the thousands separator are both "
+                              f"{contract.decimal!r}: pass --decimal and --thousands that "
+                              "differ")
     logger.info("scoring %s with %s, rules %s", request.input, using, rules.sha256[:16])
     if spark:
         try:
@@ -502,7 +510,8 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
         leads = read_input(facts) if contract and contract.field_reference else None
         drift.append(None if leads is None else mon.field_psi(
             leads, contract.field_reference, contract.missing_values,
-            decimal=facts.get("decimal") or contract.decimal))
+            decimal=facts.get("decimal") or contract.decimal,
+            thousands=facts.get("thousands", contract.thousands)))
     scored.runs["input_psi"] = drift
     if isinstance(thresholds, dict):
         thresholds = mon.Thresholds(**thresholds)

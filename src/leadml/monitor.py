@@ -123,10 +123,10 @@ def _numeric_shares(x: np.ndarray, edges) -> np.ndarray:
     return np.append(counts, (~known).sum()) / max(len(x), 1)
 
 
-def field_psi(X: pd.DataFrame, reference: dict, missing_values, *, decimal: str = "."
-              ) -> dict[str, float]:
-    """PSI of each field of ``X`` (leads as read; numbers with the ``decimal`` mark)
-    against the model's reference."""
+def field_psi(X: pd.DataFrame, reference: dict, missing_values, *, decimal: str = ".",
+              thousands: str | None = None) -> dict[str, float]:
+    """PSI of each field of ``X`` (leads as read; numbers with the ``decimal`` and
+    ``thousands`` marks) against the model's reference."""
     from leadml.schema import is_missing, parse_numbers
 
     out = {}
@@ -134,8 +134,8 @@ def field_psi(X: pd.DataFrame, reference: dict, missing_values, *, decimal: str 
         if col not in X.columns or len(X) == 0:
             continue
         if ref["kind"] == "numeric":
-            x = parse_numbers(X[col], tuple(missing_values), decimal=decimal)[0] \
-                .to_numpy(float)
+            x = parse_numbers(X[col], tuple(missing_values), decimal=decimal,
+                              thousands=thousands)[0].to_numpy(float)
             actual = _numeric_shares(x, ref["edges"])
         else:
             values = X[col].astype(object).where(~is_missing(X[col], tuple(missing_values)),

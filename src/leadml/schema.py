@@ -44,6 +44,7 @@ class Contract:
     time_format: str = "iso"  # how the time column was read in training (never guessed)
     horizon_days: float | None = None  # the probability is "converts within N days"
     decimal: str = "."  # the decimal mark of numbers in the export ("," : 1.234,5)
+    thousands: str | None = None  # their thousands separator ("," : 12,500.00)
 
     @property
     def features(self) -> list[str]:
@@ -136,15 +137,20 @@ FORMATTED_NUMBER = re.compile(r"(?:[$€£¥]|[A-Z]{3})?\s*[+-]?\d{1,3}(?:,\d{3}
                               r"|[+-]?[\d.,]+\s*(?:[$€£¥]|[A-Z]{3})")
 
 
+_GROUPED_POINT = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
 def number_look(bad: pd.Series, decimal: str) -> str | None:
     """What most values that are not numbers look like: ``"decimal comma"`` (numbers
-    written 1.234,5 while the decimal mark is '.'), ``"formatted"`` ($12,500.00, USD 900),
-    or None.
+    written 1.234,5 while the decimal mark is '.'), ``"grouped"`` (12,500.00 while no
+    thousands separator is set), ``"formatted"`` ($12,500.00, USD 900), or None.
 
     >>> number_look(pd.Series(["13.300,50", "0,5"]), "."), number_look(pd.Series(["0,5"]), ",")
     ('decimal comma', None)
     >>> number_look(pd.Series(["USD 12,500.00", "$900", "x"]), ".")
     'formatted'
+    >>> number_look(pd.Series(["12,500.00", "1,234,567"]), ".")
+    'grouped'
     >>> number_look(pd.Series(["twelve"]), ".") is None
     True
     """
@@ -154,6 +160,8 @@ def number_look(bad: pd.Series, decimal: str) -> str | None:
     if decimal != "," and text.map(
             lambda v: "," in v and bool(COMMA_NUMBER.fullmatch(v))).mean() >= 0.5:
         return "decimal comma"
+    if decimal == "." and text.map(lambda v: bool(_GROUPED_POINT.fullmatch(v))).mean() >= 0.5:
+        return "grouped"
     if text.map(lambda v: bool(FORMATTED_NUMBER.fullmatch(v))).mean() >= 0.5:
         return "formatted"
     return None
@@ -161,6 +169,8 @@ def number_look(bad: pd.Series, decimal: str) -> str | None:
 
 _LOOKS = {"decimal comma": "\nThey look like numbers written with a decimal comma (1.234,5): "
                            "set dataset.csv.decimal: ','.",
+          "grouped": "\nThey look like numbers with thousands separators (12,500.00): set "
+                     "dataset.csv.thousands: ','.",
           "formatted": "\nThey look like formatted numbers (a currency, thousands "
                        "separators): export the column as plain numbers (a CRM report's "
                        "unformatted or 'details only' export)."}
@@ -186,8 +196,38 @@ def comma_decimal(values: pd.Series) -> pd.Series:
     return out
 
 
-def parse_numbers(values: pd.Series, markers: tuple[str, ...], *, decimal: str = "."
-                  ) -> tuple[pd.Series, np.ndarray]:
+def grouped_numbers(values: pd.Series, thousands: str) -> pd.Series:
+    r"""Numbers with a decimal point and ``thousands`` between groups of three digits, as
+    Python reads numbers; a value holding the separator otherwise is made unreadable (it
+    is refused, not guessed), anything else is left as it is.
+
+    >>> grouped_numbers(pd.Series(["12,500.00", "1,234,567", "-1,000", "12", "1,5", "12,50"]),
+    ...                 ",").tolist()
+    ['12500.00', '1234567', '-1000', '12', '\x001,5', '\x0012,50']
+    """
+    marks = "\u00a0\u202f " if thousands == " " else re.escape(thousands)
+    pattern = re.compile(rf"[+-]?(?:\d{{1,3}}(?:[{marks}]\d{{3}})+|\d+)(?:\.\d+)?")
+    out = values.astype(object)
+    for i, v in enumerate(out.to_numpy()):
+        if not isinstance(v, str) or not re.search(f"[{marks}]", t := v.strip()):
+            continue
+        out.iat[i] = re.sub(f"[{marks}]", "", t) if pattern.fullmatch(t) else "\x00" + v
+    return out
+
+
+def plain_numbers(values: pd.Series, decimal: str = ".", thousands: str | None = None
+                  ) -> pd.Series:
+    """``values`` with their numbers as Python reads them, given the export's marks
+    (:func:`comma_decimal`, :func:`grouped_numbers`); unchanged for plain numbers."""
+    if decimal == ",":
+        return comma_decimal(values)
+    if thousands:
+        return grouped_numbers(values, thousands)
+    return values
+
+
+def parse_numbers(values: pd.Series, markers: tuple[str, ...], *, decimal: str = ".",
+                  thousands: str | None = None) -> tuple[pd.Series, np.ndarray]:
     """Numbers from raw values, and a mask of values that are neither numbers nor missing.
 
     One reading of every value, whichever path a chunk takes: a value is a number when
@@ -205,6 +245,8 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...], *, decimal: str =
 
     >>> parse_numbers(pd.Series(["13.300,50", "0,5", "1.5"]), ("",), decimal=",")[0].tolist()
     [13300.5, 0.5, nan]
+
+    With ``thousands=","`` (a spreadsheet's formatted numbers): ``12,500.00`` is 12500.
     """
     if values.dtype.kind in "iufb":
         numbers = values.astype("float64")
@@ -212,17 +254,19 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...], *, decimal: str =
     # Each distinct value read once (a column of counts repeats a few dozen), code -1
     # (a missing value) reading as missing.
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    numbers, bad = _parse_distinct(pd.Series(uniques, dtype=values.dtype), markers, decimal)
+    numbers, bad = _parse_distinct(pd.Series(uniques, dtype=values.dtype), markers, decimal,
+                                   thousands)
     return (pd.Series(np.append(numbers.to_numpy(), np.nan)[codes], index=values.index),
             np.append(bad, False)[codes])
 
 
-def _parse_distinct(values: pd.Series, markers: tuple[str, ...], decimal: str = "."
-                    ) -> tuple[pd.Series, np.ndarray]:
+def _parse_distinct(values: pd.Series, markers: tuple[str, ...], decimal: str = ".",
+                    thousands: str | None = None) -> tuple[pd.Series, np.ndarray]:
     """:func:`parse_numbers` of distinct values."""
     missing = is_missing(values, markers) | _nan_spelled(values)
-    if decimal == ",":
-        values = pd.Series(comma_decimal(values), dtype=values.dtype, index=values.index)
+    if decimal != "." or thousands:
+        values = pd.Series(plain_numbers(values, decimal, thousands), dtype=values.dtype,
+                           index=values.index)
     if isinstance(values.dtype, pd.StringDtype):  # fast path: one Arrow cast if all parse
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -490,10 +534,11 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
             "Each lead must appear once; deduplicate the export or pick another id column "
             f"in {config_line(cfg, 'dataset', 'id_column')}."
         )
-    decimal = ds.csv.decimal
+    decimal, thousands = ds.csv.decimal, ds.csv.thousands
     numbers = {}
     for col in ds.columns.numeric:
-        numbers[col], bad = parse_numbers(raw[col], ds.missing_values, decimal=decimal)
+        numbers[col], bad = parse_numbers(raw[col], ds.missing_values, decimal=decimal,
+                                          thousands=thousands)
         if bad.any():
             look = number_look(raw[col][bad], decimal)
             raise LeadDataError(
@@ -503,7 +548,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
                 f"{config_line(cfg, 'dataset', 'missing_values')}, or list '{col}' under "
                 f"columns.categorical.{_LOOKS.get(look, '')}"
             )
-    if decimal != ".":  # every reader of the history (model, audit, rules) gets the numbers
+    if decimal != "." or thousands:  # every reader of the history gets the numbers
         raw = raw.assign(**numbers)
     if ds.time_column:
         time = parse_times(raw[ds.time_column], ds.time_format)

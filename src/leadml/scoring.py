@@ -61,6 +61,7 @@ class ScoreSettings:
     delimiter: str = ","
     encoding: str = "utf-8"
     decimal: str | None = None  # the decimal mark of numbers; None: the model's
+    thousands: str | None = None  # their thousands separator; None: the model's
     chunk_rows: int | None = None  # None: see chunk_rows()
     max_reject_rate: float = 0.05
     scored_at: str | None = None
@@ -118,6 +119,7 @@ def _where(mask: np.ndarray, values: pd.Series, template: str) -> np.ndarray:
 
 
 _LOOKS = {"decimal comma": " (a decimal comma? score with --decimal ,)",
+          "grouped": " (thousands separators? score with --thousands ,)",
           "formatted": " (a formatted number: export plain numbers)"}
 
 
@@ -137,7 +139,8 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     budget_column = [rules.budget.column] if rules.budget else []
     value_column = [rules.value.column] if rules.value and rules.value.column else []
     for col in dict.fromkeys([*contract.numeric, *budget_column, *value_column]):
-        numbers, bad = parse_numbers(frame[col], markers, decimal=contract.decimal)
+        numbers, bad = parse_numbers(frame[col], markers, decimal=contract.decimal,
+                                     thousands=contract.thousands)
         if bad.any():
             look = number_look(frame[col][bad], contract.decimal)
             reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"
@@ -266,7 +269,7 @@ def typed_features(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     out = frame[contract.features].copy()
     for col in contract.numeric:
         out[col] = parse_numbers(frame[col], contract.missing_values,
-                                 decimal=contract.decimal)[0]
+                                 decimal=contract.decimal, thousands=contract.thousands)[0]
     return out
 
 

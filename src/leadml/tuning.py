@@ -108,7 +108,8 @@ def run_trials(cfg: TrainConfig, X_fit, y_fit, X_cal, y_cal) -> tuple[list[Trial
         start = time.perf_counter()
         pipe = build_pipeline(trial.kind, cfg.dataset.columns, trial.config(cfg.model),
                               missing_values=cfg.dataset.missing_values,
-                              decimal=cfg.dataset.csv.decimal)
+                              decimal=cfg.dataset.csv.decimal,
+                              thousands=cfg.dataset.csv.thousands)
         pipe.fit(X_fit, y_fit)
         p_cal = pipe.predict_proba(X_cal)[:, 1]
         trial.metrics = {

@@ -76,6 +76,7 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
         id_column=meta["id_column"], time_column=meta.get("time_column"),
         time_format=meta.get("time_format", "iso"),
         horizon_days=meta.get("horizon_days"), decimal=meta.get("decimal", "."),
+        thousands=meta.get("thousands"),
         numeric=tuple(meta["numeric"]), categorical=tuple(meta["categorical"]),
         text=tuple(meta["text"]), missing_values=tuple(meta["missing_values"]),
         reference_quantiles=tuple(meta.get("reference_quantiles", ())),

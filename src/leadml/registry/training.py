@@ -60,6 +60,7 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         "text": list(ds.columns.text),
         "missing_values": list(ds.missing_values),
         "decimal": ds.csv.decimal,
+        "thousands": ds.csv.thousands,
         # Percentiles 0..100 of the newest window's probabilities: share-based grades.
         # A typical recent lead (median numbers, commonest values): per-lead reasons say
         # how each field moves a lead's probability away from this one's.
