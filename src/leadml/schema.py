@@ -124,10 +124,19 @@ def _nan_spelled(values: pd.Series) -> np.ndarray:
         .to_numpy(dtype=bool)
 
 
-# A number written with a decimal comma, its thousands grouped by points, spaces
-# (no-break too) or apostrophes, or not at all: 13.300,50  1 234,5  -0,25  1.500  12
-COMMA_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:[.\u00a0\u202f' ]\d{3})+|\d+)(?:,\d+)?")
-_GROUPING = re.compile(r"[.\u00a0\u202f' ]")
+_SPACES = "\u00a0\u202f "  # (no-break spaces too)
+_COMMA_GROUPS = "." + _SPACES + "'"  # how numbers with a decimal comma group thousands
+
+
+def _number(groups: str, point: str) -> re.Pattern:
+    """A number whose thousands are grouped by one of ``groups`` (or not at all) and whose
+    decimal mark is ``point``."""
+    g, p = re.escape(groups), re.escape(point)
+    return re.compile(rf"[+-]?(?:\d{{1,3}}(?:[{g}]\d{{3}})+|\d+)(?:{p}\d+)?")
+
+
+# A number written with a decimal comma: 13.300,50  1 234,5  -0,25  1.500  12
+COMMA_NUMBER = _number(_COMMA_GROUPS, ",")
 
 
 # A number as a spreadsheet or a CRM report formats it: a currency sign or code, thousands
@@ -176,54 +185,39 @@ _LOOKS = {"decimal comma": "\nThey look like numbers written with a decimal comm
                        "unformatted or 'details only' export)."}
 
 
-def comma_decimal(values: pd.Series) -> pd.Series:
-    r"""Numbers written with a decimal comma, as Python reads numbers. A value with a point
-    or a comma that is not such a number is made unreadable (in an export with decimal
-    commas, '1.5' is a typo or another system's number: it is rejected, not guessed);
-    anything else (whole numbers, NaN spellings, placeholders, missing) is left as it is.
-
-    >>> comma_decimal(pd.Series(["13.300,50", "1 234,5", "-0,25", "1.500", "12", "1.5",
-    ...                          "NaN", None])).tolist()
-    ['13300.50', '1234.5', '-0.25', '1500', '12', '\x001.5', 'NaN', nan]
-    """
-    out = values.astype(object)
-    for i, v in enumerate(out.to_numpy()):
-        if not isinstance(v, str) or ("," not in v and "." not in v):
-            continue
-        t = v.strip()
-        out.iat[i] = _GROUPING.sub("", t).replace(",", ".") if COMMA_NUMBER.fullmatch(t) \
-            else "\x00" + v
-    return out
-
-
-def grouped_numbers(values: pd.Series, thousands: str) -> pd.Series:
-    r"""Numbers with a decimal point and ``thousands`` between groups of three digits, as
-    Python reads numbers; a value holding the separator otherwise is made unreadable (it
-    is refused, not guessed), anything else is left as it is.
-
-    >>> grouped_numbers(pd.Series(["12,500.00", "1,234,567", "-1,000", "12", "1,5", "12,50"]),
-    ...                 ",").tolist()
-    ['12500.00', '1234567', '-1000', '12', '\x001,5', '\x0012,50']
-    """
-    marks = "\u00a0\u202f " if thousands == " " else re.escape(thousands)
-    pattern = re.compile(rf"[+-]?(?:\d{{1,3}}(?:[{marks}]\d{{3}})+|\d+)(?:\.\d+)?")
-    out = values.astype(object)
-    for i, v in enumerate(out.to_numpy()):
-        if not isinstance(v, str) or not re.search(f"[{marks}]", t := v.strip()):
-            continue
-        out.iat[i] = re.sub(f"[{marks}]", "", t) if pattern.fullmatch(t) else "\x00" + v
-    return out
-
-
 def plain_numbers(values: pd.Series, decimal: str = ".", thousands: str | None = None
                   ) -> pd.Series:
-    """``values`` with their numbers as Python reads them, given the export's marks
-    (:func:`comma_decimal`, :func:`grouped_numbers`); unchanged for plain numbers."""
+    r"""``values`` with their numbers as Python reads them, given the export's marks: a
+    decimal comma (thousands grouped by points, spaces or apostrophes), or ``thousands``
+    between groups of three digits of numbers with a decimal point. A value holding a mark
+    any other way is made unreadable: it is refused, never guessed ('1.5' in an export with
+    decimal commas, '1,5' with thousands commas). Anything else (plain numbers, NaN
+    spellings, placeholders, missing) is left as it is, and so is every value when the
+    marks are the default ones.
+
+    >>> plain_numbers(pd.Series(["13.300,50", "1 234,5", "-0,25", "1.500", "12", "1.5",
+    ...                          "NaN", None]), decimal=",").tolist()
+    ['13300.50', '1234.5', '-0.25', '1500', '12', '\x001.5', 'NaN', nan]
+    >>> plain_numbers(pd.Series(["12,500.00", "1,234,567", "-1,000", "12.5", "1,5", "12,50"]),
+    ...               thousands=",").tolist()
+    ['12500.00', '1234567', '-1000', '12.5', '\x001,5', '\x0012,50']
+    """
     if decimal == ",":
-        return comma_decimal(values)
-    if thousands:
-        return grouped_numbers(values, thousands)
-    return values
+        groups, point, pattern = _COMMA_GROUPS, ",", COMMA_NUMBER
+    elif thousands:
+        groups, point = _SPACES if thousands == " " else thousands, "."
+        pattern = _number(groups, point)
+    else:
+        return values
+    marks = set(groups) | ({point} - {"."})  # a value holding none is left alone
+    out = values.astype(object)
+    for i, v in enumerate(out.to_numpy()):
+        if not isinstance(v, str) or marks.isdisjoint(v):
+            continue
+        t = v.strip()
+        out.iat[i] = t.translate({ord(c): None for c in groups}).replace(point, ".") \
+            if pattern.fullmatch(t) else "\x00" + v
+    return out
 
 
 def parse_numbers(values: pd.Series, markers: tuple[str, ...], *, decimal: str = ".",
@@ -241,7 +235,7 @@ def parse_numbers(values: pd.Series, markers: tuple[str, ...], *, decimal: str =
     ([1.5], [False, False, False, True, True, False])
 
     With ``decimal=","`` (an export from a spreadsheet in a German or French locale),
-    numbers are read as :func:`comma_decimal` writes them:
+    numbers are read as :func:`plain_numbers` writes them:
 
     >>> parse_numbers(pd.Series(["13.300,50", "0,5", "1.5"]), ("",), decimal=",")[0].tolist()
     [13300.5, 0.5, nan]
