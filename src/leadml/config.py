@@ -27,15 +27,19 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DECIMAL_MARKS = (".", ",")
+THOUSANDS_SEPARATORS = (",", ".", " ", "'")
+
+
 class CsvOptions(_Frozen):
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
     # The decimal mark of numbers: "," for exports from spreadsheets in German, French and
     # other locales (1.234,5), whose delimiter is then usually ";".
-    decimal: Literal[".", ","] = "."
+    decimal: Literal[DECIMAL_MARKS] = "."
     # The thousands separator of numbers written with a decimal point, as a spreadsheet
     # formats them (12,500.00); with decimal "," grouping by ".", spaces or "'" is read anyway.
-    thousands: Literal[",", ".", " ", "'"] | None = None
+    thousands: Literal[THOUSANDS_SEPARATORS] | None = None
 
     @model_validator(mode="after")
     def _marks_differ(self) -> CsvOptions:

@@ -21,7 +21,14 @@ from typing import Any
 
 import pandas as pd
 
-from leadml.config import ConfigError, Rules, TrainConfig, default_rules
+from leadml.config import (
+    DECIMAL_MARKS,
+    THOUSANDS_SEPARATORS,
+    ConfigError,
+    Rules,
+    TrainConfig,
+    default_rules,
+)
 from leadml.schema import History, probability_meaning
 
 logger = logging.getLogger(__name__)
@@ -204,10 +211,10 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
     spark = request.engine == "spark"
     if request.engine not in ("local", "spark"):
         raise ConfigError(f"--engine must be local or spark, got {request.engine!r}")
-    if settings.decimal not in (None, ".", ","):
+    if settings.decimal not in (None, *DECIMAL_MARKS):
         raise ConfigError(f"--decimal must be . or , (the decimal mark of the numbers), "
                           f"got {settings.decimal!r}")
-    if settings.thousands not in (None, ",", ".", " ", "'"):
+    if settings.thousands not in (None, *THOUSANDS_SEPARATORS):
         raise ConfigError("--thousands must be one of , . ' or a space (the thousands "
                           f"separator of the numbers), got {settings.thousands!r}")
     uris = [p for p in (request.input, request.output, settings.rejects)
