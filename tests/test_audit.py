@@ -121,6 +121,16 @@ def test_data_health_constant_and_unlisted_placeholders(tmp_path, leads):
     assert report.blocking == []
 
 
+def test_a_placeholder_listed_in_another_case_is_reported_as_the_file_spells_it(tmp_path, leads):
+    # The model compares placeholders exactly: 'null' listed does not make 'NULL' missing.
+    leads = leads.assign(lead_owner=leads["lead_owner"].replace("unknown", "NULL"))
+    _, report = _audit(tmp_path, leads, columns={"categorical": [
+        *FEATURES["categorical"], "lead_owner"]}, dataset={"missing_values": ["", "null"]})
+    [finding] = [f for f in report.findings if f.column == "lead_owner"
+                 and "usually mean 'no value'" in f.message]
+    assert "'NULL' (" in finding.message
+
+
 def test_too_few_leads_blocks_and_offers_rules_only_scoring(tmp_path, leads):
     _, report = _audit(tmp_path, leads.head(400)[make_leads(10, seed=0).columns])
     [finding] = [f for f in report.blocking if f.kind == "preflight"]

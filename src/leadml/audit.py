@@ -25,6 +25,7 @@ import pandas as pd
 from leadml.config import TrainConfig, config_line
 from leadml.leakage import leak_evidence, read_dates
 from leadml.schema import (
+    COMMON_MARKERS,
     RECORD_ID,
     History,
     LeadDataError,
@@ -33,12 +34,6 @@ from leadml.schema import (
     plain_numbers,
 )
 
-#: Values that mean "no value" in CRM exports; found but not configured as missing, they
-#: become a category of their own.
-COMMON_MARKERS = frozenset({
-    "unknown", "n/a", "na", "none", "null", "nan", "select", "-", "--", "?", "not provided",
-    "not specified", "(blank)", "blank", "missing", "undefined", "tbd", "#n/a",
-})
 #: What personal data looks like, by value (most filled values match) or by column name.
 EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
 PHONE = r"^\+?[\d\s().-]{7,20}$"
@@ -265,10 +260,9 @@ def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
         "flags": [],
     }
     if numbers is None:
-        lowered = u_text.str.lower()
-        listed = {m.strip().lower() for m in markers}
-        found = ~u_missing & lowered.isin(COMMON_MARKERS - listed).to_numpy()
-        unlisted = pd.Series(counts[found]).groupby(lowered[found].to_numpy()).sum()
+        # Listed placeholders are compared exactly (is_missing): "NULL" is not "null".
+        found = ~u_missing & u_text.str.lower().isin(COMMON_MARKERS).to_numpy()
+        unlisted = pd.Series(counts[found]).groupby(u_text[found].to_numpy()).sum()
         stats["unlisted_markers"] = {k: int(v) for k, v in unlisted.sort_values(
             ascending=False, kind="stable").items()}
         if distinct >= 0.95 * len(values) and stated >= 0.5 * len(values):

@@ -29,6 +29,11 @@ class _Frozen(BaseModel):
 
 DECIMAL_MARKS = (".", ",")
 THOUSANDS_SEPARATORS = (",", ".", " ", "'")
+#: What CRM, SQL, spreadsheet and pandas exports write for "no value" (pandas reads the
+#: same spellings as missing), and web forms' unchosen "Select". Compared exactly: "NULL"
+#: and "null" are two entries.
+MISSING_VALUES = ("", "N/A", "NA", "n/a", "null", "NULL", "None", "NaN", "nan", "<NA>",
+                  "#N/A", "-", "Select")
 
 
 class CsvOptions(_Frozen):
@@ -141,7 +146,9 @@ class DatasetConfig(_Frozen):
     target: TargetColumn | None = None
     outcomes: OutcomesTable | None = None
     columns: Columns
-    missing_values: tuple[str, ...] = ("", "N/A", "NA", "n/a", "null", "-", "Select")
+    missing_values: tuple[str, ...] = Field(MISSING_VALUES, description=(
+        "placeholders that mean no value, compared exactly after trimming spaces; a list "
+        "given replaces this one"))
     csv: CsvOptions = CsvOptions()
     as_of: datetime | None = Field(None, description=(
         "when the export was taken (ISO 8601); default: the newest lead or conversion time. "

@@ -23,6 +23,7 @@ import pandas as pd
 
 from leadml.config import (
     DECIMAL_MARKS,
+    MISSING_VALUES,
     THOUSANDS_SEPARATORS,
     ConfigError,
     Rules,
@@ -202,7 +203,7 @@ class ScoreOutcome:
 def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOutcome:
     """Check the request, load the model and rules, score on the chosen engine."""
     from leadml import batch
-    from leadml.config import DatasetConfig, load_rules
+    from leadml.config import load_rules
     from leadml.io import input_files
     from leadml.registry import load_scoring_model, log_scoring, resolve_model_uri
     from leadml.scoring import ScoreSettings, rules_only_contract, score_file
@@ -250,7 +251,7 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
                               "or expected value (label_policy.sales_qualified capacity, "
                               "capacity_share or min_expected_value): --rules-only has no "
                               "probability; remove those keys or score with a model")
-        markers = DatasetConfig.model_fields["missing_values"].default
+        markers = MISSING_VALUES
         model, contract = None, rules_only_contract(request.id_column, markers)
         using = "the BANT rules alone"
     else:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from leadml import io
+from leadml.config import MISSING_VALUES, ConfigError
 from leadml.schema import LeadDataError, is_missing, parse_times
 
 logger = logging.getLogger(__name__)
@@ -106,11 +107,10 @@ def _unusable(data: dict) -> str | None:
 def read_outcomes(path, *, id_column: str = "lead_id", converted_at: str | None = None,
                   converted: str | None = None, positive_values=("1", "true", "yes"),
                   time_format: str = "iso", delimiter: str = ",",
-                  missing_values=("", "NA", "N/A", "null", "None", "-")) -> pd.DataFrame:
+                  missing_values=MISSING_VALUES) -> pd.DataFrame:
     """``lead_id`` and ``converted_at`` (UTC, NaT when not converted) or ``converted``
     (0/1), from a CRM export or an outcomes table. A lead listed twice, or a stated time
     that does not read, stops the job: a lead is never counted lost by mistake."""
-    from leadml.config import ConfigError
 
     if (converted_at is None) == (converted is None):
         raise ConfigError("say how the outcomes table records a conversion: "

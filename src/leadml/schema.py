@@ -149,21 +149,45 @@ FORMATTED_NUMBER = re.compile(r"(?:[$€£¥]|[A-Z]{3})?\s*[+-]?\d{1,3}(?:,\d{3}
 _GROUPED_POINT = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
-def number_look(bad: pd.Series, decimal: str) -> str | None:
-    """What most values that are not numbers look like: ``"decimal comma"`` (numbers
-    written 1.234,5 while the decimal mark is '.'), ``"grouped"`` (12,500.00 while no
-    thousands separator is set), ``"formatted"`` ($12,500.00, USD 900), or None.
+#: Values that mean "no value" in CRM exports, in lower case; found but not listed in
+#: dataset.missing_values (in the same spelling), they are a category of their own.
+COMMON_MARKERS = frozenset({
+    "unknown", "n/a", "na", "none", "null", "nan", "select", "-", "--", "?", "not provided",
+    "not specified", "(blank)", "blank", "missing", "undefined", "tbd", "#n/a", "<na>",
+})
 
-    >>> number_look(pd.Series(["13.300,50", "0,5"]), "."), number_look(pd.Series(["0,5"]), ",")
-    ('decimal comma', None)
-    >>> number_look(pd.Series(["USD 12,500.00", "$900", "x"]), ".")
-    'formatted'
-    >>> number_look(pd.Series(["12,500.00", "1,234,567"]), ".")
-    'grouped'
-    >>> number_look(pd.Series(["twelve"]), ".") is None
-    True
+#: What a spreadsheet writes in a cell whose formula failed (Excel, LibreOffice, Sheets).
+SPREADSHEET_ERROR = re.compile(r"#(?:N/A|VALUE!|DIV/0!|REF!|NAME\?|NUM!|NULL!|SPILL!|CALC!|"
+                               r"FIELD!|BLOCKED!|CONNECT!|BUSY!|UNKNOWN!|GETTING_DATA|ERROR!?)",
+                               re.IGNORECASE)
+
+
+def number_looks(bad: pd.Series, decimal: str) -> pd.Series:
+    """What each value that is not a number looks like: ``"spreadsheet error"`` (#VALUE!,
+    #DIV/0!: a formula failed), ``"placeholder"`` (NULL, unknown: "no value" in a spelling
+    not listed in dataset.missing_values), else what most of the other values look like:
+    ``"decimal comma"`` (1.234,5 while the decimal mark is '.'), ``"grouped"`` (12,500.00
+    while no thousands separator is set), ``"formatted"`` ($12,500.00, USD 900), or None.
+
+    >>> number_looks(pd.Series(["13.300,50", "0,5", "NULL", "#DIV/0!"]), ".").tolist()
+    ['decimal comma', 'decimal comma', 'placeholder', 'spreadsheet error']
+    >>> number_looks(pd.Series(["0,5"]), ",").tolist(), number_looks(pd.Series(["x"]), ".").tolist()
+    ([None], [None])
+    >>> number_looks(pd.Series(["USD 12,500.00", "$900", "x"]), ".").tolist()
+    ['formatted', 'formatted', 'formatted']
+    >>> number_looks(pd.Series(["12,500.00", "1,234,567"]), ".").tolist()
+    ['grouped', 'grouped']
     """
     text = bad.astype(str).str.strip()
+    error = text.map(lambda v: bool(SPREADSHEET_ERROR.fullmatch(v))).to_numpy(dtype=bool)
+    marker = text.str.lower().isin(COMMON_MARKERS).to_numpy() & ~error
+    looks = np.full(len(text), _number_look(text[~error & ~marker], decimal), dtype=object)
+    looks[error], looks[marker] = "spreadsheet error", "placeholder"
+    return pd.Series(looks, index=bad.index, dtype=object)
+
+
+def _number_look(text: pd.Series, decimal: str) -> str | None:
+    """What most of ``text`` (values that are not numbers) looks like, see :func:`number_looks`."""
     if not len(text):
         return None
     if decimal != "," and text.map(
@@ -176,7 +200,13 @@ def number_look(bad: pd.Series, decimal: str) -> str | None:
     return None
 
 
-_LOOKS = {"decimal comma": "\nThey look like numbers written with a decimal comma (1.234,5): "
+_LOOKS = {"spreadsheet error": "\nThey are spreadsheet error values (#VALUE!, #DIV/0!): a "
+                               "formula failed where the export was made; fix it there, or "
+                               "list them in dataset.missing_values to read them as missing.",
+          "placeholder": "\nThey look like placeholders for no value: list them in "
+                         "dataset.missing_values as the file spells them (compared exactly: "
+                         "'NULL' and 'null' are two entries).",
+          "decimal comma": "\nThey look like numbers written with a decimal comma (1.234,5): "
                            "set dataset.csv.decimal: ','.",
           "grouped": "\nThey look like numbers with thousands separators (12,500.00): set "
                      "dataset.csv.thousands: ','.",
@@ -534,13 +564,13 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         numbers[col], bad = parse_numbers(raw[col], ds.missing_values, decimal=decimal,
                                           thousands=thousands)
         if bad.any():
-            look = number_look(raw[col][bad], decimal)
+            looks = number_looks(raw[col][bad], decimal).value_counts()
             raise LeadDataError(
                 f"numeric column '{col}' has {int(bad.sum())} value(s) that are not numbers:\n"
                 f"{_examples(raw, bad, col, id_column)}\n"
                 f"Fix the rows, add the placeholder to "
                 f"{config_line(cfg, 'dataset', 'missing_values')}, or list '{col}' under "
-                f"columns.categorical.{_LOOKS.get(look, '')}"
+                f"columns.categorical.{''.join(_LOOKS[look] for look in looks.index)}"
             )
     if decimal != "." or thousands:  # every reader of the history gets the numbers
         raw = raw.assign(**numbers)

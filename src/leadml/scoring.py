@@ -31,7 +31,7 @@ from leadml.schema import (
     LeadDataError,
     column_difference,
     is_missing,
-    number_look,
+    number_looks,
     parse_numbers,
     parse_times,
 )
@@ -118,7 +118,11 @@ def _where(mask: np.ndarray, values: pd.Series, template: str) -> np.ndarray:
     return out
 
 
-_LOOKS = {"decimal comma": " (a decimal comma? score with --decimal ,)",
+_LOOKS = {"spreadsheet error": " (a spreadsheet error value: fix the formula in the export)",
+          "placeholder": " (a placeholder for no value? the model reads only the "
+                         "dataset.missing_values it was trained with as missing: export an "
+                         "empty value, or retrain listing it)",
+          "decimal comma": " (a decimal comma? score with --decimal ,)",
           "grouped": " (thousands separators? score with --thousands ,)",
           "formatted": " (a formatted number: export plain numbers)"}
 
@@ -142,9 +146,11 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         numbers, bad = parse_numbers(frame[col], markers, decimal=contract.decimal,
                                      thousands=contract.thousands)
         if bad.any():
-            look = number_look(frame[col][bad], contract.decimal)
-            reasons.append(_where(bad, frame[col], col + " '{}' is not a finite number"
-                                  + _LOOKS.get(look, "")))
+            looks = number_looks(frame[col][bad], contract.decimal).map(_LOOKS).fillna("")
+            reason = np.full(len(frame), "", dtype=object)
+            reason[bad] = [f"{col} '{value}' is not a finite number{look}" for value, look
+                           in zip(frame[col][bad], looks, strict=True)]
+            reasons.append(reason)
         typed[col] = numbers
     for col, (lo, hi) in (contract.numeric_ranges or {}).items():
         if col not in typed:
