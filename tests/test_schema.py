@@ -127,6 +127,9 @@ def test_a_history_with_duplicate_column_names_is_refused_not_renamed(tmp_path):
     path.write_text("lead_id,industry,industry\n1,retail,software\n")
     with pytest.raises(LeadDataError, match=r"duplicate column names \['industry'\]"):
         read_table(path)
+    path.write_text("lead_id,industry,,\n1,retail,,\n")  # a spreadsheet's empty columns
+    with pytest.raises(LeadDataError, match=r"2 columns without a name \(empty header cells"):
+        read_table(path)
 
 
 def with_format(tmp_path, time_format: str | None):

@@ -128,6 +128,8 @@ def _bad(nightly, tmp_path, case: str) -> tuple[Path, int]:
         write(frame, path)
     elif case == "model signature mismatch":
         write(frame.drop(columns=["meetings", "industry"]), path)
+    elif case == "headers as a report writes them":  # Lead ID, Estimated Budget, ...
+        write(frame.rename(columns=lambda c: c.replace("_", " ").title()), path)
     else:
         raise AssertionError(case)
     return path, n
@@ -153,6 +155,8 @@ CASES = [  # case, exit code, message in output or manifest reject reason, rejec
     ("columns in another order", 0, None, 0),
     ("unseen categories", 0, None, 0),
     ("model signature mismatch", 3, "lacks 2 column(s)", None),
+    ("headers as a report writes them", 3, "missing    estimated_budget  (the file has "
+     "'Estimated Budget')", None),
 ]
 
 

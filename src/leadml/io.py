@@ -324,6 +324,11 @@ def check_header(header: list[str], path) -> list[str]:
     """Header names stripped; duplicate names are an error (which column would be read?)."""
     header = [h.strip() for h in header]
     dupes = sorted({h for h in header if header.count(h) > 1})
+    if "" in dupes:
+        raise LeadDataError(
+            f"'{path}' has {header.count('')} columns without a name (empty header cells; "
+            "a spreadsheet exports its empty columns this way): delete those columns in the "
+            "export, or name them")
     if dupes:
         raise LeadDataError(f"'{path}' has duplicate column names {dupes}: rename them in the "
                             "export so each column is read once")

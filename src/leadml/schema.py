@@ -53,16 +53,44 @@ class Contract:
 
 
 def column_difference(expected: list[str], found: list[str]) -> str:
-    """Expected and found columns, line by line, marking what is missing or extra.
+    """Expected and found columns, line by line, marking what is missing or extra; a
+    missing column the file seems to name otherwise (case, spaces, punctuation or a typo)
+    is shown beside that name.
 
     >>> print(column_difference(["id", "budget"], ["id", "budgte"]))
-      missing    budget
+      missing    budget  (the file has 'budgte')
       unexpected budgte
+    >>> print(column_difference(["lead_id"], ["Lead ID", "Notes"]))
+      missing    lead_id  (the file has 'Lead ID')
+      unexpected Lead ID
+      unexpected Notes
     """
     missing = [c for c in expected if c not in found]
     extra = [c for c in found if c not in expected]
-    lines = [f"  missing    {c}" for c in missing] + [f"  unexpected {c}" for c in extra]
+    twins = named_otherwise(missing, extra)
+    lines = [f"  missing    {c}" + (f"  (the file has '{twins[c]}')" if c in twins else "")
+             for c in missing] + [f"  unexpected {c}" for c in extra]
     return "\n".join(lines)
+
+
+def named_otherwise(missing: list[str], extra: list[str]) -> dict[str, str]:
+    """Per missing column, the file's column that seems to be it: the same letters and
+    digits in another case or spacing ('Lead ID' for 'lead_id'), else a close spelling."""
+    import difflib
+
+    def plain(name: str) -> str:
+        return re.sub(r"[\W_]+", "", name.casefold())
+
+    by_plain: dict[str, str] = {}
+    for c in extra:
+        by_plain.setdefault(plain(c), c)
+    twins = {}
+    for c in missing:
+        close = difflib.get_close_matches(c, extra, n=1, cutoff=0.8)
+        twin = by_plain.get(plain(c)) or (close[0] if close else None)
+        if twin is not None:
+            twins[c] = twin
+    return twins
 
 
 def require_columns(found: list[str], required: list[str], *, what: str, fix: str) -> None:

@@ -31,6 +31,7 @@ from leadml.schema import (
     LeadDataError,
     column_difference,
     is_missing,
+    named_otherwise,
     number_looks,
     parse_numbers,
     parse_times,
@@ -100,6 +101,10 @@ def check_columns(header: list[str], contract: Contract, rules: Rules, *, path: 
         hint = ("\nThose are the columns of the rules shipped with leadml, written for the "
                 "sample data. Write rules for your export with `leadml rules init --config "
                 "TRAIN_CONFIG --output bant.yaml`, check them, and pass --rules bant.yaml.")
+    elif twins := named_otherwise(missing, [c for c in header if c not in required]):
+        hint = (f"\n{len(twins)} of them seem to be in the file under another name (shown "
+                "beside each): give those columns the names the model was trained with in "
+                "the export.")
     raise LeadDataError(
         f"'{path}' lacks {len(missing)} column(s) that model {contract.name} v"
         f"{contract.version} or the rules need: {missing}\n"
