@@ -236,6 +236,59 @@ def test_a_horizon_needs_conversion_times_and_a_clock(tmp_path):
         validate_history(raw, load_config(path))
 
 
+STATUS = CONFIG.replace('target: {column: converted, positive_values: ["yes"]}',
+                        'target: {column: status, positive_values: ["Closed - Converted"],\n'
+                        '           negative_values: ["Closed - Not Converted"]}')
+STATUSES = ["closed - converted", "Open - Not Contacted", " Closed - Not Converted ", ""]
+
+
+def test_negative_values_leave_open_leads_out_and_count_them(tmp_path):
+    """A CRM's lead status holds open leads beside won and lost ones: counted lost, they
+    would teach the model that leads still being worked do not convert."""
+    path = tmp_path / "c.yaml"
+    path.write_text(STATUS)
+    raw = leads(status=STATUSES).drop(columns="converted")
+    history = validate_history(raw, load_config(path))
+    assert history.ids.tolist() == ["c", "a"]  # b (open) and d (blank) left out
+    assert history.target.tolist() == [0, 1] and history.open_leads == 2
+    assert history.outcome_values == {"closed - converted": 1, "open - not contacted": 1,
+                                      "closed - not converted": 1, "": 1}
+    path.write_text(STATUS.replace('"Closed - Not Converted"', '"Closed - Converted"'))
+    with pytest.raises(Exception, match="in both positive_values and negative_values"):
+        validate_history(raw, load_config(path))
+    path.write_text(STATUS.replace('"Closed - Not Converted"', '"Lost"'))
+    with pytest.raises(LeadDataError, match="no lead counts as lost"):
+        validate_history(raw, load_config(path))
+    path.write_text(HORIZON.replace('positive_values: ["yes"]',
+                                    'positive_values: ["yes"], negative_values: ["no"]'))
+    with pytest.raises(Exception, match="negative_values or horizon_days, not both"):
+        load_config(path)
+
+
+def test_without_negative_values_a_blank_outcome_stops_training_with_both_fixes(cfg):
+    with pytest.raises(LeadDataError, match=r"(?s)no outcome in 'converted'.*negative_values"):
+        validate_history(leads(converted=["yes", "no", "", "no"]), cfg)
+
+
+def test_the_audit_asks_whether_values_counted_lost_are_still_open(tmp_path):
+    from leadml.audit import audit_frame
+
+    path = tmp_path / "c.yaml"
+    path.write_text(STATUS.replace(',\n           negative_values: ["Closed - Not Converted"]',
+                                   ""))
+    raw = leads(status=STATUSES[:3] + ["Working - Contacted"]).drop(columns="converted")
+    report, history = audit_frame(raw, load_config(path))
+    assert history.open_leads == 0 and history.target.tolist() == [0, 0, 1, 0]
+    [note] = [f for f in report.findings if f.column == "status"]
+    assert note.kind == "health" and not note.blocking
+    assert "counts 3 values as not converted" in note.message
+    assert "'open - not contacted' (1)" in note.message and "negative_values" in note.message
+    path.write_text(STATUS)
+    report, _ = audit_frame(leads(status=STATUSES).drop(columns="converted"), load_config(path))
+    [note] = [f for f in report.findings if f.column == "status"]
+    assert note.message.startswith("2 leads are still open") and "2 decided leads" in note.message
+
+
 def test_iso_times_read_in_arrow_equal_pandas_reading():
     # Arrow strings take a fast path (schema._naive_iso_in_arrow) when every stated value is
     # a zone-less ISO time to the microsecond; anything else goes to pandas. Either way the

@@ -183,3 +183,32 @@ def test_a_fit_budget_with_one_outcome_says_what_to_change(tmp_path):
     with pytest.raises(LeadDataError, match=r"newest 1,000 leads .* all unconverted.*"
                                             r"max_fit_leads"):
         train(validate_history(raw, cfg), cfg)
+
+
+def test_open_leads_of_a_status_column_are_left_out_of_every_window(tmp_path):
+    """``target.negative_values``: leads whose status is neither won nor lost are still
+    open; the model learns from and is evaluated on decided leads only, and says so."""
+    from leadml.jobs import dataset_facts
+    from leadml.report import model_card
+
+    leads = make_leads(4_000, seed=5)
+    rng = np.random.default_rng(5)
+    lost = np.where(rng.random(len(leads)) < 0.3, "Open - Working", "Closed - Not Converted")
+    leads["status"] = np.where(leads.pop("converted").astype(int) == 1, "Closed - Converted",
+                               lost)
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    target = {"column": "status", "positive_values": ["Closed - Converted"],
+              "negative_values": ["Closed - Not Converted"]}
+    cfg = load_config(write_config(tmp_path, tmp_path / "leads.csv", model={
+        "candidates": ["logistic_regression"]}, dataset={"target": target}))
+    raw = pd.read_csv(tmp_path / "leads.csv", dtype=str, keep_default_na=False)
+    history = validate_history(raw, cfg)
+    still_open = int((leads["status"] == "Open - Working").sum())
+    assert history.open_leads == still_open > 0
+    assert len(history.target) == 4_000 - still_open
+    assert history.target.sum() == (leads["status"] == "Closed - Converted").sum()
+    result = train(history, cfg)
+    assert sum(w.rows for w in result.windows.values()) == 4_000 - still_open
+    facts = dataset_facts(history, cfg, "0" * 64)
+    assert facts["open_leads"] == still_open
+    assert f"{still_open} leads still open" in model_card(result, cfg, facts)

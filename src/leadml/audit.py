@@ -381,8 +381,33 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
         findings += _column_findings(stats, history, cfg, converted_at)
     findings += _drift_findings(drift := _drift_table(history), ds.time_column)
     findings += _maturity_findings(history, cfg, converted_at)
+    findings += _outcome_findings(history, cfg)
     return Audit(rows=rows, conversions=conversions, columns=columns, drift=drift,
                  findings=findings)
+
+
+def _outcome_findings(history: History, cfg: TrainConfig) -> list[Finding]:
+    """A status column read as converted / not converted: when several of its values count
+    as not converted, some may be leads still open, which then count as lost."""
+    target = cfg.dataset.target
+    if target is not None and history.open_leads:
+        return [Finding("health", target.column, (
+            f"{history.open_leads:,} leads are still open ('{target.column}' in neither "
+            "positive_values nor negative_values) and are left out of training and "
+            f"evaluation; {len(history.target):,} decided leads remain"))]
+    if target is None or target.negative_values is not None or not history.outcome_values:
+        return []
+    positives = {str(v).strip().lower() for v in target.positive_values}
+    lost = {k: v for k, v in history.outcome_values.items() if k not in positives}
+    if len(lost) < 2:
+        return []
+    shown = ", ".join(f"{k!r} ({v:,})" for k, v in sorted(lost.items(), key=lambda kv: -kv[1]))
+    return [Finding("health", target.column, (
+        f"'{target.column}' counts {len(lost)} values as not converted: {shown}. If some "
+        "mean the lead is still open, list the ones that mean lost in "
+        f"{config_line(cfg, 'dataset', 'target', 'negative_values')}: open leads are then left "
+        "out of training and evaluation instead of counted lost (or give conversion times "
+        "and a horizon_days)"))]
 
 
 def time_to_convert(history: History, converted_at: pd.Series | None) -> dict | None:

@@ -86,6 +86,11 @@ class TargetColumn(_Conversions):
 
     column: str
     positive_values: tuple[str, ...] = ("1", "yes", "true")
+    negative_values: tuple[str, ...] | None = Field(None, description=(
+        "the values that mark a lead lost (closed without converting), for a status column "
+        "that also holds open leads ('Open - Not Contacted', 'Working'); given, a lead whose "
+        "value is in neither list (or blank) is still open: left out of training and "
+        "evaluation, counted. Without it every value not in positive_values counts as lost"))
     converted_at_column: str | None = Field(
         None, description="when converted leads converted: the audit checks no feature "
         "column holds dates after it")
@@ -191,6 +196,12 @@ class DatasetConfig(_Frozen):
             if self.target is not None and not self.target.converted_at_column:
                 raise ValueError("horizon_days needs when each lead converted: set "
                                  "target.converted_at_column (or use an outcomes table)")
+            if self.target is not None and self.target.negative_values is not None:
+                raise ValueError(
+                    "give target.negative_values or horizon_days, not both: with conversion "
+                    "times the horizon decides (an open lead older than it did not convert "
+                    "within it, a younger one is left out); without them negative_values "
+                    "leaves open leads out")
         reserved = {self.id_column, self.time_column, self.target and self.target.column}
         clash = sorted(reserved.intersection(self.columns.features) - {None})
         if clash:

@@ -81,6 +81,7 @@ def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
         "horizon_days": history.horizon_days,
         "as_of": None if history.as_of is None else str(history.as_of),
         "unlabelled_young_leads": history.unlabelled,
+        "open_leads": history.open_leads,
         "probability_means": probability_meaning(history.horizon_days),
     }
 
@@ -131,6 +132,10 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
         logger.info("horizon %g days at %s: %d leads too young to know are left out of "
                     "training and evaluation", history.horizon_days, facts["as_of"],
                     history.unlabelled)
+    if history.open_leads:
+        logger.info("%d leads still open (their outcome in neither positive_values nor "
+                    "negative_values) are left out of training and evaluation",
+                    history.open_leads)
     start = time.perf_counter()
     result = fit(history, cfg)
     checkpoint("train_fitted")

@@ -62,6 +62,9 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
         *([f"- Horizon: {facts['horizon_days']:g} days at {facts['as_of']}; "
            f"{facts['unlabelled_young_leads']} leads younger than that were left out "
            "(their outcome is not known yet)."] if facts.get("horizon_days") else []),
+        *([f"- {facts['open_leads']} leads still open (outcome in neither "
+           "`target.positive_values` nor `target.negative_values`) were left out."]
+          if facts.get("open_leads") else []),
         *(f"- {n} window: {x.rows} leads, {x.conversions} conversions, "
           f"{x.first_time} to {x.last_time}" for n, x in w.items()),
         *([f"- Fitted on the newest {result.fitted_leads:,} labelled leads "
@@ -304,6 +307,8 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         f"<p>It predicts {esc(d.get('probability_means', 'the probability that a lead converts'))}"
         + (f"; {d['unlabelled_young_leads']:,} leads younger than {d['horizon_days']:g} days "
            "were left out, their outcome not known yet" if d.get("horizon_days") else "")
+        + (f"; {d['open_leads']:,} leads still open were left out" if d.get("open_leads")
+           else "")
         + ".</p>",
         "<h2>What it learned from</h2>",
         f"<p>{d['rows']:,} past leads from <code>{esc(str(d['path']))}</code>, created "

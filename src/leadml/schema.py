@@ -441,6 +441,9 @@ class History:
     horizon_days: float | None = None
     as_of: pd.Timestamp | None = None  # the export's time, when a horizon is set
     unlabelled: int = 0  # leads younger than the horizon at as_of: left out, counted
+    open_leads: int = 0  # outcome neither a positive nor a negative value: left out, counted
+    #: each value of the target column as written (lower case, trimmed) and its leads
+    outcome_values: dict[str, int] | None = None
 
 
 def read_conversion_times(when: pd.Series, ds: DatasetConfig, where: str) -> pd.Series:
@@ -503,21 +506,33 @@ def _within_horizon(raw: pd.DataFrame, y: np.ndarray, time: pd.Series, ds: Datas
 
 
 def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
-            outcomes: pd.DataFrame | None) -> np.ndarray:
+            outcomes: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """0/1 per lead, and where ``target.negative_values`` is given, which leads are
+    decided (None: all are)."""
     if ds.target is not None:
         values = raw[ds.target.column]
         missing = is_missing(values, ds.missing_values)
-        if missing.any():
+        declared = ds.target.negative_values is not None
+        if missing.any() and not declared:
             raise LeadDataError(
                 f"{int(missing.sum())} lead(s) have no outcome in '{ds.target.column}':\n"
                 f"{_examples(raw, missing, ds.target.column, ds.id_column)}\n"
-                "Remove leads whose outcome is not known yet before training."
+                "Remove leads whose outcome is not known yet before training, or list the "
+                f"values that mark a lead lost in "
+                f"{config_line(cfg, 'dataset', 'target', 'negative_values')} to leave the "
+                "others out."
             )
+        text = _outcome_text(values)
         positives = {str(v).strip().lower() for v in ds.target.positive_values}
-        text = values.astype("object").map(lambda v: str(v).strip().lower())
-        # Integer-like floats read from Parquet ("1.0") count as their integer.
-        text = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
         y = text.isin(positives).to_numpy().astype(int)
+        decided = None
+        if declared:
+            negatives = {str(v).strip().lower() for v in ds.target.negative_values}
+            both = sorted(positives & negatives)
+            if both:
+                raise ConfigError(f"{both} are in both positive_values and negative_values "
+                                  f"({config_line(cfg, 'dataset', 'target')})")
+            decided = ~missing & (y.astype(bool) | text.isin(negatives).to_numpy())
         if y.sum() == 0:
             seen = sorted(text.unique().tolist())[:10]
             raise LeadDataError(
@@ -525,7 +540,12 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
                 f"of them in positive_values {sorted(positives)}; set "
                 f"{config_line(cfg, 'dataset', 'target', 'positive_values')}"
             )
-        return y
+        if decided is not None and not (decided & (y == 0)).any():
+            raise LeadDataError(
+                f"no lead counts as lost: none of '{ds.target.column}' is in negative_values "
+                f"{sorted(negatives)}; it has {sorted(text.unique().tolist())[:10]}. Set "
+                f"{config_line(cfg, 'dataset', 'target', 'negative_values')}")
+        return y, decided
     if outcomes is None or ds.outcomes is None:
         raise ConfigError("the config names neither dataset.target nor dataset.outcomes: "
                           "say which column, or which table, holds the outcome")
@@ -540,7 +560,14 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
         outcomes[ds.outcomes.converted_at_column], ds,
         f"outcomes table '{ds.outcomes.path}', column '{ds.outcomes.converted_at_column}'")
     converted_ids = set(outcomes.loc[converted_at.notna(), ds.outcomes.id_column].astype(str))
-    return raw[ds.id_column].astype(str).isin(converted_ids).to_numpy().astype(int)
+    return raw[ds.id_column].astype(str).isin(converted_ids).to_numpy().astype(int), None
+
+
+def _outcome_text(values: pd.Series) -> pd.Series:
+    """Outcome values as compared with positive_values: trimmed, lower case; integer-like
+    floats read from Parquet ("1.0") count as their integer."""
+    text = values.astype("object").map(lambda v: str(v).strip().lower())
+    return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
 
 
 def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
@@ -617,7 +644,18 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
             )
     else:
         time = pd.Series(np.arange(len(raw)), index=raw.index, name="row_order")
-    y = _target(raw, ds, cfg, outcomes)
+    y, decided = _target(raw, ds, cfg, outcomes)
+    outcome_values = None
+    if ds.target is not None:
+        counts = _outcome_text(raw[ds.target.column]).value_counts(sort=False)
+        outcome_values = {str(k): int(v) for k, v in counts.items()}
+    open_leads = 0
+    if decided is not None:
+        open_leads = int((~decided).sum())
+        if not decided.any():
+            raise LeadDataError(f"every lead is still open: none has an outcome in "
+                                f"positive_values or negative_values of '{ds.target.column}'")
+        raw, time, ids, y = raw[decided], time[decided], ids[decided], y[decided]
     as_of, unlabelled = None, 0
     if ds.horizon_days is not None:
         y, mature, as_of = _within_horizon(raw, y, time, ds, cfg, outcomes, id_column)
@@ -639,4 +677,6 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         horizon_days=ds.horizon_days,
         as_of=as_of,
         unlabelled=unlabelled,
+        open_leads=open_leads,
+        outcome_values=outcome_values,
     )
