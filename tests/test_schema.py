@@ -289,6 +289,25 @@ def test_the_audit_asks_whether_values_counted_lost_are_still_open(tmp_path):
     assert note.message.startswith("2 leads are still open") and "2 decided leads" in note.message
 
 
+def test_spreadsheet_serial_dates_are_read_when_declared_and_named_when_not(cfg, tmp_path):
+    """An export saved from a spreadsheet whose date cells were formatted as numbers writes
+    days since 1899-12-30 (45292.5 is 2024-01-01 12:00)."""
+    iso = ["2026-01-03 08:00:00", "2026-01-01 00:00:00", "2026-01-02 17:45:30",
+           "2026-01-04 23:59:59"]
+    serial = [f"{(pd.Timestamp(t) - pd.Timestamp('1899-12-30')) / pd.Timedelta(days=1):.10f}"
+              for t in iso]
+    with pytest.raises(LeadDataError, match=r"spreadsheet's serial dates .* time_format: excel"):
+        validate_history(leads(created_at=serial), cfg)
+    path = tmp_path / "excel.yaml"
+    path.write_text(CONFIG.replace("  time_column: created_at\n",
+                                   "  time_column: created_at\n  time_format: excel\n"))
+    history = validate_history(leads(created_at=serial), load_config(path))
+    expected = validate_history(leads(created_at=iso), cfg)
+    assert history.ids.tolist() == expected.ids.tolist() == ["b", "c", "a", "d"]
+    pd.testing.assert_series_equal(history.time, expected.time.astype(history.time.dtype),
+                                   check_names=False)
+
+
 def test_iso_times_read_in_arrow_equal_pandas_reading():
     # Arrow strings take a fast path (schema._naive_iso_in_arrow) when every stated value is
     # a zone-less ISO time to the microsecond; anything else goes to pandas. Either way the

@@ -497,7 +497,8 @@ Positive = Annotated[list[str] | None, typer.Option(
     "--positive-value", help="Values of --converted-column that mean converted (repeat; "
     "default 1, true, yes).")]
 TimeFormat = Annotated[str, typer.Option(help=(
-    "Format of --converted-at-column: iso, epoch_s, epoch_ms or a strftime pattern."))]
+    "Format of --converted-at-column: iso, epoch_s, epoch_ms, excel (serial dates) or a "
+    "strftime pattern."))]
 Horizon = Annotated[float | None, typer.Option(help=(
     "Days after scoring when a lead's outcome is known (default: the model's horizon; "
     "without one, a lead counts once the outcomes table lists it)."))]

@@ -55,7 +55,7 @@ class CsvOptions(_Frozen):
 
 
 def _time_format(value: str, *, sequence: bool) -> str:
-    known = ("iso", "epoch_s", "epoch_ms", *(("sequence",) if sequence else ()))
+    known = ("iso", "epoch_s", "epoch_ms", "excel", *(("sequence",) if sequence else ()))
     if value in known or "%" in value:
         return value
     raise ValueError(f"time format {value!r} is none of {', '.join(known)}, and not a "
@@ -145,7 +145,8 @@ class DatasetConfig(_Frozen):
         None, description="column giving each lead's creation time; null means row order"
     )
     time_format: str = Field("iso", description=(
-        "how time_column is written: iso (ISO 8601), epoch_s, epoch_ms, sequence (an "
+        "how time_column is written: iso (ISO 8601), epoch_s, epoch_ms, excel (a "
+        "spreadsheet's serial dates: days since 1899-12-30), sequence (an "
         "increasing number such as an auto-number id) or a strftime pattern ('%d/%m/%Y'); "
         "nothing is guessed"))
     target: TargetColumn | None = None

@@ -337,7 +337,10 @@ def _parse_distinct(values: pd.Series, markers: tuple[str, ...], decimal: str = 
     return numbers.astype("float64"), bad
 
 
-TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "sequence")  # or a strftime pattern
+TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "excel", "sequence")  # or a strftime pattern
+#: Day 0 of spreadsheet serial dates (Excel's 1900 date system, LibreOffice, Google Sheets):
+#: 45123.5 is 2023-07-16 12:00.
+SERIAL_EPOCH = pd.Timestamp("1899-12-30", tz="UTC")
 _ISO = (r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
         r"(?:Z|[+-]\d{2}(?::?\d{2})?)?$")
 
@@ -348,8 +351,9 @@ def parse_times(values: pd.Series, time_format: str = "iso") -> pd.Series:
 
     ``iso``: ISO 8601 dates or times (``2026-06-01``, ``2026-06-01T10:00:00+02:00``), as
     UTC; a ``strftime`` pattern (``%d/%m/%Y``): exactly that; ``epoch_s``, ``epoch_ms``:
-    seconds or milliseconds since 1970 (UTC); ``sequence``: an increasing number such as
-    an auto-number lead id, returned as floats.
+    seconds or milliseconds since 1970 (UTC); ``excel``: a spreadsheet's serial date, days
+    since 1899-12-30 with the time as the fraction (to the second); ``sequence``: an
+    increasing number such as an auto-number lead id, returned as floats.
 
     >>> parse_times(pd.Series(["2026-04-03", "660728", "03/04/2026"])).dt.day.tolist()
     [3.0, nan, nan]
@@ -357,6 +361,8 @@ def parse_times(values: pd.Series, time_format: str = "iso") -> pd.Series:
     [4]
     >>> parse_times(pd.Series(["1751234567"]), "epoch_s").dt.year.tolist()
     [2025]
+    >>> parse_times(pd.Series(["45123.520833333", "45123"]), "excel").astype(str).tolist()
+    ['2023-07-16 12:30:00+00:00', '2023-07-16 00:00:00+00:00']
     """
     if time_format == "sequence":
         return pd.Series(parse_numbers(values, ())[0].to_numpy(), index=values.index)
@@ -366,6 +372,10 @@ def parse_times(values: pd.Series, time_format: str = "iso") -> pd.Series:
         sane = numbers.abs() < 1e11 * unit  # about year 5000: beyond is not a time
         return pd.to_datetime(numbers.where(sane), unit="s" if unit == 1 else "ms",
                               utc=True, errors="coerce")
+    if time_format == "excel":
+        numbers = parse_numbers(values, ())[0]
+        days = numbers.where((numbers > 0) & (numbers < 2958466))  # to 9999-12-31
+        return (SERIAL_EPOCH + pd.to_timedelta(days, unit="D")).dt.round("s")
     if pd.api.types.is_datetime64_any_dtype(values):  # Parquet timestamps: already times
         return pd.to_datetime(values, utc=True)
     if time_format == "iso" and isinstance(values.dtype, pd.StringDtype) \
@@ -407,6 +417,11 @@ def time_format_hint(values: pd.Series, time_format: str) -> str:
     text = text[text != ""]
     if not len(text):
         return ""
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all() and numbers.between(20_000, 80_000).all() and \
+            (numbers % 1 != 0).any():
+        return ("they look like a spreadsheet's serial dates (days since 1899-12-30, the "
+                "time as the fraction: 45123.5 is 2023-07-16 12:00): set time_format: excel")
     if text.str.fullmatch(r"-?\d+(?:\.\d+)?").all():
         return ("they are whole numbers: if they are seconds or milliseconds since 1970 set "
                 "time_format: epoch_s or epoch_ms; if they only order the leads (an "
