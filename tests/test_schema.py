@@ -289,6 +289,11 @@ def test_the_audit_asks_whether_values_counted_lost_are_still_open(tmp_path):
     assert note.message.startswith("2 leads are still open") and "2 decided leads" in note.message
 
 
+def test_ids_a_spreadsheet_rounded_are_named_as_such(cfg):
+    with pytest.raises(LeadDataError, match=r"(?s)occur more than once.*scientific notation"):
+        validate_history(leads(lead_id=["1.23457E+11", "1.23457E+11", "c", "d"]), cfg)
+
+
 def test_spreadsheet_serial_dates_are_read_when_declared_and_named_when_not(cfg, tmp_path):
     """An export saved from a spreadsheet whose date cells were formatted as numbers writes
     days since 1899-12-30 (45292.5 is 2024-01-01 12:00)."""

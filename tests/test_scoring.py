@@ -128,6 +128,9 @@ def _bad(nightly, tmp_path, case: str) -> tuple[Path, int]:
         write(frame, path)
     elif case == "model signature mismatch":
         write(frame.drop(columns=["meetings", "industry"]), path)
+    elif case == "ids a spreadsheet rounded":  # 12345678901, 12345678902 -> 1.23457E+10
+        frame.loc[:4, "lead_id"] = "1.23457E+10"
+        write(frame, path)
     elif case == "headers as a report writes them":  # Lead ID, Estimated Budget, ...
         write(frame.rename(columns=lambda c: c.replace("_", " ").title()), path)
     else:
@@ -155,6 +158,8 @@ CASES = [  # case, exit code, message in output or manifest reject reason, rejec
     ("columns in another order", 0, None, 0),
     ("unseen categories", 0, None, 0),
     ("model signature mismatch", 3, "lacks 2 column(s)", None),
+    ("ids a spreadsheet rounded", 0, "duplicate lead id: an earlier row has it (a long "
+     "number a spreadsheet rounded? export ids as text)", 4),
     ("headers as a report writes them", 3, "missing    estimated_budget  (the file has "
      "'Estimated Budget')", None),
 ]

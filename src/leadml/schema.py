@@ -52,6 +52,25 @@ class Contract:
 
 
 
+#: A long number as a spreadsheet shows it (1.23457E+11): its last digits are gone.
+ROUNDED_NUMBER = re.compile(r"[+-]?\d(?:[.,]\d+)?E\+?\d+", re.IGNORECASE)
+
+
+def rounded_ids_hint(ids: pd.Series) -> str:
+    r"""What to do when most of ``ids`` (repeated ones) are long numbers a spreadsheet
+    rounded, else ''.
+
+    >>> rounded_ids_hint(pd.Series(["1.23457E+11", "1.23457E+11"]))[:36]
+    '\nThey are long numbers a spreadsheet'
+    """
+    text = ids.astype(str).str.strip()
+    if not len(text) or text.map(lambda v: bool(ROUNDED_NUMBER.fullmatch(v))).mean() < 0.5:
+        return ""
+    return ("\nThey are long numbers a spreadsheet rounded to scientific notation (1.23457E+11): "
+            "leads that differed in the last digits now share an id. Export the id column as "
+            "text (format the cells as text before saving, or export from the CRM directly).")
+
+
 def column_difference(expected: list[str], found: list[str]) -> str:
     """Expected and found columns, line by line, marking what is missing or extra; a
     missing column the file seems to name otherwise (case, spaces, punctuation or a typo)
@@ -626,7 +645,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
             f"{int(ids[dup].nunique())} lead id(s) occur more than once in '{id_column}':\n"
             f"{_examples(raw, dup, id_column, id_column)}\n"
             "Each lead must appear once; deduplicate the export or pick another id column "
-            f"in {config_line(cfg, 'dataset', 'id_column')}."
+            f"in {config_line(cfg, 'dataset', 'id_column')}.{rounded_ids_hint(ids[dup])}"
         )
     decimal, thousands = ds.csv.decimal, ds.csv.thousands
     numbers = {}

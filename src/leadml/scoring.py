@@ -35,6 +35,7 @@ from leadml.schema import (
     number_looks,
     parse_numbers,
     parse_times,
+    rounded_ids_hint,
 )
 from leadml.seen_ids import SeenIds
 from leadml.sklearn_compat import fitted_transformer, model_parts
@@ -143,7 +144,10 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         reasons.append(_where(no_id, ids, f"missing lead id in '{contract.id_column}'"))
     first = seen.first_time(ids.where(~no_id, ""))
     if (~no_id & ~first).any():
-        reasons.append(_where(~no_id & ~first, ids, "duplicate lead id: an earlier row has it"))
+        again = ~no_id & ~first
+        reasons.append(_where(again, ids, "duplicate lead id: an earlier row has it"
+                              + (" (a long number a spreadsheet rounded? export ids as text)"
+                                 if rounded_ids_hint(ids[again]) else "")))
     typed = {}
     budget_column = [rules.budget.column] if rules.budget else []
     value_column = [rules.value.column] if rules.value and rules.value.column else []
