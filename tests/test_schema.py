@@ -289,6 +289,13 @@ def test_the_audit_asks_whether_values_counted_lost_are_still_open(tmp_path):
     assert note.message.startswith("2 leads are still open") and "2 decided leads" in note.message
 
 
+def test_a_header_repeated_inside_the_history_is_named_as_such(cfg):
+    raw = leads()
+    raw.loc[2] = list(raw.columns)  # two exports joined with their header lines
+    with pytest.raises(LeadDataError, match=r"repeats its header line at row\(s\) \[4\]"):
+        validate_history(raw, cfg)
+
+
 def test_ids_a_spreadsheet_rounded_are_named_as_such(cfg):
     with pytest.raises(LeadDataError, match=r"(?s)occur more than once.*scientific notation"):
         validate_history(leads(lead_id=["1.23457E+11", "1.23457E+11", "c", "d"]), cfg)

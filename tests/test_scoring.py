@@ -128,6 +128,10 @@ def _bad(nightly, tmp_path, case: str) -> tuple[Path, int]:
         write(frame, path)
     elif case == "model signature mismatch":
         write(frame.drop(columns=["meetings", "industry"]), path)
+    elif case == "files joined with their headers":  # cat monday.csv tuesday.csv
+        lines = text.splitlines(keepends=True)
+        path.write_text("".join([*lines[:301], lines[0], *lines[301:]]))
+        return path, n + 1
     elif case == "ids a spreadsheet rounded":  # 12345678901, 12345678902 -> 1.23457E+10
         frame.loc[:4, "lead_id"] = "1.23457E+10"
         write(frame, path)
@@ -158,6 +162,8 @@ CASES = [  # case, exit code, message in output or manifest reject reason, rejec
     ("columns in another order", 0, None, 0),
     ("unseen categories", 0, None, 0),
     ("model signature mismatch", 3, "lacks 2 column(s)", None),
+    ("files joined with their headers", 0, "repeated header line: not a lead (files joined "
+     "with their headers?)", 1),
     ("ids a spreadsheet rounded", 0, "duplicate lead id: an earlier row has it (a long "
      "number a spreadsheet rounded? export ids as text)", 4),
     ("headers as a report writes them", 3, "missing    estimated_budget  (the file has "

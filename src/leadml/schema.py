@@ -71,6 +71,24 @@ def rounded_ids_hint(ids: pd.Series) -> str:
             "text (format the cells as text before saving, or export from the CRM directly).")
 
 
+def repeated_header(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Rows that repeat the header line (two exports joined with ``cat``): the first of
+    ``columns`` holds its own name, and so do most of the others.
+
+    >>> repeated_header(pd.DataFrame({"id": ["a", "id"], "x": ["1", "x"]}), ["id", "x"]).tolist()
+    [False, True]
+    """
+    if not columns:
+        return np.zeros(len(frame), bool)
+    again = np.array(frame[columns[0]].astype(str).str.strip() == columns[0], dtype=bool)
+    if again.any():  # (the other columns, only where the first one repeats its name)
+        rows = frame[again]
+        named = np.sum([(rows[c].astype(str).str.strip() == c).to_numpy() for c in columns],
+                       axis=0)
+        again[again] = named * 2 > len(columns)
+    return again
+
+
 def column_difference(expected: list[str], found: list[str]) -> str:
     """Expected and found columns, line by line, marking what is missing or extra; a
     missing column the file seems to name otherwise (case, spaces, punctuation or a typo)
@@ -635,6 +653,14 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         raw = raw.assign(**{RECORD_ID: np.arange(1, len(raw) + 1).astype(str)})
     id_column = ds.id_column or RECORD_ID
     ids = raw[id_column]
+    header = repeated_header(raw, required)
+    if header.any():
+        rows = [int(r) + 2 for r in np.flatnonzero(header)[:MAX_SHOWN]]
+        raise LeadDataError(
+            f"lead file '{ds.source_name}' repeats its header line at row(s) {rows}"
+            f"{' and more' if header.sum() > MAX_SHOWN else ''}: files joined with their "
+            "headers? Remove the repeated header lines (each file's leads once) and train "
+            "again.")
     no_id = is_missing(ids, ds.missing_values)
     if no_id.any():
         raise LeadDataError(f"{int(no_id.sum())} lead(s) have no id in '{id_column}':\n"

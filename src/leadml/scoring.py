@@ -35,6 +35,7 @@ from leadml.schema import (
     number_looks,
     parse_numbers,
     parse_times,
+    repeated_header,
     rounded_ids_hint,
 )
 from leadml.seen_ids import SeenIds
@@ -133,6 +134,9 @@ _LOOKS = {"spreadsheet error": " (a spreadsheet error value: fix the formula in 
           "formatted": " (a formatted number: export plain numbers)"}
 
 
+REPEATED_HEADER = "repeated header line: not a lead (files joined with their headers?)"
+
+
 def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
                   scored_at: pd.Timestamp, seen: SeenIds) -> tuple[pd.DataFrame, np.ndarray]:
     """Typed leads and a reason per row ('' for rows that can be scored)."""
@@ -196,6 +200,10 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     joined = [r for r in reasons if (np.asarray(r) != "").any()]
     reason = np.array(["; ".join(x for x in row if x) for row in zip(*joined, strict=True)],
                       dtype=object) if len(joined) > 1 else (joined[0] if joined else reasons[0])
+    header = repeated_header(frame, [contract.id_column, *contract.features])
+    if header.any():  # one reason, not one per column that is not a number
+        reason = reason.copy()
+        reason[header] = REPEATED_HEADER
     out = frame.copy()
     for col, numbers in typed.items():
         out[col] = numbers
