@@ -90,6 +90,20 @@ def test_spark_output_equals_local_output_row_for_row(spark, champion, leads_wit
     assert json.loads((tmp_path / "spark.manifest.json").read_text())["status"] == "ok"
 
 
+def test_a_report_footer_is_left_out_by_both_engines(spark, champion, leads_with_bad_rows,
+                                                     tmp_path):
+    from tests.test_scoring import SALESFORCE_FOOTER
+
+    path = tmp_path / "with_footer.csv"
+    path.write_text(leads_with_bad_rows.read_text() + SALESFORCE_FOOTER)
+    local, remote = _run_both(spark, champion, path, tmp_path)
+    assert local["input"]["footer"] == remote["input"]["footer"] != []
+    assert len(remote["input"]["footer"]) == 5
+    for key in ("scored", "rejected", "reject_reasons"):
+        assert local[key] == remote[key], key
+    assert local["input"]["rows"] == remote["input"]["rows"] == 3_000
+
+
 def test_parity_holds_across_many_partitions_of_a_parquet_file(spark, champion,
                                                                leads_with_bad_rows, tmp_path):
     """Record numbers and duplicate ids must be right when a file is split: the second

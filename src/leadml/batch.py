@@ -181,10 +181,12 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
                    has_model: bool, contract: Contract, rules: Rules, cutoffs,
                    scored_at: str, field_reasons: bool, timings: dict[str, float],
                    engine: str = "local", output_sha256: str | None = None,
-                   checksum: str | None = None, capacity: dict | None = None) -> dict:
+                   checksum: str | None = None, capacity: dict | None = None,
+                   footer: list[str] = ()) -> dict:
     """The run manifest, the same for every engine; written last, it marks a finished run.
-    ``input.rows`` counts records (scored + rejected); ``input.line_breaks`` is counted
-    from the bytes, for a reader to cross-check."""
+    ``input.rows`` counts records (scored + rejected); a report footer's lines (see
+    :data:`leadml.io.FOOTER_LINES`) are not records but ``input.footer``; ``input.line_breaks``
+    is counted from the bytes, for a reader to cross-check."""
     rate = rejected / rows_in if rows_in else 0.0
     ok = status == "ok"
     return {
@@ -194,6 +196,7 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
                   "line_breaks": lines, "delimiter": settings.delimiter,
                   "encoding": settings.encoding, "decimal": contract.decimal,
                   "thousands": contract.thousands,
+                  "footer": [line[:200] for line in footer],
                   **({"checksum": checksum} if checksum else {})},
         "output": location(paths.output) if ok else None,
         "output_sha256": output_sha256 if ok else None,

@@ -332,6 +332,9 @@ def score(
         manifest, paths = done.manifest, done.paths
         typer.echo(f"scored {manifest['scored']} of {manifest['input']['rows']} leads "
                    f"({manifest['rejected']} rejected) with {done.using}")
+        if manifest["input"].get("footer"):
+            typer.echo(f"left out a report footer of {len(manifest['input']['footer'])} "
+                       f"lines after the last lead: {manifest['input']['footer'][:2]}")
         typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))
         if manifest["grades"]:
             typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))

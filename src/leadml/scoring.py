@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +350,7 @@ class _Tally:
     rows_in: int = 0
     scored: int = 0
     rejected: int = 0
+    footer: list[str] = field(default_factory=list)  # a report footer's lines: not leads
 
     def __post_init__(self) -> None:
         self.counts = {k: Counter() for k in ("label", "grade", "score", "reject_reason",
@@ -423,6 +424,11 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
             tally.timings.update(timings)
             tally.counts["unseen"].update(unseen)
             tally.rows_in += len(chunk.frame) + len(chunk.malformed)
+            if chunk.footer:
+                tally.footer = chunk.footer
+                logger.warning("the input ends with a report footer of %d lines, not leads, "
+                               "left out (the manifest's input.footer): %s",
+                               len(chunk.footer), chunk.footer[:3])
             tally.add_scored(result, rules)
             if rejects is not None:
                 tally.rejected += len(rejects)
@@ -610,7 +616,7 @@ def score_file(
             scored=tally.scored, rejected=tally.rejected, settings=settings,
             counts=tally.counts, has_model=model is not None, contract=contract, rules=rules,
             cutoffs=cutoffs, scored_at=scored_at, field_reasons=explainer is not None,
-            capacity=cap,
+            capacity=cap, footer=tally.footer,
             timings={"scan_seconds": scan_seconds, **tally.timings,
                      "total_seconds": time.perf_counter() - started},
             output_sha256=io.file_sha256(out.path) if status == "ok" else None)

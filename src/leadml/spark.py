@@ -353,6 +353,28 @@ def _for_arrow(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _footer(results, delimiter: str) -> list[str]:
+    """The texts of a report footer ending the input (see :data:`leadml.io.FOOTER_LINES`):
+    its last records, rejected by the CSV reader as malformed, each one field on one line."""
+    import csv
+
+    from pyspark.sql import functions as sf
+
+    lo, hi = io.FOOTER_LINES
+    last = results.filter(sf.col(STATUS).isin("scored", "rejected")) \
+        .orderBy(sf.col(RECORD).desc()).select(STATUS, "reason", "raw_record").limit(hi + 1) \
+        .collect()
+    texts = []
+    for row in last:
+        raw = row["raw_record"] or ""
+        fields = next(csv.reader([raw], delimiter=delimiter), [""]) if raw else [""]
+        if row[STATUS] != "rejected" or not str(row["reason"]).startswith("malformed row") \
+                or len(fields) != 1 or "\n" in raw or "\r" in raw:
+            break
+        texts.append(fields[0])
+    return texts[::-1] if lo <= len(texts) <= hi else []
+
+
 def _skops_bytes(model) -> bytes:
     import skops.io
 
@@ -367,9 +389,13 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
     by_status = dict(results.groupBy(STATUS).count().collect())
     scored, rejected = by_status.get("scored", 0), by_status.get("rejected", 0)
     batch.check_accounted(total, scored, rejected)
+    bad = results.filter(sf.col(STATUS) == "rejected")
+    footer = _footer(results, settings.delimiter)
+    if footer:  # not leads: left out, as the local engine does
+        bad = bad.filter(sf.col(RECORD) <= total - len(footer))
+        total, rejected = total - len(footer), rejected - len(footer)
     status = batch.reject_status(total, rejected, settings.max_reject_rate)
     ok = results.filter(sf.col(STATUS) == "scored")
-    bad = results.filter(sf.col(STATUS) == "rejected")
     cap = None
     if rules.label_policy.sales_qualified.by_capacity:
         ok, cap = _apply_capacity(ok, rules, scored)
@@ -401,7 +427,7 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
         lines=found["lines"], checksum=found["checksum"],
         scored=scored, rejected=rejected, settings=settings, counts=counts,
         has_model=model is not None, contract=contract, rules=rules, cutoffs=cutoffs,
-        scored_at=scored_at, field_reasons=explain, capacity=cap,
+        scored_at=scored_at, field_reasons=explain, capacity=cap, footer=footer,
         timings={"total_seconds": time.perf_counter() - started}, engine="spark")
     run.commit(manifest, output=status == "ok")
     return manifest, counts
