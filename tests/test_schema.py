@@ -102,6 +102,8 @@ def test_empty_history(cfg):
     ("lead_id,budget\n1,2\n".encode("utf-16"), "UTF-16 byte-order mark: utf-16"),
     (b"sep=;\nlead_id;budget\n1;2\n", "'sep=;', a spreadsheet's hint of the delimiter"),
     (b"SEP=,\nlead_id,budget\n1,2\n", "remove that line, and give the delimiter"),
+    (b"Leads Report,,,\n\nFiltered By: this week,,,\nlead_id,budget,industry,won\n1,2,x,0\n",
+     r"first line .* is 'Leads Report', not a header: line 4 looks like it \(\['lead_id'"),
 ])
 def test_unreadable_files(tmp_path, content, message):
     path = tmp_path / "leads.csv"

@@ -128,6 +128,9 @@ def _bad(nightly, tmp_path, case: str) -> tuple[Path, int]:
         write(frame, path)
     elif case == "model signature mismatch":
         write(frame.drop(columns=["meetings", "industry"]), path)
+    elif case == "a report's title above the header":
+        path.write_text("Leads created this week\n\n" + text)
+        return path, n
     elif case == "files joined with their headers":  # cat monday.csv tuesday.csv
         lines = text.splitlines(keepends=True)
         path.write_text("".join([*lines[:301], lines[0], *lines[301:]]))
@@ -162,6 +165,7 @@ CASES = [  # case, exit code, message in output or manifest reject reason, rejec
     ("columns in another order", 0, None, 0),
     ("unseen categories", 0, None, 0),
     ("model signature mismatch", 3, "lacks 2 column(s)", None),
+    ("a report's title above the header", 3, "not a header: line 3 looks like it", None),
     ("files joined with their headers", 0, "repeated header line: not a lead (files joined "
      "with their headers?)", 1),
     ("ids a spreadsheet rounded", 0, "duplicate lead id: an earlier row has it (a long "

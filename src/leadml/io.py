@@ -389,11 +389,15 @@ def csv_header(path: str | os.PathLike, *, delimiter: str = ",",
         raise LeadDataError(f"input file '{path}' is empty: it has no header row")
     csv.field_size_limit(1 << 30)
     with _open_text(path, encoding) as handle:
+        reader = csv.reader(handle, delimiter=delimiter, strict=False)
         try:
-            header = next(csv.reader(handle, delimiter=delimiter, strict=False))
+            header = next(reader)
         except (StopIteration, csv.Error) as exc:
             raise LeadDataError(f"input file '{path}' has no readable header row "
                                 f"({exc})") from None
+        named = [h for h in header if h.strip()]
+        if len(named) <= 1:  # a report's title above the table?
+            _refuse_a_title(path, header, reader)
     line = delimiter.join(header)
     if re.fullmatch(r"(?i)sep=.", line):
         raise LeadDataError(
@@ -409,6 +413,23 @@ def csv_header(path: str | os.PathLike, *, delimiter: str = ",",
                             + (f"; it starts with a {bom} byte-order mark: {bom.lower()}, "
                                "usually with a tab as the delimiter" if bom else ""))
     return check_header(header, path)
+
+
+def _refuse_a_title(path, first: list[str], reader, lines: int = 20) -> None:
+    """A first line of one name followed, within ``lines`` records, by a line of several:
+    a report's title (and filters) above the table, refused with the line of the header."""
+    try:
+        for number, fields in enumerate(reader, start=2):
+            if len([f for f in fields if f.strip()]) >= 3:
+                raise LeadDataError(
+                    f"the first line of '{path}' is {''.join(first)[:80]!r}, not a header: "
+                    f"line {number} looks like it ({[f.strip() for f in fields][:4]} ...). "
+                    "Remove the lines above the header (a report's title or filters) in the "
+                    "export.")
+            if number > lines:
+                return
+    except csv.Error:
+        return
 
 
 def utf16_bom(path: str | os.PathLike) -> str | None:
