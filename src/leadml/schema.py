@@ -208,7 +208,9 @@ COMMA_NUMBER = _number(_COMMA_GROUPS, ",")
 # grouped by commas: $12,500.00  USD 12,500  12,500.00 EUR  1,234,567
 FORMATTED_NUMBER = re.compile(r"(?:[$€£¥]|[A-Z]{3})?\s*[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
                               r"\s*(?:[$€£¥]|[A-Z]{3})?|(?:[$€£¥]|[A-Z]{3})\s*[+-]?[\d.,]+"
-                              r"|[+-]?[\d.,]+\s*(?:[$€£¥]|[A-Z]{3})")
+                              r"|[+-]?[\d.,]+\s*(?:[$€£¥]|[A-Z]{3})"
+                              r"|\(\s*(?:[$€£¥]|[A-Z]{3})?\s*\d[\d.,]*\s*\)"  # (1,234): -1234
+                              r"|[+-]?\d[\d.,]*\s?%")  # 45%
 
 
 _GROUPED_POINT = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
@@ -242,6 +244,8 @@ def number_looks(bad: pd.Series, decimal: str) -> pd.Series:
     ['formatted', 'formatted', 'formatted']
     >>> number_looks(pd.Series(["12,500.00", "1,234,567"]), ".").tolist()
     ['grouped', 'grouped']
+    >>> number_looks(pd.Series(["(1,234.00)", "45%"]), ".").tolist()
+    ['formatted', 'formatted']
     """
     text = bad.astype(str).str.strip()
     error = text.map(lambda v: bool(SPREADSHEET_ERROR.fullmatch(v))).to_numpy(dtype=bool)
@@ -276,8 +280,9 @@ _LOOKS = {"spreadsheet error": "\nThey are spreadsheet error values (#VALUE!, #D
           "grouped": "\nThey look like numbers with thousands separators (12,500.00): set "
                      "dataset.csv.thousands: ','.",
           "formatted": "\nThey look like formatted numbers (a currency, thousands "
-                       "separators): export the column as plain numbers (a CRM report's "
-                       "unformatted or 'details only' export)."}
+                       "separators, a percent sign, (1,234) for a negative): export the column "
+                       "as plain numbers (a CRM report's unformatted or 'details only' "
+                       "export)."}
 
 
 def plain_numbers(values: pd.Series, decimal: str = ".", thousands: str | None = None
