@@ -229,21 +229,30 @@ SALESFORCE_FOOTER = ('""\n"Copyright (c) 2000-2026 salesforce.com, inc. All righ
 
 
 @pytest.mark.parametrize("chunk_rows", ["100000", "149"])  # (149: met chunks in)
-def test_a_report_footer_is_left_out_and_recorded_not_rejected(champion, tmp_path,
-                                                               sample_files, chunk_rows):
+def test_a_report_footer_is_rejected_as_such_outside_the_reject_rate(champion, tmp_path,
+                                                                     sample_files, chunk_rows):
     """A CRM report's CSV ends with lines of one field each ("Copyright ...", "Generated
-    By ..."): not leads, and five rejects a night would fail a small file's reject rate."""
+    By ..."): not leads, and as malformed rows, five a night, they failed a small file's
+    reject rate. They are rejects (scored + rejected = rows) named as a footer."""
     base, _ = run_score(sample_files / "nightly.csv", tmp_path / "base.csv")
     text = (sample_files / "nightly.csv").read_text()
+    small = "".join(text.splitlines(keepends=True)[:41])  # 40 leads: 5 rejects are 11%
+    for leads, body in ((600, text), (40, small)):
+        (tmp_path / "in.csv").write_text(body + SALESFORCE_FOOTER)
+        result, manifest = run_score(tmp_path / "in.csv", tmp_path / "out.csv",
+                                     "--chunk-rows", chunk_rows)
+        assert result.exit_code == 0, result.output
+        assert manifest["rejected"] == 5 and manifest["input"]["rows"] == leads + 5
+        assert manifest["reject_rate"] == 0 and manifest["reject_reasons"] == {"report footer": 5}
+        assert manifest["input"]["footer"][:2] == [
+            "", "Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."]
+        assert len(manifest["input"]["footer"]) == 5 and "a report footer" in result.output
+        rejects = pd.read_csv(tmp_path / "out.rejects.csv", keep_default_na=False)
+        assert rejects["record"].tolist() == list(range(leads + 1, leads + 6))
+    assert (tmp_path / "out.csv").read_bytes() != (tmp_path / "base.csv").read_bytes()
     (tmp_path / "in.csv").write_text(text + SALESFORCE_FOOTER)
-    result, manifest = run_score(tmp_path / "in.csv", tmp_path / "out.csv",
-                                 "--chunk-rows", chunk_rows)
-    assert result.exit_code == 0, result.output
+    run_score(tmp_path / "in.csv", tmp_path / "out.csv", "--chunk-rows", chunk_rows)
     assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "base.csv").read_bytes()
-    assert manifest["rejected"] == 0 and manifest["input"]["rows"] == 600
-    assert manifest["input"]["footer"][:2] == [
-        "", "Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."]
-    assert len(manifest["input"]["footer"]) == 5 and "left out a report footer" in result.output
     # One such line is a record cut short, and more than ten are not a footer: rejects.
     for tail, rejected in (("L999\n", 1), ("note\n" * 12, 12), (SALESFORCE_FOOTER + "L1,x\n", 6)):
         (tmp_path / "in.csv").write_text(text + tail)
@@ -252,6 +261,7 @@ def test_a_report_footer_is_left_out_and_recorded_not_rejected(champion, tmp_pat
         assert result.exit_code == 0, result.output
         assert manifest["rejected"] == rejected and manifest["input"]["footer"] == []
         assert manifest["input"]["rows"] == 600 + rejected
+        assert set(manifest["reject_reasons"]) == {"malformed row"}
 
 
 def test_a_history_ending_in_a_report_footer_reads_as_its_leads(sample_files, tmp_path):

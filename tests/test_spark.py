@@ -90,7 +90,7 @@ def test_spark_output_equals_local_output_row_for_row(spark, champion, leads_wit
     assert json.loads((tmp_path / "spark.manifest.json").read_text())["status"] == "ok"
 
 
-def test_a_report_footer_is_left_out_by_both_engines(spark, champion, leads_with_bad_rows,
+def test_a_report_footer_is_rejected_as_such_by_both_engines(spark, champion, leads_with_bad_rows,
                                                      tmp_path):
     from tests.test_scoring import SALESFORCE_FOOTER
 
@@ -99,9 +99,10 @@ def test_a_report_footer_is_left_out_by_both_engines(spark, champion, leads_with
     local, remote = _run_both(spark, champion, path, tmp_path)
     assert local["input"]["footer"] == remote["input"]["footer"] != []
     assert len(remote["input"]["footer"]) == 5
-    for key in ("scored", "rejected", "reject_reasons"):
+    for key in ("scored", "rejected", "reject_rate", "reject_reasons"):
         assert local[key] == remote[key], key
-    assert local["input"]["rows"] == remote["input"]["rows"] == 3_000
+    assert local["input"]["rows"] == remote["input"]["rows"] == 3_005
+    assert remote["reject_reasons"]["report footer"] == 5
 
 
 def test_parity_holds_across_many_partitions_of_a_parquet_file(spark, champion,

@@ -152,13 +152,21 @@ def grade_cutoffs(model, rules: Rules, contract: Contract) -> tuple[float, float
     return bant.grade_cutoffs(rules.grades, np.asarray(contract.reference_quantiles))
 
 
-def reject_status(rows: int, rejected: int, max_rate: float) -> str:
-    rate = rejected / rows if rows else 0.0
+def reject_rate(rows: int, rejected: int, footer: int = 0) -> float:
+    """Rejected leads over leads: a report footer's lines (rejects, but not leads) count in
+    neither."""
+    leads = rows - footer
+    return (rejected - footer) / leads if leads else 0.0
+
+
+def reject_status(rows: int, rejected: int, max_rate: float, footer: int = 0) -> str:
+    rate = reject_rate(rows, rejected, footer)
     return "ok" if rate <= max_rate else "failed: too many rejects"
 
 
 def too_many_rejects(rejected: int, rows: int, max_rate: float, rejects_path,
-                     reasons: Counter) -> TooManyRejects:
+                     reasons: Counter, footer: int = 0) -> TooManyRejects:
+    rejected, rows = rejected - footer, rows - footer
     return TooManyRejects(
         f"{rejected} of {rows} rows ({rejected / rows:.1%}) were rejected, above "
         f"--max-reject-rate {max_rate:.1%}; no output was written. See {rejects_path} for "
@@ -185,9 +193,10 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
                    footer: list[str] = ()) -> dict:
     """The run manifest, the same for every engine; written last, it marks a finished run.
     ``input.rows`` counts records (scored + rejected); a report footer's lines (see
-    :data:`leadml.io.FOOTER_LINES`) are not records but ``input.footer``; ``input.line_breaks``
-    is counted from the bytes, for a reader to cross-check."""
-    rate = rejected / rows_in if rows_in else 0.0
+    :data:`leadml.io.FOOTER_LINES`) are rejects named in ``input.footer``, left out of the
+    reject rate; ``input.line_breaks`` is counted from the bytes, for a reader to
+    cross-check."""
+    rate = reject_rate(rows_in, rejected, len(footer))
     ok = status == "ok"
     return {
         "status": status,

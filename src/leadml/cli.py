@@ -333,8 +333,9 @@ def score(
         typer.echo(f"scored {manifest['scored']} of {manifest['input']['rows']} leads "
                    f"({manifest['rejected']} rejected) with {done.using}")
         if manifest["input"].get("footer"):
-            typer.echo(f"left out a report footer of {len(manifest['input']['footer'])} "
-                       f"lines after the last lead: {manifest['input']['footer'][:2]}")
+            typer.echo(f"of them {len(manifest['input']['footer'])} lines of a report footer "
+                       f"after the last lead, not leads (outside the reject rate): "
+                       f"{manifest['input']['footer'][:2]}")
         typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))
         if manifest["grades"]:
             typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))

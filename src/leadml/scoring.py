@@ -426,8 +426,8 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
             tally.rows_in += len(chunk.frame) + len(chunk.malformed)
             if chunk.footer:
                 tally.footer = chunk.footer
-                logger.warning("the input ends with a report footer of %d lines, not leads, "
-                               "left out (the manifest's input.footer): %s",
+                logger.warning("the input ends with a report footer of %d lines, not leads: "
+                               "rejected as such, outside the reject rate: %s",
                                len(chunk.footer), chunk.footer[:3])
             tally.add_scored(result, rules)
             if rejects is not None:
@@ -599,7 +599,8 @@ def score_file(
         sha256, _, lines = scanned.result()
         scan_seconds += time.perf_counter() - t  # (the part not hidden behind the scoring)
         batch.check_accounted(tally.rows_in, tally.scored, tally.rejected)
-        status = batch.reject_status(tally.rows_in, tally.rejected, settings.max_reject_rate)
+        status = batch.reject_status(tally.rows_in, tally.rejected, settings.max_reject_rate,
+                                     len(tally.footer))
         empty = score_rows(pd.DataFrame(), model, run_contract, rules, cutoffs=cutoffs,
                            scored_at=scored_at)
         out.finish(empty)
@@ -623,5 +624,6 @@ def score_file(
         run.commit(manifest, output=status == "ok")
     if status != "ok":
         raise batch.too_many_rejects(tally.rejected, tally.rows_in, settings.max_reject_rate,
-                                     paths.rejects, tally.counts["reject_reason"])
+                                     paths.rejects, tally.counts["reject_reason"],
+                                     footer=len(tally.footer))
     return manifest

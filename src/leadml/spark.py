@@ -201,7 +201,8 @@ def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
             results.unpersist()
     if manifest["status"] != "ok":
         raise batch.too_many_rejects(manifest["rejected"], total, settings.max_reject_rate,
-                                     paths.rejects, counts["reject_reason"])
+                                     paths.rejects, counts["reject_reason"],
+                                     footer=len(manifest["input"]["footer"]))
     return manifest
 
 
@@ -391,10 +392,13 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
     batch.check_accounted(total, scored, rejected)
     bad = results.filter(sf.col(STATUS) == "rejected")
     footer = _footer(results, settings.delimiter)
-    if footer:  # not leads: left out, as the local engine does
-        bad = bad.filter(sf.col(RECORD) <= total - len(footer))
-        total, rejected = total - len(footer), rejected - len(footer)
-    status = batch.reject_status(total, rejected, settings.max_reject_rate)
+    if footer:  # not leads: rejected as a footer, as the local engine does
+        last = sf.col(RECORD) > total - len(footer)
+        bad = bad.withColumn("reason", sf.when(last, sf.lit(io.FOOTER_REASON))
+                             .otherwise(sf.col("reason"))) \
+            .withColumn("reason_kind", sf.when(last, sf.lit(reject_kinds(
+                [io.FOOTER_REASON])[0])).otherwise(sf.col("reason_kind")))
+    status = batch.reject_status(total, rejected, settings.max_reject_rate, len(footer))
     ok = results.filter(sf.col(STATUS) == "scored")
     cap = None
     if rules.label_policy.sales_qualified.by_capacity:
