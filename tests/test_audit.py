@@ -121,6 +121,18 @@ def test_data_health_constant_and_unlisted_placeholders(tmp_path, leads):
     assert report.blocking == []
 
 
+def test_a_value_written_several_ways_is_noted_with_each_spelling(tmp_path, leads):
+    industry = leads["industry"].where(leads.index % 7 != 0, leads["industry"].str.upper())
+    _, report = _audit(tmp_path, leads.assign(industry=industry))
+    [note] = [f for f in report.findings if f.column == "industry"
+              and "several ways" in f.message]
+    assert note.kind == "health" and not note.blocking
+    top = leads["industry"].value_counts().index[0]
+    assert f"{top!r} (" in note.message and f"{top.upper()!r} (" in note.message
+    clean = _audit(tmp_path, leads)[1]
+    assert not [f for f in clean.findings if "several ways" in f.message]
+
+
 def test_a_placeholder_listed_in_another_case_is_reported_as_the_file_spells_it(tmp_path, leads):
     # The model compares placeholders exactly: 'null' listed does not make 'NULL' missing.
     leads = leads.assign(lead_owner=leads["lead_owner"].replace("unknown", "NULL"))

@@ -256,6 +256,7 @@ def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
         "order_auc": None,
         "pattern": None,  # id-like or time-like
         "unlisted_markers": {},
+        "spellings": _spellings(texts, by_text) if role == "categorical" else [],
         "placeholders": _placeholders(values, missing, y),
         "flags": [],
     }
@@ -277,6 +278,27 @@ def _column_stats(name: str, values: pd.Series, y: np.ndarray, role: str,
         stats["pattern"] = "time-like" if kind != "number" or distinct < 0.95 * len(values) \
             else "id-like"
     return stats
+
+
+def _spellings(texts: pd.Index, leads: np.ndarray, top: int = 3) -> list[dict[str, int]]:
+    """Values written several ways ('Retail', 'retail', 'RETAIL'): per value (the ``top``
+    with most leads), each spelling and its leads; [] when every value has one spelling.
+
+    >>> _spellings(pd.Index(["Retail", "retail", "Software"]), np.array([5.0, 2.0, 9.0]))
+    [{'Retail': 5, 'retail': 2}]
+    """
+    if len(texts) < 2:
+        return []
+    folded = pd.Series(texts.astype(str)).str.casefold().str.replace(r"\s+", " ", regex=True)
+    several = folded.duplicated(keep=False).to_numpy()
+    if not several.any():
+        return []
+    groups = pd.DataFrame({"key": folded[several].to_numpy(), "text": texts[several],
+                           "leads": leads[several].astype(int)})
+    order = groups.groupby("key")["leads"].sum().sort_values(ascending=False, kind="stable")
+    return [dict(groups[groups["key"] == key].sort_values("leads", ascending=False,
+                                                          kind="stable")[["text", "leads"]]
+                 .itertuples(index=False, name=None)) for key in order.index[:top]]
 
 
 def _placeholders(values: pd.Series, missing: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -544,6 +566,14 @@ def _health_findings(stats: dict, cfg: TrainConfig, feature: bool) -> list[Findi
     blank = stats["missing_share"]
     also = (f" ({blank:.1%} of leads leave it blank: whether it is filled may still matter, "
             "see its missingness AUC)") if blank else ""
+    if stats["spellings"]:
+        stats["flags"].append("several-spellings")
+        shown = "; ".join(" / ".join(f"{t!r} ({n:,})" for t, n in group.items())
+                          for group in stats["spellings"])
+        out.append(Finding("health", name, (
+            f"'{name}' writes some values several ways: {shown}. The model reads each "
+            "spelling as a category of its own, and a spelling it never saw as unseen: make "
+            "the export write each value one way")))
     if stats["distinct"] <= 1:
         stats["flags"].append("constant")
         out.append(Finding("health", name, (
