@@ -28,9 +28,10 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from leadml.config import ConfigError, load_rules
-from leadml.schema import LeadDataError, parse_numbers
+from leadml.schema import LeadDataError
 from leadml.scoring import ScoreSettings, TooManyRejects, score_file
 from leadml.synthetic import make_sample
+from leadml.values import parse_numbers
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.schema import parse_numbers
 from leadml.synthetic import make_sample
+from leadml.values import parse_numbers
 from tests.conftest import REPO, write_config
 
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"

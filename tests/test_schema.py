@@ -323,10 +323,10 @@ def test_spreadsheet_serial_dates_are_read_when_declared_and_named_when_not(cfg,
 
 
 def test_iso_times_read_in_arrow_equal_pandas_reading():
-    # Arrow strings take a fast path (schema._naive_iso_in_arrow) when every stated value is
+    # Arrow strings take a fast path (values._naive_iso_in_arrow) when every stated value is
     # a zone-less ISO time to the microsecond; anything else goes to pandas. Either way the
     # times, the missing ones and the unit are the ones pandas gives for the same text.
-    from leadml.schema import parse_times
+    from leadml.values import parse_times
 
     chunks = [
         ["2024-12-29T00:02:02", "2024-12-29", None, " 2024-01-01 10:00 ", "2024-02-29"],

@@ -24,15 +24,8 @@ import pandas as pd
 
 from leadml.config import TrainConfig, config_line
 from leadml.leakage import leak_evidence, read_dates
-from leadml.schema import (
-    COMMON_MARKERS,
-    RECORD_ID,
-    History,
-    LeadDataError,
-    is_missing,
-    parse_times,
-    plain_numbers,
-)
+from leadml.schema import RECORD_ID, History, LeadDataError
+from leadml.values import COMMON_MARKERS, is_missing, parse_times, plain_numbers
 
 #: What personal data looks like, by value (most filled values match) or by column name.
 EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"

@@ -23,7 +23,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from leadml.config import Columns, ModelConfig
-from leadml.schema import plain_numbers
+from leadml.values import plain_numbers
 
 
 class LeadCleaner(TransformerMixin, BaseEstimator):

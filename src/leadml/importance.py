@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 
 from leadml.config import Columns
-from leadml.schema import is_missing, parse_numbers
+from leadml.values import is_missing, parse_numbers
 
 NOT_STATED = "(not stated)"
 OTHER = "(other values)"

@@ -27,6 +27,8 @@ import pandas as pd
 
 from leadml.schema import LeadDataError
 
+logger = logging.getLogger(__name__)
+
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
@@ -83,7 +85,7 @@ def read_table(path: str | os.PathLike, *, delimiter: str = ",",
             "and quoting.")
     footer = _footer_rows(path, frame, delimiter, encoding)
     if footer:  # (pandas padded its lines with empty fields, as if they were leads)
-        logging.getLogger(__name__).warning(
+        logger.warning(
             "'%s' ends with a report footer of %d lines, not leads, left out: %s", path,
             footer, frame.iloc[-footer:, 0].tolist()[:3])
         frame = frame.iloc[:-footer]

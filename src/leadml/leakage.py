@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import TrainConfig
-from leadml.schema import History, is_missing, parse_times
+from leadml.schema import History
+from leadml.values import is_missing, parse_times
 
 
 def read_dates(values: pd.Series, date_format: str) -> pd.Series:

@@ -95,7 +95,7 @@ def field_reference(X: pd.DataFrame, numeric, categorical, missing_values, *, to
     """What each field looked like in the newest leads a model was tested on, stored with
     the model for input drift: numbers by their deciles (edges and shares, missing apart),
     categories by the ``top`` commonest values' shares (the rest as one)."""
-    from leadml.schema import is_missing, parse_numbers
+    from leadml.values import is_missing, parse_numbers
 
     out: dict = {}
     for col in numeric:
@@ -127,7 +127,7 @@ def field_psi(X: pd.DataFrame, reference: dict, missing_values, *, decimal: str 
               thousands: str | None = None) -> dict[str, float]:
     """PSI of each field of ``X`` (leads as read; numbers with the ``decimal`` and
     ``thousands`` marks) against the model's reference."""
-    from leadml.schema import is_missing, parse_numbers
+    from leadml.values import is_missing, parse_numbers
 
     out = {}
     for col, ref in reference.items():

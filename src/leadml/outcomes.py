@@ -18,7 +18,8 @@ import pandas as pd
 
 from leadml import io
 from leadml.config import MISSING_VALUES, ConfigError
-from leadml.schema import LeadDataError, is_missing, parse_times
+from leadml.schema import LeadDataError
+from leadml.values import is_missing, parse_times
 
 logger = logging.getLogger(__name__)
 SCORED = ["lead_id", "conversion_probability", "grade", "label"]

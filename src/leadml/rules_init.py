@@ -17,7 +17,8 @@ import pandas as pd
 
 from leadml.bant import TITLES_THAT_CANNOT, TITLES_THAT_SIGN, timeline_months
 from leadml.config import Rules, TrainConfig
-from leadml.schema import History, is_missing
+from leadml.schema import History
+from leadml.values import is_missing
 
 NAMES = {
     "budget": r"budget|revenue|spend|amount|deal.?size|annual|turnover|price",

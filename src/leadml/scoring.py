@@ -30,16 +30,13 @@ from leadml.schema import (
     Contract,
     LeadDataError,
     column_difference,
-    is_missing,
     named_otherwise,
-    number_looks,
-    parse_numbers,
-    parse_times,
     repeated_header,
     rounded_ids_hint,
 )
 from leadml.seen_ids import SeenIds
 from leadml.sklearn_compat import fitted_transformer, model_parts
+from leadml.values import is_missing, number_looks, parse_numbers, parse_times
 
 logger = logging.getLogger(__name__)
 DEFAULT_RULES_NAME = "bant_default.yaml"

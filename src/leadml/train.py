@@ -80,7 +80,7 @@ class TrainResult:
 def numeric_ranges(X: pd.DataFrame, numeric, missing_values) -> dict[str, tuple[float, float]]:
     """Smallest and largest value of each numeric feature the model was fitted on: scoring
     rejects values far outside them (see :data:`leadml.scoring.RANGE_MARGIN`)."""
-    from leadml.schema import parse_numbers
+    from leadml.values import parse_numbers
 
     out = {}
     for col in numeric:
