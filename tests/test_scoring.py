@@ -273,6 +273,28 @@ def test_a_history_ending_in_a_report_footer_reads_as_its_leads(sample_files, tm
                                   read_table(sample_files / "leads.csv"))
 
 
+def test_a_run_hands_the_objects_it_kept_from_the_collector_back(champion, tmp_path,
+                                                                  sample_files, monkeypatch):
+    """The objects alive before a run are left out of the garbage collector's passes
+    during it (each full pass walked every module MLflow imported), then handed back: a
+    long-lived process scoring file after file collects them as before."""
+    import gc
+
+    from leadml import scoring
+
+    seen, real = [], scoring._score_file
+
+    def spy(*args, **kwargs):
+        seen.append(gc.get_freeze_count())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "_score_file", spy)
+    result, _ = run_score(sample_files / "nightly.csv", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    assert seen and seen[0] > 10_000  # the modules, the model: frozen during the run
+    assert gc.get_freeze_count() == 0
+
+
 def test_rerun_gives_identical_files(champion, tmp_path, sample_files):
     run_score(sample_files / "nightly.csv", tmp_path / "a.csv")
     run_score(sample_files / "nightly.csv", tmp_path / "b.csv", "--chunk-rows", "97")
