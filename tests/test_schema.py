@@ -1,5 +1,7 @@
 """Validation of lead histories on small hand-written frames."""
 
+import gzip
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,6 +104,9 @@ def test_empty_history(cfg):
     ("lead_id,budget\n1,2\n".encode("utf-16"), "UTF-16 byte-order mark: utf-16"),
     (b"sep=;\nlead_id;budget\n1;2\n", "'sep=;', a spreadsheet's hint of the delimiter"),
     (b"SEP=,\nlead_id,budget\n1,2\n", "remove that line, and give the delimiter"),
+    (gzip.compress(b"lead_id,budget\n1,2\n"),
+     r"is gzip-compressed, not a CSV file: decompress it first \(gunzip FILE\)"),
+    (b"PK\x03\x04\x14\x00\x06\x00", r"is a zip archive, not a CSV file: an Excel workbook"),
     (b"Leads Report,,,\n\nFiltered By: this week,,,\nlead_id,budget,industry,won\n1,2,x,0\n",
      r"first line .* is 'Leads Report', not a header: line 4 looks like it \(\['lead_id'"),
 ])

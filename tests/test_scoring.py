@@ -128,6 +128,11 @@ def _bad(nightly, tmp_path, case: str) -> tuple[Path, int]:
         write(frame, path)
     elif case == "model signature mismatch":
         write(frame.drop(columns=["meetings", "industry"]), path)
+    elif case == "a gzip-compressed export":
+        import gzip
+
+        path.write_bytes(gzip.compress(text.encode()))
+        return path, n
     elif case == "a report's title above the header":
         path.write_text("Leads created this week\n\n" + text)
         return path, n
@@ -165,6 +170,7 @@ CASES = [  # case, exit code, message in output or manifest reject reason, rejec
     ("columns in another order", 0, None, 0),
     ("unseen categories", 0, None, 0),
     ("model signature mismatch", 3, "lacks 2 column(s)", None),
+    ("a gzip-compressed export", 3, "is gzip-compressed, not a CSV file", None),
     ("a report's title above the header", 3, "not a header: line 3 looks like it", None),
     ("files joined with their headers", 0, "repeated header line: not a lead (files joined "
      "with their headers?)", 1),

@@ -391,6 +391,9 @@ def csv_header(path: str | os.PathLike, *, delimiter: str = ",",
     """The header row of a CSV file, checked, without reading further."""
     if os.path.getsize(path) == 0:
         raise LeadDataError(f"input file '{path}' is empty: it has no header row")
+    packed = packed_kind(path)
+    if packed:
+        raise LeadDataError(f"'{path}' is {packed}, not a CSV file: {PACKED_FIX[packed]}")
     csv.field_size_limit(1 << 30)
     with _open_text(path, encoding) as handle:
         reader = csv.reader(handle, delimiter=delimiter, strict=False)
@@ -434,6 +437,31 @@ def _refuse_a_title(path, first: list[str], reader, lines: int = 20) -> None:
                 return
     except csv.Error:
         return
+
+
+#: The first bytes of files that are not text, and what each is.
+PACKED = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive",
+          b"BZh": "bzip2-compressed", b"\xfd7zXZ\x00": "xz-compressed",
+          b"\x28\xb5\x2f\xfd": "zstd-compressed",
+          b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an Excel 97-2003 workbook (.xls)",
+          b"PAR1": "a Parquet file"}
+PACKED_FIX = {
+    "a zip archive": "an Excel workbook (.xlsx) is one; save the sheet as CSV UTF-8 (or "
+                     "unzip the archive) and pass that file",
+    "an Excel 97-2003 workbook (.xls)": "save the sheet as CSV UTF-8 and pass that file",
+    "a Parquet file": "name it *.parquet, and leadml reads it as Parquet",
+}
+PACKED_FIX.update({kind: f"decompress it first ({tool} FILE) and pass the CSV" for kind, tool in (
+    ("gzip-compressed", "gunzip"), ("bzip2-compressed", "bunzip2"),
+    ("xz-compressed", "unxz"), ("zstd-compressed", "unzstd"))})
+
+
+def packed_kind(path: str | os.PathLike) -> str | None:
+    """What a file that should be CSV text is instead, from its first bytes (compressed,
+    a workbook, Parquet), or None."""
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    return next((kind for magic, kind in PACKED.items() if start.startswith(magic)), None)
 
 
 def utf16_bom(path: str | os.PathLike) -> str | None:
