@@ -110,13 +110,22 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
     Returns the :class:`~leadml.train.TrainResult` and the
     :class:`~leadml.registry.Registered` version.
     """
+    from leadml import heap, registry
+
+    registry.check_reachable(registry.tracking_uri(cfg.registry.tracking_uri))  # before fitting
+    with heap.spared():  # (MLflow's and scikit-learn's modules, imported by now)
+        return _train(cfg, force_promote=force_promote, rules=rules, data=data,
+                      outcomes=outcomes)
+
+
+def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
+           data: pd.DataFrame | None, outcomes: pd.DataFrame | None):
     from leadml import io, registry
     from leadml.audit import refuse_if_blocked
     from leadml.batch import checkpoint
     from leadml.importance import field_insights, permutation_importances
     from leadml.train import train as fit
 
-    registry.check_reachable(registry.tracking_uri(cfg.registry.tracking_uri))  # before fitting
     started = time.perf_counter()
     audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
     audited = time.perf_counter() - started

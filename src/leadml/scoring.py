@@ -9,19 +9,17 @@ run around it (paths, lock, commit, manifest) is :mod:`leadml.batch`.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from leadml import bant, batch, capacity, codes, encoded, explain, io, overlap
+from leadml import bant, batch, capacity, codes, encoded, explain, heap, io, overlap
 
 # TooManyRejects stays importable from here, where scoring's callers always found it.
 from leadml.batch import TooManyRejects, build_manifest, reject_kinds  # noqa: F401
@@ -533,21 +531,9 @@ def score_file(
     Follows the commit protocol of :mod:`leadml.batch`. Raises :class:`TooManyRejects`
     (after writing rejects and manifest, but no output) when the reject rate is above
     ``settings.max_reject_rate``."""
-    with _gc_spares_what_was_there():
+    with heap.spared():  # (the model and MLflow's modules: 1.87 -> 1.75 s for 1M leads)
         return _score_file(input_path, output, model=model, contract=contract, rules=rules,
                            settings=settings, on_progress=on_progress)
-
-
-@contextmanager
-def _gc_spares_what_was_there():
-    """The objects alive when a run starts (the model, every imported module: MLflow's are
-    many) left out of the garbage collector's passes during the run, and handed back after:
-    each full pass walked them all, 15% of a 1M-lead run with a registry model."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
