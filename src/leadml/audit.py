@@ -24,7 +24,7 @@ import pandas as pd
 
 from leadml.config import TrainConfig, config_line
 from leadml.leakage import leak_evidence, read_dates
-from leadml.schema import RECORD_ID, History, LeadDataError
+from leadml.schema import RECORD_ID, History, LeadDataError, outcome_keys
 from leadml.values import COMMON_MARKERS, is_missing, parse_times, plain_numbers
 
 #: What personal data looks like, by value (most filled values match) or by column name.
@@ -412,7 +412,7 @@ def _outcome_findings(history: History, cfg: TrainConfig) -> list[Finding]:
             f"evaluation; {len(history.target):,} decided leads remain"))]
     if target is None or target.negative_values is not None or not history.outcome_values:
         return []
-    positives = {str(v).strip().lower() for v in target.positive_values}
+    positives = outcome_keys(target.positive_values)
     lost = {k: v for k, v in history.outcome_values.items() if k not in positives}
     if len(lost) < 2:
         return []

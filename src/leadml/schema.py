@@ -278,11 +278,11 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
                 "others out."
             )
         text = _outcome_text(values)
-        positives = {str(v).strip().lower() for v in ds.target.positive_values}
+        positives = outcome_keys(ds.target.positive_values)
         y = text.isin(positives).to_numpy().astype(int)
         decided = None
         if declared:
-            negatives = {str(v).strip().lower() for v in ds.target.negative_values}
+            negatives = outcome_keys(ds.target.negative_values)
             both = sorted(positives & negatives)
             if both:
                 raise ConfigError(f"{both} are in both positive_values and negative_values "
@@ -319,10 +319,15 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
 
 
 def _outcome_text(values: pd.Series) -> pd.Series:
-    """Outcome values as compared with positive_values: trimmed, lower case; integer-like
-    floats read from Parquet ("1.0") count as their integer."""
+    """Outcome values as compared with :func:`outcome_keys`: trimmed, lower case;
+    integer-like floats read from Parquet ("1.0") count as their integer."""
     text = values.astype("object").map(lambda v: str(v).strip().lower())
     return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+
+
+def outcome_keys(values) -> set[str]:
+    """``positive_values`` or ``negative_values`` as outcomes are compared with them."""
+    return {str(v).strip().lower() for v in values}
 
 
 def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
