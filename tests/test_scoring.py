@@ -550,3 +550,34 @@ def test_progress_under_a_scheduler_says_the_share_done_and_the_time_left(
     lines = [x for x in done.stderr.splitlines() if "rows read" in x]
     assert len(lines) >= 2 and "of about 600 rows read" in lines[-1]
     assert "(100%)" in lines[-1] and "s left" in lines[0]
+
+
+def test_chunks_validated_in_the_reader_thread_give_the_same_bytes(champion, tmp_path,
+                                                                    nightly, monkeypatch):
+    """The next chunk is validated in the read-ahead thread while one is scored: duplicate
+    ids across chunks, bad numbers and file order come out as when the file is one chunk."""
+    import threading
+
+    from leadml import scoring
+
+    leads = nightly.copy()
+    leads.loc[[5, 333], "lead_id"] = leads.loc[[1, 2], "lead_id"].to_numpy()  # met later
+    leads.loc[77, "web_visits"] = "lots"
+    write(leads, tmp_path / "in.csv")
+    threads, real = [], scoring.validate_chunk
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "validate_chunk", spy)
+    outputs = []
+    for rows in ("100000", "7"):
+        result, manifest = run_score(tmp_path / "in.csv", tmp_path / f"out{rows}.csv",
+                                     "--chunk-rows", rows, "--max-reject-rate", "1")
+        assert result.exit_code == 0, result.output
+        assert manifest["rejected"] == 3 and manifest["scored"] == 597
+        outputs.append([(tmp_path / f"out{rows}{part}.csv").read_bytes()
+                        for part in ("", ".rejects")])
+    assert outputs[0] == outputs[1]
+    assert len(threads) == 1 + 86 and all(t.startswith("leadml-read") for t in threads)

@@ -25,10 +25,11 @@ _SHARED: ContextVar[dict | None] = ContextVar("leadml_shared_codes", default=Non
 
 
 @contextmanager
-def shared():
+def shared(kept: dict | None = None):
     """Within, :func:`factorize` keeps each column's codes (the caller's chunk: leave it
-    before the next)."""
-    token = _SHARED.set({})
+    before the next) in ``kept``, a new dict unless given: the dict a block for the same
+    chunk filled, in this thread or another, carries its codes on."""
+    token = _SHARED.set({} if kept is None else kept)
     try:
         yield
     finally:
