@@ -75,8 +75,38 @@ def test_the_shipped_sample_config_passes_and_its_truth_columns_are_flagged(tmp_
     assert report.blocking == []
     flags = _flags(report)
     assert "single-AUC" in flags["true_probability"]  # the generator's truth
-    assert "exclusive-filling" in flags["converted_at"]  # exists only for converted leads
     assert all(not f for c, f in flags.items() if c in FEATURES["numeric"])
+    # converted_at is declared the conversion time: the outcome itself, not a leak to report.
+    roles = {c["column"]: c["role"] for c in report.columns}
+    assert roles["converted_at"] == "outcome" and flags["converted_at"] == []
+    assert not [f for f in report.findings if f.column == "converted_at"]
+    # Undeclared, the same column is what it looks like: it exists only for converted leads.
+    _, undeclared = _audit(tmp_path, leads[make_leads(10, seed=0).columns], dataset={
+        "target": {"column": "converted", "positive_values": ["1"]}})
+    assert "exclusive-filling" in _flags(undeclared)["converted_at"]
+
+
+def test_an_outcomes_table_that_is_the_lead_file_reads_its_conversion_time_as_the_outcome(
+        tmp_path, leads, caplog):
+    """A CRM export carries its own 'Became a Customer Date': named as the outcomes table's
+    conversion time in the same file, it is the outcome, neither an unused column nor a
+    leak (it was both: three leak notes and an 'unused' warning on every run)."""
+    frame = leads[make_leads(10, seed=0).columns].drop(columns="converted")
+    path = tmp_path / "leads.csv"
+    frame.to_csv(path, index=False)
+    cfg = load_config(write_config(tmp_path, path, dataset={
+        **_sample_dataset(), "path": str(path), "target": None,
+        "outcomes": {"path": str(path), "id_column": "lead_id",
+                     "converted_at_column": "converted_at"},
+        "columns": {**FEATURES, "excluded": ["true_probability"]}}))
+    assert cfg.dataset.outcome_columns == {"converted_at"}
+    with caplog.at_level("WARNING"):
+        raw, outcomes = read_history(cfg)
+    report, _ = audit_frame(raw, cfg, outcomes)
+    assert report.conversions == int(leads["converted"].sum())
+    assert {c["column"]: c["role"] for c in report.columns}["converted_at"] == "outcome"
+    assert not [f for f in report.findings if f.column == "converted_at"]
+    assert "not used" not in caplog.text
 
 
 def test_each_leak_is_found_by_its_behaviour(tmp_path, leads):

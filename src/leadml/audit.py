@@ -389,11 +389,13 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
     for name in history.features.columns:
         if name in skip:
             continue
-        role = roles.get(name, "unused")
+        outcome = name in ds.outcome_columns and name not in ds.columns.features
+        role = "outcome" if outcome else roles.get(name, "unused")
         stats = _column_stats(name, history.features[name], y, role, ds.missing_values,
                               ds.converted_at_format, (ds.csv.decimal, ds.csv.thousands))
         columns.append(stats)
-        findings += _column_findings(stats, history, cfg, converted_at)
+        if not outcome:  # (the outcome's own conversion time tracks the outcome: no leak)
+            findings += _column_findings(stats, history, cfg, converted_at)
     findings += _drift_findings(drift := _drift_table(history), ds.time_column)
     findings += _maturity_findings(history, cfg, converted_at)
     findings += _outcome_findings(history, cfg)

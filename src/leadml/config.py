@@ -171,6 +171,18 @@ class DatasetConfig(_Frozen):
         return str(self.path) if self.path is not None else "the leads DataFrame"
 
     @property
+    def outcome_columns(self) -> set[str]:
+        """The lead file's columns that hold the outcome itself: the target column and its
+        conversion time, or the outcomes table's conversion time when that table is the
+        lead file (a CRM export with a 'Became a Customer Date'). Neither features nor
+        unused columns nor leaks to report: the outcome."""
+        if self.target is not None:
+            return {self.target.column, *filter(None, [self.target.converted_at_column])}
+        same = self.outcomes is not None and self.path is not None and \
+            Path(self.outcomes.path).resolve() == Path(self.path).resolve()
+        return {self.outcomes.converted_at_column} if same else set()
+
+    @property
     def horizon_days(self) -> float | None:
         source = self.target if self.target is not None else self.outcomes
         return source.horizon_days if source is not None else None

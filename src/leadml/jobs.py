@@ -61,7 +61,7 @@ def read_history(cfg: TrainConfig, data: pd.DataFrame | None = None,
     # Personal data goes here, at the door: nothing after this line can log or store it.
     raw = raw.drop(columns=[c for c in ds.columns.personal if c in raw.columns])
     unused = sorted(set(raw.columns) - set(ds.columns.features) - set(ds.columns.excluded)
-                    - {ds.id_column, ds.time_column, ds.target and ds.target.column})
+                    - {ds.id_column, ds.time_column} - ds.outcome_columns)
     if unused:
         logger.warning("columns not named in the config are not used: %s (list them under "
                        "columns.excluded to silence this)", unused)
