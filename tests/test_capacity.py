@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from leadml import capacity
 from leadml.cli import app
 from leadml.config import ConfigError, SalesQualified, load_rules
+from leadml.io import file_sha256
 from tests.conftest import REPO
 
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"
@@ -134,6 +135,8 @@ def test_capacity_keeps_the_best_leads_across_chunks_and_says_why(champion, samp
     assert (capped.loc[~bumped, "reasons"] == plain.loc[~bumped, "reasons"]).all()
     assert (capped.loc[~candidates, "label"] == plain.loc[~candidates, "label"]).all()
     assert manifest["qualification_rate"] == 0.05
+    # The output's digest, taken as its chunks were written: the file's very bytes.
+    assert manifest["output_sha256"] == file_sha256(tmp_path / out)
     cap = manifest["capacity"]
     assert cap["limit"] == 30 and cap["filled"] and cap["beyond_capacity"] == bumped.sum()
     assert cap["cutoff"]["key"] == capped.loc[qualified, "conversion_probability"].min()

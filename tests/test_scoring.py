@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
+from leadml.io import file_sha256
 from leadml.synthetic import make_sample
 from tests.conftest import REPO
 
@@ -56,6 +57,7 @@ def test_scored_file_follows_the_contract(champion, sample_files, tmp_path, nigh
     assert set(scored["label"]) <= {"sales_qualified", "nurture", "disqualified"}
     assert (scored["model_version"] == 1).all() and (scored["scored_at"] == PINNED).all()
     assert manifest["scored"] == 600 and manifest["rejected"] == 0
+    assert manifest["output_sha256"] == file_sha256(tmp_path / "out.csv")
     assert sum(manifest["labels"].values()) == 600 == sum(manifest["grades"].values())
     assert manifest["input"]["sha256"] and manifest["rules"]["sha256"].startswith(
         scored["rules_version"][0])
@@ -398,6 +400,7 @@ def test_parquet_in_and_out_match_csv(champion, tmp_path, sample_files, nightly)
     nightly.to_parquet(tmp_path / "in.parquet", index=False)
     run_score(sample_files / "nightly.csv", tmp_path / "csv.csv")
     result, manifest = run_score(tmp_path / "in.parquet", tmp_path / "out.parquet")
+    assert manifest["output_sha256"] == file_sha256(tmp_path / "out.parquet")
     assert result.exit_code == 0, result.output
     a = pd.read_csv(tmp_path / "csv.csv", keep_default_na=False)
     b = pd.read_parquet(tmp_path / "out.parquet")
