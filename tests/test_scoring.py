@@ -584,3 +584,28 @@ def test_chunks_validated_in_the_reader_thread_give_the_same_bytes(champion, tmp
                         for part in ("", ".rejects")])
     assert outputs[0] == outputs[1]
     assert len(threads) == 1 + 86 and all(t.startswith("leadml-read") for t in threads)
+
+
+def test_a_field_the_export_left_empty_is_warned_about_and_counted(champion, tmp_path,
+                                                                   nightly):
+    """A nightly export that lost a field (a CRM report edited: the column kept but blank)
+    still scores, every lead as if no one stated it: the run says so, per field, with the
+    share missing in training, and the manifest counts each field's missing values."""
+    leads = nightly.copy()
+    leads["industry"] = ""
+    leads["estimated_budget"] = "N/A"
+    write(leads, tmp_path / "in.csv")
+    result, manifest = run_score(tmp_path / "in.csv", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    missing = manifest["missing_values"]
+    assert missing["industry"] == missing["estimated_budget"] == 600
+    expected = (nightly["job_title"].str.strip() == "").sum()
+    assert missing["job_title"] == expected and missing["web_visits"] == 0
+    assert len(manifest["warnings"]) == 2
+    assert manifest["warnings"][0].startswith("'estimated_budget' is empty for 100% of the "
+                                              "600 leads scored (")
+    assert "'industry' is empty" in manifest["warnings"][1]
+    assert all(w in result.output for w in manifest["warnings"])  # (the log, on stderr)
+    # A field merely more often blank than in training is drift, for `leadml monitor`.
+    _, plain = run_score(write(nightly, tmp_path / "in.csv"), tmp_path / "out.csv")
+    assert plain["warnings"] == [] and plain["missing_values"]["industry"] < 60

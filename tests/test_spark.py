@@ -84,7 +84,7 @@ def test_spark_output_equals_local_output_row_for_row(spark, champion, leads_wit
     assert len(ra) == 8  # id, 2 duplicates, 3 budgets, 2 dates
     assert len(a) + len(ra) == 3_000 == remote["input"]["rows"]
     for key in ("scored", "rejected", "labels", "grades", "score_distribution", "reject_reasons",
-                "unseen_category_values", "field_reasons"):
+                "unseen_category_values", "missing_values", "warnings", "field_reasons"):
         assert local[key] == remote[key], key
     assert remote["engine"] == "spark"
     assert json.loads((tmp_path / "spark.manifest.json").read_text())["status"] == "ok"

@@ -184,6 +184,35 @@ def reject_kinds(reasons: pd.Series) -> list[str]:
     return [r.split(":")[0].split(" '")[0] for r in reasons]
 
 
+EMPTY_SHARE = 0.98  # a field missing for this share of a run's leads or more is "empty"...
+FILLED_SHARE = 0.5  # ...a warning when at most this share missed it in training
+EMPTY_MIN_LEADS = 20
+
+
+def empty_fields(missing: Counter, scored: int, contract: Contract) -> list[str]:
+    """Warnings for the model's fields empty in a run's leads although filled in training:
+    an export that dropped or renamed a field (its header kept, or a column left blank)
+    scores every lead as if none stated it, silently."""
+    if scored < EMPTY_MIN_LEADS:
+        return []
+    from leadml.monitor import reference_missing_share
+
+    reference = contract.field_reference or {}
+    out = []
+    for col in contract.features:
+        share = missing.get(col, 0) / scored
+        before = reference_missing_share(reference[col]) if col in reference else None
+        if share >= (EMPTY_SHARE if before is not None else 1.0) and \
+                (before is None or before <= FILLED_SHARE):
+            known = f"{before:.0%} in the model's newest training leads" if before is not None \
+                else "the model was trained with it"
+            out.append(f"'{col}' is empty for {share:.0%} of the {scored:,} leads scored "
+                       f"({known}): the export may have dropped or renamed the field, and "
+                       "these leads are scored as if none stated it; check the export's "
+                       "columns")
+    return out
+
+
 def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in: int,
                    lines: int | None, scored: int, rejected: int, settings, counts,
                    has_model: bool, contract: Contract, rules: Rules, cutoffs,
@@ -222,6 +251,8 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         else None,
         "reject_reasons": dict(Counter(counts["reject_reason"]).most_common()),
         "unseen_category_values": {k: int(v) for k, v in counts["unseen"].items() if v},
+        "missing_values": {k: int(counts["missing"].get(k, 0)) for k in contract.features},
+        "warnings": empty_fields(counts["missing"], scored, contract),
         "model": {"name": contract.name, "version": contract.version, "uri": contract.uri,
                   "horizon_days": contract.horizon_days,
                   "probability_means": probability_meaning(contract.horizon_days)

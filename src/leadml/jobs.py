@@ -292,6 +292,8 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
     else:
         manifest = score_file(request.input, request.output, model=model, contract=contract,
                               rules=rules, settings=settings, on_progress=on_progress)
+    for warning in manifest["warnings"]:
+        logger.warning(warning)
     if request.log_to_mlflow:
         logger.info("logged to MLflow run %s", log_scoring(manifest))
     return ScoreOutcome(manifest=manifest, paths=paths, using=using)

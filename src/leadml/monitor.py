@@ -116,6 +116,26 @@ def field_reference(X: pd.DataFrame, numeric, categorical, missing_values, *, to
     return out
 
 
+def reference_missing_share(reference: dict) -> float:
+    """The share of the model's newest training leads missing a field, from its
+    :func:`field_reference` (a category below the commonest kept: at most the least
+    common kept share).
+
+    >>> reference_missing_share({"kind": "numeric", "edges": [1.0], "shares": [0.5, 0.3, 0.2]})
+    0.2
+    >>> reference_missing_share({"kind": "categorical", "values": ["a", "(missing)"],
+    ...                          "shares": [0.9, 0.1, 0.0]})
+    0.1
+    """
+    shares = reference["shares"]
+    if reference["kind"] == "numeric":
+        return float(shares[-1])
+    values = reference["values"]
+    if MISSING in values:
+        return float(shares[values.index(MISSING)])
+    return float(min(shares[:len(values)], default=0.0)) if shares[-1] > 0 else 0.0
+
+
 def _numeric_shares(x: np.ndarray, edges) -> np.ndarray:
     known = np.isfinite(x)
     counts = np.bincount(np.searchsorted(np.asarray(edges), x[known], side="right"),

@@ -300,17 +300,35 @@ def rules_only_contract(id_column: str, missing_values: tuple[str, ...]) -> Cont
                     missing_values=missing_values, reference_quantiles=())
 
 
-def unseen_values(values: pd.Series, known: set[str], markers: tuple[str, ...]) -> int:
-    """How many stated values (trimmed; not missing, not a placeholder) are not ``known``,
-    each distinct value checked once.
+def field_counts(leads: pd.DataFrame, contract: Contract, categories: dict[str, set[str]]
+                 ) -> dict[str, Counter]:
+    """Per model field, among validated leads: ``missing``, the values empty or a
+    placeholder (numbers: not stated), and ``unseen``, the stated categories the model
+    never saw in training; each distinct value is looked at once.
 
-    >>> unseen_values(pd.Series(["a", " b", "c", None, "Select"]), {"a", "b"}, ("Select",))
-    1
+    >>> from leadml.schema import Contract
+    >>> c = Contract(name="m", version="1", uri="", id_column="id", time_column=None,
+    ...              numeric=("n",), categorical=("c",), text=(), missing_values=("Select",),
+    ...              reference_quantiles=())
+    >>> leads = pd.DataFrame({"n": [1.0, np.nan, 2.0, 3.0, 4.0],
+    ...                       "c": ["a", " b", "c", None, "Select"]})
+    >>> {k: dict(v) for k, v in field_counts(leads, c, {"c": {"a", "b"}}).items()}
+    {'missing': {'n': 1, 'c': 2}, 'unseen': {'c': 1}}
     """
-    found, uniques = codes.factorize(values)
-    flags = np.array([(v := str(u).strip()) not in known and v not in markers
-                      for u in uniques], dtype=bool)
-    return int(flags[found[found >= 0]].sum())
+    missing, unseen = Counter(), Counter()
+    markers = set(contract.missing_values)
+    for col in contract.numeric:
+        missing[col] = int(np.isnan(leads[col].to_numpy(dtype=float)).sum())
+    for col in (*contract.categorical, *contract.text):
+        found, uniques = codes.factorize(leads[col])
+        words = [str(u).strip() for u in uniques]
+        absent = np.array([not w or w in markers for w in words] + [True], dtype=bool)
+        counts = np.bincount(np.where(found < 0, len(words), found), minlength=len(words) + 1)
+        missing[col] = int(counts[absent].sum())
+        if col in categories:
+            new = np.array([w not in categories[col] for w in words] + [False], dtype=bool)
+            unseen[col] = int(counts[new & ~absent].sum())
+    return {"missing": missing, "unseen": unseen}
 
 
 def known_categories(model) -> dict[str, set[str]]:
@@ -351,7 +369,7 @@ class _Tally:
 
     def __post_init__(self) -> None:
         self.counts = {k: Counter() for k in ("label", "grade", "score", "reject_reason",
-                                              "unseen",
+                                              "unseen", "missing",
                                               "expected_conversions", "expected_value")}
         self.timings: Counter = Counter()
         self.candidates = capacity.Candidates()
@@ -373,14 +391,14 @@ class _Tally:
 
 @dataclass
 class Checked:
-    """A chunk validated: its typed rows, a reason per row ('' to score), the unseen
-    category values per column, the column codes validation factorized (for the model and
+    """A chunk validated: its typed rows, a reason per row ('' to score), the missing and
+    unseen values per field (:func:`field_counts`), the column codes validation factorized (for the model and
     rules to reuse: :mod:`leadml.codes`) and the seconds it took."""
 
     chunk: io.Chunk
     typed: pd.DataFrame
     reason: np.ndarray
-    unseen: Counter
+    fields: dict[str, Counter]
     codes: dict
     seconds: float
 
@@ -395,14 +413,14 @@ def validate_chunk(chunk: io.Chunk, *, contract: Contract, rules: Rules, scored_
                                       seen=seen)
         bad = reason != ""
         good = typed.loc[~bad] if bad.any() else typed
-        unseen = Counter({col: unseen_values(good[col], known, contract.missing_values)
-                          for col, known in (categories or {}).items()})
-    return Checked(chunk, good, reason, unseen, kept, time.perf_counter() - t0)
+        fields = field_counts(good, contract, categories or {})
+    return Checked(chunk, good, reason, fields, kept, time.perf_counter() - t0)
 
 
 def score_checked(checked: Checked, *, model, contract: Contract, rules: Rules, cutoffs,
                   scored_at: str, delimiter: str, explainer: Explainer | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame | None, Counter, dict[str, float]]:
+                  ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Counter],
+                             dict[str, float]]:
     """The second half of :func:`score_chunk`: a validated chunk's rows scored."""
     t1 = time.perf_counter()
     with codes.shared(checked.codes):  # validation, the model and the rules read the same
@@ -413,17 +431,19 @@ def score_checked(checked: Checked, *, model, contract: Contract, rules: Rules, 
     chunk = checked.chunk
     rejects = _rejects_frame(chunk, bad, checked.reason, contract.id_column, delimiter) \
         if bad.any() or chunk.malformed else None
-    return result, rejects, checked.unseen, {"validate_seconds": checked.seconds,
+    return result, rejects, checked.fields, {"validate_seconds": checked.seconds,
                                              "score_seconds": t2 - t1}
 
 
 def score_chunk(chunk: io.Chunk, *, model, contract: Contract, rules: Rules, cutoffs,
                 scored_at: str, scored_at_ts, delimiter: str, seen,
                 explainer: Explainer | None = None, categories: dict | None = None
-                ) -> tuple[pd.DataFrame, pd.DataFrame | None, Counter, dict[str, float]]:
-    """One chunk of raw rows: its scored rows, its rejects (or None), the count of unseen
-    category values per column, and stage timings. The one place a row is validated and
-    scored, for the local engine and for each Spark partition alike (the local engine
+                ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Counter],
+                           dict[str, float]]:
+    """One chunk of raw rows: its scored rows, its rejects (or None), the missing and
+    unseen values per field (:func:`field_counts`), and stage timings. The one place a
+    row is validated and scored, for the local engine and for each Spark partition alike
+    (the local engine
     runs its two halves, :func:`validate_chunk` and :func:`score_checked`, in two threads).
 
     ``seen`` answers ``first_time(ids)``: :class:`SeenIds` when chunks arrive in file order,
@@ -467,11 +487,12 @@ def _stream(chunks, out: io.ChunkWriter, rej: io.ChunkWriter, *, model, contract
             if one is None:
                 break
             chunk = one.chunk
-            result, rejects, unseen, timings = score_checked(
+            result, rejects, fields, timings = score_checked(
                 one, model=model, contract=contract, rules=rules, cutoffs=cutoffs,
                 scored_at=scored_at, delimiter=delimiter, explainer=explainer)
             tally.timings.update(timings)
-            tally.counts["unseen"].update(unseen)
+            for kind, counted in fields.items():
+                tally.counts[kind].update(counted)
             tally.rows_in += len(chunk.frame) + len(chunk.malformed)
             if chunk.footer:
                 tally.footer = chunk.footer

@@ -305,7 +305,8 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
                 explainer, contract: Contract, rules: Rules, cutoffs, scored_at: str,
                 scored_at_ts, delimiter: str, categories: dict) -> pd.DataFrame:
     """One Arrow batch of a partition through :func:`score_chunk`: its scored rows, rejects
-    and unseen-category counts, as rows of one frame told apart by ``_status``."""
+    and its missing and unseen values per field, as rows of one frame told apart by
+    ``_status``."""
     records = batch[RECORD].to_numpy()
     corrupt = batch[CORRUPT].notna().to_numpy() if CORRUPT in batch else \
         np.zeros(len(batch), bool)
@@ -319,7 +320,7 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
         raw = raw.fillna("")
     chunk = io.Chunk(int(records[0]) if len(records) else 1, raw, records[~corrupt], malformed)
     seen = _FirstRecords(records[~corrupt], rows[FIRST].to_numpy())
-    result, rejects, unseen, _ = score_chunk(
+    result, rejects, fields, _ = score_chunk(
         chunk, model=model, contract=contract, rules=rules, cutoffs=cutoffs,
         scored_at=scored_at, scored_at_ts=scored_at_ts, delimiter=delimiter, seen=seen,
         explainer=explainer, categories=categories)
@@ -332,9 +333,10 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
             "lead_id": rejects["lead_id"].to_numpy(), "reason": rejects["reason"].to_numpy(),
             "raw_record": rejects["raw_record"].to_numpy(),
             "reason_kind": reject_kinds(rejects["reason"])}))
-    if unseen:
-        parts.append(pd.DataFrame({STATUS: "unseen", "lead_id": list(unseen),
-                                   "count": list(unseen.values())}))
+    for kind, counted in fields.items():  # ("unseen", "missing": per field)
+        if counted:
+            parts.append(pd.DataFrame({STATUS: kind, "lead_id": list(counted),
+                                       "count": list(counted.values())}))
     out = pd.concat(parts, ignore_index=True).reindex(columns=_out_schema().fieldNames())
     for col in ("score", "count", RECORD):
         out[col] = pd.array(out[col], dtype="Int64")
@@ -416,8 +418,9 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
         "score": Counter({k: v for k, v in ok.groupBy("score").count().collect()
                           if k is not None}),
         "reject_reason": Counter(dict(bad.groupBy("reason_kind").count().collect())),
-        "unseen": Counter({k: v for k, v in results.filter(sf.col(STATUS) == "unseen")
-                          .groupBy("lead_id").agg(sf.sum("count")).collect()}),
+        **{kind: Counter({k: v for k, v in results.filter(sf.col(STATUS) == kind)
+                          .groupBy("lead_id").agg(sf.sum("count")).collect()})
+           for kind in ("unseen", "missing")},
     }
     paths = run.paths
     if status == "ok":
