@@ -392,8 +392,9 @@ class _Tally:
 @dataclass
 class Checked:
     """A chunk validated: its typed rows, a reason per row ('' to score), the missing and
-    unseen values per field (:func:`field_counts`), the column codes validation factorized (for the model and
-    rules to reuse: :mod:`leadml.codes`) and the seconds it took."""
+    unseen values per field (:func:`field_counts`), the column codes validation
+    factorized (for the model and rules to reuse: :mod:`leadml.codes`) and the seconds it
+    took."""
 
     chunk: io.Chunk
     typed: pd.DataFrame
