@@ -174,6 +174,20 @@ def test_each_declared_time_format_orders_the_history(tmp_path, time_format, val
         assert history.time.iloc[0].month == 1 and history.time.iloc[0].day == 4
 
 
+def test_iso_reads_times_as_databases_write_their_zones(tmp_path):
+    """BigQuery writes '2026-03-05 10:00:00 UTC', Snowflake '... 10:00:00.000 -0800',
+    PostgreSQL '... 10:00:00+00': one instant each, ordered as such (they were refused as
+    'not in time_format iso'); a zone by its name (CET) is still refused, never guessed."""
+    values = ["2025-04-03 10:00:00 UTC", "2025-04-03 09:00:00.000 -0800",
+              "2025-04-03 12:00:00+00", "2025-04-03 10:30:00.123456 GMT"]
+    history = validate_history(leads(created_at=values), with_format(tmp_path, "iso"))
+    assert history.ids.tolist() == ["a", "d", "c", "b"]
+    assert history.time.dt.hour.tolist() == [10, 10, 12, 17]
+    with pytest.raises(LeadDataError, match="1 of 4"):
+        validate_history(leads(created_at=[*values[:3], "2025-04-03 10:00:00 CET"]),
+                         with_format(tmp_path, "iso"))
+
+
 def test_a_pattern_reads_only_its_own_spelling(tmp_path):
     with pytest.raises(LeadDataError, match="1 of 4"):
         validate_history(leads(created_at=["03/04/2025", "2025-04-01", "02/04/2025",

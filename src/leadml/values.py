@@ -229,22 +229,29 @@ TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "excel", "sequence")  # or a strft
 #: Day 0 of spreadsheet serial dates (Excel's 1900 date system, LibreOffice, Google Sheets):
 #: 45123.5 is 2023-07-16 12:00.
 SERIAL_EPOCH = pd.Timestamp("1899-12-30", tz="UTC")
+# The zone may follow a space and be spelled UTC or GMT, as databases write times
+# (BigQuery: '2026-03-05 10:00:00 UTC'; Snowflake: '2026-03-05 10:00:00.000 -0800').
 _ISO = (r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
-        r"(?:Z|[+-]\d{2}(?::?\d{2})?)?$")
+        r"(?: ?(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))?$")
+_UTC_WORD = r" ?(?:UTC|GMT)$"
 
 
 def parse_times(values: pd.Series, time_format: str = "iso") -> pd.Series:
     """The lead times as ``time_format`` declares them, never guessed; a value not in that
     format is NaT (NaN for ``sequence``), for the caller to report or reject.
 
-    ``iso``: ISO 8601 dates or times (``2026-06-01``, ``2026-06-01T10:00:00+02:00``), as
-    UTC; a ``strftime`` pattern (``%d/%m/%Y``): exactly that; ``epoch_s``, ``epoch_ms``:
-    seconds or milliseconds since 1970 (UTC); ``excel``: a spreadsheet's serial date, days
-    since 1899-12-30 with the time as the fraction (to the second); ``sequence``: an
-    increasing number such as an auto-number lead id, returned as floats.
+    ``iso``: ISO 8601 dates or times (``2026-06-01``, ``2026-06-01T10:00:00+02:00``, also
+    with the zone after a space or as ``UTC``, as databases write it), as UTC; a
+    ``strftime`` pattern (``%d/%m/%Y``): exactly that; ``epoch_s``, ``epoch_ms``: seconds
+    or milliseconds since 1970 (UTC); ``excel``: a spreadsheet's serial date, days since
+    1899-12-30 with the time as the fraction (to the second); ``sequence``: an increasing
+    number such as an auto-number lead id, returned as floats.
 
     >>> parse_times(pd.Series(["2026-04-03", "660728", "03/04/2026"])).dt.day.tolist()
     [3.0, nan, nan]
+    >>> parse_times(pd.Series(["2026-03-05 10:00:00 UTC", "2026-03-05 10:00:00.000 -0800"])
+    ...             ).dt.hour.tolist()
+    [10, 18]
     >>> parse_times(pd.Series(["03/04/2026"]), "%d/%m/%Y").dt.month.tolist()
     [4]
     >>> parse_times(pd.Series(["1751234567"]), "epoch_s").dt.year.tolist()
@@ -272,6 +279,7 @@ def parse_times(values: pd.Series, time_format: str = "iso") -> pd.Series:
     text = values.astype("string").str.strip()
     if time_format == "iso":
         text = text.where(text.str.match(_ISO).fillna(False).astype(bool))
+        text = text.str.replace(_UTC_WORD, "+00:00", regex=True)
         return pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
     return pd.to_datetime(text, format=time_format, errors="coerce", utc=True)
 
