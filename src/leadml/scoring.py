@@ -444,8 +444,8 @@ def score_chunk(chunk: io.Chunk, *, model, contract: Contract, rules: Rules, cut
     """One chunk of raw rows: its scored rows, its rejects (or None), the missing and
     unseen values per field (:func:`field_counts`), and stage timings. The one place a
     row is validated and scored, for the local engine and for each Spark partition alike
-    (the local engine
-    runs its two halves, :func:`validate_chunk` and :func:`score_checked`, in two threads).
+    (the local engine runs its two halves, :func:`validate_chunk` and
+    :func:`score_checked`, in two threads).
 
     ``seen`` answers ``first_time(ids)``: :class:`SeenIds` when chunks arrive in file order,
     or a precomputed answer when they do not (Spark)."""
