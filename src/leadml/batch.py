@@ -205,7 +205,7 @@ def empty_fields(missing: Counter, scored: int, contract: Contract) -> list[str]
         if share >= (EMPTY_SHARE if before is not None else 1.0) and \
                 (before is None or before <= FILLED_SHARE):
             known = f"{before:.0%} in the model's newest training leads" if before is not None \
-                else "the model was trained with it"
+                else "a field the model uses"
             out.append(f"'{col}' is empty for {share:.0%} of the {scored:,} leads scored "
                        f"({known}): the export may have dropped or renamed the field, and "
                        "these leads are scored as if none stated it; check the export's "
