@@ -124,6 +124,32 @@ def test_monitor_flags_the_run_after_the_rate_jumped_and_exits_7(runs, tmp_path)
 
 
 @pytest.mark.slow
+def test_a_run_whose_export_left_a_field_empty_is_an_alert(champion, tmp_path):
+    """The night the export lost a field (every lead's industry blank), the run's warning
+    is an alert of that run in the monitoring, beside its outcomes, and exits 7."""
+    folder, outcomes = tmp_path / "runs", []
+    for k in (0, 1):
+        leads = _month(k, 0.0, n=400)
+        if k == 1:
+            leads["industry"] = ""
+        leads.drop(columns=["true_probability", "converted", "converted_at"]).to_csv(
+            tmp_path / f"m{k}.csv", index=False)
+        outcomes.append(leads[["lead_id", "converted"]])
+        result = CliRunner().invoke(app, ["score", str(tmp_path / f"m{k}.csv"), "--output",
+                                          str(folder / f"m{k}.csv"), "--scored-at", MONTHS[k],
+                                          "--no-reasons"])
+        assert result.exit_code == 0, result.output
+    pd.concat(outcomes).to_csv(tmp_path / "outcomes.csv", index=False)
+    result = _monitor(folder, tmp_path / "outcomes.csv", tmp_path / "mon", "--as-of",
+                      "2026-10-05", "--max-gap", "1")
+    assert result.exit_code == 7, result.output
+    alerts = json.loads((tmp_path / "mon" / "monitor.json").read_text())["alerts"]
+    empty = [a for a in alerts if a["kind"] == "empty_field"]
+    assert [a["period"] for a in empty] == [f"{MONTHS[1]} m1.csv"]
+    assert "'industry' is empty for 100% of the 400 leads scored" in empty[0]["message"]
+
+
+@pytest.mark.slow
 def test_leads_not_yet_matured_are_estimated_never_counted(runs, tmp_path):
     folder, outcomes = runs
     result = _monitor(folder, outcomes, tmp_path / "mon", "--as-of", "2026-09-20")

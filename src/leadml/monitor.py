@@ -261,7 +261,8 @@ def summarize(frame: pd.DataFrame, runs: pd.DataFrame, *, by: str = "run",
 
     ``frame``: one row per scored lead (``run``, ``scored_at``, ``model``,
     ``conversion_probability``, ``grade``, ``label``, ``matured``, ``converted``).
-    ``runs``: one row per scoring run (``run``, ``unseen`` column->count, ``scored``).
+    ``runs``: one row per scoring run (``run``, ``unseen`` column->count, ``scored``,
+    ``warnings``: the run's own, such as a field its export left empty).
     ``references``: model -> its reference probability quantiles (for score drift)."""
     frame = frame.copy()
     frame["period"] = frame["run"] if by == "run" else \
@@ -300,6 +301,8 @@ def summarize(frame: pd.DataFrame, runs: pd.DataFrame, *, by: str = "run",
             for col, value in (found or {}).items():
                 drift[col] = max(drift.get(col, 0.0), value)
         row["input_psi"] = drift
+        row["warnings"] = [w for found in in_runs.get("warnings", pd.Series(dtype=object))
+                           for w in (found or [])]  # (the runs' own: fields left empty)
         rows.append(row)
         breakdowns[f"{period} | {model}"] = {
             "grade": _breakdown(part, "grade", list("ABCD")),
@@ -335,6 +338,9 @@ def _alerts(row: dict, th: Thresholds) -> list[dict]:
                         "message": f"{where}: '{col}' is distributed differently from the "
                         f"leads the model was tested on (PSI {value:.2f}, at or above "
                         f"{th.max_psi})"})
+    for warning in row["warnings"]:
+        out.append({"period": row["period"], "model": row["model"], "kind": "empty_field",
+                    "message": f"{where}: {warning}"})
     for col, rate in row["unseen_rates"].items():
         if rate >= th.max_unseen:
             out.append({"period": row["period"], "model": row["model"], "kind": "unseen",

@@ -78,6 +78,7 @@ def read_scored(paths) -> Scored:
                      "horizon_days": data["model"].get("horizon_days"),
                      "scored": data["scored"], "manifest": str(path),
                      "unseen": data.get("unseen_category_values") or {},
+                     "warnings": data.get("warnings") or [],
                      "input": data.get("input") or {}})
     if not leads:
         raise LeadDataError("none of the scoring runs can be used:\n" + "\n".join(skipped))
