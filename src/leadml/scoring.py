@@ -209,11 +209,12 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
 
 def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
                cutoffs: tuple[float, ...], scored_at: str,
-               explainer: Explainer | None = None) -> pd.DataFrame:
+               explainer: Explainer | None = None, judged=None) -> pd.DataFrame:
     """Scored rows for validated leads: probability, score, grade, BANT, label, reasons.
 
     With an ``explainer``, the reasons start with the fields that raised and lowered each
     lead's probability most (see :mod:`leadml.explain`), then the BANT criteria it failed.
+    ``judged``: :func:`leadml.bant.judged` of the leads, when already known.
     """
     if leads.empty:
         return pd.DataFrame({c: pd.Series(dtype=float if c == "expected_value" else object)
@@ -233,7 +234,7 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
-    checks, failed = bant.judged(leads, rules, contract.missing_values)
+    checks, failed = judged or bant.judged(leads, rules, contract.missing_values)
     value, value_note = {}, None
     if rules.value is not None:
         deal = leads[rules.value.column].to_numpy(dtype=float) if rules.value.column else None
@@ -392,20 +393,24 @@ class _Tally:
 
 @dataclass
 class Checked:
-    """A chunk validated: its typed rows, a reason per row ('' to score), the column codes
-    validation factorized (for the model and rules to reuse: :mod:`leadml.codes`) and the
-    seconds it took."""
+    """A chunk validated: its typed rows, a reason per row ('' to score), the BANT rules'
+    verdicts on the rows to score (:func:`leadml.bant.judged`: they need no probability),
+    the column codes validation factorized (for the model to reuse: :mod:`leadml.codes`)
+    and the seconds it took."""
 
     chunk: io.Chunk
     typed: pd.DataFrame
     reason: np.ndarray
+    judged: tuple | None
     codes: dict
     seconds: float
 
 
 def validate_chunk(chunk: io.Chunk, *, contract: Contract, rules: Rules, scored_at_ts,
                    seen) -> Checked:
-    """The first half of :func:`score_chunk`: one chunk's rows checked and typed."""
+    """The first half of :func:`score_chunk`: one chunk's rows checked and typed, and the
+    rows to score judged by the BANT rules (in the read-ahead thread, this moves 1M leads
+    from 1.87 to 1.73 s in the run: eight alternating runs)."""
     t0 = time.perf_counter()
     kept: dict = {}
     with codes.shared(kept):
@@ -413,7 +418,8 @@ def validate_chunk(chunk: io.Chunk, *, contract: Contract, rules: Rules, scored_
                                       seen=seen)
         bad = reason != ""
         good = typed.loc[~bad] if bad.any() else typed
-    return Checked(chunk, good, reason, kept, time.perf_counter() - t0)
+        judged = bant.judged(good, rules, contract.missing_values) if len(good) else None
+    return Checked(chunk, good, reason, judged, kept, time.perf_counter() - t0)
 
 
 def score_checked(checked: Checked, *, model, contract: Contract, rules: Rules, cutoffs,
@@ -426,7 +432,7 @@ def score_checked(checked: Checked, *, model, contract: Contract, rules: Rules, 
     t1 = time.perf_counter()
     with codes.shared(checked.codes):  # validation, the model and the rules read the same
         result = score_rows(checked.typed, model, contract, rules, cutoffs=cutoffs,
-                            scored_at=scored_at, explainer=explainer)
+                            scored_at=scored_at, explainer=explainer, judged=checked.judged)
         # (counted here, not in validation: the model has factorized the fields, and
         # validation's thread is the busier one; 1M leads take the time they took without
         # the counts, 1.71 against 1.72 s in eight alternating runs, 6% more counted there)
