@@ -218,9 +218,9 @@ def main() -> None:
         leadml's own stage timings on the 1M file (manifest): {manifest['timings']}
 
         Where leadml's run inside its process went (manifest timings):
-        - waiting for the reader (reading CSV and validating the next chunk, in its own thread) and the writer (writing the last, in another): {t['read_seconds'] + t['write_seconds']:.2f} s
+        - waiting for the reader (reading CSV, validating and judging the next chunk, in its own thread) and the writer (writing the last, in another): {t['read_seconds'] + t['write_seconds']:.2f} s
         - the input's SHA-256 pass (`scan_seconds`): {t['scan_seconds']:.2f} s
-        - scoring (model, rules, labels): {t['score_seconds']:.2f} s; validating, in the reader's thread beside it: {t['validate_seconds']:.2f} s
+        - scoring (model, labels, each field's missing values): {t['score_seconds']:.2f} s; validating and the BANT rules' verdicts, in the reader's thread beside it: {t['validate_seconds']:.2f} s
         - the rest (manifest, tallies): {t['total_seconds'] - t['scan_seconds'] - t['read_seconds'] - t['score_seconds'] - t['write_seconds']:.2f} s""")
     print(write_results("score_1m", numbers, summary).read_text())
 
