@@ -150,6 +150,35 @@ def test_a_run_whose_export_left_a_field_empty_is_an_alert(champion, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_lead_scored_by_overlapping_runs_counts_once_per_week_and_in_recalibration(
+        champion, tmp_path):
+    """Nightly exports of the leads changed in the last two days score a lead twice: each
+    run still shows it, but a week counts it once and recalibration fits on it once (it
+    weighed twice before)."""
+    leads = _month(0, 0.0, n=600)
+    leads.drop(columns=["true_probability", "converted", "converted_at"]).to_csv(
+        tmp_path / "m.csv", index=False)
+    leads[["lead_id", "converted"]].to_csv(tmp_path / "outcomes.csv", index=False)
+    folder = tmp_path / "runs"
+    for night, when in enumerate(("2026-07-01T06:00:00Z", "2026-07-02T06:00:00Z")):
+        result = CliRunner().invoke(app, ["score", str(tmp_path / "m.csv"), "--output",
+                                          str(folder / f"n{night}.csv"), "--scored-at", when,
+                                          "--no-reasons"])
+        assert result.exit_code == 0, result.output
+    for by, scored in (("run", [600, 600]), ("week", [600])):
+        result = _monitor(folder, tmp_path / "outcomes.csv", tmp_path / by, "--as-of",
+                          "2026-10-05", "--by", by, "--max-gap", "1")
+        report = json.loads((tmp_path / by / "monitor.json").read_text())
+        assert [r["scored"] for r in report["periods"]] == scored, by
+    result = CliRunner().invoke(app, [
+        "recalibrate", "--scored", str(folder), "--outcomes", str(tmp_path / "outcomes.csv"),
+        "--converted-column", "converted", "--horizon-days", "30", "--as-of", "2026-10-05",
+        "--min-leads", "1000"])
+    assert result.exit_code == 3 and "600 matured leads were scored by the champion" in \
+        result.output, result.output
+
+
+@pytest.mark.slow
 def test_leads_not_yet_matured_are_estimated_never_counted(runs, tmp_path):
     folder, outcomes = runs
     result = _monitor(folder, outcomes, tmp_path / "mon", "--as-of", "2026-09-20")

@@ -587,6 +587,8 @@ def recalibrate(scored_paths, outcomes: OutcomeSource, *, model_name: str = "lea
     scored, frame, _, when = _matured(scored_paths, outcomes, horizon_days=horizon_days,
                                       as_of=as_of)
     mine = frame[(frame["model"] == f"{contract.name} v{contract.version}") & frame["matured"]]
+    # A lead scored by several runs (overlapping nightly exports) counts once, as first scored.
+    mine = mine.drop_duplicates("lead_id", keep="first")
     if len(mine) < min_leads:
         raise LeadDataError(
             f"{len(mine)} matured leads were scored by the champion {contract.name} "

@@ -268,6 +268,9 @@ def summarize(frame: pd.DataFrame, runs: pd.DataFrame, *, by: str = "run",
     frame["period"] = frame["run"] if by == "run" else \
         frame["scored_at"].dt.tz_convert(None).dt.to_period("W-SUN").dt.start_time.dt.strftime(
             "week of %Y-%m-%d")
+    # A lead scored by several runs of one period (overlapping nightly exports) counts
+    # once there, as first scored (runs come oldest first).
+    frame = frame.drop_duplicates(["period", "model", "lead_id"], keep="first")
     edges = np.linspace(0, 1, bands + 1)
     frame["band"] = pd.cut(frame["conversion_probability"], edges, include_lowest=True,
                            labels=[f"{a:.0%}-{b:.0%}" for a, b in zip(edges[:-1], edges[1:],
