@@ -170,6 +170,8 @@ def test_a_lead_scored_by_overlapping_runs_counts_once_per_week_and_in_recalibra
                           "2026-10-05", "--by", by, "--max-gap", "1")
         report = json.loads((tmp_path / by / "monitor.json").read_text())
         assert [r["scored"] for r in report["periods"]] == scored, by
+        assert report["note"].startswith("600 leads scored in 2 run(s) (600 of the scorings "
+                                         "repeat a lead)")
     result = CliRunner().invoke(app, [
         "recalibrate", "--scored", str(folder), "--outcomes", str(tmp_path / "outcomes.csv"),
         "--converted-column", "converted", "--horizon-days", "30", "--as-of", "2026-10-05",

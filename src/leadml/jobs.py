@@ -541,7 +541,10 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
         thresholds = mon.Thresholds(**thresholds)
     result = mon.summarize(frame, scored.runs, by=by, thresholds=thresholds or mon.Thresholds(),
                            references=references)
-    note = (f"{len(frame):,} leads scored in {len(scored.runs)} run(s); outcomes from "
+    distinct = frame["lead_id"].nunique()
+    note = (f"{distinct:,} leads scored in {len(scored.runs)} run(s)"
+            + (f" ({len(frame) - distinct:,} of the scorings repeat a lead)"
+               if len(frame) > distinct else "") + "; outcomes from "
             f"{outcomes.path} as of {when:%Y-%m-%d %H:%M} UTC; "
             + (f"a lead matures {horizon:g} days after it was scored"
                if horizon else "a lead counts once the outcomes table lists it (no horizon)")
