@@ -66,18 +66,22 @@ def _month(k: int, jump: float, n: int = 1500) -> pd.DataFrame:
 def runs(champion, tmp_path):
     """Three monthly scoring runs of the champion, the third after the rate jumped (base
     log-odds +1.2), and their outcomes."""
+    return _score_months(tmp_path, [_month(k, jump) for k, jump in enumerate([0.0, 0.0, 1.2])])
+
+
+def _score_months(tmp_path, months: list[pd.DataFrame]):
+    """Month k's leads scored by the champion at MONTHS[k] (runs m0.csv, m1.csv, ... in
+    ``runs/``), and their outcomes in one table."""
     folder = tmp_path / "runs"
-    outcomes = []
-    for k, jump in enumerate([0.0, 0.0, 1.2]):
-        leads = _month(k, jump)
+    for k, leads in enumerate(months):
         leads.drop(columns=["true_probability", "converted", "converted_at"]).to_csv(
             tmp_path / f"m{k}.csv", index=False)
-        outcomes.append(leads[["lead_id", "converted"]])
         result = CliRunner().invoke(app, ["score", str(tmp_path / f"m{k}.csv"), "--output",
                                           str(folder / f"m{k}.csv"), "--scored-at", MONTHS[k],
                                           "--no-reasons"])
         assert result.exit_code == 0, result.output
-    pd.concat(outcomes).to_csv(tmp_path / "outcomes.csv", index=False)
+    pd.concat(m[["lead_id", "converted"]] for m in months).to_csv(
+        tmp_path / "outcomes.csv", index=False)
     return folder, tmp_path / "outcomes.csv"
 
 
@@ -127,21 +131,10 @@ def test_monitor_flags_the_run_after_the_rate_jumped_and_exits_7(runs, tmp_path)
 def test_a_run_whose_export_left_a_field_empty_is_an_alert(champion, tmp_path):
     """The night the export lost a field (every lead's industry blank), the run's warning
     is an alert of that run in the monitoring, beside its outcomes, and exits 7."""
-    folder, outcomes = tmp_path / "runs", []
-    for k in (0, 1):
-        leads = _month(k, 0.0, n=400)
-        if k == 1:
-            leads["industry"] = ""
-        leads.drop(columns=["true_probability", "converted", "converted_at"]).to_csv(
-            tmp_path / f"m{k}.csv", index=False)
-        outcomes.append(leads[["lead_id", "converted"]])
-        result = CliRunner().invoke(app, ["score", str(tmp_path / f"m{k}.csv"), "--output",
-                                          str(folder / f"m{k}.csv"), "--scored-at", MONTHS[k],
-                                          "--no-reasons"])
-        assert result.exit_code == 0, result.output
-    pd.concat(outcomes).to_csv(tmp_path / "outcomes.csv", index=False)
-    result = _monitor(folder, tmp_path / "outcomes.csv", tmp_path / "mon", "--as-of",
-                      "2026-10-05", "--max-gap", "1")
+    lost = _month(1, 0.0, n=400).assign(industry="")
+    folder, outcomes = _score_months(tmp_path, [_month(0, 0.0, n=400), lost])
+    result = _monitor(folder, outcomes, tmp_path / "mon", "--as-of", "2026-10-05",
+                      "--max-gap", "1")
     assert result.exit_code == 7, result.output
     alerts = json.loads((tmp_path / "mon" / "monitor.json").read_text())["alerts"]
     empty = [a for a in alerts if a["kind"] == "empty_field"]
