@@ -181,7 +181,7 @@ def test_sentences_order_fields_as_a_stable_sort_of_all_effects_would():
     got = explain.sentences(leads, effects)
 
     def words(field, value, effect, first, direction):
-        tail = explain._tails(np.array([effect]), np.array([first]), direction)[0]
+        tail = explain._tails(np.array([effect]), np.array([first]), direction)[0].as_py()
         return f'{explain.field_words(field)} "{value}" {tail}'
 
     order = np.argsort(-effects.to_numpy(), axis=1, kind="stable")

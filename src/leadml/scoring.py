@@ -249,11 +249,10 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
              _note(np.isnan(ev) & ~np.isnan(p) if value else nowhere, value_note)]
     if explainer is None:  # a few distinct texts per slot: joined per combination
         reasons = explain.join_strings([*notes, *failed])
-    else:
-        key, texts = explain.join_combinations(failed)
-        reasons = explain.join_texts([*(np.asarray(note, dtype=object) for note in notes
-                                        if len(note.categories) > 1),  # (else empty)
-                                      *field_reasons, texts[key]])
+    else:  # the notes, the fields that moved the probability most, the failed criteria
+        reasons = pd.array(explain.join_slots([
+            explain.texts_slot(*explain.join_combinations(notes)), *field_reasons,
+            explain.texts_slot(*explain.join_combinations(failed))]), dtype="str")
     ids = leads[contract.id_column]
     same = np.zeros(n, dtype=np.int8)  # the run's constants, as one-category columns
     return pd.DataFrame({
