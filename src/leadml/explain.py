@@ -260,7 +260,7 @@ def sentence_slots(leads: pd.DataFrame, effects: pd.DataFrame, *,
     """The parts :func:`sentences` joins (:func:`join_slots`): per slot (the strongest
     raising field, the next, ..., then the lowering ones) a text per lead, null where the
     slot is empty; slots empty for every lead are left out. In Arrow: 1M leads' words
-    take 1.4 s less than as Python strings."""
+    take 1.3 s less than as Python strings (4.45 -> 3.16 s in the run)."""
     n = len(effects)
     if n == 0:
         return []
