@@ -181,36 +181,42 @@ def join_slots(slots: list[pa.Array]) -> pa.Array:
     return pc.binary_join(pa.ListArray.from_arrays(offsets, texts), _large("; "))
 
 
-def texts_slot(codes: np.ndarray, texts: np.ndarray) -> pa.Array:
-    """``texts[codes]`` as a slot for :func:`join_slots`: null where the text is ''."""
-    texts = np.asarray(texts, dtype=object)
-    return pa.array(texts, pa.large_string(), mask=texts == "").take(np.asarray(codes))
+def texts_slot(codes: np.ndarray, texts) -> pa.Array:
+    """``texts[codes]`` (``texts`` a numpy or Arrow array) as a slot for :func:`join_slots`:
+    null where the text is ''."""
+    texts = texts.cast(pa.large_string()) if isinstance(texts, pa.Array) \
+        else pa.array(np.asarray(texts, dtype=object), pa.large_string())
+    texts = pc.if_else(pc.equal(texts, ""), pa.scalar(None, pa.large_string()), texts)
+    return texts.take(np.asarray(codes))
 
 
-def join_combinations(slots: list[pd.Categorical]) -> tuple[np.ndarray, np.ndarray]:
+def join_combinations(slots: list[pd.Categorical]) -> tuple[np.ndarray, pa.Array]:
     """:func:`join_texts` for slots that hold a few distinct texts each, joined once per
-    distinct combination of the slots' values: per lead the code of its combination, and
-    per code the joined text (two combinations may read the same).
+    distinct combination of the slots' values (in Arrow: :func:`join_slots`): per lead the
+    code of its combination, and per code the joined text (two combinations may read the
+    same).
 
     >>> a = pd.Categorical(["x", "", "x"]); b = pd.Categorical(["y", "y", ""])
     >>> key, texts = join_combinations([a, b])
-    >>> texts[key].tolist()
+    >>> texts.take(key).to_pylist()
     ['x; y', 'y', 'x']
     """
     n = len(slots[0]) if slots else 0
     slots = [s for s in slots if (np.asarray(s.categories, dtype=object) != "").any()]
     if not slots:
-        return np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+        return np.zeros(n, dtype=np.int64), pa.array([""], pa.large_string())
+    tables = [np.append(np.asarray(s.categories, dtype=object), "") for s in slots]
     if len(slots) == 1:  # nothing to join
-        table = np.append(np.asarray(slots[0].categories, dtype=object), "")
-        return np.asarray(slots[0].codes, dtype=np.int64) % len(table), table
+        return np.asarray(slots[0].codes, dtype=np.int64) % len(tables[0]), \
+            pa.array(tables[0], pa.large_string())
     key = np.zeros(n, dtype=np.int64)
     for slot in slots:
         key, _ = pd.factorize(key * (len(slot.categories) + 1) + slot.codes + 1)
     first = np.empty(int(key.max()) + 1 if n else 0, dtype=np.int64)
     first[key[::-1]] = np.arange(n - 1, -1, -1)  # a lead of each combination: the first
-    return key, join_texts([np.append(np.asarray(slot.categories, dtype=object), "")
-                            [slot.codes[first]] for slot in slots])  # (code -1: '')
+    return key, join_slots([texts_slot(slot.codes[first].astype(np.int64) % len(table),
+                                       table)  # (code -1: the '' after the categories)
+                            for slot, table in zip(slots, tables, strict=True)])
 
 
 def join_categorical(slots: list[pd.Categorical]) -> pd.Categorical:
@@ -221,18 +227,15 @@ def join_categorical(slots: list[pd.Categorical]) -> pd.Categorical:
     ['x; y', 'y', 'x']
     """
     key, texts = join_combinations(slots)
-    codes, words = pd.factorize(texts)
+    codes, words = pd.factorize(texts.to_numpy(zero_copy_only=False))
     return pd.Categorical.from_codes(codes[key], np.asarray(words, dtype=object))
 
 
 def join_strings(slots: list[pd.Categorical]) -> pd.api.extensions.ExtensionArray:
     """:func:`join_combinations` as Arrow strings, one per lead: no categories to make
     unique (a scored file's reasons are written as text)."""
-    import pyarrow as pa
-
     key, texts = join_combinations(slots)
-    strings = pa.array(texts, pa.large_string()).take(pa.array(key))
-    return pd.array(strings, dtype="str")
+    return pd.array(texts.take(key), dtype="str")
 
 
 def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
