@@ -12,6 +12,7 @@ from leadml.explain import Explainer, field_columns, sentences
 from leadml.registry import input_example, load_scoring_model
 from leadml.schema import validate_history
 from leadml.scoring import typed_features
+from leadml.slots import join_slots, join_texts
 from leadml.train import train
 from tests.conftest import write_config
 
@@ -197,7 +198,7 @@ def test_sentences_order_fields_as_a_stable_sort_of_all_effects_would():
 
 
 def test_slots_joined_in_arrow_read_as_joined_in_python():
-    """:func:`explain.join_slots` gives per lead what joining the non-empty texts in
+    """:func:`leadml.slots.join_slots` gives per lead what joining the non-empty texts in
     Python gives, for any pattern of empty slots: leads with no text at all (also the
     last ones: pyarrow's own skipping join drops such rows), one slot, texts holding the
     separator, both Arrow string types."""
@@ -212,6 +213,6 @@ def test_slots_joined_in_arrow_read_as_joined_in_python():
             t[-3:] = ""  # the last leads have nothing to say
         slots = [pa.array(t, pa.string() if k % 2 else pa.large_string(), mask=t == "")
                  for k, t in enumerate(texts)]
-        got = explain.join_slots(slots).to_pylist()
-        assert got == explain.join_texts(texts).tolist()
+        got = join_slots(slots).to_pylist()
+        assert got == join_texts(texts).tolist()
         assert len(got) == 300 and got[-3:] == ["", "", ""]

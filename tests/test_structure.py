@@ -32,7 +32,8 @@ def test_only_the_registry_package_imports_mlflow():
 
 
 @pytest.mark.parametrize("engine", ["scoring.py", "spark.py", "batch.py", "hadoop.py",
-                                    "explain.py", "bant.py", "schema.py", "values.py", "io.py"])
+                                    "explain.py", "slots.py", "bant.py", "schema.py", "values.py",
+                                    "io.py"])
 def test_scoring_modules_do_not_import_the_registry(engine):
     found = modules()[engine]
     assert not [m for m in found if m.startswith(("leadml.registry", "mlflow"))], engine

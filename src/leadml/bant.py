@@ -17,6 +17,7 @@ import pandas as pd
 
 from leadml.codes import factorize
 from leadml.config import Grades, LabelPolicy, Rules
+from leadml.slots import join_categorical
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 # Titles that can usually sign, and titles that cannot (for `leadml rules init`).
@@ -249,8 +250,6 @@ def evaluate(leads: pd.DataFrame, rules: Rules, missing_values: tuple[str, ...] 
     failed criteria in words (``bant_reasons``); the statuses and reasons are categoricals.
     ``leads`` holds typed values: numbers for the budget and strings for the rest, where
     missing or a placeholder in ``missing_values`` is not stated."""
-    from leadml.explain import join_categorical
-
     out, failed = judged(leads, rules, missing_values)
     out["bant_reasons"] = join_categorical(failed)
     return out

@@ -28,6 +28,7 @@ from leadml.codes import factorize
 from leadml.drift import shift_rate
 from leadml.features import field_columns
 from leadml.sklearn_compat import is_binary_hist_gradient_boosting, model_parts
+from leadml.slots import join_slots
 
 MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
@@ -138,12 +139,6 @@ _POINTS = np.array([_points_words(t) for t in range(1001)], dtype=object)  # 0 t
 _TAILS: dict[str, pa.Array] = {}
 
 
-def _large(text: str) -> pa.Scalar:
-    """A separator for Arrow's joins of large strings (a reason text is large_string: a
-    whole file's reasons may pass 2 GiB)."""
-    return pa.scalar(text, pa.large_string())
-
-
 def _tails(effect: np.ndarray, first: np.ndarray, direction: str) -> pa.Array:
     """'raised the chance of converting by 12 points' where ``first``, else 'raised it by
     12 points' ('1 point', '0.6 points'), per lead, from one small lookup table."""
@@ -153,89 +148,6 @@ def _tails(effect: np.ndarray, first: np.ndarray, direction: str) -> pa.Array:
                                         for w in _POINTS], pa.large_string())
     tenths = np.minimum(np.rint(np.abs(effect) * 1000).astype(np.int64), 1000)
     return _TAILS[direction].take(tenths + len(_POINTS) * np.asarray(first, dtype=np.int64))
-
-
-def join_texts(slots: list[np.ndarray]) -> np.ndarray:
-    """Per lead, the non-empty texts of the slots joined with '; '."""
-    out = np.empty(len(slots[0]), dtype=object)
-    out[:] = ["; ".join(filter(None, texts)) for texts in zip(*slots, strict=True)]
-    return out
-
-
-def join_slots(slots: list[pa.Array]) -> pa.Array:
-    """:func:`join_texts` in Arrow, for (one or more) slots that are null where empty: per
-    lead, a list of its slots' texts, joined with '; ' in one pass ('' where every slot is
-    null).
-    (``binary_join_element_wise(null_handling="skip")`` would do it, but pyarrow 25 returns
-    fewer rows than it is given when a row is null in every slot.)
-
-    >>> join_slots([pa.array(["x", None, None]), pa.array(["y", "y", None])]).to_pylist()
-    ['x; y', 'y', '']
-    """
-    n = len(slots[0])
-    valid = np.column_stack([s.is_valid().to_numpy(zero_copy_only=False) for s in slots])
-    at = np.arange(n)[:, None] + (np.arange(len(slots)) * n)[None, :]  # in the concatenation
-    texts = pa.concat_arrays([s.cast(pa.large_string()) for s in slots]).take(at[valid])
-    offsets = np.zeros(n + 1, dtype=np.int32)  # (lead by lead: the mask reads row-major)
-    np.cumsum(valid.sum(axis=1), out=offsets[1:])
-    return pc.binary_join(pa.ListArray.from_arrays(offsets, texts), _large("; "))
-
-
-def texts_slot(codes: np.ndarray, texts) -> pa.Array:
-    """``texts[codes]`` (``texts`` a numpy or Arrow array) as a slot for :func:`join_slots`:
-    null where the text is ''."""
-    texts = texts.cast(pa.large_string()) if isinstance(texts, pa.Array) \
-        else pa.array(np.asarray(texts, dtype=object), pa.large_string())
-    texts = pc.if_else(pc.equal(texts, ""), pa.scalar(None, pa.large_string()), texts)
-    return texts.take(np.asarray(codes))
-
-
-def join_combinations(slots: list[pd.Categorical]) -> tuple[np.ndarray, pa.Array]:
-    """:func:`join_texts` for slots that hold a few distinct texts each, joined once per
-    distinct combination of the slots' values (in Arrow: :func:`join_slots`): per lead the
-    code of its combination, and per code the joined text (two combinations may read the
-    same).
-
-    >>> a = pd.Categorical(["x", "", "x"]); b = pd.Categorical(["y", "y", ""])
-    >>> key, texts = join_combinations([a, b])
-    >>> texts.take(key).to_pylist()
-    ['x; y', 'y', 'x']
-    """
-    n = len(slots[0]) if slots else 0
-    slots = [s for s in slots if (np.asarray(s.categories, dtype=object) != "").any()]
-    if not slots:
-        return np.zeros(n, dtype=np.int64), pa.array([""], pa.large_string())
-    tables = [np.append(np.asarray(s.categories, dtype=object), "") for s in slots]
-    if len(slots) == 1:  # nothing to join
-        return np.asarray(slots[0].codes, dtype=np.int64) % len(tables[0]), \
-            pa.array(tables[0], pa.large_string())
-    key = np.zeros(n, dtype=np.int64)
-    for slot in slots:
-        key, _ = pd.factorize(key * (len(slot.categories) + 1) + slot.codes + 1)
-    first = np.empty(int(key.max()) + 1 if n else 0, dtype=np.int64)
-    first[key[::-1]] = np.arange(n - 1, -1, -1)  # a lead of each combination: the first
-    return key, join_slots([texts_slot(slot.codes[first].astype(np.int64) % len(table),
-                                       table)  # (code -1: the '' after the categories)
-                            for slot, table in zip(slots, tables, strict=True)])
-
-
-def join_categorical(slots: list[pd.Categorical]) -> pd.Categorical:
-    """:func:`join_combinations` as a categorical.
-
-    >>> a = pd.Categorical(["x", "", "x"]); b = pd.Categorical(["y", "y", ""])
-    >>> join_categorical([a, b]).tolist()
-    ['x; y', 'y', 'x']
-    """
-    key, texts = join_combinations(slots)
-    codes, words = pd.factorize(texts.to_numpy(zero_copy_only=False))
-    return pd.Categorical.from_codes(codes[key], np.asarray(words, dtype=object))
-
-
-def join_strings(slots: list[pd.Categorical]) -> pd.api.extensions.ExtensionArray:
-    """:func:`join_combinations` as Arrow strings, one per lead: no categories to make
-    unique (a scored file's reasons are written as text)."""
-    key, texts = join_combinations(slots)
-    return pd.array(texts.take(key), dtype="str")
 
 
 def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
@@ -260,10 +172,10 @@ def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
 
 def sentence_slots(leads: pd.DataFrame, effects: pd.DataFrame, *,
                    top: int = MAX_REASONS, missing_values=()) -> list[pa.Array]:
-    """The parts :func:`sentences` joins (:func:`join_slots`): per slot (the strongest
-    raising field, the next, ..., then the lowering ones) a text per lead, null where the
-    slot is empty; slots empty for every lead are left out. In Arrow: 1M leads' words
-    take 1.3 s less than as Python strings (4.45 -> 3.16 s in the run)."""
+    """The parts :func:`sentences` joins (:func:`leadml.slots.join_slots`): per slot (the
+    strongest raising field, the next, ..., then the lowering ones) a text per lead, null
+    where the slot is empty; slots empty for every lead are left out. In Arrow: 1M leads'
+    words take 1.3 s less than as Python strings (4.45 -> 3.16 s in the run)."""
     n = len(effects)
     if n == 0:
         return []
@@ -304,7 +216,7 @@ def sentence_slots(leads: pd.DataFrame, effects: pd.DataFrame, *,
             slots.append(pc.binary_join_element_wise(
                 prefixes.take(pa.array(codes[rows, j], mask=empty)),
                 _tails(np.where(empty, 0.0, effect), first, direction),
-                _large("")))
+                pa.scalar("", pa.large_string())))
     return slots
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml import bant, batch, capacity, codes, encoded, explain, heap, io, overlap
+from leadml import bant, batch, capacity, codes, encoded, explain, heap, io, overlap, slots
 
 # TooManyRejects stays importable from here, where scoring's callers always found it.
 from leadml.batch import TooManyRejects, build_manifest, reject_kinds  # noqa: F401
@@ -248,11 +248,11 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
                    else nowhere, f"Probability below the {floor or 0:.0%} floor"),
              _note(np.isnan(ev) & ~np.isnan(p) if value else nowhere, value_note)]
     if explainer is None:  # a few distinct texts per slot: joined per combination
-        reasons = explain.join_strings([*notes, *failed])
+        reasons = slots.join_strings([*notes, *failed])
     else:  # the notes, the fields that moved the probability most, the failed criteria
-        reasons = pd.array(explain.join_slots([
-            explain.texts_slot(*explain.join_combinations(notes)), *field_reasons,
-            explain.texts_slot(*explain.join_combinations(failed))]), dtype="str")
+        reasons = pd.array(slots.join_slots([
+            slots.texts_slot(*slots.join_combinations(notes)), *field_reasons,
+            slots.texts_slot(*slots.join_combinations(failed))]), dtype="str")
     ids = leads[contract.id_column]
     same = np.zeros(n, dtype=np.int8)  # the run's constants, as one-category columns
     return pd.DataFrame({
@@ -552,7 +552,7 @@ def _apply_capacity(stage: Path, final: io.ChunkWriter, tally: _Tally, rules: Ru
         hit = np.isin(np.arange(start, start + len(frame)), bumped, assume_unique=True)
         if hit.any():
             frame.loc[hit, "label"] = "nurture"
-            frame.loc[hit, "reasons"] = explain.join_texts(
+            frame.loc[hit, "reasons"] = slots.join_texts(
                 [np.full(int(hit.sum()), text, dtype=object),
                  frame.loc[hit, "reasons"].to_numpy(dtype=object)])
         final.write(frame)
