@@ -195,8 +195,8 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         if future.any():
             reasons.append(_where(future, raw, contract.time_column + " '{}' is in the future"))
     joined = [r for r in reasons if (np.asarray(r) != "").any()]
-    reason = np.array(["; ".join(x for x in row if x) for row in zip(*joined, strict=True)],
-                      dtype=object) if len(joined) > 1 else (joined[0] if joined else reasons[0])
+    reason = slots.join_texts(joined) if len(joined) > 1 else \
+        (joined[0] if joined else reasons[0])
     header = repeated_header(frame, [contract.id_column, *contract.features])
     if header.any():  # one reason, not one per column that is not a number
         reason = reason.copy()
