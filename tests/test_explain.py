@@ -89,6 +89,36 @@ def test_every_fields_effect_equals_scoring_again_with_that_field_swapped(fitted
                                    atol=1e-9, err_msg=field)
 
 
+def test_permutation_importances_are_scikit_learns_without_scoring_again(fitted):
+    """Fields shuffled as scikit-learn's permutation_importance shuffles them (the same
+    orders, from the same seed), swapped in one walk per repeat: its very numbers; and each
+    shuffled field's probabilities are the full model's on the shuffled raw leads."""
+    from sklearn.inspection import permutation_importance
+
+    from leadml.importance import permutation_importances, shuffles
+
+    model, X, _ = fitted
+    X, y = X.head(1500), model.predict_proba(X.head(1500))[:, 1] > 0.2  # both outcomes
+    ours = permutation_importances(model, X, y, repeats=3, seed=7).set_index("field")
+    theirs = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=3,
+                                    random_state=7)
+    np.testing.assert_allclose(ours.loc[list(X.columns), "importance"],
+                               theirs.importances_mean, atol=1e-9)
+    np.testing.assert_allclose(ours.loc[list(X.columns), "std"], theirs.importances_std,
+                               atol=1e-9)
+    assert ours["importance"].max() > 0.01  # a model that leans on its fields
+    orders = shuffles(len(X), 2, seed=3)
+    p, repeated = Explainer(model).shuffled(X, orders)
+    np.testing.assert_allclose(p, model.predict_proba(X)[:, 1], atol=1e-12)
+    for order, probabilities in zip(orders, repeated, strict=True):
+        for field in X.columns:
+            shuffled = X.copy()
+            shuffled[field] = X[field].to_numpy()[order]
+            np.testing.assert_allclose(probabilities[field],
+                                       model.predict_proba(shuffled)[:, 1], atol=1e-9,
+                                       err_msg=field)
+
+
 def test_sentences_name_the_value_and_the_size_in_points(fitted):
     model, X, reference = fitted
     _, effects = Explainer(model, reference).effects(X.head(50))

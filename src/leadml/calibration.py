@@ -23,7 +23,9 @@ numbers of every candidate are kept, for the training run and the model card.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -48,12 +50,19 @@ class Fold:
 
     scores: np.ndarray
     y: np.ndarray
-    seen_scores: np.ndarray
+    # The scores on the seen leads, or how to compute them: only a fold that a drift
+    # correction is backtested on reads them (:func:`choose`), and scoring hundreds of
+    # thousands of leads for the others would be wasted.
+    seen: np.ndarray | Callable[[], np.ndarray]
     seen_y: np.ndarray
     newest: int  # how many of the seen leads (the last ones) are the window just before
     # The conversion rate of every labelled lead before the window, when the model saw only
     # the newest of them (model.max_fit_leads); None: the seen leads are all of them.
     labelled_rate: float | None = None
+
+    @cached_property
+    def seen_scores(self) -> np.ndarray:
+        return self.seen() if callable(self.seen) else self.seen
 
 
 @dataclass(frozen=True)
@@ -83,10 +92,14 @@ def out_of_fold(pipeline, X: pd.DataFrame, y: np.ndarray, folds: int,
             continue  # a prefix with one outcome cannot teach a model
         model = clone(pipeline).fit(X.iloc[before], y[before])
         out.append(Fold(model.decision_function(X.iloc[part]), y[part],
-                        model.decision_function(X.iloc[before]), y[before],
+                        partial(_scores, model, X, before), y[before],
                         int(min(bounds[j] - bounds[j - 1], bounds[j] - first)),
                         float(y[:bounds[j]].mean()) if first else None))
     return out
+
+
+def _scores(model, X: pd.DataFrame, rows: slice) -> np.ndarray:
+    return model.decision_function(X.iloc[rows])
 
 
 def fit_map(method: str, folds: list[Fold], weights: list[float] | None = None):

@@ -35,25 +35,30 @@ MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
 
 
 class Explainer:
-    """Per-lead field effects of a fitted leadml model against a reference lead."""
+    """Per-lead field effects of a fitted leadml model against a reference lead
+    (:meth:`effects`), and its probabilities with fields shuffled across leads
+    (:meth:`shuffled`, for permutation importances: no reference needed)."""
 
-    def __init__(self, model, reference: dict[str, object]):
+    def __init__(self, model, reference: dict[str, object] | None = None):
         self.pipeline, self.calibrator, self.shift = model_parts(model)
         self.fields = field_columns(self.pipeline)
-        self.reference = pd.DataFrame([{f: reference.get(f) for f in self.fields}])
         self._encode = self.pipeline[:-1]
         self._classifier = self.pipeline[-1]
         self._linear = linear.is_linear(self.pipeline)
-        if self._linear:
-            self._ref_parts = {f: float(part[0]) for f, part in
-                               linear.field_parts(self.pipeline, self.reference).items()}
-        else:
-            self._z_ref = self._matrix(self.reference)
         self._trees = is_binary_hist_gradient_boosting(self._classifier)
         if self._trees:  # each encoded column's field (a last, unused one if none owns it)
-            self._field_of = np.full(self._z_ref.shape[1], len(self.fields), dtype=np.int64)
+            self._field_of = np.full(self._classifier.n_features_in_, len(self.fields),
+                                     dtype=np.int64)
             for g, cols in enumerate(self.fields.values()):
                 self._field_of[cols] = g
+        self.reference = None
+        if reference is not None:
+            self.reference = pd.DataFrame([{f: reference.get(f) for f in self.fields}])
+            if self._linear:
+                self._ref_parts = {f: float(part[0]) for f, part in
+                                   linear.field_parts(self.pipeline, self.reference).items()}
+            else:
+                self._z_ref = self._matrix(self.reference)
 
     def _matrix(self, leads: pd.DataFrame) -> np.ndarray:
         if encoded.is_direct(self.pipeline) and len(leads):
@@ -67,6 +72,8 @@ class Explainer:
     def effects(self, leads: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """The probability of each lead and a (leads x fields) frame of effects: the
         probability minus the probability with that field set to the reference value."""
+        if self.reference is None:
+            raise ValueError("effects need a reference lead: Explainer(model, reference)")
         if self._linear:  # a difference of per-field parts, computed per distinct value
             parts = linear.field_parts(self.pipeline, leads)
             decision = linear.decision(self.pipeline, parts)
@@ -100,6 +107,35 @@ class Explainer:
                     self._classifier.decision_function(swapped))
             out[field] = effect
         return p, pd.DataFrame(out, index=leads.index)
+
+
+    def shuffled(self, leads: pd.DataFrame, donors: list[np.ndarray]
+                 ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]] | None:
+        """The probability of each lead and, for each order ``donor`` in ``donors``, every
+        field's probabilities with that one field's values taken from lead ``donor[i]``
+        instead of lead ``i`` (a permutation importance's shuffle), swapped as
+        :meth:`effects` swaps a field for the reference's: equal to shuffling the raw field
+        and scoring again, to rounding. None for a model whose fields this cannot swap
+        (neither a logistic regression nor a binary gradient boosting): score it again."""
+        if not donors or not len(leads):
+            return None
+        if self._linear:
+            parts = linear.field_parts(self.pipeline, leads)
+            decision = linear.decision(self.pipeline, parts)
+            return self._probability(decision), [
+                {field: self._probability(decision - part + part[donor])
+                 for field, part in parts.items()} for donor in donors]
+        if not self._trees:
+            return None
+        from leadml.trees import swapped_decisions
+
+        z, out = self._matrix(leads), []
+        for donor in donors:
+            decision, swapped = swapped_decisions(self._classifier, z, None, self._field_of,
+                                                  len(self.fields) + 1, donor=donor)
+            out.append({field: self._probability(swapped[:, g])
+                        for g, field in enumerate(self.fields)})
+        return self._probability(decision), out
 
 
 def field_words(field: str) -> str:

@@ -24,19 +24,63 @@ OTHER = "(other values)"
 
 def permutation_importances(model, X: pd.DataFrame, y: np.ndarray, *, repeats: int = 5,
                             seed: int = 0, max_rows: int = 20_000) -> pd.DataFrame:
-    """Drop in ROC AUC when each raw field is shuffled, mean and spread over ``repeats``."""
+    """Drop in ROC AUC when each raw field is shuffled, mean and spread over ``repeats``.
+
+    The numbers of scikit-learn's ``permutation_importance`` (``random_state=seed``), to
+    rounding: the same shuffles (:func:`shuffles`), but for a leadml model each shuffled
+    field's probabilities come from one encoding of the leads and, per repeat, one walk
+    of the trees or a swap of per-field parts (:meth:`leadml.explain.Explainer.shuffled`),
+    not from scoring the leads again for every field and repeat."""
     if len(y) > max_rows:  # a fixed, seeded sample keeps this to seconds on big windows
         keep = np.sort(np.random.default_rng(seed).choice(len(y), max_rows, replace=False))
         X, y = X.iloc[keep], y[keep]
-    found = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=repeats,
-                                   random_state=seed, n_jobs=1)
-    table = pd.DataFrame({"field": list(X.columns), "importance": found.importances_mean,
-                          "std": found.importances_std,
-                          "low": found.importances.min(axis=1),
-                          "high": found.importances.max(axis=1)})
+    drops = _shuffled_drops(model, X, y, repeats, seed)
+    if drops is None:  # a model whose fields cannot be swapped: scikit-learn scores again
+        drops = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=repeats,
+                                       random_state=seed, n_jobs=1).importances
+    table = pd.DataFrame({"field": list(X.columns), "importance": drops.mean(axis=1),
+                          "std": drops.std(axis=1), "low": drops.min(axis=1),
+                          "high": drops.max(axis=1)})
     table = table.sort_values("importance", ascending=False, kind="stable")
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table.reset_index(drop=True)
+
+
+def shuffles(n: int, repeats: int, seed: int) -> list[np.ndarray]:
+    """The orders of ``n`` leads that scikit-learn's ``permutation_importance`` with
+    ``random_state=seed`` gives every column, one per repeat: in repeat ``r``, lead ``i``
+    holds lead ``shuffles(...)[r][i]``'s value.
+
+    >>> [order.tolist() for order in shuffles(5, 2, seed=0)]
+    [[1, 0, 2, 3, 4], [4, 1, 3, 2, 0]]
+    """
+    seed = np.random.RandomState(seed).randint(np.iinfo(np.int32).max + 1)
+    rng, order, donor, out = np.random.RandomState(seed), np.arange(n), np.arange(n), []
+    for _ in range(repeats):
+        # As scikit-learn does: shuffle the last order again, and apply it to the column
+        # as the last repeat left it.
+        rng.shuffle(order)
+        donor = donor[order]
+        out.append(donor)
+    return out
+
+
+def _shuffled_drops(model, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int
+                    ) -> np.ndarray | None:
+    """(fields x repeats) drops in ROC AUC from :meth:`Explainer.shuffled`; None when the
+    model's fields cannot be swapped that way."""
+    from sklearn.metrics import roc_auc_score
+
+    from leadml.explain import Explainer
+
+    found = Explainer(model).shuffled(X, shuffles(len(y), repeats, seed))
+    if found is None:
+        return None
+    p, repeated = found
+    baseline = roc_auc_score(y, p)
+    return np.array([[baseline - (roc_auc_score(y, probabilities[field])
+                                  if field in probabilities else baseline)
+                      for probabilities in repeated] for field in X.columns])
 
 
 def _bin_labels(edges: np.ndarray) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -195,7 +196,7 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
     if len(windows) * len(drifts) > 1 or windows != ("newest",):
         folds = out_of_fold(chosen, X_all, y_all, cfg.model.calibration_folds, limit)
         folds.append(Fold(chosen.decision_function(X_cal), y_cal,
-                          chosen.decision_function(X_fit), y_fit,
+                          partial(chosen.decision_function, X_fit), y_fit,
                           min(len(folds[-1].y), len(y_fit)) if folds else len(y_fit),
                           float(y_all.mean()) if len(y_fit) < len(y_all) else None))
         choice = choose(folds, method, windows=windows, drifts=drifts)

@@ -1,6 +1,7 @@
 """Compiled walks of a fitted binary gradient-boosting model's trees, every tree per lead
 in one parallel pass: its decision (:func:`decisions`), and its decision with each field
-swapped for the reference's (:func:`swapped_decisions`).
+swapped for the reference's, or for another lead's (:func:`swapped_decisions`: reasons, and
+permutation importances).
 
 scikit-learn walks a million leads down one tree, then the next (133 Python-level calls
 for a typical model); here each lead walks all the trees while its row is in cache: the
@@ -68,13 +69,14 @@ def _decisions(X, baseline, roots, value, feature, threshold, missing_left, left
 
 
 @njit(cache=True, parallel=True)
-def _swapped_decisions(X, ref, field_of, n_fields, baseline, roots, value, feature,
+def _swapped_decisions(X, R, ref_row, field_of, n_fields, baseline, roots, value, feature,
                        threshold, missing_left, left, right, is_leaf, is_categorical,
                        bitset_idx, raw_left, known, f_idx_map):
     n = X.shape[0]
     decision = np.empty(n)
     swapped = np.empty((n, n_fields))
     for i in prange(n):
+        r = ref_row[i]  # the row of R lead i's swapped fields are taken from
         acc = baseline
         delta = np.zeros(n_fields)
         turned_in = np.full(n_fields, -1)  # the tree in which a field's walk last turned
@@ -89,14 +91,14 @@ def _swapped_decisions(X, ref, field_of, n_fields, baseline, roots, value, featu
                 row_left = _goes_left(k, X[i, j], missing_left, is_categorical, threshold,
                                       bitset_idx, feature, raw_left, known, f_idx_map)
                 if turned_in[g] != t:
-                    ref_left = _goes_left(k, ref[j], missing_left, is_categorical,
+                    ref_left = _goes_left(k, R[r, j], missing_left, is_categorical,
                                           threshold, bitset_idx, feature, raw_left, known,
                                           f_idx_map)
                     if ref_left != row_left:  # the swapped walk leaves the lead's here
                         s = left[k] if ref_left else right[k]
                         while is_leaf[s] == 0:
                             js = feature[s]
-                            xs = ref[js] if field_of[js] == g else X[i, js]
+                            xs = R[r, js] if field_of[js] == g else X[i, js]
                             if _goes_left(s, xs, missing_left, is_categorical, threshold,
                                           bitset_idx, feature, raw_left, known, f_idx_map):
                                 s = left[s]
@@ -131,13 +133,22 @@ def decisions(classifier, X: np.ndarray) -> np.ndarray:
 
 
 def swapped_decisions(classifier, X: np.ndarray, reference: np.ndarray,
-                      field_of: np.ndarray, n_fields: int) -> tuple[np.ndarray, np.ndarray]:
+                      field_of: np.ndarray, n_fields: int, *, donor: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """(decision, swapped) of a fitted binary ``HistGradientBoostingClassifier`` on the
     encoded leads ``X``: ``decision`` its ``decision_function(X)``, ``swapped[:, g]`` its
     decision with every column ``c`` of field ``g`` (``field_of[c] == g``) set to
-    ``reference[c]``."""
+    ``reference[c]``; or, given ``donor`` (a row of ``X`` per lead; ``reference`` unused),
+    to ``X[donor[i], c]``: the field's values shuffled across the leads, as a permutation
+    importance shuffles them."""
     trees = hist_gradient_boosting_trees(classifier)
     X = hist_gradient_boosting_input(classifier, X)
-    reference = hist_gradient_boosting_input(classifier, np.asarray(reference)[None, :])[0]
+    if donor is None:
+        R = hist_gradient_boosting_input(classifier, np.asarray(reference)[None, :])
+        rows = np.zeros(len(X), dtype=np.int64)
+    else:
+        R, rows = X, np.asarray(donor, dtype=np.int64)
+        if rows.shape != (len(X),) or len(X) and not 0 <= rows.min() <= rows.max() < len(X):
+            raise ValueError(f"donor must name a row of X (0 to {len(X) - 1}) for each lead")
     field_of = np.asarray(field_of, dtype=np.int64)[trees.columns]
-    return _swapped_decisions(X, reference, field_of, n_fields, *_walked(trees))
+    return _swapped_decisions(X, R, rows, field_of, n_fields, *_walked(trees))
