@@ -99,3 +99,56 @@ def test_output_widths_of_a_one_hot_encoder_count_infrequent_values_once():
                         sparse_output=False).fit(X)
     assert output_widths(enc, 2) == [3, 3] and sum(output_widths(enc, 2)) == \
         enc.transform(X).shape[1]
+
+
+@pytest.mark.parametrize("damage", ["child outside the tree", "child before its parent",
+                                    "column beyond the input", "category bitset missing",
+                                    "leaf not a number"])
+def test_damaged_trees_are_refused_at_load_with_the_node_named(data, tmp_path, damage):
+    """skops distrusts TreePredictor because its node indices are read without bounds
+    checks (a crafted file reads past the nodes, or walks forever); leadml trusts it and
+    checks the trees when it loads a model: each damage is refused, naming the node."""
+    from leadml.registry import ModelUnavailableError, load_model
+
+    X, y = data
+    pipe = pipeline_of("gradient_boosting").fit(X[:2000], y[:2000])
+    model = CalibratedClassifierCV(FrozenEstimator(pipe)).fit(X[2000:], y[2000:])
+    good = tmp_path / "good"
+    good.mkdir()
+    skops.io.dump(model, good / "model.skops")
+    assert load_model(str(good)).predict_proba(X).shape == (len(X), 2)
+
+    nodes = pipe.steps[-1][1]._predictors[3][0].nodes
+    inner = np.flatnonzero(nodes["is_leaf"] == 0)
+    k = int(inner[0] if damage != "category bitset missing"
+            else inner[nodes["is_categorical"][inner] == 1][0])
+    if damage == "child outside the tree":
+        nodes["left"][k] = len(nodes) + 5
+    elif damage == "child before its parent":  # a cycle: the walk would never end
+        nodes["right"][inner[1]] = inner[0]
+        k = int(inner[1])
+    elif damage == "column beyond the input":
+        nodes["feature_idx"][k] = 10_000
+    elif damage == "category bitset missing":
+        nodes["bitset_idx"][k] = 999
+    else:
+        leaf = int(np.flatnonzero(nodes["is_leaf"] == 1)[0])
+        nodes["value"][leaf] = np.nan
+        k = leaf
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    skops.io.dump(model, bad / "model.skops")
+    with pytest.raises(ModelUnavailableError, match=f"tree 3 is malformed at node {k} of "):
+        load_model(str(bad))
+
+
+def test_a_model_with_a_type_leadml_does_not_trust_is_refused(data, tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from leadml.registry import ModelUnavailableError, load_model
+
+    X, y = data
+    forest = RandomForestClassifier(n_estimators=2).fit(X[["estimated_budget"]].fillna(0), y)
+    skops.io.dump(forest, tmp_path / "model.skops")
+    with pytest.raises(ModelUnavailableError, match=r"does not trust: \['sklearn.tree._tree"):
+        load_model(str(tmp_path))

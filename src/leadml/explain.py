@@ -108,7 +108,6 @@ class Explainer:
             out[field] = effect
         return p, pd.DataFrame(out, index=leads.index)
 
-
     def shuffled(self, leads: pd.DataFrame, donors: list[np.ndarray]
                  ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]] | None:
         """The probability of each lead and, for each order ``donor`` in ``donors``, every

@@ -534,7 +534,10 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
                     bad.append(Malformed(record, f"malformed row: {len(fields)} fields, the "
                                          f"header has {width}", raw_record(fields, delimiter)))
                 elif check_bytes and _BAD_BYTE.search("".join(fields)):
-                    bad.append(Malformed(record, f"not valid {encoding}: undecodable bytes",
+                    bad.append(Malformed(record, f"not valid {encoding}: undecodable bytes; "
+                                         "an export in another encoding (cp1252 from Excel "
+                                         "on Windows) is read with that encoding "
+                                         "(--encoding, or dataset.csv.encoding)",
                                          raw_record(fields, delimiter)))
                 elif max(map(len, fields)) > MAX_FIELD_CHARS:
                     bad.append(Malformed(record, f"a field is longer than {MAX_FIELD_CHARS} "

@@ -147,6 +147,43 @@ def is_binary_hist_gradient_boosting(classifier) -> bool:
         and hasattr(classifier, "_predictors") and len(classifier.classes_) == 2
 
 
+def check_trees(model) -> None:
+    """Refuse the trees of a leadml model's gradient boosting when a damaged or crafted
+    file holds what no fitted model has: a child outside its tree or not after its parent
+    (a walk that reads past the nodes, or never ends), a split on a column the model does
+    not read, a category split without its bitset, a leaf or baseline that is not a finite
+    number. scikit-learn's prediction and :mod:`leadml.trees` index the nodes without bounds
+    checks, which is why skops does not trust ``TreePredictor`` by default; leadml trusts
+    it (:data:`TRUSTED_TYPES`) and checks it here. Raises ValueError naming the node."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    classifier = model_parts(model)[0].steps[-1][1]
+    if not isinstance(classifier, HistGradientBoostingClassifier) \
+            or not hasattr(classifier, "_predictors"):
+        return
+    if not np.all(np.isfinite(classifier._baseline_prediction)):
+        raise ValueError("its baseline prediction is not a finite number")
+    width = classifier.n_features_in_
+    for t, per_class in enumerate(classifier._predictors):
+        for predictor in per_class:
+            nodes, splits = predictor.nodes, len(predictor.raw_left_cat_bitsets)
+            k = np.arange(len(nodes))
+            inner = nodes["is_leaf"] == 0
+            left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
+            feature = nodes["feature_idx"].astype(np.int64)
+            category = inner & (nodes["is_categorical"] == 1)
+            bad = inner & ((left <= k) | (left >= len(nodes)) | (right <= k)
+                           | (right >= len(nodes)) | (feature < 0) | (feature >= width))
+            bad |= category & (nodes["bitset_idx"].astype(np.int64) >= splits)
+            bad |= ~inner & ~np.isfinite(nodes["value"])
+            if len(nodes) == 0 or bad.any():
+                node = int(np.flatnonzero(bad)[0]) if bad.any() else 0
+                raise ValueError(f"tree {t} is malformed at node {node} of {len(nodes)} "
+                                 "(a child outside the tree or before its parent, a column "
+                                 f"beyond the model's {width}, a category split without its "
+                                 "bitset, or a leaf that is not a finite number)")
+
+
 def hist_gradient_boosting_input(classifier, X) -> np.ndarray:
     """The array a fitted ``HistGradientBoostingClassifier``'s trees read for ``X``."""
     return np.ascontiguousarray(classifier._preprocess_X(X, reset=False), dtype=np.float64)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from leadml.registry.store import client, tracking_uri
 from leadml.schema import Contract
-from leadml.sklearn_compat import TRUSTED_TYPES
+from leadml.sklearn_compat import TRUSTED_TYPES, check_trees
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -152,6 +152,7 @@ def export_model(model_uri: str, folder: Path, *, uri: str | None = None) -> dic
 
 def _load(model_uri: str, uri: str | None):
     import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     if Path(model_uri).is_dir():  # an exported folder: read in place, no tracking store
         local = Path(model_uri)
@@ -169,12 +170,19 @@ def _load(model_uri: str, uri: str | None):
     path = local / "model.skops"
     if not path.exists():
         raise ModelUnavailableError(f"'{model_uri}' is not a leadml model: no model.skops in it")
-    untrusted = set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
-    if untrusted:
+    try:
+        model = skops.io.load(path, trusted=TRUSTED_TYPES)
+    except UntrustedTypesFoundException:
+        untrusted = set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+        raise ModelUnavailableError(f"model '{model_uri}' holds types leadml does not trust: "
+                                    f"{sorted(untrusted)}") from None
+    try:
+        check_trees(model)
+    except ValueError as exc:
         raise ModelUnavailableError(
-            f"model '{model_uri}' holds types leadml does not trust: {sorted(untrusted)}"
-        )
-    return skops.io.load(path, trusted=TRUSTED_TYPES), local
+            f"model '{model_uri}' cannot score: {exc}. Its model.skops is damaged or was not "
+            "written by leadml; train again, or register or export the model again") from None
+    return model, local
 
 
 def model_version(model_uri: str, *, uri: str | None = None) -> dict[str, str]:
