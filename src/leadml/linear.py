@@ -44,13 +44,28 @@ def field_parts(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
         if b.codes is None:  # a block encoded per lead
             for field in dict.fromkeys(owners):
                 mine = owners == field
-                parts[field] += b.tables[0][:, mine] @ weights[mine]
+                parts[field] += _dot(b.tables[0][:, mine], weights[mine])
             continue
         for field, codes, table, cols in zip(b.fields, b.codes, b.tables, b.owned,
                                              strict=True):
             if len(cols):  # per distinct value, then to the leads
-                parts[field] += np.asarray(table @ weights[cols]).ravel()[codes]
+                parts[field] += _dot(table, weights[cols])[codes]
     return parts
+
+
+def _dot(table, weights: np.ndarray) -> np.ndarray:
+    """``table @ weights``, each row's sum taken column by column in one order, so that a
+    lead's part is the same whichever other leads or values share its chunk. A BLAS product
+    splits its work by the matrix's size (OpenBLAS on an Intel Xeon: a lead's probability
+    changed in its last digits with the chunk size it was scored in). Sparse tables (title
+    words) are summed row by row in their stored order already."""
+    if hasattr(table, "tocsr"):
+        return np.asarray(table.tocsr() @ weights).ravel()
+    table = np.asarray(table, dtype=np.float64)
+    out = np.zeros(table.shape[0])
+    for j in range(table.shape[1]):
+        out += table[:, j] * weights[j]
+    return out
 
 
 def decision(pipeline, parts: dict[str, np.ndarray]) -> np.ndarray:

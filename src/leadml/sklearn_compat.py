@@ -157,7 +157,11 @@ def check_trees(model) -> None:
     it (:data:`TRUSTED_TYPES`) and checks it here. Raises ValueError naming the node."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    classifier = model_parts(model)[0].steps[-1][1]
+    try:
+        pipeline = model_parts(model)[0]
+    except (AttributeError, ValueError):  # not shaped as leadml trains: leadml will not walk it
+        return
+    classifier = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
     if not isinstance(classifier, HistGradientBoostingClassifier) \
             or not hasattr(classifier, "_predictors"):
         return
