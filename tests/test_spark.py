@@ -2,6 +2,7 @@
 Runs with local[2] (PySpark from `.[spark]`, Java 17); skips where PySpark is absent."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -356,6 +357,10 @@ def test_every_command_of_the_spark_docs_that_can_run_here_runs(spark, champion,
              "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable})
     assert submitted.returncode == 0, submitted.stderr[-3000:]
     assert f"scored {expected} of 3000 leads" in submitted.stdout
+    # Under spark-submit, Spark's 200 shuffle partitions stay Spark's: 3,000 leads are
+    # scored in as many Python tasks as local[2] has cores (it took a minute, not seconds).
+    tasks = [int(n) for n in re.findall(r"Submitting (\d+) missing tasks", submitted.stderr)]
+    assert tasks and max(tasks) == 2, sorted(set(tasks))
     assert len(pd.read_parquet(tmp_path / "scored.parquet")) == expected
 
     snippet = DOC.split("```python\n", 1)[1].split("```", 1)[0]

@@ -245,6 +245,27 @@ def _fingerprint(location, hadoop: HadoopStore, encoding: str) -> dict:
     return {"sha256": sha256, "lines": lines, "checksum": None}
 
 
+ROWS_PER_PARTITION = 200_000  # a Python task costs about 0.3 s; 200,000 leads about 1 s
+
+
+def scoring_partitions(rows: int, input_partitions: int, parallelism: int,
+                       shuffle_partitions: int) -> int:
+    """How many partitions to score ``rows`` leads in: enough for every core of the
+    cluster (``parallelism``), for the input's own partitions and for 200,000 leads each,
+    but never more than ``spark.sql.shuffle.partitions``. Spark's 200 shuffle partitions
+    for a few thousand leads cost 200 Python tasks (a minute under spark-submit).
+
+    >>> scoring_partitions(3_000, 1, 2, 200)  # a small file, two cores
+    2
+    >>> scoring_partitions(5_000_000, 1, 8, 200)  # one big CSV (not split: multi-line)
+    25
+    >>> scoring_partitions(5_000_000, 40, 64, 48)  # a cluster; the user's cap
+    48
+    """
+    wanted = max(parallelism, input_partitions, -(-rows // ROWS_PER_PARTITION), 1)
+    return min(wanted, max(shuffle_partitions, 1))
+
+
 def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: Contract,
            run_contract: Contract, rules: Rules, cutoffs, scored_at: str, scored_at_ts,
            settings: ScoreSettings):
@@ -278,9 +299,14 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
     numbered = frame.mapInPandas(number, numbered_schema)
     if contract.id_column is None:
         numbered = numbered.withColumn(RECORD_ID, sf.col(RECORD).cast("string"))
-    # 2. The first record of each id, wherever it is.
+    # 2. The first record of each id, wherever it is. The shuffle by id also sets how many
+    # partitions are scored (each a Python task): see scoring_partitions.
     id_col = run_contract.id_column
-    numbered = numbered.withColumn(FIRST, sf.min(RECORD).over(Window.partitionBy(id_col)))
+    parts = scoring_partitions(total, len(counts), spark.sparkContext.defaultParallelism,
+                               int(spark.conf.get("spark.sql.shuffle.partitions")))
+    logger.info("scoring in %d partitions", parts)
+    numbered = numbered.repartition(parts, id_col) \
+        .withColumn(FIRST, sf.min(RECORD).over(Window.partitionBy(id_col)))
 
     # 3. Score each partition with the local engine's code.
     blob = spark.sparkContext.broadcast(_skops_bytes(model)) if model is not None else None
