@@ -63,13 +63,20 @@ def test_three_parallel_trainings_on_a_fresh_store(tmp_path, small_history):
 PHASES = ["train_fitted", "train_logging", "train_registered", "train_promoting"]
 
 
-def test_sigkill_at_each_training_phase_keeps_the_registry_consistent(tmp_path, small_history):
+def test_sigkill_at_each_training_phase_keeps_the_registry_consistent(tmp_path, small_history,
+                                                                     monkeypatch):
     """One store, killed at each phase in turn: after every kill the aliases point where
     they did, at finished runs; the champion still scores; the next training closes every
-    killed run instead of leaving them RUNNING forever."""
+    killed run instead of leaving them RUNNING forever. (Only the killed trainings are
+    processes of their own: the others run in this one, on the same store.)"""
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     config = _config(tmp_path, small_history / "leads.csv")
-    assert _train(config, store).returncode == 0  # champion v1
+    assert CliRunner().invoke(app, ["train", "--config", str(config)]).exit_code == 0  # v1
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     for phase in PHASES:
         killed = _train(config, store, LEADML_KILL_AT=phase)
@@ -82,12 +89,11 @@ def test_sigkill_at_each_training_phase_keeps_the_registry_consistent(tmp_path, 
                 continue
             assert client.get_run(mv.run_id).info.status == "FINISHED", (phase, alias)
         assert str(client.get_model_version_by_alias("leadml", "champion").version) == "1"
-    scored = subprocess.run(
-        [sys.executable, "-m", "leadml.cli", "score", str(small_history / "nightly.csv"),
-         "-o", str(tmp_path / "out.csv"), "--rules", str(RULES)], capture_output=True,
-        text=True, timeout=300, env={**os.environ, "MLFLOW_TRACKING_URI": store})
-    assert scored.returncode == 0 and "leadml v1" in scored.stdout, scored.stderr
-    assert _train(config, store).returncode == 0
+    scored = CliRunner().invoke(app, ["score", str(small_history / "nightly.csv"), "-o",
+                                      str(tmp_path / "out.csv"), "--rules", str(RULES)])
+    assert scored.exit_code == 0 and "leadml v1" in scored.output, scored.output
+    trained = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert trained.exit_code == 0, trained.output
     name = yaml.safe_load(config.read_text())["registry"]["experiment"]
     experiment = client.get_experiment_by_name(name)
     running = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
