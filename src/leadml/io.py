@@ -807,10 +807,35 @@ def spreadsheet_safe(values: pd.Series) -> pd.Series:
     return out
 
 
+class _HashedFile:
+    """A file opened for writing that hashes every byte on its way in (SHA-256), so the
+    manifest's ``output_sha256`` needs no second pass over the written file."""
+
+    def __init__(self, path: Path):
+        self._file = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self.digest = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data) -> int:
+        self.digest.update(data)  # (releases the GIL for blocks over 2 kB)
+        return self._file.write(data)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._file.close()
+
+
 class ChunkWriter:
     """Appends frames to one CSV or Parquet file (a run's temporary; :mod:`leadml.batch`
     renames it into place). ``spreadsheet_safe`` names CSV text columns a person opens,
-    escaped with :func:`spreadsheet_safe`."""
+    escaped with :func:`spreadsheet_safe`. :meth:`sha256` is the finished file's hash."""
 
     def __init__(self, path: str | os.PathLike, *, parquet: bool,
                  spreadsheet_safe: tuple[str, ...] = ()):
@@ -818,6 +843,7 @@ class ChunkWriter:
         self.parquet = parquet
         self.escaped = () if parquet else spreadsheet_safe
         self._writer = None
+        self._file: _HashedFile | None = None
         self._opened = False
         self._schema = None
         self.rows = 0
@@ -829,14 +855,15 @@ class ChunkWriter:
         table = self._table(frame)
         if self._writer is None:
             self._opened = True
+            self._file = _HashedFile(self.path)
             if self.parquet:
                 import pyarrow.parquet as pq
 
-                self._writer = pq.ParquetWriter(self.path, self._schema)
+                self._writer = pq.ParquetWriter(self._file, self._schema)
             else:
                 import pyarrow.csv as pacsv
 
-                self._writer = pacsv.CSVWriter(str(self.path), self._schema,
+                self._writer = pacsv.CSVWriter(self._file, self._schema,
                                                write_options=pacsv.WriteOptions(
                                                    quoting_style="needed"))
         self._writer.write_table(table)
@@ -864,10 +891,19 @@ class ChunkWriter:
         self.close_handles()
         return self.path
 
+    def sha256(self) -> str:
+        """The SHA-256 of the bytes written (call after :meth:`finish`)."""
+        assert self._file is not None and self._file.closed, "finish() first"
+        return self._file.digest.hexdigest()
+
     def close_handles(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
             self._writer = None
+            if self._file is not None:
+                self._file.close()
 
 
 def _plain(value):

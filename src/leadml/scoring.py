@@ -708,7 +708,7 @@ def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
             capacity=cap, footer=tally.footer,
             timings={"scan_seconds": scan_seconds, **tally.timings,
                      "total_seconds": time.perf_counter() - started},
-            output_sha256=io.file_sha256(out.path) if status == "ok" else None)
+            output_sha256=out.sha256() if status == "ok" else None)
         run.commit(manifest, output=status == "ok")
     if status != "ok":
         raise batch.too_many_rejects(tally.rejected, tally.rows_in, settings.max_reject_rate,
