@@ -249,21 +249,25 @@ ROWS_PER_PARTITION = 200_000  # a Python task costs about 0.3 s; 200,000 leads a
 
 
 def scoring_partitions(rows: int, input_partitions: int, parallelism: int,
-                       shuffle_partitions: int) -> int:
+                       shuffle_partitions: str) -> int:
     """How many partitions to score ``rows`` leads in: enough for every core of the
     cluster (``parallelism``), for the input's own partitions and for 200,000 leads each,
-    but never more than ``spark.sql.shuffle.partitions``. Spark's 200 shuffle partitions
-    for a few thousand leads cost 200 Python tasks (a minute under spark-submit).
+    but never more than ``spark.sql.shuffle.partitions`` (when it is a number: Databricks
+    also takes ``auto``). Spark's 200 shuffle partitions for a few thousand leads cost 200
+    Python tasks (a minute under spark-submit).
 
-    >>> scoring_partitions(3_000, 1, 2, 200)  # a small file, two cores
+    >>> scoring_partitions(3_000, 1, 2, "200")  # a small file, two cores
     2
-    >>> scoring_partitions(5_000_000, 1, 8, 200)  # one big CSV (not split: multi-line)
+    >>> scoring_partitions(5_000_000, 1, 8, "200")  # one big CSV (not split: multi-line)
     25
-    >>> scoring_partitions(5_000_000, 40, 64, 48)  # a cluster; the user's cap
+    >>> scoring_partitions(5_000_000, 40, 64, "48")  # a cluster; the user's cap
     48
+    >>> scoring_partitions(5_000_000, 40, 64, "auto")
+    64
     """
     wanted = max(parallelism, input_partitions, -(-rows // ROWS_PER_PARTITION), 1)
-    return min(wanted, max(shuffle_partitions, 1))
+    cap = shuffle_partitions.strip()
+    return min(wanted, max(int(cap), 1)) if cap.isdigit() else wanted
 
 
 def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: Contract,
@@ -303,7 +307,7 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
     # partitions are scored (each a Python task): see scoring_partitions.
     id_col = run_contract.id_column
     parts = scoring_partitions(total, len(counts), spark.sparkContext.defaultParallelism,
-                               int(spark.conf.get("spark.sql.shuffle.partitions")))
+                               str(spark.conf.get("spark.sql.shuffle.partitions", "200")))
     logger.info("scoring in %d partitions", parts)
     numbered = numbered.repartition(parts, id_col) \
         .withColumn(FIRST, sf.min(RECORD).over(Window.partitionBy(id_col)))
