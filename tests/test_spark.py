@@ -358,9 +358,10 @@ def test_every_command_of_the_spark_docs_that_can_run_here_runs(spark, champion,
     assert submitted.returncode == 0, submitted.stderr[-3000:]
     assert f"scored {expected} of 3000 leads" in submitted.stdout
     # Under spark-submit, Spark's 200 shuffle partitions stay Spark's: 3,000 leads are
-    # scored in as many Python tasks as local[2] has cores (it took a minute, not seconds).
+    # scored in as many partitions as local[2] has cores (two; the counts' one job reads
+    # them for the scored, rejected and tallied rows: six tasks), not in 200 (a minute).
     tasks = [int(n) for n in re.findall(r"Submitting (\d+) missing tasks", submitted.stderr)]
-    assert tasks and max(tasks) == 2, sorted(set(tasks))
+    assert tasks and max(tasks) <= 6, sorted(set(tasks))
     assert len(pd.read_parquet(tmp_path / "scored.parquet")) == expected
 
     snippet = DOC.split("```python\n", 1)[1].split("```", 1)[0]

@@ -414,6 +414,42 @@ def _skops_bytes(model) -> bytes:
     return skops.io.dumps(model)
 
 
+TALLIES = ("unseen", "missing")  # rows that count a field's values, not leads
+
+
+def _counts(ok, bad, results) -> dict[str, Counter]:
+    """The manifest's counts in one Spark job (eight before: a job each costs a cluster
+    seconds): ``ok`` the scored rows (labels as the capacity left them), ``bad`` the
+    rejects (footer reasons applied), and the unseen and missing values' tallies."""
+    from pyspark.sql import functions as sf
+
+    tallies = results.filter(sf.col(STATUS).isin(*TALLIES))
+    field = sf.when(sf.col(STATUS).isin(*TALLIES), sf.col("lead_id")).alias("field")
+    groups = ok.unionByName(bad).unionByName(tallies).groupBy(
+        STATUS, "label", "grade", "score", "reason_kind", field).agg(
+        sf.count(sf.lit(1)).alias("n"), sf.sum("conversion_probability").alias("p"),
+        sf.sum("expected_value").alias("ev"), sf.sum("count").alias("c")).collect()
+    names = ("label", "expected_conversions", "expected_value", "grade", "score",
+             "reject_reason", *TALLIES)
+    counts = {name: Counter() for name in names}
+    for row in groups:
+        if row[STATUS] == "scored":
+            counts["label"][row["label"]] += row["n"]
+            if row["p"] is not None:
+                counts["expected_conversions"][row["label"]] += row["p"]
+            if row["ev"] is not None:
+                counts["expected_value"][row["label"]] += row["ev"]
+            if row["grade"]:
+                counts["grade"][row["grade"]] += row["n"]
+            if row["score"] is not None:
+                counts["score"][row["score"]] += row["n"]
+        elif row[STATUS] == "rejected":
+            counts["reject_reason"][row["reason_kind"]] += row["n"]
+        else:
+            counts[row[STATUS]][row["field"]] += row["c"] or 0
+    return counts
+
+
 def _finish(results, *, run: batch.Run, total, settings, model, contract, rules, cutoffs,
             scored_at, explain, started, hadoop: HadoopStore) -> tuple[dict, dict]:
     """Count, check every row is accounted for, write under temporary names, commit."""
@@ -435,23 +471,7 @@ def _finish(results, *, run: batch.Run, total, settings, model, contract, rules,
     cap = None
     if rules.label_policy.sales_qualified.by_capacity:
         ok, cap = _apply_capacity(ok, rules, scored)
-    sums = {r["label"]: r for r in ok.groupBy("label").agg(
-        sf.sum("conversion_probability").alias("p"), sf.sum("expected_value").alias("ev"))
-        .collect()}
-    counts = {
-        "label": Counter(dict(ok.groupBy("label").count().collect())),
-        "expected_conversions": Counter({k: r["p"] for k, r in sums.items()
-                                         if r["p"] is not None}),
-        "expected_value": Counter({k: r["ev"] for k, r in sums.items()
-                                   if r["ev"] is not None}),
-        "grade": Counter({k: v for k, v in ok.groupBy("grade").count().collect() if k}),
-        "score": Counter({k: v for k, v in ok.groupBy("score").count().collect()
-                          if k is not None}),
-        "reject_reason": Counter(dict(bad.groupBy("reason_kind").count().collect())),
-        **{kind: Counter({k: v for k, v in results.filter(sf.col(STATUS) == kind)
-                          .groupBy("lead_id").agg(sf.sum("count")).collect()})
-           for kind in ("unseen", "missing")},
-    }
+    counts = _counts(ok, bad, results)
     paths = run.paths
     if status == "ok":
         ok.orderBy(RECORD).select(*output_columns(rules)).write.parquet(
