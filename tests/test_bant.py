@@ -113,7 +113,7 @@ def test_share_grades_use_the_reference_window():
 
 @pytest.mark.parametrize("old, new, message", [
     ("max_months: 6", "max_months: -1", r"bant.yaml:\d+ timeline.max_months"),
-    ("  min: 10000", "  minimum: 10000", r"budget.minimum: unknown key"),
+    ("  min: 10000", "  minimum: 10000", r"budget.minimum: unknown key: did you mean 'min'\?"),
     ("'\\b(student|intern|phd candidate|trainee)\\b'", "'(unclosed'",
      r"authority.disqualify\[0\] '\(unclosed' is not a valid regular expression"),
     ("  A: 0.40", "  A: 0.10", "must fall from A to C"),

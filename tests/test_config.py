@@ -35,7 +35,10 @@ dataset:
 
 @pytest.mark.parametrize("edit, message", [
     (("    categorical: [industry]", "    categoricals: [industry]"),
-     r"bad.yaml:8 dataset.columns.categoricals: unknown key"),
+     r"bad.yaml:8 dataset.columns.categoricals: unknown key: did you mean 'categorical'\?"),
+    (("  time_column: created_at\n", "  time_column: created_at\n  horizon_days: 30\n"),
+     r"bad.yaml:5 dataset.horizon_days: unknown key here: 'horizon_days' belongs under "
+     r"dataset.target or dataset.outcomes \(check the indentation\)"),
     (("  id_column: lead_id\n", ""),
      r"dataset.id_column: required key is missing: add 'id_column' under 'dataset'"),
     (("    categorical: [industry]", "    categorical: [budget]"),
@@ -66,7 +69,7 @@ def test_every_problem_is_listed_at_once(tmp_path):
     text = GOOD + "split: {train: 0.9}\nmodel: {calibration: platt, seeed: 1}\n"
     with pytest.raises(ConfigError, match="3 problem") as info:
         load_config(_write(tmp_path, text))
-    assert "model.seeed: unknown key" in str(info.value)
+    assert "model.seeed: unknown key: did you mean 'seed'?" in str(info.value)
 
 
 @pytest.mark.parametrize("text, message", [

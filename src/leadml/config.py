@@ -7,8 +7,10 @@ Relative paths in a config are resolved against the config file's folder.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
+import typing
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -451,7 +453,61 @@ def _line_numbers(text: str, what: str = "the file") -> dict[tuple, int]:
     return lines
 
 
-def _describe(error: ValidationError, lines: dict[tuple, int], where: str) -> str:
+def _models_in(annotation) -> list[type[BaseModel]]:
+    """The config sections an annotation holds (``X``, ``X | None``, ``list[X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _section(model: type[BaseModel], path: tuple) -> type[BaseModel] | None:
+    """The section (config model) at key ``path`` of ``model``; None if not one."""
+    for key in path:
+        if isinstance(key, int):  # an item of a list of sections
+            continue
+        field = model.model_fields.get(key)
+        found = _models_in(field.annotation) if field is not None else []
+        if len(found) != 1:
+            return None
+        model = found[0]
+    return model
+
+
+def _homes(model: type[BaseModel], key: str, path: tuple = ()) -> list[str]:
+    """Every place (dotted path) in ``model``'s sections where ``key`` is a key."""
+    out = [".".join(path) or "the top level"] if key in model.model_fields else []
+    for name, field in model.model_fields.items():
+        for inner in _models_in(field.annotation):
+            out += _homes(inner, key, (*path, name))
+    return out
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple) -> str:
+    """What to say of the unknown key at ``loc``: a near spelling of a key of its section,
+    or the sections the key belongs to (it was indented under the wrong one).
+
+    >>> _unknown_key(TrainConfig, ("model", "max_fit_lead"))
+    "unknown key: did you mean 'max_fit_leads'?"
+    >>> _unknown_key(Rules, ("budget", "minimum"))
+    "unknown key: did you mean 'min'?"
+    >>> _unknown_key(TrainConfig, ("dataset", "horizon_days"))
+    "unknown key here: 'horizon_days' belongs under dataset.target or dataset.outcomes (check the indentation)"
+    """
+    key, section = loc[-1], _section(model, loc[:-1])
+    if isinstance(key, str) and section is not None:
+        near = difflib.get_close_matches(key, list(section.model_fields), n=1, cutoff=0.75) \
+            or [f for f in section.model_fields if len(f) >= 3 and key.startswith(f)][-1:]
+        if near:
+            return f"unknown key: did you mean '{near[0]}'?"
+        homes = [h for h in _homes(model, key) if h != ".".join(map(str, loc[:-1]))]
+        if homes:
+            return (f"unknown key here: '{key}' belongs under {' or '.join(homes)} (check "
+                    "the indentation)")
+    return "unknown key (check its spelling and indentation)"
+
+
+def _describe(error: ValidationError, lines: dict[tuple, int], where: str,
+              model: type[BaseModel]) -> str:
     out = []
     for e in error.errors():
         loc = tuple(e["loc"])
@@ -463,7 +519,7 @@ def _describe(error: ValidationError, lines: dict[tuple, int], where: str) -> st
         dotted = dotted.replace(".[", "[") or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling and indentation)"
+            msg = _unknown_key(model, loc)
         elif e["type"] == "missing":
             parent = ".".join(str(p) for p in known) or "the top level"
             msg = (f"required key is missing: add '{loc[-1]}' under '{parent}' (which starts "
@@ -715,7 +771,7 @@ def _load_yaml(path: Path, model: type[BaseModel], what: str, base_fix=None) -> 
         return model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{what} '{path}' has {exc.error_count()} problem(s):\n"
-                          + _describe(exc, lines, path.name)) from None
+                          + _describe(exc, lines, path.name, model)) from None
 
 
 def load_rules(path: str | os.PathLike) -> Rules:
