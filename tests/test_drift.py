@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from leadml.config import ConfigError, DriftConfig
-from leadml.drift import em_rate, shift_rate
+from leadml.drift import embodied_rate, em_rate, shift_rate
 
 
 def _label_shifted(rate: float, n: int = 20_000, seed: int = 0):
@@ -41,3 +41,21 @@ def test_known_rate_needs_the_rate():
     with pytest.raises(ValueError, match="needs base_rate"):
         DriftConfig(method="known_rate")
     assert issubclass(ConfigError, ValueError)
+
+
+def test_embodied_rate_is_the_bisection_over_shift_rate_bit_for_bit():
+    """embodied_rate reuses the odds and stops when the interval cannot halve: the same
+    float as halving 100 times with shift_rate, which the drift choices were measured with."""
+    def halved(p, rate):
+        lo, hi = 1e-9, 1 - 1e-9
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if shift_rate(p, mid, rate).mean() > rate else (lo, mid)
+        return (lo + hi) / 2
+
+    rng = np.random.default_rng(3)
+    for case in range(60):
+        p = rng.beta(rng.uniform(0.2, 3), rng.uniform(0.2, 20), int(rng.integers(1, 2000)))
+        p[: len(p) // 4 if case % 3 == 0 else 0] = 0.0 if case % 2 else 1.0
+        rate = float(rng.uniform(1e-4, 1 - 1e-4))
+        assert embodied_rate(p, rate) == halved(p, rate)

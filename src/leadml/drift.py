@@ -54,10 +54,18 @@ def embodied_rate(p: np.ndarray, rate: float) -> float:
     >>> round(float(shift_rate(p, embodied_rate(p, 0.4), 0.4).mean()), 3)
     0.4
     """
+    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    odds, target = p / (1 - p), rate / (1 - rate)
+    shifted, out = np.empty_like(odds), np.empty_like(odds)
     lo, hi = 1e-9, 1 - 1e-9
     for _ in range(100):  # the mean prediction falls as the assumed source rate rises
         mid = (lo + hi) / 2
-        if shift_rate(p, mid, rate).mean() > rate:
+        if mid in (lo, hi):  # lo and hi are neighbouring floats: halving ends here
+            return mid
+        # shift_rate(p, mid, rate).mean(), the same arithmetic on odds computed once
+        np.multiply(odds, target / (mid / (1 - mid)), out=shifted)
+        np.divide(shifted, np.add(shifted, 1.0, out=out), out=out)
+        if out.mean() > rate:
             lo = mid
         else:
             hi = mid
