@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from leadml.config import ConfigError, DriftConfig
-from leadml.drift import embodied_rate, em_rate, shift_rate
+from leadml.drift import em_rate, embodied_rate, shift_rate
 
 
 def _label_shifted(rate: float, n: int = 20_000, seed: int = 0):

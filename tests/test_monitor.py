@@ -40,6 +40,28 @@ def test_a_lead_matures_a_horizon_after_it_was_scored():
     assert late["converted"].tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
+def test_a_lead_converted_before_it_was_scored_never_counts():
+    """A nightly file that held customers already won: their conversions are not the model's
+    foresight. Left out of realised rates (and recalibration), and counted; a conversion
+    hours before the run (a CRM's local time read as UTC) still counts."""
+    from leadml.monitor import summarize
+
+    t0 = pd.Timestamp("2026-07-01 06:00", tz="UTC")
+    scored = pd.DataFrame({"lead_id": list("abcde"), "scored_at": [t0] * 5,
+                           "conversion_probability": [0.2] * 5, "run": "r", "model": "m v1",
+                           "grade": "C", "label": "nurture"})
+    outcomes = pd.DataFrame({"lead_id": list("abcd"), "converted_at": pd.to_datetime(
+        ["2026-05-02 00:00", "2026-06-30 20:00", "2026-07-09 00:00", None], utc=True)})
+    out = mature(scored, outcomes, horizon_days=30, as_of=t0 + pd.Timedelta(days=31))
+    assert out["converted_before_scoring"].tolist() == [True, False, False, False, False]
+    assert out["matured"].tolist() == [False, True, True, True, True]
+    assert out["converted"].tolist()[1:] == [1.0, 1.0, 0.0, 0.0]
+    row = summarize(out, pd.DataFrame({"run": ["r"], "unseen": [{}], "scored": [5]})
+                    ).periods.iloc[0]
+    assert (row["matured"], row["converted"], row["converted_before_scoring"]) == (4, 2, 1)
+    assert row["unmatured"] == 0  # (nor estimated among the young)
+
+
 def test_input_drift_is_measured_per_field_against_the_models_reference():
     from leadml.monitor import field_psi, field_reference
 

@@ -564,7 +564,9 @@ def monitor(
             typer.echo(f"{row.period} | {row.model} | {row.scored:,} scored, {row.matured:,} "
                        f"matured | {realised} | {row.predicted_rate:.1%} predicted | "
                        f"estimated {row.estimated_conversions_unmatured:,.1f} conversions among "
-                       f"{row.unmatured:,} not matured")
+                       f"{row.unmatured:,} not matured"
+                       + (f" | {row.converted_before_scoring:,} had converted before they "
+                          "were scored (left out)" if row.converted_before_scoring else ""))
         typer.echo(f"monitoring: {output / 'monitor.html'} (MLflow run {result.run_id})")
         for alert in result.alerts:
             typer.secho(f"ALERT {alert['message']}", fg=typer.colors.RED, err=True)

@@ -490,8 +490,8 @@ def _unknown_key(model: type[BaseModel], loc: tuple) -> str:
     "unknown key: did you mean 'max_fit_leads'?"
     >>> _unknown_key(Rules, ("budget", "minimum"))
     "unknown key: did you mean 'min'?"
-    >>> _unknown_key(TrainConfig, ("dataset", "horizon_days"))
-    "unknown key here: 'horizon_days' belongs under dataset.target or dataset.outcomes (check the indentation)"
+    >>> print(_unknown_key(TrainConfig, ("dataset", "horizon_days")))  # doctest: +ELLIPSIS
+    unknown key here: 'horizon_days' belongs under dataset.target or dataset.outcomes (...)
     """
     key, section = loc[-1], _section(model, loc[:-1])
     if isinstance(key, str) and section is not None:

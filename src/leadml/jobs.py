@@ -496,6 +496,12 @@ def _matured(scored_paths, outcomes: OutcomeSource, *, horizon_days: float | Non
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC")
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
     frame = mature(scored.leads, outcomes.read(), horizon_days=horizon_days, as_of=when)
+    early = frame.loc[frame["converted_before_scoring"], "lead_id"]
+    if len(early):
+        logger.warning(
+            "%d scored lead(s) had converted more than a day before they were scored (%s): "
+            "left out of the realised rates; a nightly file should hold open leads only "
+            "(check the export's filter)", len(early), ", ".join(map(str, early.iloc[:3])))
     return scored, frame, horizon_days, when
 
 
@@ -548,6 +554,8 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
             f"{outcomes.path} as of {when:%Y-%m-%d %H:%M} UTC; "
             + (f"a lead matures {horizon:g} days after it was scored"
                if horizon else "a lead counts once the outcomes table lists it (no horizon)")
+            + (f"; {early:,} scored lead(s) had converted before they were scored: left "
+               "out" if (early := int(frame["converted_before_scoring"].sum())) else "")
             + (f"; skipped: {'; '.join(scored.skipped)}" if scored.skipped else ""))
     result.note = note
     if output is not None:

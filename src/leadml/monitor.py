@@ -167,12 +167,21 @@ def field_psi(X: pd.DataFrame, reference: dict, missing_values, *, decimal: str 
     return out
 
 
+#: A conversion this long before its lead was scored was not the future the probability
+#: spoke of (a day absorbs a CRM's local times read as UTC).
+EARLY = pd.Timedelta(days=1)
+
+
 def mature(scored: pd.DataFrame, outcomes: pd.DataFrame, *, horizon_days: float | None,
            as_of: pd.Timestamp) -> pd.DataFrame:
-    """``scored`` with ``matured`` and ``converted`` (NaN until matured).
+    """``scored`` with ``matured``, ``converted`` (NaN until matured) and
+    ``converted_before_scoring``.
 
     ``outcomes`` has ``lead_id`` and ``converted_at`` (a UTC time, NaT when not converted)
-    or ``converted`` (0/1). ``scored`` has ``lead_id`` and ``scored_at`` (UTC)."""
+    or ``converted`` (0/1). ``scored`` has ``lead_id`` and ``scored_at`` (UTC). A lead that
+    had converted more than :data:`EARLY` before it was scored (a nightly export that held
+    customers already won) never matures: counted as a conversion, it would pass for the
+    model's foresight and move the realised rate, the alerts and a recalibration."""
     out = scored.merge(outcomes, on="lead_id", how="left", validate="many_to_one")
     listed = out["lead_id"].isin(outcomes["lead_id"]).to_numpy()
     if horizon_days is not None:
@@ -180,16 +189,19 @@ def mature(scored: pd.DataFrame, outcomes: pd.DataFrame, *, horizon_days: float 
         matured = (due <= as_of).to_numpy()
     else:
         matured = listed
+    early = np.zeros(len(out), dtype=bool)
     if "converted_at" in out:
         when = out["converted_at"]
         converted = when.notna().to_numpy()
+        early = (when < out["scored_at"] - EARLY).fillna(False).to_numpy(dtype=bool)
         if horizon_days is not None:
             converted = converted & (when <= out["scored_at"] + pd.Timedelta(
                 days=horizon_days)).fillna(False).to_numpy()
     else:
         converted = out["converted"].fillna(0).astype(bool).to_numpy()
-    out["matured"] = matured
-    out["converted"] = np.where(matured, converted.astype(float), np.nan)
+    out["matured"] = matured & ~early
+    out["converted"] = np.where(out["matured"], converted.astype(float), np.nan)
+    out["converted_before_scoring"] = early
     return out.drop(columns=[c for c in ("converted_at",) if c in out])
 
 
@@ -201,7 +213,9 @@ def _group(frame: pd.DataFrame, th: Thresholds) -> dict:
     lo, hi = wilson(k, n)
     realised = k / n if n else math.nan
     predicted = float(p.mean()) if n else math.nan
-    young = frame[~frame["matured"]]["conversion_probability"].to_numpy(float)
+    early = frame["converted_before_scoring"].to_numpy(bool) \
+        if "converted_before_scoring" in frame else np.zeros(len(frame), dtype=bool)
+    young = frame[~frame["matured"] & ~early]["conversion_probability"].to_numpy(float)
     both = 0 < k < n
     row = {
         "scored": int(len(frame)), "matured": n, "converted": int(k),
@@ -213,6 +227,7 @@ def _group(frame: pd.DataFrame, th: Thresholds) -> dict:
         "roc_auc": _auc(y, p) if both else math.nan,
         "estimated_conversions_unmatured": float(young.sum()),
         "unmatured": int(len(young)),
+        "converted_before_scoring": int(early.sum()),
     }
     row["calibration_alert"] = bool(n >= th.min_matured and not lo <= predicted <= hi
                                     and abs(realised - predicted) >= th.max_gap)
