@@ -30,8 +30,9 @@ from leadml.values import COMMON_MARKERS, is_missing, parse_times, plain_numbers
 #: What personal data looks like, by value (most filled values match) or by column name.
 EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
 PHONE = r"^\+?[\d\s().-]{7,20}$"
-PERSONAL_NAME = (r"(^|_|\b)(e-?mail|phone|mobile|cell|telephone|first_?name|last_?name|"
-                 r"full_?name|surname|contact_?name|person_?name|address|ssn|passport)($|_|\b)")
+PERSONAL_NAME = (r"(^|_|\b)(e-?mail|phone|mobile|cell|telephone|first[ _-]?name|"
+                 r"last[ _-]?name|full[ _-]?name|surname|contact[ _-]?name|person[ _-]?name|"
+                 r"address|ssn|passport)($|_|\b)")
 SMOOTHING = 20  # leads of prior weight per value in the cross-fitted rates
 BINS = 20
 DECILES = 10

@@ -644,6 +644,46 @@ def rules_init(
     _run(job)
 
 
+config_app = typer.Typer(no_args_is_help=True, help="Training config files.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("init")
+def config_init(
+    export: Annotated[Path, typer.Argument(help="The lead export (CSV or Parquet): past "
+                                           "leads with their outcomes.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help=(
+        "The config to write (never overwritten)."))] = Path("train.yaml"),
+    target: Annotated[str | None, typer.Option(help=(
+        "The outcome column: a converted flag or status, or the conversion time; default: "
+        "the one column named like an outcome."))] = None,
+    positive_value: Annotated[list[str] | None, typer.Option(help=(
+        "A value of the --target column that means converted (repeat it for several)."))
+    ] = None,
+    outcomes: Annotated[Path | None, typer.Option(help=(
+        "A separate table of conversions: the export's lead id and the conversion time."))
+    ] = None,
+    delimiter: Annotated[str, typer.Option(help="Field delimiter of the export.")] = ",",
+    encoding: Annotated[str, typer.Option(help="Text encoding of the export.")] = "utf-8",
+    verbose: Verbose = False,
+) -> None:
+    """Write a first training config for a lead export: id, creation time, outcome and each
+    column's role, read from its names and values, every choice commented."""
+    _setup_logging(verbose)
+
+    def job():
+        from leadml import jobs
+
+        notes = jobs.config_init(export, output, target=target,
+                                 positive=tuple(positive_value or ()), outcomes=outcomes,
+                                 delimiter=delimiter, encoding=encoding)
+        typer.echo(f"wrote {output}: " + "; ".join(notes))
+        typer.echo(f"every choice in it is read from names and values, with the reason as a "
+                   f"comment: check them, then run leadml audit --config {output}")
+
+    _run(job)
+
+
 def _progress(path: Path):
     """A rich progress bar on a terminal; plain log lines under cron (with the share done
     and the time left when the size is known)."""

@@ -14,6 +14,7 @@ notebook) call the same functions::
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -656,6 +657,38 @@ def rules_init(cfg: TrainConfig, output: Path) -> str:
     text = rules_text(history, cfg)
     write_text(text, output)
     return text
+
+
+def config_init(export: Path, output: Path, *, target: str | None = None,
+                positive: tuple[str, ...] = (), outcomes: Path | None = None,
+                delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+    """Write a first training config for a lead export (:mod:`leadml.config_init`), every
+    choice commented; refuses to overwrite a file. Returns a line per choice."""
+    import tempfile
+
+    from leadml.config import load_config
+    from leadml.config_init import draft
+    from leadml.io import read_table, write_text
+
+    if output.exists():
+        raise ConfigError(f"'{output}' exists: leadml config init never overwrites a config; "
+                          "choose another --output or remove it")
+    frame = read_table(export, delimiter=delimiter, encoding=encoding)
+    table = read_table(outcomes, delimiter=delimiter, encoding=encoding) \
+        if outcomes is not None else None
+    text, notes = draft(frame, export, output, target=target, positive=positive,
+                        outcomes=table, outcomes_path=outcomes, delimiter=delimiter,
+                        encoding=encoding)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=output.parent,
+                                     delete=False) as tmp:
+        tmp.write(text)
+    try:
+        load_config(tmp.name)  # what is written loads (paths relative to its folder)
+    finally:
+        os.unlink(tmp.name)
+    write_text(text, output)
+    return notes
 
 
 def sample(out: Path, *, rows: int, seed: int, nightly_rows: int):
