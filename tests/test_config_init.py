@@ -156,3 +156,27 @@ def test_a_crm_export_with_its_conversions_in_another_table(tmp_path):
         set(ds.columns.excluded)
     assert "unknown" in ds.missing_values
     assert "path: \"leads.csv\"" in out.read_text()  # beside the config: relative
+
+
+def test_opportunity_stages_and_a_parquet_export(tmp_path):
+    """Salesforce opportunity stages: won is converted, lost is lost, the stages between
+    are open; a Parquet export's typed columns (times, integers) read as a CSV's text."""
+    stages = ["Closed Won", "Closed Lost", "Prospecting", "Negotiation/Review"]
+    n = 400
+    frame = pd.DataFrame({
+        "Opportunity ID": [f"006{i:07d}" for i in range(n)],
+        "Created Date": pd.date_range("2026-01-01", periods=n, freq="h", tz="UTC"),
+        "Stage": stages * (n // 4),
+        "Amount": list(range(n)),
+        "Company": [f"Company {i}" for i in range(n)],  # unique, but not an id
+    })
+    frame.to_parquet(tmp_path / "opps.parquet")
+    out = tmp_path / "opps.yaml"
+    text, _ = draft(frame, tmp_path / "opps.parquet", out)
+    out.write_text(text)
+    ds = load_config(out).dataset
+    assert (ds.id_column, ds.time_column, ds.time_format) == ("Opportunity ID",
+                                                              "Created Date", "iso")
+    assert ds.target.positive_values == ("Closed Won",)
+    assert ds.target.negative_values == ("Closed Lost",)
+    assert ds.columns.numeric == ("Amount",) and "Company" in ds.columns.excluded

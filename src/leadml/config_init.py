@@ -55,7 +55,8 @@ POSITIVE = {"1", "y", "yes", "true", "won", "closed won", "converted", "customer
 NEGATIVE = re.compile(r"\b(lost|not converted|unqualified|disqualified|dead|junk|rejected|"
                       r"no|false|0)\b|^closed\b", re.IGNORECASE)
 OPEN = re.compile(r"\b(open|working|new|contact\w*|progress|nurtur\w*|attempt\w*|pending|"
-                  r"review|engaged|qualifying|lead|mql|sql|opportunity|subscriber)\b",
+                  r"review|engaged|qualifying|qualification|prospect\w*|discovery|demo|"
+                  r"proposal|negotiation|evaluation|lead|mql|sql|opportunity|subscriber)\b",
                   re.IGNORECASE)
 DAY_MONTH = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})((?:[ T].*)?)")
 TIME_PARTS = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M",
@@ -76,6 +77,7 @@ class Column:
     patterns: tuple[str, ...] = ()  # for kind day-month: the two readings
     marks: dict | None = None  # for kind number: the csv options it needs, if any
     words: float = 0.0  # mean words per value
+    code_like: bool = False  # values such as L86824021 or 00Q5e00000AbCdE: digits, no spaces
 
 
 def _distinct(values: pd.Series) -> pd.Series:
@@ -150,7 +152,9 @@ def profile(frame: pd.DataFrame) -> list[Column]:
                 PERSONAL_NAME, str(name).lower()) else  # an id of digits, not a phone
             personal_kind(str(name), values, MISSING_VALUES),
             time_format=fmt, patterns=readings, marks=marks if kind == "number" else None,
-            words=float(text.str.split().str.len().mean()) if len(text) else 0.0))
+            words=float(text.str.split().str.len().mean()) if len(text) else 0.0,
+            code_like=bool(len(text)) and not text.str.contains(r"\s").any()
+            and bool(text.str.contains(r"\d").all())))
     return out
 
 
@@ -333,7 +337,7 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
 
     ids = [c for c in cols if c.unique and c.kind != "time" and not c.personal]
     id_col = next((c for c in ids if ID_NAME.search(c.name)),
-                  next((c for c in ids if c.kind == "text"), None))
+                  next((c for c in ids if c.kind == "text" and c.code_like), None))
     times = [c for c in cols if c.kind in ("time", "day-month") and c is not id_col
              and not CONVERTED_AT_NAME.search(c.name) and not LATER_DATE_NAME.search(c.name)]
     time_col = next((c for c in times if CREATED_NAME.search(c.name)),
