@@ -27,6 +27,7 @@ from leadml.values import COMMON_MARKERS, is_missing, parse_numbers, parse_times
 SAMPLE = 20_000  # distinct values per column read to tell numbers and times apart
 MAX_CATEGORIES = 1_000  # more distinct values than this: not a category (the audit's bound)
 
+
 def _named(*words: str) -> re.Pattern:
     """Names holding one of ``words`` as a word (``lead_status``, ``Lead Status``; not
     ``poutcome``)."""
@@ -199,8 +200,12 @@ def _flag_outcome(frame: pd.DataFrame, column: str, positive: tuple[str, ...]) -
              + ("  # named by --positive-value" if positive else "  # read as converted"),
              f"    # its values: {shown}"]
     summary = f"outcome '{column}' = {' / '.join(yes)}"
-    if still_open:
-        lost = [v for v in rest if v not in still_open]
+    lost = [v for v in rest if v not in still_open]
+    if still_open and not lost:
+        lines.append(f"    # {', '.join(map(_q, still_open))} read like leads still being worked, "
+                     "but no value reads as lost: all count as lost until you list the lost "
+                     "ones under negative_values")
+    elif still_open:
         lines += [f"    negative_values: [{', '.join(map(_q, lost))}]  # read as lost",
                   f"    # {', '.join(map(_q, still_open))}: still being worked, so left out "
                   "of training (neither won nor lost yet); move a value that means lost to "
