@@ -99,7 +99,7 @@ def test_a_date_is_read_day_first_only_when_the_values_say_so(tmp_path, days, ex
     if expected:
         assert (ds.time_column, ds.time_format) == ("Created", expected)
     else:
-        assert ds.time_column is None
+        assert ds.time_column is None and "Created" in ds.columns.excluded
         assert "'%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'" in text.replace('"', "'")
         assert "day and month of 'Created' are ambiguous" in result.output
 

@@ -397,11 +397,13 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
             notes.append("no time column (file order)")
     lines += outcome.lines
 
-    taken = {c.name for c in (id_col, time_col) if c is not None} | outcome.columns
+    # (an ambiguous date, not the time column, is listed as an excluded date)
+    taken = {c.name for c in (id_col, time_col) if c is not None and c.kind != "day-month"} \
+        | outcome.columns
     roles: dict[str, list[tuple[str, str]]] = {}
     marks: dict = {}
     for c in cols:
-        if c.name in taken or (time_col is not None and c is time_col):
+        if c.name in taken:
             continue
         role, why = _role(c, rows)
         if role == "numeric" and c.marks:
