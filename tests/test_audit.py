@@ -14,7 +14,7 @@ from leadml.config import load_config
 from leadml.jobs import read_history
 from leadml.schema import LeadDataError
 from leadml.synthetic import make_leads
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 FEATURES = dict(numeric=["estimated_budget", "web_visits", "email_opens", "form_fills",
                          "meetings"],
@@ -61,7 +61,7 @@ def _audit(tmp_path, leads, *, columns=None, **sections):
 def _sample_dataset() -> dict:
     import yaml
 
-    from tests.conftest import SAMPLE_CONFIG
+    from tests.helpers import SAMPLE_CONFIG
 
     return yaml.safe_load(SAMPLE_CONFIG.read_text())["dataset"]
 

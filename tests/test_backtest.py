@@ -9,7 +9,7 @@ from leadml.backtest import backtest, window_bounds, write_backtest
 from leadml.cli import app
 from leadml.config import load_config
 from leadml.schema import LeadDataError, validate_history
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 
 @pytest.fixture(scope="module")

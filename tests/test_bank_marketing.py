@@ -9,7 +9,7 @@ from leadml.backtest import backtest
 from leadml.config import load_config
 from leadml.jobs import read_history
 from leadml.jobs import train as train_job
-from tests.conftest import REPO, SHARED
+from tests.helpers import REPO, SHARED
 
 BANK = SHARED / "data" / "bank-marketing" / "bank-full.csv"
 CONFIG = REPO / "pipelines" / "configs" / "bank_full.yaml"

@@ -6,7 +6,7 @@ import pytest
 
 from leadml import bant
 from leadml.config import ConfigError, load_rules
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 RULES_PATH = REPO / "pipelines" / "configs" / "bant.yaml"
 RULES = load_rules(RULES_PATH)

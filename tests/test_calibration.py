@@ -10,7 +10,7 @@ from leadml.config import load_config
 from leadml.schema import validate_history
 from leadml.synthetic import make_leads
 from leadml.train import train
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 
 def _history(folder, leads, **sections):

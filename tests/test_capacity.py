@@ -15,7 +15,7 @@ from leadml import capacity
 from leadml.cli import app
 from leadml.config import ConfigError, SalesQualified, load_rules
 from leadml.io import file_sha256
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"
 PINNED = "2026-07-01T06:00:00Z"

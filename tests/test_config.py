@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from leadml.config import ConfigError, load_config
-from tests.conftest import SAMPLE_CONFIG
+from tests.helpers import SAMPLE_CONFIG
 
 
 def test_sample_config_loads_with_paths_resolved_against_the_file():

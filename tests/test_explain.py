@@ -14,7 +14,7 @@ from leadml.schema import validate_history
 from leadml.scoring import typed_features
 from leadml.slots import join_slots, join_texts
 from leadml.train import train
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 pytestmark = pytest.mark.slow
 

@@ -32,7 +32,7 @@ from leadml.schema import LeadDataError
 from leadml.scoring import ScoreSettings, TooManyRejects, score_file
 from leadml.synthetic import make_sample
 from leadml.values import parse_numbers
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("LEADML_FUZZ_EXAMPLES", "60"))

@@ -13,7 +13,7 @@ from leadml.cli import app
 from leadml.monitor import mature, wilson
 from leadml.outcomes import read_scored
 from leadml.synthetic import make_leads
-from tests.conftest import CHROMIUM, images_in_chromium, screenshot
+from tests.helpers import CHROMIUM, images_in_chromium, screenshot
 
 MONTHS = ["2026-07-01T06:00:00Z", "2026-08-01T06:00:00Z", "2026-09-01T06:00:00Z",
           "2026-10-01T06:00:00Z"]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from leadml.cli import app
 from leadml.config import MISSING_VALUES
 from leadml.synthetic import make_sample
-from tests.conftest import REPO, write_config
+from tests.helpers import REPO, write_config
 
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"
 PINNED = "2026-11-30T00:00:00"

@@ -6,7 +6,7 @@ import pytest
 
 from leadml import io
 from leadml.schema import LeadDataError
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 CASES = {
     "plain": "lead_id,title,budget\nL1,VP Sales,1000\nL2,,\n",

@@ -23,7 +23,7 @@ from leadml.registry import (
     model_version,
     tracking_uri,
 )
-from tests.conftest import REPO, write_config
+from tests.helpers import REPO, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.synthetic import make_sample
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"

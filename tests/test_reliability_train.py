@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from leadml.synthetic import make_sample
-from tests.conftest import REPO, write_config
+from tests.helpers import REPO, write_config
 
 pytestmark = pytest.mark.slow
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"

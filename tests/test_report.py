@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.registry import model_version
-from tests.conftest import CHROMIUM, REPO, images_in_chromium, screenshot
+from tests.helpers import CHROMIUM, REPO, images_in_chromium, screenshot
 
 pytestmark = pytest.mark.slow
 

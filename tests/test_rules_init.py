@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.config import load_rules
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 pytestmark = pytest.mark.slow
 RENAMES = {"job_title": "occupation", "stated_need": "what_matters_most"}

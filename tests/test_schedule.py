@@ -9,7 +9,7 @@ import shlex
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SCHEDULE = REPO / "pipelines" / "schedule"
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from leadml.cli import app
 from leadml.io import file_sha256
 from leadml.synthetic import make_sample
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"

@@ -14,7 +14,7 @@ from leadml.config import load_rules
 from leadml.registry import load_scoring_model
 from leadml.scoring import ScoreSettings, TooManyRejects, score_file
 from leadml.synthetic import make_sample
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 pyspark = pytest.importorskip("pyspark")
 pytestmark = [pytest.mark.slow,

@@ -11,7 +11,7 @@ from leadml.config import load_config
 from leadml.schema import validate_history
 from leadml.synthetic import make_leads
 from leadml.train import choose_calibration, split_windows, train
-from tests.conftest import write_config
+from tests.helpers import write_config
 
 
 @pytest.fixture(scope="module")
