@@ -117,7 +117,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def write_leads(path: Path, rows: int) -> None:
     """``rows`` generated new leads (no outcome) in blocks: bounded memory, unique ids."""
-    from leadml.synthetic import OUTCOME_COLUMNS, make_leads
+    from leadml.setup.synthetic import OUTCOME_COLUMNS, make_leads
 
     first = True
     for k, start in enumerate(range(0, rows, BLOCK)):

@@ -27,8 +27,8 @@ UNCHANGED = {"tracks-outcome", "after-conversion"}
 
 
 def verdicts(config: Path) -> list[dict]:
-    from leadml.audit import audit_frame
     from leadml.config import load_config
+    from leadml.data.audit import audit_frame
     from leadml.jobs import read_history
 
     cfg = load_config(config)
@@ -68,7 +68,7 @@ def summary(rows: list[dict], leaks: set[str]) -> dict:
 
 
 def main() -> None:
-    from leadml.synthetic_crm import write_crm_export
+    from leadml.setup.synthetic_crm import write_crm_export
 
     results, lines = {}, []
     with tempfile.TemporaryDirectory() as tmp:

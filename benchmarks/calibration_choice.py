@@ -7,7 +7,7 @@ For each dataset, on the same time-ordered windows (60% train, 20% calibration, 
 
 - leadml as configured by default (``model.calibration_window: auto``, ``drift.method:
   auto``: the calibration window and drift correction chosen by a backtest on the windows
-  before the test window, leadml.calibration);
+  before the test window, leadml.training.calibration);
 - leadml as it calibrated before (the calibration window alone, no drift correction);
 - a constant at the labelled rate (train + calibration windows);
 - plain logistic regression and gradient boosting (leadml's own encoding) fitted on every
@@ -38,7 +38,7 @@ SCENARIOS = {
 
 
 def _configs(tmp: Path):
-    from leadml.synthetic import make_leads
+    from leadml.setup.synthetic import make_leads
 
     for name, kwargs in SCENARIOS.items():
         leads = make_leads(20_000, **kwargs)
@@ -63,10 +63,10 @@ def _load(raw: dict, tmp: Path, **overrides):
 
 
 def evaluate(name: str, raw: dict, tmp: Path) -> list[dict]:
-    from leadml.evaluate import metrics
-    from leadml.features import build_pipeline
     from leadml.jobs import audited_history
-    from leadml.train import train
+    from leadml.model.pipeline import build_pipeline
+    from leadml.training.fit import train
+    from leadml.training.metrics import metrics
 
     auto = _load(raw, tmp, model={"calibration_window": "auto"}, drift={"method": "auto"})
     _, history = audited_history(auto)

@@ -5,7 +5,7 @@
 ``model.max_fit_leads`` caps every fit of training (the candidates, the calibration folds,
 the refit) to the newest leads of its window; choosing the candidate, fitting the
 calibration map and the test window still use every lead. For each dataset, on the same
-time-ordered windows (60% train, 20% calibration, 20% test), ``leadml.train.train`` runs
+time-ordered windows (60% train, 20% calibration, 20% test), ``leadml.training.fit.train`` runs
 with each budget (0: no cap) and the test-window metrics and fit time are recorded.
 
 Datasets (generated, ``--rows`` leads each): ``trend`` (the sample's slow upward drift of
@@ -34,8 +34,8 @@ SCENARIOS = {
 def evaluate(name: str, rows: int, budgets: list[int], tmp: Path) -> list[dict]:
     from leadml.config import load_config
     from leadml.jobs import audited_history
-    from leadml.synthetic import make_leads
-    from leadml.train import train
+    from leadml.setup.synthetic import make_leads
+    from leadml.training.fit import train
 
     make_leads(rows, **SCENARIOS[name]).to_csv(tmp / f"{name}.csv", index=False)
     raw = yaml.safe_load((REPO / "pipelines/configs/sample.yaml").read_text())
@@ -75,7 +75,7 @@ def main() -> None:
             "brier", "ece", "train_seconds"]
     table = frame[cols].to_markdown(index=False, floatfmt=".4f")
     write_results("fit_budget", {"rows": args.rows, "results": rows},
-                  f"{args.rows:,} generated leads per dataset; `leadml.train.train` (fits, "
+                  f"{args.rows:,} generated leads per dataset; `leadml.training.fit.train` (fits, "
                   f"calibration choice, test metrics; no importances or logging), each "
                   f"budget in the same run:\n\n{table}\n")
 

@@ -48,9 +48,9 @@ PUBLISHED = [
 
 
 def _frames(cfg):
-    from leadml.audit import audit_frame
+    from leadml.data.audit import audit_frame
     from leadml.jobs import read_history
-    from leadml.train import split_windows
+    from leadml.training.fit import split_windows
 
     raw, outcomes = read_history(cfg)
     _, history = audit_frame(raw, cfg, outcomes)
@@ -111,9 +111,10 @@ def main() -> None:
     warnings.filterwarnings("ignore")
 
     from leadml.config import load_config
-    from leadml.drift import embodied_rate, shift_rate
-    from leadml.evaluate import metrics
-    from leadml.train import train
+    from leadml.model.wrappers import shift_rate
+    from leadml.training.fit import train
+    from leadml.training.metrics import metrics
+    from leadml.training.rate_shift import embodied_rate
 
     cfg = load_config(args.config)
     history, parts = _frames(cfg)

@@ -46,7 +46,7 @@ def leadml(*args: str, ok=(0,)) -> subprocess.CompletedProcess:
 
 
 def _ece(y: np.ndarray, p: np.ndarray) -> float:
-    from leadml.evaluate import expected_calibration_error
+    from leadml.training.metrics import expected_calibration_error
 
     return expected_calibration_error(y, p)
 
@@ -98,7 +98,7 @@ def replay(name: str, months: list[pd.DataFrame], outcomes: pd.DataFrame, config
 
 
 def generated(tmp: Path) -> dict:
-    from leadml.synthetic import make_leads
+    from leadml.setup.synthetic import make_leads
 
     history = make_leads(20_000, seed=21, drift=0.0)
     history.to_csv(tmp / "history.csv", index=False)

@@ -36,7 +36,7 @@ def write_parquet(path: Path, rows: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from leadml.synthetic import OUTCOME_COLUMNS, make_leads
+    from leadml.setup.synthetic import OUTCOME_COLUMNS, make_leads
 
     writer = None
     for k, start in enumerate(range(0, rows, BLOCK)):
@@ -54,7 +54,7 @@ def submit(tmp: Path, args, env: dict, rules: str) -> dict:
     import os
 
     import leadml.cli
-    from leadml.synthetic import make_sample
+    from leadml.setup.synthetic import make_sample
 
     _, nightly = make_sample(10, seed=11, nightly_rows=args.submit_rows)
     nightly.to_csv(tmp / "nightly.csv", index=False)

@@ -21,7 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import run_measured, write_results  # noqa: E402
 
-from leadml.synthetic import make_leads  # noqa: E402
+from leadml.setup.synthetic import make_leads
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("roc_auc", "log_loss", "brier", "ece", "lift_10")

@@ -24,7 +24,7 @@ from _common import REPO, write_results
 
 
 def _datasets(tmp: Path):
-    from leadml.synthetic import make_leads
+    from leadml.setup.synthetic import make_leads
 
     leads = make_leads(20_000, seed=42)
     leads.to_csv(tmp / "sample.csv", index=False)
@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from leadml.jobs import audited_history
-    from leadml.train import train
+    from leadml.training.fit import train
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,7 +34,7 @@ from _common import (  # noqa: E402
     write_results,
 )
 
-from leadml import scoring  # noqa: E402
+from leadml.scoring.chunks import CHUNK_BYTES, ScoreSettings, chunk_rows  # noqa: E402
 
 
 def widen(narrow: Path, wide: Path, fields: int) -> None:
@@ -64,7 +64,7 @@ def main() -> None:
         narrow, wide = tmp / "narrow.csv", tmp / "wide.csv"
         write_leads(narrow, args.rows)
         widen(narrow, wide, args.fields)
-        auto_rows = scoring.chunk_rows(wide, scoring.ScoreSettings())
+        auto_rows = chunk_rows(wide, ScoreSettings())
         parquet = tmp / "wide.parquet"
         pd.read_csv(wide, dtype=str, keep_default_na=False).to_parquet(parquet, index=False)
 
@@ -98,7 +98,7 @@ def main() -> None:
              "| file, chunk size | wall time | peak memory |", "|---|---|---|"]
     for name, label in (("narrow_default", "narrow, default (50,000 rows)"),
                         ("wide_default", f"wide, default ({auto_rows:,} rows: about "
-                                         f"{scoring.CHUNK_BYTES >> 20} MiB of input)"),
+                                         f"{CHUNK_BYTES >> 20} MiB of input)"),
                         ("wide_50000_rows", "wide, `--chunk-rows 50000` (the old default)"),
                         ("wide_parquet_default", "the wide leads as one Parquet file, default")):
         r = runs[name]

@@ -8,7 +8,7 @@ each (3,000 one-hot columns) and `company` is near-unique; then one chunk of lea
 new company each. The block's distinct values are encoded as padded rows (as many as the
 most distinct field has: the chunk's companies) times the block's width; leadml encodes
 them `encoded.SLICE_BYTES` at a time. Peak memory is traced (tracemalloc, numpy's arrays
-included) around `leadml.linear.field_parts` on the chunk, both ways in the same run.
+included) around `leadml.model.linear.field_parts` on the chunk, both ways in the same run.
 
 Writes benchmarks/results/wide_fields.{json,md}.
 """
@@ -27,9 +27,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results  # noqa: E402
 
-from leadml import encoded, linear  # noqa: E402
-from leadml.config import Columns, ModelConfig  # noqa: E402
-from leadml.features import build_pipeline  # noqa: E402
+from leadml.config import Columns, ModelConfig
+from leadml.model import encoded, linear
+from leadml.model.pipeline import build_pipeline
 
 
 def measured(pipe, leads: pd.DataFrame, slice_bytes: int) -> dict:
@@ -74,7 +74,7 @@ def main() -> None:
     summary = (
         f"One chunk of {args.chunk:,} leads, each with a company never seen, beside `city` "
         f"({args.categories:,} one-hot columns; the block is {numbers['block_width']:,} wide). "
-        f"`leadml.linear.field_parts` on it, best of three, peak traced memory:\n\n"
+        f"`leadml.model.linear.field_parts` on it, best of three, peak traced memory:\n\n"
         f"| distinct values encoded | seconds | peak memory |\n|---|---|---|\n"
         f"| in slices of {default >> 20} MiB (leadml) | {sliced['seconds']} s | "
         f"{sliced['peak_mib']:,} MiB |\n"

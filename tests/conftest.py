@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leadml.synthetic import make_sample
+from leadml.setup.synthetic import make_sample
 from tests.helpers import write_config
 
 

@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 import leadml
 from leadml.cli import app
-
-from .conftest import REPO
+from tests.helpers import REPO
 
 
 @pytest.mark.slow
@@ -81,7 +80,7 @@ def test_explain_gives_every_field_and_reads_placeholders_as_not_stated(champion
 
 
 def test_a_history_without_a_path_or_a_frame_is_a_config_error():
-    from leadml.config import ConfigError
+    from leadml.errors import ConfigError
 
     cfg = {"dataset": {"id_column": "lead_id", "target": {"column": "converted"},
                        "columns": {"numeric": ["meetings"]}}}
@@ -92,7 +91,7 @@ def test_a_history_without_a_path_or_a_frame_is_a_config_error():
 
 
 def test_a_frame_that_cannot_be_scored_says_so_in_terms_of_the_frame(champion, sample_files):
-    from leadml.schema import LeadDataError
+    from leadml.errors import LeadDataError
 
     leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
     with pytest.raises(LeadDataError, match=r"^the leads DataFrame lacks 1 column\(s\)") as err:
@@ -106,7 +105,7 @@ def test_a_frame_that_cannot_be_scored_says_so_in_terms_of_the_frame(champion, s
 
 def test_a_reject_rate_cut_off_raises_as_the_cli_does_and_names_no_temporary_file(
         champion, sample_files):
-    from leadml.batch import TooManyRejects
+    from leadml.errors import TooManyRejects
 
     leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
     leads.loc[:99, "web_visits"] = "many"

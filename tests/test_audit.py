@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from leadml.audit import audit_frame, refuse_if_blocked
 from leadml.cli import app
 from leadml.config import load_config
+from leadml.data.audit import audit_frame, refuse_if_blocked
+from leadml.errors import LeadDataError
 from leadml.jobs import read_history
-from leadml.schema import LeadDataError
-from leadml.synthetic import make_leads
+from leadml.setup.synthetic import make_leads
 from tests.helpers import write_config
 
 FEATURES = dict(numeric=["estimated_budget", "web_visits", "email_opens", "form_fills",
@@ -136,7 +136,7 @@ def test_a_kept_column_with_a_reason_no_longer_blocks(tmp_path, leads):
 
 
 def test_keeping_a_column_needs_a_reason(tmp_path, leads):
-    from leadml.config import ConfigError
+    from leadml.errors import ConfigError
 
     with pytest.raises(ConfigError, match="give a reason"):
         _audit(tmp_path, leads, audit={"keep": {"deal_stage": " "}})
@@ -225,7 +225,7 @@ def test_cli_audit_writes_json_and_exits_3_when_training_would_refuse(tmp_path, 
 
 def test_unmatured_outcomes_are_warned_about_and_a_horizon_removes_them(tmp_path):
     """A real export: leads whose conversion lies after the export look unconverted."""
-    from leadml.synthetic import HISTORY_END
+    from leadml.setup.synthetic import HISTORY_END
 
     d = make_leads(6_000, seed=5)
     late = pd.to_datetime(d["converted_at"]) > HISTORY_END
@@ -294,7 +294,7 @@ def test_a_placeholder_that_converts_unlike_a_blank_is_reported_apart(tmp_path, 
 def test_the_audits_auc_is_scikit_learns_roc_auc_folded():
     from sklearn.metrics import roc_auc_score
 
-    from leadml.audit import _folded_auc
+    from leadml.data.audit import _folded_auc
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 5000)

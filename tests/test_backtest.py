@@ -5,10 +5,11 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from leadml.backtest import backtest, window_bounds, write_backtest
 from leadml.cli import app
 from leadml.config import load_config
-from leadml.schema import LeadDataError, validate_history
+from leadml.data.schema import validate_history
+from leadml.errors import LeadDataError
+from leadml.training.backtest import backtest, window_bounds, write_backtest
 from tests.helpers import write_config
 
 

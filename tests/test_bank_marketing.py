@@ -4,11 +4,11 @@ Skips cleanly where ../shared is absent (a user's clone has none)."""
 import pytest
 import yaml
 
-from leadml.audit import audit_frame
-from leadml.backtest import backtest
 from leadml.config import load_config
+from leadml.data.audit import audit_frame
 from leadml.jobs import read_history
 from leadml.jobs import train as train_job
+from leadml.training.backtest import backtest
 from tests.helpers import REPO, SHARED
 
 BANK = SHARED / "data" / "bank-marketing" / "bank-full.csv"

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml import bant
-from leadml.config import ConfigError, load_rules
+from leadml.config import load_rules
+from leadml.errors import ConfigError
+from leadml.rules import bant
 from tests.helpers import REPO
 
 RULES_PATH = REPO / "pipelines" / "configs" / "bant.yaml"
@@ -128,4 +129,5 @@ def test_rules_file_errors_point_at_the_line(tmp_path, old, new, message):
 
 
 def test_shipped_default_rules_are_the_documented_file():
-    assert (REPO / "src" / "leadml" / "bant_default.yaml").read_text() == RULES_PATH.read_text()
+    shipped = REPO / "src" / "leadml" / "config" / "bant_default.yaml"
+    assert shipped.read_text() == RULES_PATH.read_text()

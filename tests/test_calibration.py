@@ -1,15 +1,15 @@
-"""The calibration chosen by evidence (leadml.calibration): built and chosen on the windows
+"""The calibration chosen by evidence (leadml.training.calibration): built and chosen on the windows
 before the test window only, and what it buys when the conversion rate swings."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.calibration import Fold, choose, own_map, rate_shift, window_map
 from leadml.config import load_config
-from leadml.schema import validate_history
-from leadml.synthetic import make_leads
-from leadml.train import train
+from leadml.data.schema import validate_history
+from leadml.setup.synthetic import make_leads
+from leadml.training.calibration import Fold, choose, own_map, rate_shift, window_map
+from leadml.training.fit import train
 from tests.helpers import write_config
 
 

@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from leadml import capacity
 from leadml.cli import app
-from leadml.config import ConfigError, SalesQualified, load_rules
-from leadml.io import file_sha256
+from leadml.config import SalesQualified, load_rules
+from leadml.data.tables import file_sha256
+from leadml.errors import ConfigError
+from leadml.rules import capacity
 from tests.helpers import REPO
 
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"

@@ -1,7 +1,8 @@
 import pytest
 import yaml
 
-from leadml.config import ConfigError, load_config
+from leadml.config import load_config
+from leadml.errors import ConfigError
 from tests.helpers import SAMPLE_CONFIG
 
 

@@ -6,10 +6,11 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.config import ConfigError, load_config
-from leadml.config_init import draft
-from leadml.synthetic import make_leads
-from leadml.synthetic_crm import write_crm_export
+from leadml.config import load_config
+from leadml.errors import ConfigError
+from leadml.setup.config_init import draft
+from leadml.setup.synthetic import make_leads
+from leadml.setup.synthetic_crm import write_crm_export
 
 runner = CliRunner()
 

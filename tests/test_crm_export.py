@@ -8,11 +8,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from leadml.audit import audit_frame
 from leadml.cli import app
 from leadml.config import load_config
+from leadml.data.audit import audit_frame
+from leadml.errors import LeadDataError
 from leadml.jobs import read_history
-from leadml.schema import LeadDataError
 
 pytestmark = pytest.mark.slow
 LEAKS = {"Deal Amount": "blocks", "Last Activity": "review", "Last Notable Activity": "review",
@@ -83,8 +83,8 @@ def test_with_a_horizon_the_probability_matches_the_realised_rate_on_matured_lea
     40,000 leads: with 12,000 the calibration and test windows' own sampling noise (a rate
     standard error near 0.009 each) is as large as the tolerance."""
     from leadml.jobs import audited_history
-    from leadml.synthetic_crm import write_crm_export
-    from leadml.train import train
+    from leadml.setup.synthetic_crm import write_crm_export
+    from leadml.training.fit import train
 
     export = tmp_path
     write_crm_export(export, 40_000, seed=1, nightly_rows=10)

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from leadml.config import ConfigError, DriftConfig
-from leadml.drift import em_rate, embodied_rate, shift_rate
+from leadml.config import DriftConfig
+from leadml.errors import ConfigError
+from leadml.model.wrappers import shift_rate
+from leadml.training.rate_shift import em_rate, embodied_rate
 
 
 def _label_shifted(rate: float, n: int = 20_000, seed: int = 0):

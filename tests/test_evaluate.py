@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from leadml.evaluate import (
+from leadml.training.metrics import (
     band_table,
     bootstrap_intervals,
     calibration_table,
@@ -67,7 +67,7 @@ def test_plots_are_written(calibrated, tmp_path):
 
 def test_bootstrap_resamples_score_as_the_metrics_of_the_copied_leads():
     """The weighted computation equals metrics() on each resampled copy, ties included."""
-    from leadml.evaluate import _Resampled, metrics
+    from leadml.training.metrics import _Resampled, metrics
 
     rng = np.random.default_rng(5)
     p = np.round(rng.random(2_000), 2)  # many ties, as isotonic calibration gives

@@ -5,15 +5,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from leadml import explain
 from leadml.cli import app
 from leadml.config import load_config
-from leadml.explain import Explainer, field_columns, sentences
+from leadml.data.reason_text import join_slots, join_texts
+from leadml.data.schema import validate_history
+from leadml.explain.effects import MIN_POINTS, Explainer, _tails, field_columns, sentences
 from leadml.registry import input_example, load_scoring_model
-from leadml.schema import validate_history
-from leadml.scoring import typed_features
-from leadml.slots import join_slots, join_texts
-from leadml.train import train
+from leadml.scoring.chunks import typed_features
+from leadml.training.fit import train
 from tests.helpers import write_config
 
 pytestmark = pytest.mark.slow
@@ -77,7 +76,7 @@ def test_replacing_the_top_field_by_the_reference_moves_the_probability_back(fit
 def test_every_fields_effect_equals_scoring_again_with_that_field_swapped(fitted):
     """Every field of every lead, not only the top ones: the effect is the probability minus
     the full model's probability with that raw field set to the reference (the trees' one
-    walk per lead, leadml.trees, and the logistic regression's parts alike)."""
+    walk per lead, leadml.model.trees, and the logistic regression's parts alike)."""
     model, X, reference = fitted
     X = X.head(500)
     p, effects = Explainer(model, reference).effects(X)
@@ -95,7 +94,7 @@ def test_permutation_importances_are_scikit_learns_without_scoring_again(fitted)
     shuffled field's probabilities are the full model's on the shuffled raw leads."""
     from sklearn.inspection import permutation_importance
 
-    from leadml.importance import permutation_importances, shuffles
+    from leadml.explain.importance import permutation_importances, shuffles
 
     model, X, _ = fitted
     X, y = X.head(1500), model.predict_proba(X.head(1500))[:, 1] > 0.2  # both outcomes
@@ -180,9 +179,9 @@ def test_exports_with_a_role_left_empty_score_and_explain(kind, roles):
     from sklearn.pipeline import Pipeline
 
     from leadml.config import Columns, ModelConfig
-    from leadml.drift import RateShifted
-    from leadml.features import build_pipeline
-    from leadml.synthetic import make_leads
+    from leadml.model.pipeline import build_pipeline
+    from leadml.model.wrappers import RateShifted
+    from leadml.setup.synthetic import make_leads
 
     leads = make_leads(2_000, seed=0).astype(str).replace("nan", "")
     y = leads["converted"].astype(int).to_numpy()
@@ -209,26 +208,26 @@ def test_sentences_order_fields_as_a_stable_sort_of_all_effects_would():
     effects = pd.DataFrame(rng.choice([-0.2, -0.05, 0.0, 0.001, 0.05, 0.2], (400, 6)),
                            columns=fields)  # many ties
     leads = pd.DataFrame({f: rng.choice(["a", "b"], 400) for f in fields})
-    got = explain.sentences(leads, effects)
+    got = sentences(leads, effects)
 
     def words(field, value, effect, first, direction):
-        tail = explain._tails(np.array([effect]), np.array([first]), direction)[0].as_py()
-        return f'{explain.field_words(field)} "{value}" {tail}'
+        tail = _tails(np.array([effect]), np.array([first]), direction)[0].as_py()
+        return f'{effects.field_words(field)} "{value}" {tail}'
 
     order = np.argsort(-effects.to_numpy(), axis=1, kind="stable")
     for i in range(len(effects)):
         row, parts = effects.iloc[i].to_numpy(), []
-        raised = [j for j in order[i, :3] if row[j] >= explain.MIN_POINTS / 100]
+        raised = [j for j in order[i, :3] if row[j] >= MIN_POINTS / 100]
         parts += [words(fields[j], leads.iloc[i, j], row[j], k == 0, "raised")
                   for k, j in enumerate(raised)]
-        lowered = [j for j in order[i, ::-1][:3] if row[j] <= -explain.MIN_POINTS / 100]
+        lowered = [j for j in order[i, ::-1][:3] if row[j] <= -MIN_POINTS / 100]
         parts += [words(fields[j], leads.iloc[i, j], row[j], k == 0 and not raised, "lowered")
                   for k, j in enumerate(lowered)]
         assert got[i] == "; ".join(parts)
 
 
 def test_slots_joined_in_arrow_read_as_joined_in_python():
-    """:func:`leadml.slots.join_slots` gives per lead what joining the non-empty texts in
+    """:func:`leadml.data.reason_text.join_slots` gives per lead what joining the non-empty texts in
     Python gives, for any pattern of empty slots: leads with no text at all (also the
     last ones: pyarrow's own skipping join drops such rows), one slot, texts holding the
     separator, both Arrow string types."""

@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 
 from leadml.config import Columns, ModelConfig
-from leadml.features import LeadCleaner, build_pipeline, distinct_rows
-from leadml.synthetic import make_leads
+from leadml.model.encoders import LeadCleaner, distinct_rows
+from leadml.model.pipeline import build_pipeline
+from leadml.setup.synthetic import make_leads
 
 COLUMNS = Columns(numeric=("estimated_budget", "meetings"),
                   categorical=("industry", "lead_source"), text=("job_title",))
@@ -54,13 +55,14 @@ def test_unknown_kind():
 @pytest.mark.parametrize("kind", ["logistic_regression", "gradient_boosting"])
 def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
     """PerDistinct maps rows to their value's encoding, and a logistic regression scores as
-    a sum of per-field parts (leadml.linear) with no encoded matrix: the probabilities equal
+    a sum of per-field parts (leadml.model.linear) with no encoded matrix: the probabilities equal
     the plain encoders' in a plain Pipeline (exactly for the trees, to rounding for the sum),
     with placeholders, blanks, unseen values and rare values mixed in."""
     from sklearn.pipeline import Pipeline
 
-    from leadml import encoded
-    from leadml.features import LeadPipeline, PerDistinct
+    from leadml.model import encoded
+    from leadml.model.encoders import PerDistinct
+    from leadml.model.pipeline import LeadPipeline
 
     train = raw_leads(3_000, seed=0)
     y = train["converted"].astype(int).to_numpy()
@@ -80,7 +82,7 @@ def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
                             for n, t, c in encode.transformers_]
     assert isinstance(pipe, LeadPipeline)
     plain = Pipeline(pipe.steps).predict_proba(new)[:, 1]
-    if kind == "gradient_boosting":  # its trees walked compiled (leadml.trees), bit for bit
+    if kind == "gradient_boosting":  # its trees walked compiled (leadml.model.trees), bit for bit
         np.testing.assert_array_equal(plain, fast)
         np.testing.assert_array_equal(pipe.decision_function(new),
                                       Pipeline(pipe.steps).decision_function(new))
@@ -97,7 +99,7 @@ def test_encodings_kept_across_chunks_change_no_number(kind, monkeypatch):
     run: chunk after chunk, with values first met late, missing ones, a field that outgrows
     the memo (back to per-chunk encoding) and distinct values encoded in slices, every
     matrix and probability equals the one computed on its own."""
-    from leadml import encoded
+    from leadml.model import encoded
 
     train = raw_leads(3_000, seed=0)
     y = train["converted"].astype(int).to_numpy()
@@ -124,7 +126,7 @@ def test_per_distinct_follows_scikit_learns_conventions(encoder):
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
     from sklearn.utils.estimator_checks import check_estimator
 
-    from leadml.features import PerDistinct
+    from leadml.model.encoders import PerDistinct
 
     inner = OneHotEncoder(sparse_output=False, handle_unknown="ignore") \
         if encoder == "onehot" else OrdinalEncoder(handle_unknown="use_encoded_value",
@@ -140,10 +142,10 @@ def test_the_registered_model_scores_the_committed_sample_as_a_plain_pipeline(ch
 
     from sklearn.pipeline import Pipeline
 
-    from leadml.drift import shift_rate
-    from leadml.features import LeadPipeline
+    from leadml.model.pipeline import LeadPipeline
+    from leadml.model.sklearn_compat import model_parts
+    from leadml.model.wrappers import shift_rate
     from leadml.registry import load_model
-    from leadml.sklearn_compat import model_parts
 
     root = Path(__file__).resolve().parents[1]
     leads = pd.concat([pd.read_csv(root / f"data/sample/{name}.csv", dtype=str,

@@ -27,11 +27,11 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from leadml.config import ConfigError, load_rules
-from leadml.schema import LeadDataError
-from leadml.scoring import ScoreSettings, TooManyRejects, score_file
-from leadml.synthetic import make_sample
-from leadml.values import parse_numbers
+from leadml.config import load_rules
+from leadml.data.values import parse_numbers
+from leadml.errors import ConfigError, LeadDataError, TooManyRejects
+from leadml.scoring.chunks import ScoreSettings, score_file
+from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow

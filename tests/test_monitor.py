@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.monitor import mature, wilson
-from leadml.outcomes import read_scored
-from leadml.synthetic import make_leads
+from leadml.monitoring.monitor import mature, wilson
+from leadml.monitoring.outcomes import read_scored
+from leadml.setup.synthetic import make_leads
 from tests.helpers import CHROMIUM, images_in_chromium, screenshot
 
 MONTHS = ["2026-07-01T06:00:00Z", "2026-08-01T06:00:00Z", "2026-09-01T06:00:00Z",
@@ -44,7 +44,7 @@ def test_a_lead_converted_before_it_was_scored_never_counts():
     """A nightly file that held customers already won: their conversions are not the model's
     foresight. Left out of realised rates (and recalibration), and counted; a conversion
     hours before the run (a CRM's local time read as UTC) still counts."""
-    from leadml.monitor import summarize
+    from leadml.monitoring.monitor import summarize
 
     t0 = pd.Timestamp("2026-07-01 06:00", tz="UTC")
     scored = pd.DataFrame({"lead_id": list("abcde"), "scored_at": [t0] * 5,
@@ -63,7 +63,7 @@ def test_a_lead_converted_before_it_was_scored_never_counts():
 
 
 def test_input_drift_is_measured_per_field_against_the_models_reference():
-    from leadml.monitor import field_psi, field_reference
+    from leadml.monitoring.monitor import field_psi, field_reference
 
     base = make_leads(4000, seed=1)
     ref = field_reference(base, ["estimated_budget", "web_visits"], ["industry"], ("", "-"))
@@ -224,9 +224,9 @@ def test_a_failed_or_changed_run_is_skipped_with_its_reason(runs, tmp_path):
 @pytest.mark.slow
 def test_recalibrate_fixes_the_next_month_and_keeps_its_lineage(runs, private_store,
                                                                 tmp_path):
-    from leadml.evaluate import expected_calibration_error
     from leadml.registry import model_version, tracking_uri
     from leadml.registry.store import client
+    from leadml.training.metrics import expected_calibration_error
 
     folder, outcomes = runs
     result = CliRunner().invoke(app, [
@@ -268,8 +268,8 @@ def test_recalibrate_needs_enough_matured_leads(runs, private_store, tmp_path):
 
 
 def test_outcomes_with_a_repeated_lead_or_an_unreadable_time_stop(tmp_path):
-    from leadml.outcomes import read_outcomes
-    from leadml.schema import LeadDataError
+    from leadml.errors import LeadDataError
+    from leadml.monitoring.outcomes import read_outcomes
 
     (tmp_path / "o.csv").write_text("lead_id,won_at\na,2026-01-01\na,\n")
     with pytest.raises(LeadDataError, match="more than once"):

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.synthetic import make_sample
-from leadml.values import parse_numbers
+from leadml.data.values import parse_numbers
+from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO, write_config
 
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"
@@ -131,8 +131,8 @@ def test_a_comma_export_read_with_points_says_how_to_fix_it(stores, tmp_path):
     import yaml
 
     from leadml.config import load_config
+    from leadml.errors import LeadDataError
     from leadml.jobs import train
-    from leadml.schema import LeadDataError
 
     _, folder, config = stores["comma"]
     raw = yaml.safe_load(config.read_text())
@@ -156,9 +156,9 @@ def test_thousands_separators_are_read_when_declared_and_refused_with_the_fix_ot
         stores, tmp_path):
     import yaml
 
-    from leadml.config import ConfigError, load_config
+    from leadml.config import load_config
+    from leadml.errors import ConfigError, LeadDataError
     from leadml.jobs import train
-    from leadml.schema import LeadDataError
 
     raw = ["12,500.00", "1,234,567", "-1,000", "900", "", "1,5", "12,50", "1.500,00"]
     numbers, bad = parse_numbers(pd.Series(raw), ("",), thousands=",")
@@ -197,8 +197,8 @@ def test_formatted_numbers_are_refused_with_what_to_do(tmp_path):
     """A CRM report exported formatted writes 'USD 12,500.00': never guessed (two
     currencies in one column would be added up as one), refused with the fix."""
     from leadml.config import load_config
+    from leadml.errors import LeadDataError
     from leadml.jobs import train
-    from leadml.schema import LeadDataError
 
     history, _ = make_sample(600, seed=34, nightly_rows=10)
     stated = history["estimated_budget"].notna()

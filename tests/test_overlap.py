@@ -1,5 +1,5 @@
-"""Reading ahead and writing behind the scoring (leadml.overlap): order kept, errors raised
-where they belong, nothing left running."""
+"""Reading ahead and writing behind the scoring (leadml.scoring.read_ahead): order kept,
+errors raised where they belong, nothing left running."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from leadml.overlap import Behind, ahead
+from leadml.scoring.read_ahead import Behind, ahead
 
 
 def test_the_next_item_is_read_while_the_caller_works_on_this_one():

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.config import MISSING_VALUES
-from leadml.synthetic import make_sample
+from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO, write_config
 
 RULES = REPO / "pipelines" / "configs" / "bant.yaml"

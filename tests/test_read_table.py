@@ -4,8 +4,8 @@ reads exactly, pandas' for anything else (and for the errors)."""
 import pandas as pd
 import pytest
 
-from leadml import io
-from leadml.schema import LeadDataError
+from leadml.data.tables import _pandas_table, read_table
+from leadml.errors import LeadDataError
 from tests.helpers import SHARED
 
 CASES = {
@@ -29,26 +29,26 @@ def test_both_readers_give_the_same_frame(tmp_path, name):
     path = tmp_path / "leads.csv"
     path.write_bytes(CASES[name].encode("utf-8"))
     try:
-        io._pandas_table(path, ",", "utf-8")
+        _pandas_table(path, ",", "utf-8")
     except pd.errors.ParserError:  # the file is an error, whoever reads it
         with pytest.raises(LeadDataError, match="malformed"):
-            io.read_table(path)
+            read_table(path)
         return
-    read = io.read_table(path)
-    assert read.equals(io._pandas_table(path, ",", "utf-8")), name
-    assert list(read.columns) == list(io._pandas_table(path, ",", "utf-8").columns)
+    read = read_table(path)
+    assert read.equals(_pandas_table(path, ",", "utf-8")), name
+    assert list(read.columns) == list(_pandas_table(path, ",", "utf-8").columns)
     assert isinstance(read.index, pd.RangeIndex)
 
 
 def test_semicolons_read_the_same(tmp_path):
     path = tmp_path / "leads.csv"
     path.write_text('lead_id;note;budget\nL1;"a; b";1,5\nL2;;\n', encoding="utf-8")
-    read = io.read_table(path, delimiter=";")
-    assert read.equals(io._pandas_table(path, ";", "utf-8"))
+    read = read_table(path, delimiter=";")
+    assert read.equals(_pandas_table(path, ";", "utf-8"))
     assert read["note"].tolist() == ["a; b", ""]
     bank = SHARED / "data" / "bank-marketing" / "bank-full.csv"
     if bank.exists():  # (a user's clone has no ../shared)
-        assert io.read_table(bank, delimiter=";").equals(io._pandas_table(bank, ";", "utf-8"))
+        assert read_table(bank, delimiter=";").equals(_pandas_table(bank, ";", "utf-8"))
 
 
 @pytest.mark.parametrize("first", [True, False])
@@ -58,11 +58,11 @@ def test_more_fields_than_the_header_is_an_error(tmp_path, first):
     rows = ["L1,a,extra,fields", "L2,b"]
     path.write_text("lead_id,x\n" + "\n".join(rows if first else rows[::-1]) + "\n")
     with pytest.raises(LeadDataError, match="malformed"):
-        io.read_table(path)
+        read_table(path)
 
 
 def test_errors_are_the_exact_readers(tmp_path):
     path = tmp_path / "leads.csv"
     path.write_bytes(b"lead_id,x\nL1,caf\xe9\n")
     with pytest.raises(LeadDataError, match="not valid utf-8"):
-        io.read_table(path)
+        read_table(path)

@@ -14,15 +14,9 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.config import load_config, load_rules
+from leadml.errors import ModelUnavailableError
 from leadml.jobs import train as train_job
-from leadml.registry import (
-    TRUSTED_TYPES,
-    ModelUnavailableError,
-    input_example,
-    load_model,
-    model_version,
-    tracking_uri,
-)
+from leadml.registry import TRUSTED_TYPES, input_example, load_model, model_version, tracking_uri
 from tests.helpers import REPO, write_config
 
 pytestmark = pytest.mark.slow
@@ -65,7 +59,7 @@ def test_train_registers_and_promotes_the_first_champion(config, sample_files):
     assert used.dataset.name == "leads.csv" and used.dataset.digest == \
         params["data_sha256"][:16]
     assert json.loads(used.dataset.profile)["num_rows"] == 8000
-    schema = json.loads(used.dataset.schema)["mlflow_colspec"]  # leadml.features.distinct_rows
+    schema = json.loads(used.dataset.schema)["mlflow_colspec"]  # encoders.distinct_rows
     assert [(c["name"], c["type"]) for c in schema][-2:] == [("job_title", "string"),
                                                               ("converted", "long")]
     assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
@@ -189,7 +183,7 @@ def test_mlflow_pyfunc_serving_accepts_a_lead_file_as_pandas_reads_it(
     """MLflow's own tools (pyfunc, models predict, serve) give the calibrated probability
     of converting, the same as leadml score, for a lead file read by pandas (floats, blank
     budgets) or read as text."""
-    from leadml.serving import ConversionProbability
+    from leadml.model.wrappers import ConversionProbability
 
     _, reg = train_job(load_config(config))
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")

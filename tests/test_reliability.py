@@ -24,7 +24,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.synthetic import make_sample
+from leadml.data.tables import scan, scanning
+from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
@@ -422,7 +423,7 @@ def test_a_quoted_line_break_and_an_overlong_field_are_told_apart_by_the_fast_re
     """The Arrow reader's checks scan its text buffers first: a note-like value holding a
     line break is scored, a field over MAX_FIELD_CHARS (in characters, counted after the
     byte scan) is rejected, and no lead is lost either way."""
-    from leadml.io import MAX_FIELD_CHARS
+    from leadml.data.tables import MAX_FIELD_CHARS
 
     frame = leads.copy()
     frame.loc[10, "job_title"] = "Head of Sales\nEMEA"  # a real multi-line value
@@ -441,20 +442,19 @@ def test_a_quoted_line_break_and_an_overlong_field_are_told_apart_by_the_fast_re
 
 
 def test_the_input_hash_beside_a_failing_run_stops_at_its_next_block(tmp_path):
-    # The input's SHA-256 is taken in a thread beside the scoring (leadml.io.scanning); a
+    # The input's SHA-256 is taken in a thread beside the scoring (leadml.data.tables.scanning); a
     # run that fails (or is stopped by SIGTERM) must not wait for the hash of a large file.
     import threading
 
-    from leadml import io
 
     path = tmp_path / "leads.csv"
     path.write_bytes(b"lead_id\n" + b"1\n" * (5 << 20))  # 10 MiB: three blocks
     stop = threading.Event()
     stop.set()
     with pytest.raises(InterruptedError):
-        io.scan(path, stop=stop)
-    with pytest.raises(ValueError), io.scanning(path) as scanned:
+        scan(path, stop=stop)
+    with pytest.raises(ValueError), scanning(path) as scanned:
         raise ValueError("the run failed")
     assert scanned.done()  # (the thread has ended when the with-block is left)
-    with io.scanning(path) as scanned:
-        assert scanned.result() == io.scan(path)  # undisturbed, the same answer
+    with scanning(path) as scanned:
+        assert scanned.result() == scan(path)  # undisturbed, the same answer

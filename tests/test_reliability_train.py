@@ -14,7 +14,7 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from leadml.synthetic import make_sample
+from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO, write_config
 
 pytestmark = pytest.mark.slow

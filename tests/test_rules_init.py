@@ -73,7 +73,7 @@ def test_an_export_without_budget_or_timeline_is_scored_with_rules_from_rules_in
 
 
 def test_criteria_are_optional_but_the_policy_must_be_reachable(tmp_path):
-    from leadml.config import ConfigError
+    from leadml.errors import ConfigError
 
     base = {"label_policy": {"sales_qualified": {"min_probability": 0.2,
                                                  "min_criteria_met": 0}}}

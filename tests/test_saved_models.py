@@ -1,7 +1,7 @@
 """Models saved before the package was split into stages still load and score the same.
 
-Their skops files name the classes by the 0.1.0 module paths (``leadml.features.*``,
-``leadml.drift.RateShifted``, ``leadml.serving.ConversionProbability``);
+Their skops files name the classes by the 0.1.0 module paths (``leadml.model.pipeline.*``,
+``leadml.model.wrappers.RateShifted``, ``leadml.model.wrappers.ConversionProbability``);
 tests/fixtures/saved_models_0_1_0/README.md says how they were made.
 """
 
@@ -30,3 +30,12 @@ def test_a_model_saved_by_0_1_0_scores_as_it_did(kind):
     for column in ["score", "grade", "label", "reasons"]:
         assert scored[column].astype(str).tolist() == expected[column].tolist(), column
 
+
+
+def test_the_old_class_paths_are_allowed_and_importable():
+    from leadml.model.saved_paths import MOVED, TRUSTED_TYPES
+
+    for old, new in MOVED.items():
+        assert old in TRUSTED_TYPES and new in TRUSTED_TYPES
+        module, name = old.rsplit(".", 1)
+        assert getattr(__import__(module, fromlist=[name]), name).__name__ == new.rsplit(".")[-1]

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from leadml.config import load_config
-from leadml.io import read_table
-from leadml.schema import LeadDataError, validate_history
+from leadml.data.schema import validate_history
+from leadml.data.tables import read_table
+from leadml.errors import LeadDataError
 
 CONFIG = """\
 dataset:
@@ -128,7 +129,7 @@ def test_csv_is_read_as_text_so_nothing_is_guessed(tmp_path):
 
 def test_a_history_with_duplicate_column_names_is_refused_not_renamed(tmp_path):
     """pandas would read the second 'industry' as 'industry.1' without a word."""
-    from leadml.io import read_table
+    from leadml.data.tables import read_table
 
     path = tmp_path / "leads.csv"
     path.write_text("lead_id,industry,industry\n1,retail,software\n")
@@ -195,7 +196,7 @@ def test_a_pattern_reads_only_its_own_spelling(tmp_path):
 
 
 def test_an_unknown_time_format_is_a_config_error(tmp_path):
-    from leadml.config import ConfigError
+    from leadml.errors import ConfigError
 
     with pytest.raises(ConfigError, match="time_format"):
         with_format(tmp_path, "dd/mm/yyyy")
@@ -241,7 +242,7 @@ def test_a_horizon_labels_within_n_days_and_leaves_young_leads_out(tmp_path):
 
 
 def test_a_horizon_needs_conversion_times_and_a_clock(tmp_path):
-    from leadml.config import ConfigError
+    from leadml.errors import ConfigError
 
     path = tmp_path / "c.yaml"
     path.write_text(HORIZON.replace(", converted_at_column: won_at", ""))
@@ -292,7 +293,7 @@ def test_without_negative_values_a_blank_outcome_stops_training_with_both_fixes(
 
 
 def test_the_audit_asks_whether_values_counted_lost_are_still_open(tmp_path):
-    from leadml.audit import audit_frame
+    from leadml.data.audit import audit_frame
 
     path = tmp_path / "c.yaml"
     path.write_text(STATUS.replace(',\n           negative_values: ["Closed - Not Converted"]',
@@ -345,7 +346,7 @@ def test_iso_times_read_in_arrow_equal_pandas_reading():
     # Arrow strings take a fast path (values._naive_iso_in_arrow) when every stated value is
     # a zone-less ISO time to the microsecond; anything else goes to pandas. Either way the
     # times, the missing ones and the unit are the ones pandas gives for the same text.
-    from leadml.values import parse_times
+    from leadml.data.values import parse_times
 
     chunks = [
         ["2024-12-29T00:02:02", "2024-12-29", None, " 2024-01-01 10:00 ", "2024-02-29"],

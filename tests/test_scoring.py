@@ -15,8 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.io import file_sha256
-from leadml.synthetic import make_sample
+from leadml.data import tables
+from leadml.data.tables import csv_chunks, file_sha256
+from leadml.scoring import chunks
+from leadml.scoring.chunks import ScoreSettings, _score_file, chunk_rows, validate_chunk
+from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
@@ -273,7 +276,7 @@ def test_a_report_footer_is_rejected_as_such_outside_the_reject_rate(champion, t
 
 
 def test_a_history_ending_in_a_report_footer_reads_as_its_leads(sample_files, tmp_path):
-    from leadml.io import read_table
+    from leadml.data.tables import read_table
 
     (tmp_path / "leads.csv").write_text((sample_files / "leads.csv").read_text()
                                         + SALESFORCE_FOOTER)
@@ -288,15 +291,14 @@ def test_a_run_hands_the_objects_it_kept_from_the_collector_back(champion, tmp_p
     long-lived process scoring file after file collects them as before."""
     import gc
 
-    from leadml import scoring
 
-    seen, real = [], scoring._score_file
+    seen, real = [], _score_file
 
     def spy(*args, **kwargs):
         seen.append(gc.get_freeze_count())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "_score_file", spy)
+    monkeypatch.setattr(chunks, "_score_file", spy)
     result, _ = run_score(sample_files / "nightly.csv", tmp_path / "out.csv")
     assert result.exit_code == 0, result.output
     assert seen and seen[0] > 10_000  # the modules, the model: frozen during the run
@@ -313,21 +315,20 @@ def test_wide_exports_get_smaller_chunks_and_the_same_output(champion, tmp_path,
                                                             monkeypatch):
     """A CRM export with many custom fields is read in fewer rows a chunk (memory follows
     the bytes of a chunk, not its rows); what is scored does not change."""
-    from leadml import scoring
 
     wide = nightly.assign(**{f"custom_{j}__c": "a free-text custom field " * 8
                              for j in range(40)})
     write(nightly, tmp_path / "narrow.csv")
     write(wide, tmp_path / "wide.csv")
     wide.to_parquet(tmp_path / "wide.parquet", index=False)
-    monkeypatch.setattr(scoring, "CHUNK_BYTES", 64 << 10)  # 64 KiB a chunk
-    monkeypatch.setattr(scoring, "MIN_CHUNK_ROWS", 2)
-    default = scoring.ScoreSettings()
-    narrow = scoring.chunk_rows(tmp_path / "narrow.csv", default)
-    wide_rows = scoring.chunk_rows(tmp_path / "wide.csv", default)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64 << 10)  # 64 KiB a chunk
+    monkeypatch.setattr(chunks, "MIN_CHUNK_ROWS", 2)
+    default = ScoreSettings()
+    narrow = chunk_rows(tmp_path / "narrow.csv", default)
+    wide_rows = chunk_rows(tmp_path / "wide.csv", default)
     assert 300 < narrow < 600 and 5 < wide_rows < 12  # ~130 and ~8,200 bytes a lead
-    assert 2 <= scoring.chunk_rows(tmp_path / "wide.parquet", default) <= 50_000
-    assert scoring.chunk_rows(tmp_path / "wide.csv", scoring.ScoreSettings(chunk_rows=7)) == 7
+    assert 2 <= chunk_rows(tmp_path / "wide.parquet", default) <= 50_000
+    assert chunk_rows(tmp_path / "wide.csv", ScoreSettings(chunk_rows=7)) == 7
     ok, manifest = run_score(tmp_path / "wide.csv", tmp_path / "a.csv")
     assert ok.exit_code == 0, ok.output
     run_score(tmp_path / "wide.csv", tmp_path / "b.csv", "--chunk-rows", "50000")
@@ -343,10 +344,9 @@ def test_a_bad_record_met_by_the_read_ahead_chunks_in_restarts_with_the_same_res
     lines = write(nightly, tmp_path / "in.csv").read_text().splitlines(keepends=True)
     lines.insert(470, "L-bad,2024-01-01,web,too,many,fields,here,and,more,x,y,z,1,2,3,4,5,6\n")
     (tmp_path / "in.csv").write_text("".join(lines))
-    from leadml import io
 
     exact = []
-    monkeypatch.setattr(io, "csv_chunks", lambda *a, _read=io.csv_chunks, **k: (
+    monkeypatch.setattr(tables, "csv_chunks", lambda *a, _read=csv_chunks, **k: (
         exact.append(k["chunk_rows"]), _read(*a, **k))[1])
     small, manifest = run_score(tmp_path / "in.csv", tmp_path / "small.csv", "--chunk-rows", "40")
     assert small.exit_code == 0, small.output
@@ -518,7 +518,7 @@ def test_scoring_reads_times_as_the_model_was_trained_never_by_guessing(champion
 
     from leadml.config import load_rules
     from leadml.registry import load_scoring_model
-    from leadml.scoring import ScoreSettings, score_file
+    from leadml.scoring.chunks import ScoreSettings, score_file
 
     model, contract = load_scoring_model("models:/leadml@champion")
     frame = nightly.head(50).copy()
@@ -561,19 +561,18 @@ def test_chunks_validated_in_the_reader_thread_give_the_same_bytes(champion, tmp
     ids across chunks, bad numbers and file order come out as when the file is one chunk."""
     import threading
 
-    from leadml import scoring
 
     leads = nightly.copy()
     leads.loc[[5, 333], "lead_id"] = leads.loc[[1, 2], "lead_id"].to_numpy()  # met later
     leads.loc[77, "web_visits"] = "lots"
     write(leads, tmp_path / "in.csv")
-    threads, real = [], scoring.validate_chunk
+    threads, real = [], validate_chunk
 
     def spy(*args, **kwargs):
         threads.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "validate_chunk", spy)
+    monkeypatch.setattr(chunks, "validate_chunk", spy)
     outputs = []
     for rows in ("100000", "7"):
         result, manifest = run_score(tmp_path / "in.csv", tmp_path / f"out{rows}.csv",

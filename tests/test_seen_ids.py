@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.seen_ids import SeenIds
+from leadml.scoring.seen_ids import SeenIds
 
 
 @pytest.mark.parametrize("expected", [0, 50, 100_000])
@@ -27,7 +27,7 @@ def test_ids_of_any_length_spelling_and_dtype_are_told_apart_as_a_set_would():
     their last byte, in a NUL, in length (trailing NULs), beyond the mixed length (Python's
     hash takes those), as unicode, and the same ids as Python objects, Arrow strings, a
     slice of a larger array or numbers, all answer as a set of strings would."""
-    from leadml.seen_ids import LONGEST_MIXED
+    from leadml.scoring.seen_ids import LONGEST_MIXED
 
     base = ["", "\0", "\0\0", "a", "a\0", "é", "e\u0301", "12345678", "123456789",
             "1234567\0", "x" * LONGEST_MIXED, "x" * LONGEST_MIXED + "y",

@@ -1,4 +1,4 @@
-"""The scikit-learn internals leadml touches (leadml.sklearn_compat), pinned: this file fails
+"""The scikit-learn internals leadml touches (leadml.model.sklearn_compat), pinned: this file fails
 the day scikit-learn renames or reshapes them, before any user's model does."""
 
 import numpy as np
@@ -9,11 +9,12 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import OneHotEncoder
 
-from leadml import sklearn_compat as compat
 from leadml.config import Columns, ModelConfig
-from leadml.drift import RateShifted
-from leadml.features import build_pipeline
-from leadml.synthetic import make_leads
+from leadml.model import sklearn_compat as compat
+from leadml.model.pipeline import build_pipeline
+from leadml.model.saved_paths import TRUSTED_TYPES
+from leadml.model.wrappers import RateShifted
+from leadml.setup.synthetic import make_leads
 
 COLUMNS = Columns(numeric=["estimated_budget", "web_visits"],
                         categorical=["industry", "country"], text=["job_title"])
@@ -74,7 +75,7 @@ def test_swapping_the_estimator_keeps_the_calibrator(data):
 def test_the_allow_list_names_classes_that_exist_and_nothing_else_is_needed(data, tmp_path):
     import importlib
 
-    for name in compat.TRUSTED_TYPES:
+    for name in TRUSTED_TYPES:
         module, _, attr = name.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), name
     X, y = data
@@ -83,8 +84,8 @@ def test_the_allow_list_names_classes_that_exist_and_nothing_else_is_needed(data
         model = RateShifted(CalibratedClassifierCV(FrozenEstimator(pipe)).fit(
             X[2000:], y[2000:]), source_rate=0.1, target_rate=0.2).fit(None)
         blob = skops.io.dumps(model)
-        assert set(skops.io.get_untrusted_types(data=blob)) <= set(compat.TRUSTED_TYPES)
-        back = skops.io.loads(blob, trusted=compat.TRUSTED_TYPES)
+        assert set(skops.io.get_untrusted_types(data=blob)) <= set(TRUSTED_TYPES)
+        back = skops.io.loads(blob, trusted=TRUSTED_TYPES)
         pd.testing.assert_series_equal(pd.Series(back.predict_proba(X)[:, 1]),
                                        pd.Series(model.predict_proba(X)[:, 1]))
 
@@ -92,7 +93,7 @@ def test_the_allow_list_names_classes_that_exist_and_nothing_else_is_needed(data
 def test_output_widths_of_a_one_hot_encoder_count_infrequent_values_once():
     from sklearn.preprocessing import OneHotEncoder
 
-    from leadml.sklearn_compat import output_widths
+    from leadml.model.sklearn_compat import output_widths
 
     X = pd.DataFrame({"a": list("aaabbbbc"), "b": list("xxxyyyzz")})
     enc = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=3,
@@ -108,7 +109,8 @@ def test_damaged_trees_are_refused_at_load_with_the_node_named(data, tmp_path, d
     """skops distrusts TreePredictor because its node indices are read without bounds
     checks (a crafted file reads past the nodes, or walks forever); leadml trusts it and
     checks the trees when it loads a model: each damage is refused, naming the node."""
-    from leadml.registry import ModelUnavailableError, load_model
+    from leadml.errors import ModelUnavailableError
+    from leadml.registry import load_model
 
     X, y = data
     pipe = pipeline_of("gradient_boosting").fit(X[:2000], y[:2000])
@@ -145,7 +147,8 @@ def test_damaged_trees_are_refused_at_load_with_the_node_named(data, tmp_path, d
 def test_a_model_with_a_type_leadml_does_not_trust_is_refused(data, tmp_path):
     from sklearn.ensemble import RandomForestClassifier
 
-    from leadml.registry import ModelUnavailableError, load_model
+    from leadml.errors import ModelUnavailableError
+    from leadml.registry import load_model
 
     X, y = data
     forest = RandomForestClassifier(n_estimators=2).fit(X[["estimated_budget"]].fillna(0), y)

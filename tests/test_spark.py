@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from leadml.config import load_rules
+from leadml.errors import TooManyRejects
 from leadml.registry import load_scoring_model
-from leadml.scoring import ScoreSettings, TooManyRejects, score_file
-from leadml.synthetic import make_sample
+from leadml.scoring.chunks import ScoreSettings, score_file
+from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO
 
 pyspark = pytest.importorskip("pyspark")
@@ -24,7 +25,7 @@ PINNED = "2026-07-01T06:00:00Z"
 
 @pytest.fixture(scope="module")
 def spark():
-    from leadml.spark import session
+    from leadml.scoring.spark import session
 
     s = session("local[2]")
     s.conf.set("spark.sql.files.maxPartitionBytes", "16k")  # several partitions per file
@@ -54,7 +55,7 @@ def leads_with_bad_rows(tmp_path_factory):
 
 
 def _run_both(spark, champion, path, tmp_path, **settings):
-    from leadml.spark import score_spark
+    from leadml.scoring.spark import score_spark
 
     model, contract = load_scoring_model("models:/leadml@champion")
     rules = load_rules(REPO / "pipelines" / "configs" / "bant.yaml")
@@ -134,7 +135,7 @@ def test_capacity_and_value_pick_the_same_leads_on_both_engines(spark, champion,
     capacity falling inside a tie: both engines keep the same leads, by lead id."""
     import yaml
 
-    from leadml.spark import score_spark
+    from leadml.scoring.spark import score_spark
 
     _, nightly = make_sample(2_000, seed=5, nightly_rows=700)
     copies = pd.concat([nightly.assign(lead_id=nightly["lead_id"] + suffix)
@@ -192,7 +193,7 @@ def test_mlflow_spark_udf_returns_the_probability_leadml_scores(spark, champion,
 
 def test_too_many_rejects_leaves_no_output_folder(spark, champion, leads_with_bad_rows,
                                                    tmp_path):
-    from leadml.spark import score_spark
+    from leadml.scoring.spark import score_spark
 
     model, contract = load_scoring_model("models:/leadml@champion")
     rules = load_rules(REPO / "pipelines" / "configs" / "bant.yaml")
@@ -209,8 +210,8 @@ def test_too_many_rejects_leaves_no_output_folder(spark, champion, leads_with_ba
 
 def test_spark_engine_needs_a_parquet_output_name(spark, champion, leads_with_bad_rows,
                                                    tmp_path):
-    from leadml.schema import LeadDataError
-    from leadml.spark import score_spark
+    from leadml.errors import LeadDataError
+    from leadml.scoring.spark import score_spark
 
     model, contract = load_scoring_model("models:/leadml@champion")
     with pytest.raises(LeadDataError, match="writes Parquet"):
@@ -288,8 +289,8 @@ def test_a_missing_uri_input_and_a_uri_for_the_local_engine(spark, champion, tmp
 
 
 def test_uri_side_files_are_named_and_checked_like_paths():
-    from leadml.batch import run_paths
-    from leadml.config import ConfigError
+    from leadml.errors import ConfigError
+    from leadml.scoring.run import run_paths
 
     paths = run_paths("s3a://lake/leads/2026-11-22/", "s3a://lake/out/scored.parquet",
                       rejects_suffix=".rejects.parquet", output_is_folder=True)

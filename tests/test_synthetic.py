@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from leadml.synthetic import COLUMNS, OUTCOME_COLUMNS, make_leads, make_sample
+from leadml.setup.synthetic import COLUMNS, OUTCOME_COLUMNS, make_leads, make_sample
 
 
 def test_same_seed_same_leads_other_seed_other_leads():

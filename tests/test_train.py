@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from leadml.config import load_config
-from leadml.schema import validate_history
-from leadml.synthetic import make_leads
-from leadml.train import choose_calibration, split_windows, train
+from leadml.data.schema import validate_history
+from leadml.setup.synthetic import make_leads
+from leadml.training.fit import choose_calibration, split_windows, train
 from tests.helpers import write_config
 
 
@@ -19,7 +19,7 @@ def trained(tmp_path_factory):
     leads = make_leads(8_000, seed=0)
     folder = tmp_path_factory.mktemp("train")
     leads.to_csv(folder / "leads.csv", index=False)
-    # The sigmoid fitted on the calibration window (leadml.calibration may choose another
+    # The sigmoid fitted on the calibration window (leadml.training.calibration may choose another
     # map: tests/test_calibration.py).
     cfg = load_config(write_config(folder, folder / "leads.csv",
                                    model={"calibration_window": "newest"},
@@ -133,9 +133,9 @@ def test_a_fit_budget_fits_on_the_newest_leads_and_still_evaluates_every_window(
     """``model.max_fit_leads``: the scoring model is the chosen pipeline fitted on the newest
     leads before the test window; the calibration folds fit on their own newest leads; the
     windows, the calibration map and the test metrics still cover every lead."""
-    from leadml.calibration import out_of_fold
-    from leadml.features import build_pipeline
-    from leadml.sklearn_compat import model_parts
+    from leadml.model.pipeline import build_pipeline
+    from leadml.model.sklearn_compat import model_parts
+    from leadml.training.calibration import out_of_fold
 
     leads = make_leads(6_000, seed=4)
     leads.to_csv(tmp_path / "leads.csv", index=False)
@@ -152,8 +152,8 @@ def test_a_fit_budget_fits_on_the_newest_leads_and_still_evaluates_every_window(
     alone = build_pipeline("logistic_regression", cfg.dataset.columns, cfg.model,
                            missing_values=cfg.dataset.missing_values).fit(X, y)
     assert result.fitted_leads == 1_500
+    from leadml.explain.report import model_card
     from leadml.jobs import dataset_facts
-    from leadml.report import model_card
 
     card = model_card(result, cfg, dataset_facts(history, cfg, "0" * 64))
     assert "Fitted on the newest 1,500 labelled leads" in card
@@ -172,7 +172,7 @@ def test_a_fit_budget_fits_on_the_newest_leads_and_still_evaluates_every_window(
 
 
 def test_a_fit_budget_with_one_outcome_says_what_to_change(tmp_path):
-    from leadml.schema import LeadDataError
+    from leadml.errors import LeadDataError
 
     leads = make_leads(4_000, seed=4)
     leads.loc[1_400:2_399, "converted"] = 0  # the newest 1,000 of the train window
@@ -188,8 +188,8 @@ def test_a_fit_budget_with_one_outcome_says_what_to_change(tmp_path):
 def test_open_leads_of_a_status_column_are_left_out_of_every_window(tmp_path):
     """``target.negative_values``: leads whose status is neither won nor lost are still
     open; the model learns from and is evaluated on decided leads only, and says so."""
+    from leadml.explain.report import model_card
     from leadml.jobs import dataset_facts
-    from leadml.report import model_card
 
     leads = make_leads(4_000, seed=5)
     rng = np.random.default_rng(5)

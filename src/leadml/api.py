@@ -86,7 +86,7 @@ def sample_leads(rows: int = 20_000, *, seed: int = 42, nightly_rows: int = 2_00
     >>> len(history), len(tonight), "converted" in tonight
     (1000, 10, False)
     """
-    from leadml.synthetic import make_sample
+    from leadml.setup.synthetic import make_sample
 
     return make_sample(rows, seed=seed, nightly_rows=nightly_rows)
 
@@ -128,8 +128,8 @@ class LeadModel:
 
     def predict_proba(self, leads: pd.DataFrame) -> np.ndarray:
         """The probability that each lead converts (within the model's horizon)."""
-        from leadml.schema import require_columns
-        from leadml.scoring import typed_features
+        from leadml.data.schema import require_columns
+        from leadml.scoring.chunks import typed_features
 
         require_columns(list(leads.columns), self.features, what="the leads",
                         fix=f"{self!r} reads {self.features}.")
@@ -194,7 +194,7 @@ class Trained:
     promoted: bool  # now the champion
     decision: str  # why (or why not) it was promoted
     metrics: dict[str, float]  # test window
-    result: Any  # leadml.train.TrainResult: windows, candidates, calibration, importances
+    result: Any  # leadml.training.fit.TrainResult: windows, candidates, calibration, importances
 
     def load(self) -> LeadModel:
         """This version as :func:`load_model` gives it."""
@@ -210,7 +210,7 @@ def train_model(config: PathLike | dict | TrainConfig, data: pd.DataFrame | None
     ``config``: a training config (YAML path, dict or :class:`~leadml.config.TrainConfig`).
     ``data``: the lead history as a DataFrame, instead of the config's ``dataset.path``
     (``outcomes`` likewise for an outcomes table). Raises
-    :class:`~leadml.schema.LeadDataError` when the audit finds a leak, too few leads or
+    :class:`~leadml.errors.LeadDataError` when the audit finds a leak, too few leads or
     repeated ids, with each problem and its fix.
     """
     from leadml import jobs
@@ -225,7 +225,7 @@ def train_model(config: PathLike | dict | TrainConfig, data: pd.DataFrame | None
 
 def audit_leads(config: PathLike | dict | TrainConfig, data: pd.DataFrame | None = None, *,
                 outcomes: pd.DataFrame | None = None):
-    """The pre-training audit (:class:`~leadml.audit.Audit`): leaks, maturity, health and
+    """The pre-training audit (:class:`~leadml.data.audit.Audit`): leaks, maturity, health and
     drift per column. ``audit.blocking`` lists what would stop :func:`train_model`;
     ``audit.table()`` prints every column."""
     from leadml import jobs
@@ -272,10 +272,10 @@ def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
     the BANT rules file (default: the rules shipped with leadml). A row that cannot be
     scored (no id, a repeated id, a number that is not one) is returned in
     ``Scored.rejects`` with its reason; set ``max_reject_rate`` below 1 to raise
-    :class:`~leadml.batch.TooManyRejects` instead when more than that share is rejected.
+    :class:`~leadml.errors.TooManyRejects` instead when more than that share is rejected.
     """
-    from leadml.schema import LeadDataError
-    from leadml.scoring import ScoreSettings, score_file
+    from leadml.errors import LeadDataError
+    from leadml.scoring.chunks import ScoreSettings, score_file
 
     if not isinstance(leads, pd.DataFrame):
         raise TypeError(f"leads must be a pandas DataFrame, got {type(leads)}")
@@ -314,9 +314,10 @@ def explain_leads(leads: pd.DataFrame, model: LeadModel | str | None = None) -> 
     (every field that moved it by half a point or more, not only the top three), and one
     column per field with its effect in probability points (how far that field moves this
     lead from a typical recent lead)."""
-    from leadml.explain import Explainer, sentences
-    from leadml.schema import LeadDataError, require_columns
-    from leadml.scoring import typed_features
+    from leadml.data.schema import require_columns
+    from leadml.errors import LeadDataError
+    from leadml.explain.effects import Explainer, sentences
+    from leadml.scoring.chunks import typed_features
 
     chosen = _model(model)
     contract = chosen.contract

@@ -74,10 +74,15 @@ def _fail(code: int, message: str) -> typer.Exit:
 
 def _run(job):
     """Run ``job()`` and turn each known failure into its exit code and a clear message."""
-    from leadml.batch import OutputError, TooManyRejects, on_sigterm
-    from leadml.config import ConfigError
-    from leadml.registry import ModelUnavailableError, TrackingServerDownError
-    from leadml.schema import LeadDataError
+    from leadml.errors import (
+        ConfigError,
+        LeadDataError,
+        ModelUnavailableError,
+        OutputError,
+        TooManyRejects,
+        TrackingServerDownError,
+    )
+    from leadml.process import on_sigterm
 
     on_sigterm()
     try:
@@ -126,7 +131,7 @@ def sample(
 
     def job():
         from leadml import jobs
-        from leadml.config import ConfigError
+        from leadml.errors import ConfigError
 
         if export_style not in ("clean", "crm"):
             raise ConfigError(f"--export-style must be clean or crm, got {export_style!r}")
@@ -212,7 +217,7 @@ def audit(
     def job():
         from leadml import jobs
         from leadml.config import load_config
-        from leadml.schema import LeadDataError
+        from leadml.errors import LeadDataError
 
         report, path = jobs.audit(load_config(config), output or Path("outputs") / "audit"
                                   / f"{config.stem}.json")
@@ -316,7 +321,7 @@ def score(
 
     def job():
         from leadml import jobs
-        from leadml.scoring import ScoreSettings
+        from leadml.scoring.chunks import ScoreSettings
 
         request = jobs.ScoreRequest(
             input=input_path, output=output, model=model, model_name=model_name,
@@ -382,7 +387,7 @@ def explain(
         from rich.table import Table
 
         from leadml import jobs
-        from leadml.explain import strongest
+        from leadml.explain.effects import strongest
 
         contract, ids, p, effects = jobs.explain(lead_file, model=model,
                                                  model_name=model_name, rows=rows,

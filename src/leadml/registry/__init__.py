@@ -3,17 +3,17 @@
 - :mod:`~leadml.registry.store`: where runs go (``MLFLOW_TRACKING_URI``, the config, else
   ``~/.leadml/mlflow.db``), locks among leadml processes, abandoned runs;
 - :mod:`~leadml.registry.training`: what a training run logs, registration, champion or
-  challenger (the rule itself is :mod:`leadml.promotion`);
+  challenger (the rule itself is :mod:`leadml.registry.promotion`);
 - :mod:`~leadml.registry.models`: loading registered models with leadml's allow-list;
 - :mod:`~leadml.registry.runs`: scoring, backtest and monitoring runs;
 - :mod:`~leadml.registry.recalibration`: a recalibrated champion as a new version.
 """
 
+from leadml.errors import ModelUnavailableError, RegistryUnavailableError, TrackingServerDownError
+from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.registry.models import (
     CHALLENGER,
     CHAMPION,
-    ModelUnavailableError,
-    RegistryUnavailableError,
     export_model,
     load_model,
     load_scoring_model,
@@ -22,13 +22,7 @@ from leadml.registry.models import (
     resolve_model_uri,
 )
 from leadml.registry.runs import log_backtest, log_monitoring, log_scoring
-from leadml.registry.store import (
-    TrackingServerDownError,
-    check_reachable,
-    leadml_home,
-    store_lock,
-    tracking_uri,
-)
+from leadml.registry.store import check_reachable, leadml_home, store_lock, tracking_uri
 from leadml.registry.training import (
     Registered,
     contract_metadata,
@@ -36,7 +30,6 @@ from leadml.registry.training import (
     log_training,
     model_signature,
 )
-from leadml.sklearn_compat import TRUSTED_TYPES
 
 __all__ = [
     "CHALLENGER", "CHAMPION", "TRUSTED_TYPES", "ModelUnavailableError", "Registered",

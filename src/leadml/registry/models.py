@@ -2,7 +2,7 @@
 model's training run logged for reports.
 
 Models are saved with skops, never pickle, and loaded with the allow-list
-:data:`leadml.sklearn_compat.TRUSTED_TYPES` written in code, not the list stored inside the
+:data:`leadml.model.saved_paths.TRUSTED_TYPES` written in code, not the list stored inside the
 model.
 """
 
@@ -13,19 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from leadml.data.schema import Contract
+from leadml.errors import ModelUnavailableError, OutputError
+from leadml.model.saved_paths import TRUSTED_TYPES
+from leadml.model.sklearn_compat import check_trees
 from leadml.registry.store import client, tracking_uri
-from leadml.schema import Contract
-from leadml.sklearn_compat import TRUSTED_TYPES, check_trees
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-
-
-class ModelUnavailableError(RuntimeError):
-    """The requested model cannot be found or loaded."""
-
-
-class RegistryUnavailableError(ModelUnavailableError):
-    """The tracking store or registry answered with an error other than "not found"."""
 
 
 def report_inputs(model_uri: str, *, uri: str | None = None
@@ -124,7 +118,6 @@ def export_model(model_uri: str, folder: Path, *, uri: str | None = None) -> dic
 
     import mlflow
 
-    from leadml.batch import OutputError
 
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):

@@ -5,7 +5,7 @@ champion on recently matured leads; this module registers the result as a new ve
 the same model: the parent's metadata (columns, reference lead, ranges), its reference
 probabilities and test-window predictions moved by the same shift (so grades by share,
 the report and the plan stay consistent), tags naming the parent and the leads used, and the
-``challenger`` alias; ``champion`` only when the gate (:mod:`leadml.promotion`) passes on
+``challenger`` alias; ``champion`` only when the gate (:mod:`leadml.registry.promotion`) passes on
 the held-out newest leads.
 """
 
@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml.model.saved_paths import TRUSTED_TYPES
+from leadml.model.wrappers import served
 from leadml.registry import store
 from leadml.registry.models import CHALLENGER, CHAMPION, model_version
-from leadml.serving import served
-from leadml.sklearn_compat import TRUSTED_TYPES
 
 
 def register_recalibrated(model, *, parent_uri: str, lineage: dict[str, Any], shift,
                           promote: bool, decision: str, numbers: dict[str, float]) -> dict:
-    """Log and register ``model`` (a :class:`~leadml.drift.RateShifted`) as a new version
+    """Log and register ``model`` (a :class:`~leadml.model.wrappers.RateShifted`) as a new version
     of the parent's model; returns name, version, uri and whether it became champion."""
     import mlflow
     import yaml

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from leadml.registry import store
+from leadml.training.metrics import score_distribution_figure
 
 
 def log_scoring(manifest: dict[str, Any], *, experiment: str = "leadml-scoring",
@@ -53,7 +54,6 @@ def _log_score_distribution(dist: dict[str, Any], manifest: dict[str, Any]) -> N
     import matplotlib.pyplot as plt
     import mlflow
 
-    from leadml.evaluate import score_distribution_figure
 
     expected = sum(v.get("expected_conversions", 0.0)
                    for v in (manifest.get("by_label") or {}).values())

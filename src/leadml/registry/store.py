@@ -15,6 +15,8 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
+from leadml.errors import TrackingServerDownError
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,10 +46,6 @@ def store_lock(uri: str, purpose: str = "store"):
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
-
-
-class TrackingServerDownError(RuntimeError):
-    """The tracking server named by the URI does not answer (exit code 8)."""
 
 
 _ANSWERED: set[str] = set()

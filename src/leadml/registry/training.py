@@ -14,17 +14,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadml import promotion, report
-from leadml.batch import checkpoint
-from leadml.registry import store
-from leadml.registry.models import (
-    CHALLENGER,
-    CHAMPION,
-    RegistryUnavailableError,
-    load_model,
-)
-from leadml.serving import served
-from leadml.sklearn_compat import TRUSTED_TYPES
+from leadml.config import default_rules
+from leadml.errors import RegistryUnavailableError
+from leadml.explain import report
+from leadml.explain.importance import importance_plot
+from leadml.model.encoders import distinct_rows
+from leadml.model.saved_paths import TRUSTED_TYPES
+from leadml.model.sklearn_compat import model_parts
+from leadml.model.wrappers import served
+from leadml.monitoring.monitor import field_reference
+from leadml.process import checkpoint
+from leadml.registry import promotion, store
+from leadml.registry.models import CHALLENGER, CHAMPION, load_model
+from leadml.rules import bant
+from leadml.training.metrics import save_plots
+
+#: The leadml package's folder, copied beside a logged model for MLflow's own loaders.
+PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def input_example(features: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFrame:
@@ -45,7 +51,6 @@ def input_example(features: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFr
 
 def contract_metadata(result, cfg) -> dict[str, Any]:
     """What scoring needs to know about the data a model expects, stored with the model."""
-    from leadml.monitor import field_reference
 
     ds = cfg.dataset
     return {
@@ -119,7 +124,6 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
     source, digest, schema and counts; never its rows)."""
     import mlflow
 
-    from leadml.evaluate import save_plots
 
     uri = store.tracking_uri(cfg.registry.tracking_uri)
     client = store.client(uri)
@@ -186,17 +190,15 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         card = report.model_card(result, cfg, facts)
         mlflow.log_text(card, "model_card.md")
         mlflow.set_tag("mlflow.note.content", card)  # the run's description in the UI
-        import leadml
-
         info = mlflow.sklearn.log_model(
-            served(result.model),  # MLflow's predict: the probability (leadml.serving)
+            served(result.model),  # MLflow's predict: the probability (leadml.model.wrappers)
             name="model",
             serialization_format="skops",
             skops_trusted_types=TRUSTED_TYPES,
             signature=signature,
             input_example=example,
             pip_requirements=store.requirements(),
-            code_paths=[str(Path(leadml.__file__).parent)],
+            code_paths=[str(PACKAGE)],
             registered_model_name=name,
             metadata=contract_metadata(result, cfg),
         )
@@ -230,7 +232,6 @@ def _log_dataset(frame: pd.DataFrame, facts: dict[str, Any], *, target: str) -> 
     import mlflow
     from mlflow.models import infer_signature
 
-    from leadml.features import distinct_rows
 
     path = Path(str(facts["path"]))
     name = path.name if path.exists() else str(facts["path"])
@@ -266,7 +267,6 @@ def settings_params(cfg) -> dict[str, Any]:
 
 def classifier_settings(model) -> dict[str, Any]:
     """The chosen classifier's own settings (C, learning rate, leaves...) as fitted."""
-    from leadml.sklearn_compat import model_parts
 
     clf = model_parts(model)[0][-1]
     return {k: v for k, v in clf.get_params(deep=False).items()
@@ -303,9 +303,6 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
     """Importances, field insights, the test window's predictions and the HTML report."""
     import mlflow
 
-    from leadml import bant
-    from leadml.config import default_rules
-    from leadml.importance import importance_plot
 
     folder.mkdir(parents=True, exist_ok=True)
     if result.importances is not None:
@@ -334,7 +331,7 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
 def _decide(client, name: str, version: str, result, cfg,
             force: bool) -> promotion.Decision:
     """Read the current champion and score this run's test window with it; the rule is
-    :func:`leadml.promotion.decide`. Only "no such alias" means a first champion: any
+    :func:`leadml.registry.promotion.decide`. Only "no such alias" means a first champion: any
     other error stops the job (fails closed), the new version registered, not promoted."""
     ours = result.test_metrics
     numbers = {"challenger_log_loss": ours["log_loss"], "challenger_roc_auc": ours["roc_auc"]}

@@ -1,0 +1,208 @@
+"""The BANT rules file: which columns carry Budget, Authority, Need and Timeline, what
+meets each, and the label policy (grades, capacity, value). Sales ops edit it without
+retraining; scoring outputs name its hash."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from leadml.config.loading import Frozen, load_yaml
+
+
+class BudgetRule(Frozen):
+    """Met when the stated budget is at least ``min``; below ``disqualify_below`` is a hard
+    disqualifier; missing is unknown."""
+
+    column: str
+    min: float = Field(ge=0)
+    disqualify_below: float | None = Field(None, ge=0)
+
+
+class AuthorityRule(Frozen):
+    """Regular expressions (case-insensitive) on any text or categorical column (a job
+    title, an occupation, a seniority field), after dots are removed so that "V.P." reads
+    as "VP"; ``met_values`` and ``disqualify_values`` list exact values (case-insensitive)
+    beside them. Disqualifying wins over met."""
+
+    column: str
+    met: tuple[str, ...] = ()
+    disqualify: tuple[str, ...] = ()
+    met_values: tuple[str, ...] = ()
+    disqualify_values: tuple[str, ...] = ()
+
+
+class NeedRule(Frozen):
+    """Value lists on any categorical column that says what the lead needs (compared
+    case-insensitively), and regular expressions (``met_patterns``,
+    ``disqualify_patterns``) beside them; other stated values count as ``otherwise``."""
+
+    column: str
+    met: tuple[str, ...] = ()
+    disqualify: tuple[str, ...] = ()
+    met_patterns: tuple[str, ...] = ()
+    disqualify_patterns: tuple[str, ...] = ()
+    otherwise: Literal["not_met", "unknown"] = "not_met"
+
+
+class TimelineRule(Frozen):
+    """Met when the parsed timeline is within ``max_months``; "no plans" and the like are
+    hard disqualifiers when ``disqualify_no_plans`` is set; unparseable text is unknown."""
+
+    column: str
+    max_months: float = Field(gt=0)
+    disqualify_no_plans: bool = True
+
+
+class SalesQualified(Frozen):
+    """Who is handed to sales: leads meeting ``min_criteria_met`` BANT criteria and every
+    cut-off given (``min_probability``, ``min_expected_value``), then, when a capacity is
+    set, only the best ``capacity`` leads of the run (or ``capacity_share`` of its scored
+    leads) by ``rank_by``, ties broken by lead id; the rest are nurture."""
+
+    min_probability: float | None = Field(None, ge=0, le=1)
+    min_criteria_met: int = Field(0, ge=0, le=4)
+    min_expected_value: float | None = None
+    capacity: int | None = Field(None, ge=0)
+    capacity_share: float | None = Field(None, gt=0, le=1)
+    rank_by: Literal["probability", "expected_value"] = "probability"
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> SalesQualified:
+        if self.capacity is not None and self.capacity_share is not None:
+            raise ValueError("give capacity (leads per scoring run) or capacity_share (a "
+                             "share of the run's scored leads), not both")
+        if all(getattr(self, k) is None for k in ("min_probability", "min_expected_value",
+                                                  "capacity", "capacity_share")):
+            raise ValueError("say how a lead becomes sales-qualified: set min_probability, "
+                             "min_expected_value, capacity or capacity_share")
+        return self
+
+    @property
+    def by_capacity(self) -> bool:
+        return self.capacity is not None or self.capacity_share is not None
+
+
+class LabelPolicy(Frozen):
+    """Precedence: (1) any hard disqualifier -> disqualified; (2) probability below
+    ``disqualify_below_probability`` -> disqualified; (3) at least ``min_criteria_met``
+    BANT criteria met and every cut-off of ``sales_qualified`` passed -> sales_qualified,
+    as far as the capacity allows; (4) otherwise nurture."""
+
+    sales_qualified: SalesQualified
+    disqualify_below_probability: float | None = Field(None, ge=0, le=1)
+
+
+class Value(Frozen):
+    """What a converted lead is worth, for expected value = probability x value - cost:
+    a deal-value ``column`` of the lead file, a ``default`` (the value of every lead, or
+    of a lead whose column is blank), and the ``cost_per_contact`` of working a lead."""
+
+    column: str | None = None
+    default: float | None = Field(None, ge=0)
+    cost_per_contact: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_value(self) -> Value:
+        if self.column is None and self.default is None:
+            raise ValueError("value needs a column (the deal value of each lead) or a "
+                             "default (one value for every lead), or both")
+        return self
+
+
+class Grades(Frozen):
+    """A to D. ``probability``: lower bounds on the probability. ``share``: the shares of
+    leads graded A, B and C in the model's newest (test) window, turned into fixed
+    probability cut-offs when the model is loaded, so a grade means the same every night."""
+
+    method: Literal["probability", "share"] = "probability"
+    A: float = Field(0.40, gt=0, lt=1)
+    B: float = Field(0.20, gt=0, lt=1)
+    C: float = Field(0.08, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Grades:
+        if self.method == "probability" and not self.A > self.B > self.C:
+            raise ValueError(f"probability cut-offs must fall from A to C, got A={self.A}, "
+                             f"B={self.B}, C={self.C}")
+        if self.method == "share" and self.A + self.B + self.C >= 1:
+            raise ValueError("shares of A, B and C must leave some leads for D")
+        return self
+
+
+class Rules(Frozen):
+    """BANT criteria, each optional (a criterion the export cannot support is left out and
+    is ``unknown`` for every lead), the label policy and the grades."""
+
+    budget: BudgetRule | None = None
+    authority: AuthorityRule | None = None
+    need: NeedRule | None = None
+    timeline: TimelineRule | None = None
+    label_policy: LabelPolicy
+    value: Value | None = None
+    grades: Grades = Grades()
+    source: Path | None = Field(None, exclude=True)
+    sha256: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> Rules:
+        import re
+
+        checks = [("authority", k) for k in ("met", "disqualify")] + \
+            [("need", k) for k in ("met_patterns", "disqualify_patterns")]
+        for criterion, kind in checks:
+            rule = getattr(self, criterion)
+            for i, pattern in enumerate(getattr(rule, kind) if rule else ()):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{criterion}.{kind}[{i}] {pattern!r} is not a valid "
+                                     f"regular expression: {exc}") from None
+        for criterion in ("authority", "need"):
+            rule = getattr(self, criterion)
+            if rule is not None and not any(getattr(rule, k) for k in type(rule).model_fields
+                                            if k.startswith("met")):
+                raise ValueError(f"{criterion} names no value or pattern that meets it: add "
+                                 f"{criterion}.met (or leave {criterion} out: unknown)")
+        need = self.label_policy.sales_qualified.min_criteria_met
+        if need > len(self.configured):
+            raise ValueError(
+                f"label_policy.sales_qualified.min_criteria_met is {need} but only "
+                f"{len(self.configured)} criteria are configured ({self.configured}): no lead "
+                "could be sales-qualified; lower it")
+        sq = self.label_policy.sales_qualified
+        if self.value is None and (sq.rank_by == "expected_value"
+                                   or sq.min_expected_value is not None):
+            raise ValueError("label_policy.sales_qualified uses expected value (rank_by or "
+                             "min_expected_value) but the file has no value section: add "
+                             "value.column or value.default, and value.cost_per_contact")
+        return self
+
+    @property
+    def configured(self) -> list[str]:
+        """The BANT criteria this file defines, in B-A-N-T order."""
+        return [c for c in ("budget", "authority", "need", "timeline")
+                if getattr(self, c) is not None]
+
+    @property
+    def columns(self) -> list[str]:
+        """The lead columns the configured criteria (and the deal value) read."""
+        value = [self.value.column] if self.value and self.value.column else []
+        return list(dict.fromkeys([*(getattr(self, c).column for c in self.configured),
+                                   *value]))
+
+
+def load_rules(path: str | os.PathLike) -> Rules:
+    """Read and validate a BANT rules file; every problem is listed with its line."""
+    return load_yaml(Path(path), Rules, "rules file")
+
+
+def default_rules() -> Rules:
+    """The BANT rules shipped inside the package (``leadml/config/bant_default.yaml``, the same
+    text as ``pipelines/configs/bant.yaml``; a test keeps them equal)."""
+    from importlib.resources import files
+
+    return load_rules(Path(str(files("leadml.config") / "bant_default.yaml")))

@@ -1,0 +1,180 @@
+"""Which fields the model leans on, and how each field's values convert: for sales ops.
+
+- :func:`permutation_importances`: how much ROC AUC the model loses on the test window when
+  one raw field's values are shuffled across leads, with the spread over repeats. Fields are
+  the raw input columns (a job title is one field, not forty word indicators).
+- :func:`field_insights`: for each field, the conversion rate per value (or per quantile bin
+  of a number) against the overall rate, with counts, over the whole labelled history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+
+from leadml.config import Columns
+from leadml.data.values import is_missing, parse_numbers
+from leadml.explain.effects import Explainer
+
+NOT_STATED = "(not stated)"
+OTHER = "(other values)"
+
+
+def permutation_importances(model, X: pd.DataFrame, y: np.ndarray, *, repeats: int = 5,
+                            seed: int = 0, max_rows: int = 20_000) -> pd.DataFrame:
+    """Drop in ROC AUC when each raw field is shuffled, mean and spread over ``repeats``.
+
+    The numbers of scikit-learn's ``permutation_importance`` (``random_state=seed``), to
+    rounding: the same shuffles (:func:`shuffles`), but for a leadml model each shuffled
+    field's probabilities come from one encoding of the leads and, per repeat, one walk
+    of the trees or a swap of per-field parts (:meth:`leadml.explain.effects.Explainer.shuffled`),
+    not from scoring the leads again for every field and repeat."""
+    if len(y) > max_rows:  # a fixed, seeded sample keeps this to seconds on big windows
+        keep = np.sort(np.random.default_rng(seed).choice(len(y), max_rows, replace=False))
+        X, y = X.iloc[keep], y[keep]
+    drops = _shuffled_drops(model, X, y, repeats, seed)
+    if drops is None:  # a model whose fields cannot be swapped: scikit-learn scores again
+        drops = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=repeats,
+                                       random_state=seed, n_jobs=1).importances
+    table = pd.DataFrame({"field": list(X.columns), "importance": drops.mean(axis=1),
+                          "std": drops.std(axis=1), "low": drops.min(axis=1),
+                          "high": drops.max(axis=1)})
+    table = table.sort_values("importance", ascending=False, kind="stable")
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+def shuffles(n: int, repeats: int, seed: int) -> list[np.ndarray]:
+    """The orders of ``n`` leads that scikit-learn's ``permutation_importance`` with
+    ``random_state=seed`` gives every column, one per repeat: in repeat ``r``, lead ``i``
+    holds lead ``shuffles(...)[r][i]``'s value.
+
+    >>> [order.tolist() for order in shuffles(5, 2, seed=0)]
+    [[1, 0, 2, 3, 4], [4, 1, 3, 2, 0]]
+    """
+    seed = np.random.RandomState(seed).randint(np.iinfo(np.int32).max + 1)
+    rng, order, donor, out = np.random.RandomState(seed), np.arange(n), np.arange(n), []
+    for _ in range(repeats):
+        # As scikit-learn does: shuffle the last order again, and apply it to the column
+        # as the last repeat left it.
+        rng.shuffle(order)
+        donor = donor[order]
+        out.append(donor)
+    return out
+
+
+def _shuffled_drops(model, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int
+                    ) -> np.ndarray | None:
+    """(fields x repeats) drops in ROC AUC from :meth:`Explainer.shuffled`; None when the
+    model's fields cannot be swapped that way."""
+    from sklearn.metrics import roc_auc_score
+
+
+    found = Explainer(model).shuffled(X, shuffles(len(y), repeats, seed))
+    if found is None:
+        return None
+    p, repeated = found
+    baseline = roc_auc_score(y, p)
+    return np.array([[baseline - (roc_auc_score(y, probabilities[field])
+                                  if field in probabilities else baseline)
+                      for probabilities in repeated] for field in X.columns])
+
+
+def _bin_labels(edges: np.ndarray) -> list[str]:
+    def fmt(x: float) -> str:
+        return f"{x:,.0f}" if abs(x) >= 10 or float(x).is_integer() else f"{x:,.2f}"
+
+    return [f"{fmt(a)} to {fmt(b)}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _values(raw: pd.Series, role: str, markers: tuple[str, ...], *, bins: int,
+            top: int) -> pd.Series:
+    """The value (or bin) each lead falls in, as text."""
+    missing = is_missing(raw, markers)
+    if role == "numeric":
+        numbers = parse_numbers(raw, markers)[0].to_numpy(dtype=float)
+        stated = numbers[~missing & np.isfinite(numbers)]
+        edges = np.unique(np.quantile(stated, np.linspace(0, 1, bins + 1))) if len(stated) \
+            else np.array([])
+        out = np.full(len(raw), NOT_STATED, dtype=object)
+        if len(edges) >= 2:
+            which = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0,
+                            len(edges) - 2)
+            labels = np.asarray(_bin_labels(edges), dtype=object)
+            ok = ~missing & np.isfinite(numbers)
+            out[ok] = labels[which[ok]]
+        elif len(edges) == 1:
+            out[~missing] = f"{edges[0]:,.0f}"
+        return pd.Series(out, index=raw.index)
+    text = raw.astype(str).str.strip()
+    if role == "text":
+        text = text.str.lower()
+    text = text.where(~missing, NOT_STATED)
+    common = text[text != NOT_STATED].value_counts().index[:top]
+    return text.where(text.isin(common) | (text == NOT_STATED), OTHER)
+
+
+def field_insights(features: pd.DataFrame, y: np.ndarray, columns: Columns,
+                   missing_values: tuple[str, ...], *, bins: int = 5, top: int = 10
+                   ) -> pd.DataFrame:
+    """Per field and value: leads, conversions, conversion rate and lift over the overall rate.
+
+    >>> X = pd.DataFrame({"source": ["web", "web", "fair", ""]})
+    >>> t = field_insights(X, np.array([1, 1, 0, 0]), Columns(categorical=("source",)), ("",))
+    >>> t[["value", "leads", "conversion_rate", "lift"]].to_dict("records")[0]
+    {'value': 'web', 'leads': 2, 'conversion_rate': 1.0, 'lift': 2.0}
+    """
+    overall = float(np.mean(y))
+    roles = {**{c: "numeric" for c in columns.numeric},
+             **{c: "categorical" for c in columns.categorical},
+             **{c: "text" for c in columns.text}}
+    parts = []
+    for field, role in roles.items():
+        values = _values(features[field], role, missing_values, bins=bins, top=top)
+        g = pd.DataFrame({"value": values.to_numpy(), "y": y}).groupby("value", sort=False)["y"]
+        t = pd.DataFrame({"leads": g.size(), "conversions": g.sum()}).reset_index()
+        t.insert(0, "field", field)
+        t["conversion_rate"] = t["conversions"] / t["leads"]
+        t["lift"] = t["conversion_rate"] / overall if overall else np.nan
+        order = t["value"].isin([NOT_STATED, OTHER]).astype(int)  # those last
+        if role == "numeric":
+            first = t["value"].str.extract(r"^(-?[\d,.]+)")[0].str.replace(",", "")
+            t = t.assign(_o=order, _k=pd.to_numeric(first, errors="coerce")) \
+                .sort_values(["_o", "_k"], kind="stable")
+        else:
+            t = t.assign(_o=order, _k=-t["leads"]).sort_values(["_o", "_k"], kind="stable")
+        parts.append(t.drop(columns=["_o", "_k"]))
+    table = pd.concat(parts, ignore_index=True)
+    table[["leads", "conversions"]] = table[["leads", "conversions"]].astype(int)
+    return table
+
+
+def importance_figure(table: pd.DataFrame):
+    """Horizontal bars of the drop in ROC AUC per field, with the spread over repeats."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = table.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(t) + 1.2))
+    ax.barh(t["field"], t["importance"], xerr=t["std"], color="#3b7dd8", ecolor="grey")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("drop in ROC AUC when the field is shuffled (test window)")
+    ax.set_title("Which fields the model leans on")
+    fig.tight_layout()
+    return fig
+
+
+def importance_plot(table: pd.DataFrame, path: Path) -> Path:
+    """:func:`importance_figure` saved as a PNG file."""
+    import matplotlib.pyplot as plt
+
+    fig = importance_figure(table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

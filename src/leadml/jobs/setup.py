@@ -1,0 +1,79 @@
+"""Setup jobs: a first training config and a first rules file drafted from an export, and
+the generated sample data."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from leadml.config import (
+    TrainConfig,
+    load_config,
+)
+from leadml.data.tables import read_table, write_table, write_text
+from leadml.errors import ConfigError
+from leadml.jobs.training import audited_history
+from leadml.setup.config_init import draft
+from leadml.setup.rules_init import rules_text
+from leadml.setup.synthetic import make_sample
+from leadml.setup.synthetic_crm import write_crm_export
+
+logger = logging.getLogger(__name__)
+
+
+def rules_init(cfg: TrainConfig, output: Path) -> str:
+    """Write a starting BANT rules file for the config's history (every guess commented);
+    refuses to overwrite an existing file. Returns its text."""
+
+    if output.exists():
+        raise ConfigError(f"'{output}' exists: leadml rules init never overwrites a rules "
+                          "file; choose another --output or remove it")
+    _, history = audited_history(cfg, refuse=False)
+    text = rules_text(history, cfg)
+    write_text(text, output)
+    return text
+
+
+def config_init(export: Path, output: Path, *, target: str | None = None,
+                positive: tuple[str, ...] = (), outcomes: Path | None = None,
+                delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+    """Write a first training config for a lead export (:mod:`leadml.setup.config_init`), every
+    choice commented; refuses to overwrite a file. Returns a line per choice."""
+    import tempfile
+
+
+    if output.exists():
+        raise ConfigError(f"'{output}' exists: leadml config init never overwrites a config; "
+                          "choose another --output or remove it")
+    frame = read_table(export, delimiter=delimiter, encoding=encoding)
+    table = read_table(outcomes, delimiter=delimiter, encoding=encoding) \
+        if outcomes is not None else None
+    text, notes = draft(frame, export, output, target=target, positive=positive,
+                        outcomes=table, outcomes_path=outcomes, delimiter=delimiter,
+                        encoding=encoding)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=output.parent,
+                                     delete=False) as tmp:
+        tmp.write(text)
+    try:
+        load_config(tmp.name)  # what is written loads (paths relative to its folder)
+    finally:
+        os.unlink(tmp.name)
+    write_text(text, output)
+    return notes
+
+
+def sample(out: Path, *, rows: int, seed: int, nightly_rows: int):
+    """Write the synthetic history and nightly file; returns both frames."""
+
+    history, nightly = make_sample(rows, seed=seed, nightly_rows=nightly_rows)
+    write_table(history, out / "leads.csv")
+    write_table(nightly, out / "nightly.csv")
+    return history, nightly
+
+
+def sample_crm(out: Path, *, rows: int, seed: int, nightly_rows: int) -> dict:
+    """Write the CRM-style sample (:mod:`leadml.setup.synthetic_crm`) and its first config."""
+
+    return write_crm_export(out, rows, seed=seed, nightly_rows=nightly_rows)

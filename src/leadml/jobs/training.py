@@ -1,0 +1,183 @@
+"""Training jobs: the audit of a history, a training run (fit, log, register, promote) and a
+backtest.
+
+Each job wires the library's steps (read, validate, audit, fit, log, score) and returns
+what it made; it prints nothing and exits nothing. The CLI parses arguments, calls a job and
+maps its errors to exit codes; ``pipelines/`` scripts and Python callers (an Airflow task, a
+notebook) call the same functions::
+
+    from leadml import jobs
+    from leadml.config import load_config
+
+    result, registered = jobs.train(load_config("pipelines/configs/sample.yaml"))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from leadml import registry
+from leadml.config import (
+    Rules,
+    TrainConfig,
+)
+from leadml.data.audit import audit_frame, refuse_if_blocked
+from leadml.data.schema import History, probability_meaning
+from leadml.data.tables import file_sha256, frame_sha256, read_table
+from leadml.errors import ConfigError
+from leadml.explain.importance import field_insights, permutation_importances
+from leadml.process import checkpoint, spared
+from leadml.registry import log_backtest
+from leadml.training.backtest import backtest as replay
+from leadml.training.backtest import write_backtest
+from leadml.training.fit import train as fit
+
+logger = logging.getLogger(__name__)
+
+
+# --- reading a history ---------------------------------------------------------------------
+
+def read_history(cfg: TrainConfig, data: pd.DataFrame | None = None,
+                 outcomes: pd.DataFrame | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The lead history and, when the config names one, the outcomes table: read from the
+    config's files, or given as DataFrames (``data``, ``outcomes``) by a Python caller."""
+
+    ds = cfg.dataset
+    if data is None:
+        if ds.path is None:
+            raise ConfigError("dataset.path is not set: name the lead history in the config, "
+                              "or pass the leads as a DataFrame (leadml.train_model(config, "
+                              "data=leads))")
+        raw = read_table(ds.path, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
+    else:
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data must be a pandas DataFrame of leads, got {type(data)}")
+        raw = data
+    if ds.outcomes is not None and outcomes is None:
+        outcomes = read_table(ds.outcomes.path, delimiter=ds.csv.delimiter,
+                                 encoding=ds.csv.encoding)
+    # Personal data goes here, at the door: nothing after this line can log or store it.
+    raw = raw.drop(columns=[c for c in ds.columns.personal if c in raw.columns])
+    unused = sorted(set(raw.columns) - set(ds.columns.features) - set(ds.columns.excluded)
+                    - {ds.id_column, ds.time_column} - ds.outcome_columns)
+    if unused:
+        logger.warning("columns not named in the config are not used: %s (list them under "
+                       "columns.excluded to silence this)", unused)
+    return raw, outcomes
+
+
+def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
+    """What data trained the model: logged with the run and written in the model card."""
+    return {
+        "path": cfg.dataset.source_name,
+        "sha256": sha256,
+        "rows": int(len(history.target)),
+        "conversions": int(history.target.sum()),
+        "positive_rate": round(float(history.target.mean()), 6),
+        "first_time": str(history.time.iloc[0]),
+        "last_time": str(history.time.iloc[-1]),
+        "horizon_days": history.horizon_days,
+        "as_of": None if history.as_of is None else str(history.as_of),
+        "unlabelled_young_leads": history.unlabelled,
+        "open_leads": history.open_leads,
+        "probability_means": probability_meaning(history.horizon_days),
+    }
+
+
+def audited_history(cfg: TrainConfig, *, refuse: bool = True, data: pd.DataFrame | None = None,
+                    outcomes: pd.DataFrame | None = None):
+    """Read and audit the history: (the audit, the validated :class:`History`). Raises
+    :class:`~leadml.errors.LeadDataError` on a blocking finding when ``refuse``."""
+
+    raw, outcomes = read_history(cfg, data, outcomes)
+    audit, history = audit_frame(raw, cfg, outcomes)
+    if refuse:
+        refuse_if_blocked(audit)
+    return audit, history
+
+
+# --- the jobs ------------------------------------------------------------------------------
+
+def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None = None,
+          data: pd.DataFrame | None = None, outcomes: pd.DataFrame | None = None):
+    """Read, validate, audit, train, log, register, promote. ``rules``: the team's BANT
+    rules, for the grade cut-offs of the report logged with the run. ``data`` (and
+    ``outcomes``): the history as DataFrames instead of the config's files.
+
+    Returns the :class:`~leadml.training.fit.TrainResult` and the
+    :class:`~leadml.registry.Registered` version.
+    """
+
+    registry.check_reachable(registry.tracking_uri(cfg.registry.tracking_uri))  # before fitting
+    with spared():  # (MLflow's and scikit-learn's modules, imported by now)
+        return _train(cfg, force_promote=force_promote, rules=rules, data=data,
+                      outcomes=outcomes)
+
+
+def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
+           data: pd.DataFrame | None, outcomes: pd.DataFrame | None):
+
+    started = time.perf_counter()
+    audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
+    audited = time.perf_counter() - started
+    for finding in audit.findings:
+        logger.warning("audit: %s", finding.message)
+    refuse_if_blocked(audit)
+    facts = dataset_facts(history, cfg, file_sha256(cfg.dataset.path) if data is None
+                          else frame_sha256(data))
+    logger.info("%d leads, %d conversions (%.2f%%), %s to %s", facts["rows"],
+                facts["conversions"], 100 * facts["positive_rate"], facts["first_time"],
+                facts["last_time"])
+    if history.horizon_days is not None:
+        logger.info("horizon %g days at %s: %d leads too young to know are left out of "
+                    "training and evaluation", history.horizon_days, facts["as_of"],
+                    history.unlabelled)
+    if history.open_leads:
+        logger.info("%d leads still open (their outcome in neither positive_values nor "
+                    "negative_values) are left out of training and evaluation",
+                    history.open_leads)
+    start = time.perf_counter()
+    result = fit(history, cfg)
+    checkpoint("train_fitted")
+    result.timings["read_and_audit_seconds"] = audited
+    result.timings["train_seconds"] = time.perf_counter() - start
+    result.audit = audit
+    features = list(cfg.dataset.columns.features)
+    start = time.perf_counter()
+    result.importances = permutation_importances(result.model, result.X_test[features],
+                                                 result.y_test, seed=cfg.model.seed)
+    result.insights = field_insights(history.features, history.target, cfg.dataset.columns,
+                                     cfg.dataset.missing_values)
+    result.timings["importance_seconds"] = time.perf_counter() - start
+    logger.info("fields the model leans on most: %s", ", ".join(
+        result.importances["field"].head(5)))
+    target = cfg.dataset.target.column if cfg.dataset.target else "converted"
+    registered = registry.log_training(result, cfg, facts, force_promote=force_promote,
+                                       rules=rules, dataset=history.features[features].assign(
+                                           **{target: history.target}))
+    return result, registered
+
+
+def audit(cfg: TrainConfig, output: Path | None = None, *, data: pd.DataFrame | None = None,
+          outcomes: pd.DataFrame | None = None):
+    """Audit the history and write the audit JSON (when ``output``); returns (the audit, its
+    path). Does not raise on blocking findings: the caller reads ``audit.blocking``."""
+    report, _ = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
+    if output is None:
+        return report, None
+    return report, report.write(output)
+
+
+def backtest(cfg: TrainConfig, *, start: float, window: float, end: float, output: Path):
+    """Retrain before each window and score it; writes the tables and plot to ``output``
+    and logs an MLflow run. Returns (the backtest, its files, the run id)."""
+
+    _, history = audited_history(cfg)
+    bt = replay(history, cfg, start=start, window=window, end=end)
+    files = write_backtest(bt, output)
+    return bt, files, log_backtest(bt, cfg, files, start=start, window=window, end=end)

@@ -1,0 +1,154 @@
+"""Compiled walks of a fitted binary gradient-boosting model's trees, every tree per lead
+in one parallel pass: its decision (:func:`decisions`), and its decision with each field
+swapped for the reference's, or for another lead's (:func:`swapped_decisions`: reasons, and
+permutation importances).
+
+scikit-learn walks a million leads down one tree, then the next (133 Python-level calls
+for a typical model); here each lead walks all the trees while its row is in cache: the
+same sums in the same order, bit for bit ``decision_function``, 1.2x (20k leads) to 1.4x
+(200k leads) faster.
+
+Swapping one field and re-running the trees, once per field, walks every tree once per field
+(14 fields: 15 walks). But a lead's swapped walk in a tree is its own walk until the first
+node that splits on the swapped field *and* sends the reference the other way; most walks
+never meet such a node (a path splits on a few of the fields). So each lead walks each tree
+once, and only where a field's reference turns the other way is the rest of that field's
+walk taken, with the field's columns set to the reference's values.
+
+The split rule is scikit-learn's own (``_predictor.pyx``: missing values, categories by
+bitset, unknown categories as missing, ``x <= threshold``), read from the fitted predictors
+through :mod:`leadml.model.sklearn_compat`. The original decision is summed in scikit-learn's
+order (bit for bit its ``decision_function``); a swapped decision adds the differences of
+the leaves that changed (equal to re-running the trees to rounding;
+``tests/test_explain.py`` and ``tests/test_features.py`` check both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from leadml.model.sklearn_compat import hist_gradient_boosting_input, hist_gradient_boosting_trees
+
+
+@njit(cache=True, inline="always")
+def _goes_left(k, x, missing_left, is_categorical, threshold, bitset_idx, feature,
+               raw_left, known, f_idx_map):
+    if np.isnan(x):
+        return missing_left[k] == 1
+    if is_categorical[k] == 1:
+        if x < 0:
+            return missing_left[k] == 1
+        c = np.uint8(x)
+        if (raw_left[bitset_idx[k], c // 32] >> (c % 32)) & 1:
+            return True
+        if (known[f_idx_map[feature[k]], c // 32] >> (c % 32)) & 1:
+            return False
+        return missing_left[k] == 1
+    return x <= threshold[k]
+
+
+@njit(cache=True, parallel=True)
+def _decisions(X, baseline, roots, value, feature, threshold, missing_left, left, right,
+               is_leaf, is_categorical, bitset_idx, raw_left, known, f_idx_map):
+    n = X.shape[0]
+    decision = np.empty(n)
+    for i in prange(n):
+        acc = baseline
+        for t in range(roots.shape[0]):
+            k = roots[t]
+            while is_leaf[k] == 0:
+                if _goes_left(k, X[i, feature[k]], missing_left, is_categorical, threshold,
+                              bitset_idx, feature, raw_left, known, f_idx_map):
+                    k = left[k]
+                else:
+                    k = right[k]
+            acc += value[k]
+        decision[i] = acc
+    return decision
+
+
+@njit(cache=True, parallel=True)
+def _swapped_decisions(X, R, ref_row, field_of, n_fields, baseline, roots, value, feature,
+                       threshold, missing_left, left, right, is_leaf, is_categorical,
+                       bitset_idx, raw_left, known, f_idx_map):
+    n = X.shape[0]
+    decision = np.empty(n)
+    swapped = np.empty((n, n_fields))
+    for i in prange(n):
+        r = ref_row[i]  # the row of R lead i's swapped fields are taken from
+        acc = baseline
+        delta = np.zeros(n_fields)
+        turned_in = np.full(n_fields, -1)  # the tree in which a field's walk last turned
+        turned = np.empty(n_fields, dtype=np.int64)  # fields that turned in this tree ...
+        leaves = np.empty(n_fields)  # ... and the leaf value each reached
+        for t in range(roots.shape[0]):
+            k = roots[t]
+            m = 0
+            while is_leaf[k] == 0:
+                j = feature[k]
+                g = field_of[j]
+                row_left = _goes_left(k, X[i, j], missing_left, is_categorical, threshold,
+                                      bitset_idx, feature, raw_left, known, f_idx_map)
+                if turned_in[g] != t:
+                    ref_left = _goes_left(k, R[r, j], missing_left, is_categorical,
+                                          threshold, bitset_idx, feature, raw_left, known,
+                                          f_idx_map)
+                    if ref_left != row_left:  # the swapped walk leaves the lead's here
+                        s = left[k] if ref_left else right[k]
+                        while is_leaf[s] == 0:
+                            js = feature[s]
+                            xs = R[r, js] if field_of[js] == g else X[i, js]
+                            if _goes_left(s, xs, missing_left, is_categorical, threshold,
+                                          bitset_idx, feature, raw_left, known, f_idx_map):
+                                s = left[s]
+                            else:
+                                s = right[s]
+                        turned_in[g] = t
+                        turned[m] = g
+                        leaves[m] = value[s]
+                        m += 1
+                k = left[k] if row_left else right[k]
+            acc += value[k]
+            for q in range(m):
+                delta[turned[q]] += leaves[q] - value[k]
+        decision[i] = acc
+        for g in range(n_fields):
+            swapped[i, g] = acc + delta[g]
+    return decision, swapped
+
+
+def _walked(trees) -> tuple:
+    """The arrays of :class:`leadml.model.sklearn_compat.Trees`, in the compiled walks' order."""
+    return (trees.baseline, trees.roots, trees.value, trees.feature, trees.threshold,
+            trees.missing_left, trees.left, trees.right, trees.is_leaf, trees.is_categorical,
+            trees.bitset_idx, trees.raw_left, trees.known, trees.f_idx_map)
+
+
+def decisions(classifier, X: np.ndarray) -> np.ndarray:
+    """``classifier.decision_function(X)`` of a fitted binary ``HistGradientBoostingClassifier``
+    on the encoded leads ``X``, bit for bit."""
+    trees = hist_gradient_boosting_trees(classifier)
+    return _decisions(hist_gradient_boosting_input(classifier, X), *_walked(trees))
+
+
+def swapped_decisions(classifier, X: np.ndarray, reference: np.ndarray,
+                      field_of: np.ndarray, n_fields: int, *, donor: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(decision, swapped) of a fitted binary ``HistGradientBoostingClassifier`` on the
+    encoded leads ``X``: ``decision`` its ``decision_function(X)``, ``swapped[:, g]`` its
+    decision with every column ``c`` of field ``g`` (``field_of[c] == g``) set to
+    ``reference[c]``; or, given ``donor`` (a row of ``X`` per lead; ``reference`` unused),
+    to ``X[donor[i], c]``: the field's values shuffled across the leads, as a permutation
+    importance shuffles them."""
+    trees = hist_gradient_boosting_trees(classifier)
+    X = hist_gradient_boosting_input(classifier, X)
+    if donor is None:
+        R = hist_gradient_boosting_input(classifier, np.asarray(reference)[None, :])
+        rows = np.zeros(len(X), dtype=np.int64)
+    else:
+        R, rows = X, np.asarray(donor, dtype=np.int64)
+        if rows.shape != (len(X),) or len(X) and not 0 <= rows.min() <= rows.max() < len(X):
+            raise ValueError(f"donor must name a row of X (0 to {len(X) - 1}) for each lead")
+    field_of = np.asarray(field_of, dtype=np.int64)[trees.columns]
+    return _swapped_decisions(X, R, rows, field_of, n_fields, *_walked(trees))

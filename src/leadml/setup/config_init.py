@@ -1,0 +1,440 @@
+"""A first training config for any export, from its header and its values.
+
+``leadml config init EXPORT`` writes the config a person writes after looking at an export:
+which column is the lead id, which the creation time and how it is written, where the
+outcome is, and the role of every other column. Each choice is a comment with what it was
+read from. What the values do not settle is not chosen: a date such as ``03/04/2026`` whose
+values never show which part is the day leaves the time column to the person, naming the two
+patterns; a status column none of whose values reads as converted asks for
+``--positive-value``. Leaks and data health are judged afterwards by ``leadml audit``, on
+the outcomes: this module reads names and values only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadml.config import MISSING_VALUES
+from leadml.data.audit import PERSONAL_NAME, personal_kind
+from leadml.data.values import COMMON_MARKERS, is_missing, parse_numbers, parse_times
+from leadml.errors import ConfigError
+
+SAMPLE = 20_000  # distinct values per column read to tell numbers and times apart
+MAX_CATEGORIES = 1_000  # more distinct values than this: not a category (the audit's bound)
+
+
+def _named(*words: str) -> re.Pattern:
+    """Names holding one of ``words`` as a word (``lead_status``, ``Lead Status``; not
+    ``poutcome``)."""
+    return re.compile(rf"(?:^|[^a-z])(?:{'|'.join(words)})(?:$|[^a-z])", re.IGNORECASE)
+
+
+OUTCOME_NAME = _named("converted", "conversion", "convert", "won", "outcome", "result",
+                      "closed", "became", "status", "stage", "y", "target", "label",
+                      "subscribed")
+CONVERTED_AT_NAME = _named("converted", "conversion", "won", "became", "customer")
+ID_NAME = _named("id", "number", "key", "record", "uuid", "guid")
+CREATED_NAME = _named("created?", "creation", "submitted", "added", "first", "signed up",
+                      "signup")
+LATER_DATE_NAME = _named("last", "latest", "modified", "updated", "closed?", "activity",
+                         "next", "converted", "won", "became")
+TEXT_NAME = _named("title", "role", "position", "designation", "occupation")
+#: Fields sales fills in, or the CRM updates, while a lead is worked (the audit's
+#: leadml.data.leakage.STATE_NAMES, with free-text notes): their value at export time is not
+#: the value the lead arrived with.
+FOLLOW_UP_NAME = _named("last", "latest", "rating", "quality", "profile", "score",
+                        "activity", "assigned", "owner", "disposition", "notable", "tags?",
+                        "notes?", "comments?", "description", "remarks?", "summary",
+                        "reason", "lost")
+POSITIVE = {"1", "y", "yes", "true", "won", "closed won", "converted", "customer", "success",
+            "subscribed", "closed - converted", "closed-won", "closed/won"}
+NEGATIVE = re.compile(r"\b(lost|not converted|unqualified|disqualified|dead|junk|rejected|"
+                      r"no|false|0)\b|^closed\b", re.IGNORECASE)
+OPEN = re.compile(r"\b(open|working|new|contact\w*|progress|nurtur\w*|attempt\w*|pending|"
+                  r"review|engaged|qualifying|qualification|prospect\w*|discovery|demo|"
+                  r"proposal|negotiation|evaluation|lead|mql|sql|opportunity|subscriber)\b",
+                  re.IGNORECASE)
+DAY_MONTH = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})((?:[ T].*)?)")
+TIME_PARTS = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M",
+              "T%H:%M:%S")
+
+
+@dataclass
+class Column:
+    """What one column of the export holds."""
+
+    name: str
+    stated: int  # leads with a value
+    distinct: int
+    kind: str  # number, time, day-month (a date the values leave ambiguous), text
+    unique: bool  # every lead its own value, none missing
+    personal: str | None = None  # leadml.data.audit.personal_kind
+    time_format: str | None = None  # for kind time
+    patterns: tuple[str, ...] = ()  # for kind day-month: the two readings
+    marks: dict | None = None  # for kind number: the csv options it needs, if any
+    words: float = 0.0  # mean words per value
+    code_like: bool = False  # values such as L86824021 or 00Q5e00000AbCdE: digits, no spaces
+
+
+def _distinct(values: pd.Series) -> pd.Series:
+    """The column's distinct stated values (trimmed), the first :data:`SAMPLE` of them."""
+    stated = values[~is_missing(values, MISSING_VALUES)].astype(str).str.strip()
+    return pd.Series(pd.unique(stated.to_numpy(dtype=object))[:SAMPLE], dtype=object)
+
+
+def _numbers(text: pd.Series) -> dict | None:
+    """The csv options under which every value is a number ({} for plain numbers); None."""
+    for marks in ({}, {"decimal": ","}, {"thousands": ","}):
+        if not parse_numbers(text, (), **marks)[1].any():
+            return marks
+    return None
+
+
+def _time_format(name: str, text: pd.Series, numbers: bool) -> tuple[str | None, tuple]:
+    """(the time_format that reads every value, or None; the two readings when day and
+    month are ambiguous)."""
+    if numbers:  # only a column named like a time is read as serial or epoch times
+        if not re.search(r"date|time|creat|_at$", name, re.IGNORECASE):
+            return None, ()
+        x = pd.to_numeric(text)
+        if x.between(20_000, 80_000).all() and (x % 1 != 0).any():
+            return "excel", ()
+        for fmt, lo, hi in (("epoch_s", 9e8, 2.5e9), ("epoch_ms", 9e11, 2.5e12)):
+            if x.between(lo, hi).all():
+                return fmt, ()
+        return None, ()
+    if parse_times(text, "iso").notna().all():
+        return "iso", ()
+    parts = text.str.fullmatch(DAY_MONTH.pattern)
+    if not parts.all():
+        return None, ()
+    found = text.str.extract(DAY_MONTH.pattern)
+    first, second = found[0].astype(int), found[2].astype(int)
+    sep, year = found[1].iloc[0], "%Y" if len(found[3].iloc[0]) == 4 else "%y"
+    readings = []
+    for day_first in (True, False):
+        day, month = (first, second) if day_first else (second, first)
+        if (month > 12).any() or (day > 31).any():
+            continue
+        order = ("%d", "%m") if day_first else ("%m", "%d")
+        for tail in TIME_PARTS:
+            fmt = f"{order[0]}{sep}{order[1]}{sep}{year}{tail}"
+            if parse_times(text, fmt).notna().all():
+                readings.append(fmt)
+                break
+    if len(readings) == 1:
+        return readings[0], ()
+    return None, tuple(readings)
+
+
+def profile(frame: pd.DataFrame) -> list[Column]:
+    """A :class:`Column` for each column of the export ``frame``."""
+    out = []
+    for name in frame.columns:
+        values = frame[name]
+        missing = is_missing(values, MISSING_VALUES)
+        text = _distinct(values)
+        stated = int((~missing).sum())
+        distinct = int(values[~missing].astype(str).str.strip().nunique())
+        marks = _numbers(text) if len(text) else None
+        fmt, readings = _time_format(str(name), text, marks == {}) if len(text) \
+            else (None, ())
+        kind = "time" if fmt else "day-month" if readings else \
+            "number" if marks is not None else "text"
+        out.append(Column(
+            name=str(name), stated=stated, distinct=distinct, kind=kind,
+            unique=stated == len(values) and distinct == len(values) and len(values) > 1,
+            personal=None if ID_NAME.search(str(name)) and not re.search(
+                PERSONAL_NAME, str(name).lower()) else  # an id of digits, not a phone
+            personal_kind(str(name), values, MISSING_VALUES),
+            time_format=fmt, patterns=readings, marks=marks if kind == "number" else None,
+            words=float(text.str.split().str.len().mean()) if len(text) else 0.0,
+            code_like=bool(len(text)) and not text.str.contains(r"\s").any()
+            and bool(text.str.contains(r"\d").all())))
+    return out
+
+
+def _relative(path, output) -> str:
+    """``path`` as the config at ``output`` names it: relative to the config's folder when
+    inside it, else absolute."""
+    path, folder = Path(path).resolve(), Path(output).resolve().parent
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
+
+
+def _q(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
+
+
+def _counts(values: pd.Series) -> pd.Series:
+    stated = values[~is_missing(values, MISSING_VALUES)].astype(str).str.strip()
+    return stated.value_counts()
+
+
+@dataclass
+class Outcome:
+    """Where the outcome is: a flag column, or the conversion time of each lead."""
+
+    lines: list[str]  # the config's target or outcomes section
+    columns: set[str]  # the export's columns it uses
+    summary: str
+
+
+def _flag_outcome(frame: pd.DataFrame, column: str, positive: tuple[str, ...]) -> Outcome:
+    counts = _counts(frame[column])
+    shown = ", ".join(f"{_q(v)} ({n:,})" for v, n in counts.head(12).items())
+    given = {p.casefold() for p in positive}
+    yes = [v for v in counts.index if v.casefold() in (given or POSITIVE)]
+    if not yes:
+        raise ConfigError(
+            f"none of the values of '{column}' reads as converted ({shown}): name them "
+            "with --positive-value (repeat it for several)")
+    rest = [v for v in counts.index if v not in yes]
+    still_open = [v for v in rest if OPEN.search(v) and not NEGATIVE.search(v)]
+    lines = ["  target:", f"    column: {_q(column)}",
+             f"    positive_values: [{', '.join(map(_q, yes))}]"
+             + ("  # named by --positive-value" if positive else "  # read as converted"),
+             f"    # its values: {shown}"]
+    summary = f"outcome '{column}' = {' / '.join(yes)}"
+    lost = [v for v in rest if v not in still_open]
+    if still_open and not lost:
+        lines.append(f"    # {', '.join(map(_q, still_open))} read like leads still being worked, "
+                     "but no value reads as lost: all count as lost until you list the lost "
+                     "ones under negative_values")
+    elif still_open:
+        lines += [f"    negative_values: [{', '.join(map(_q, lost))}]  # read as lost",
+                  f"    # {', '.join(map(_q, still_open))}: still being worked, so left out "
+                  "of training (neither won nor lost yet); move a value that means lost to "
+                  "negative_values"]
+        summary += f", open leads ({', '.join(still_open)}) left out"
+    return Outcome(lines, {column}, summary)
+
+
+def _time_outcome(when: pd.Series, created: pd.Series, *, path: str, id_column: str,
+                  column: Column) -> Outcome:
+    """The outcomes section for conversion times ``when`` (of the leads created at
+    ``created``, row for row) in ``column`` of the table at ``path``."""
+    lag = ((when - created).dt.total_seconds() / 86_400).to_numpy(dtype=float, na_value=np.nan)
+    lag = lag[np.isfinite(lag) & (lag >= 0)]
+    p90 = float(np.quantile(lag, 0.9)) if len(lag) >= 20 else None
+    horizon = max(7, int(np.ceil(p90 / 7) * 7)) if p90 is not None else None
+    lines = ["  outcomes:  # a lead with a conversion time converted",
+             f"    path: {_q(path)}", f"    id_column: {_q(id_column)}",
+             f"    converted_at_column: {_q(column.name)}"]
+    if column.time_format != "iso":
+        lines.append(f"    converted_at_format: {_q(column.time_format)}  # reads every value")
+    if horizon:
+        lines.append(f"    horizon_days: {horizon}  # 90% of the {len(lag):,} conversions came "
+                     f"within {p90:.0f} days of creation: the probability means 'converts "
+                     "within this many days', and younger leads wait until they are this old. "
+                     "Set it to your sales cycle")
+    summary = f"outcome: conversion times in '{column.name}'" + (
+        f", within {horizon} days" if horizon else "")
+    return Outcome(lines, {column.name}, summary)
+
+
+def _times(frame: pd.DataFrame, column: Column) -> pd.Series:
+    values = frame[column.name]
+    return parse_times(values.where(~is_missing(values, MISSING_VALUES), None),
+                       column.time_format)
+
+
+def _outcome_column(cols: list[Column], path, id_col, time_col) -> Column:
+    """The export's one column named like the outcome: a conversion time (with an id and a
+    creation time), else a flag or status column (the binary one among several)."""
+    dated = [c for c in cols if c.kind == "time" and CONVERTED_AT_NAME.search(c.name)
+             and c is not time_col]
+    if len(dated) == 1 and id_col is not None and time_col is not None \
+            and time_col.kind == "time":
+        return dated[0]
+    flags = [c for c in cols if c.kind != "time" and OUTCOME_NAME.search(c.name)
+             and 2 <= c.distinct <= 20 and c is not id_col]
+    binary = [c for c in flags if c.distinct == 2]
+    if len(flags) == 1 or len(binary) == 1:
+        return flags[0] if len(flags) == 1 else binary[0]
+    named = [c.name for c in (*dated, *flags)]
+    raise ConfigError(
+        f"cannot tell which column of '{path}' is the outcome ("
+        + (f"candidates: {named}" if named else "no column is named like one: converted, "
+           "won, status, stage, Became a Customer Date")
+        + "): name it with --target, or pass a table of conversions with --outcomes")
+
+
+def _table_outcome(frame: pd.DataFrame, table: pd.DataFrame, table_path, output, id_col,
+                   time_col, target: str | None) -> Outcome:
+    """The outcomes section for a separate table of conversions (lead id, conversion time)."""
+    if id_col is None or id_col.name not in table.columns:
+        raise ConfigError(
+            f"the outcomes table '{table_path}' must name leads by the export's id column"
+            + (f" '{id_col.name}'" if id_col else " (the export has none: no column holds a "
+               "different value for every lead)") + f"; it has {list(table.columns)}")
+    found = [c for c in profile(table) if c.kind == "time" and c.name != id_col.name]
+    chosen = [c for c in found if c.name == target] if target else found
+    if len(chosen) != 1:
+        raise ConfigError(
+            f"the outcomes table '{table_path}' has {len(found)} column(s) of times "
+            f"{[c.name for c in found]}: name the conversion time with --target")
+    when = pd.Series(_times(table, chosen[0]).to_numpy(),
+                     index=table[id_col.name].astype(str).str.strip())
+    ids = frame[id_col.name].astype(str).str.strip()
+    created = _times(frame, time_col) if time_col is not None and time_col.kind == "time" \
+        else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    matched = pd.Series(when[~when.index.duplicated()].reindex(ids).to_numpy(),
+                        index=frame.index)
+    rel = _relative(table_path, output)
+    return _time_outcome(matched, created, path=rel, id_column=id_col.name, column=chosen[0])
+
+
+def _role(c: Column, rows: int) -> tuple[str, str]:
+    """(role, why) of a column that is neither the id, the time nor the outcome."""
+    if c.personal:
+        return "personal", f"personal data: {c.personal}"
+    if c.stated == 0:
+        return "excluded", "always empty"
+    if c.distinct <= 1:
+        return "excluded", "one value: it carries no information"
+    if c.kind in ("time", "day-month"):
+        return "excluded", "a date: one set after creation can leak the outcome"
+    if OUTCOME_NAME.search(c.name):
+        return "excluded", ("named like an outcome or a stage reached later; a feature "
+                            "only if it is known when the lead is created")
+    if FOLLOW_UP_NAME.search(c.name):
+        return "excluded", ("named like a field sales fills in during follow-up; a feature "
+                            "only if it is known when the lead is created")
+    if c.kind != "number" and c.distinct >= 0.95 * rows or c.unique and ID_NAME.search(c.name):
+        return "excluded", "a different value for nearly every lead: an id"
+    if c.kind == "number":
+        return "numeric", f"numbers ({c.distinct:,} distinct)"
+    if TEXT_NAME.search(c.name) or c.distinct > MAX_CATEGORIES and c.words >= 2:
+        return "text", f"words ({c.distinct:,} distinct values): each word a feature"
+    if c.distinct > MAX_CATEGORIES:
+        return "excluded", (f"{c.distinct:,} distinct values: too many for categories; "
+                            "under text if it is words")
+    return "categorical", f"{c.distinct:,} values"
+
+
+def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None = None,
+          positive: tuple[str, ...] = (), outcomes: pd.DataFrame | None = None,
+          outcomes_path: Path | None = None, delimiter: str = ",",
+          encoding: str = "utf-8") -> tuple[str, list[str]]:
+    """The YAML text of a first training config for the export ``frame`` read from ``path``,
+    to be written at ``output``, and a summary line per choice.
+
+    ``target``: the outcome column (a flag or status column, or the conversion time); by
+    default the one column named like an outcome (``converted``, ``won``, ``status``,
+    ``stage``, ``Became a Customer Date``). ``outcomes``: a table of converted leads (read
+    from ``outcomes_path``) with the export's id column and a conversion time (``target``
+    names it when it has several)."""
+    if len(frame) < 2:
+        raise ConfigError(f"'{path}' has {len(frame)} lead(s): a config needs an export of "
+                          "past leads and their outcomes")
+    if target is not None and outcomes is None and target not in frame.columns:
+        raise ConfigError(f"--target '{target}' is not a column of '{path}'; it has "
+                          f"{list(frame.columns)}")
+    cols = profile(frame)
+    by_name = {c.name: c for c in cols}
+    rows = len(frame)
+    notes: list[str] = []
+
+    ids = [c for c in cols if c.unique and c.kind != "time" and not c.personal]
+    id_col = next((c for c in ids if ID_NAME.search(c.name)),
+                  next((c for c in ids if c.kind == "text" and c.code_like), None))
+    times = [c for c in cols if c.kind in ("time", "day-month") and c is not id_col
+             and not CONVERTED_AT_NAME.search(c.name) and not LATER_DATE_NAME.search(c.name)]
+    time_col = next((c for c in times if CREATED_NAME.search(c.name)),
+                    times[0] if len(times) == 1 else None)
+
+    rel = _relative(path, output)
+    if outcomes is not None:
+        outcome = _table_outcome(frame, outcomes, outcomes_path, output, id_col, time_col,
+                                 target)
+    else:
+        chosen = by_name[target] if target is not None else \
+            _outcome_column(cols, path, id_col, time_col)
+        if chosen.kind == "time":
+            if id_col is None or time_col is None or time_col.kind != "time":
+                raise ConfigError(
+                    f"'{chosen.name}' holds times: conversion times need a lead id and a "
+                    "creation time the values settle; give the outcome as a flag column "
+                    "with --target, or add them to the export")
+            outcome = _time_outcome(_times(frame, chosen), _times(frame, time_col), path=rel,
+                                    id_column=id_col.name, column=chosen)
+        else:
+            outcome = _flag_outcome(frame, chosen.name, positive)
+    notes.append(outcome.summary)
+
+    lines = [f"# Training config written by `leadml config init` from {Path(path).name} "
+             f"({rows:,} leads).",
+             "# Every choice below was read from column names and values: check each one, "
+             "then run",
+             f"# `leadml audit --config {Path(output).name}`, which judges leaks and data "
+             "health on the outcomes.", "", "dataset:", f"  path: {_q(rel)}"]
+    if id_col is not None:
+        lines.append(f"  id_column: {_q(id_col.name)}  # a different value for every lead")
+        notes.append(f"id '{id_col.name}'")
+    else:
+        lines.append("  id_column: null  # no column holds a different value for every "
+                     "lead: the record number is the id")
+        notes.append("no id column (the record number)")
+    if time_col is not None and time_col.kind == "time":
+        lines.append(f"  time_column: {_q(time_col.name)}  # when each lead was created")
+        if time_col.time_format != "iso":
+            lines.append(f"  time_format: {_q(time_col.time_format)}  # reads every value")
+        notes.append(f"time '{time_col.name}' ({time_col.time_format})")
+    else:
+        lines.append("  time_column: null  # rows are taken in file order as time order: "
+                     "check the export is sorted by creation")
+        if time_col is not None:  # day and month ambiguous
+            lines.append(f"  # '{time_col.name}' holds dates whose values never show which "
+                         f"part is the day: set time_column to it and time_format to "
+                         f"{' or '.join(map(_q, time_col.patterns))}")
+            notes.append(f"no time column: day and month of '{time_col.name}' are ambiguous")
+        else:
+            notes.append("no time column (file order)")
+    lines += outcome.lines
+
+    # (an ambiguous date, not the time column, is listed as an excluded date)
+    taken = {c.name for c in (id_col, time_col) if c is not None and c.kind != "day-month"} \
+        | outcome.columns
+    roles: dict[str, list[tuple[str, str]]] = {}
+    marks: dict = {}
+    for c in cols:
+        if c.name in taken:
+            continue
+        role, why = _role(c, rows)
+        if role == "numeric" and c.marks:
+            if marks and c.marks != marks:
+                role, why = "excluded", (f"numbers written with {c.marks}, unlike the other "
+                                         f"columns' {marks}: export them alike")
+            else:
+                marks = c.marks
+        roles.setdefault(role, []).append((c.name, why))
+    if not any(roles.get(r) for r in ("numeric", "categorical", "text")):
+        raise ConfigError(f"no column of '{path}' can be a feature: every one is an id, a "
+                          "date, the outcome, personal data or constant")
+    lines.append("  columns:")
+    for role in ("numeric", "categorical", "text", "excluded", "personal"):
+        if roles.get(role):
+            lines.append(f"    {role}:")
+            lines += [f"      - {_q(name)}  # {why}" for name, why in roles[role]]
+    notes.append(", ".join(f"{len(roles[r])} {r}" for r in
+                           ("numeric", "categorical", "text", "excluded", "personal")
+                           if roles.get(r)))
+    found = sorted({v for c in frame.columns for v in _counts(frame[c]).index[:50]
+                    if v.casefold() in COMMON_MARKERS and v not in MISSING_VALUES})
+    lines.append(f"  missing_values: [{', '.join(map(_q, (*MISSING_VALUES, *found)))}]"
+                 + (f"  # {', '.join(map(_q, found))} found in the export" if found else ""))
+    csv = {**({"delimiter": delimiter} if delimiter != "," else {}),
+           **({"encoding": encoding} if encoding != "utf-8" else {}), **marks}
+    if csv:
+        lines.append("  csv:")
+        lines += [f"    {k}: {_q(v)}" for k, v in csv.items()]
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-") or "export"
+    lines += ["", "registry:", f"  model_name: leadml-{stem}",
+              f"  experiment: leadml-{stem}", ""]
+    return "\n".join(lines), notes

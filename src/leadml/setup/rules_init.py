@@ -1,0 +1,171 @@
+"""A starting BANT rules file for any export, from its columns, values and outcomes.
+
+``leadml rules init --config FILE`` reads the training config's history and writes a rules
+file that sales ops then check: which column carries each criterion (by its name), and
+which of its values meet or disqualify it (by how often leads with that value converted).
+Every guess is a comment in the file, with the numbers behind it. A criterion with no
+fitting column is left out (``unknown`` for every lead) and the comment says why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+
+from leadml.config import Rules, TrainConfig
+from leadml.data.schema import History
+from leadml.data.values import is_missing
+from leadml.rules.bant import TITLES_THAT_CANNOT, TITLES_THAT_SIGN, timeline_months
+
+NAMES = {
+    "budget": r"budget|revenue|spend|amount|deal.?size|annual|turnover|price",
+    "authority": r"title|role|position|occupation|seniority|persona|authority|designation",
+    "need": r"need|interest|pain|reason|use.?case|requirement|goal|what.?matters|challenge",
+    "timeline": r"timeline|time.?frame|purchase.?time|when|horizon|buying.?stage",
+}
+MIN_LEADS = 30  # a value needs this many leads before its conversion rate is trusted
+LIFT_MET, LIFT_LOW = 1.5, 0.4
+
+
+def _pick(candidates: list[str], criterion: str) -> str | None:
+    pattern = re.compile(NAMES[criterion], re.IGNORECASE)
+    return next((c for c in candidates if pattern.search(c)), None)
+
+
+def _rates(values: pd.Series, y: np.ndarray, markers) -> pd.DataFrame:
+    """Leads and conversion rate per stated value, most frequent first."""
+    stated = ~is_missing(values, markers)
+    frame = pd.DataFrame({"value": values[stated].astype(str).str.strip().to_numpy(),
+                          "y": y[stated]})
+    return (frame.groupby("value")["y"].agg(leads="size", rate="mean")
+            .sort_values("leads", ascending=False))
+
+
+def _q(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
+
+
+def _value_lines(key: str, rows: pd.DataFrame, base: float, indent: str = "  ") -> list[str]:
+    lines = [f"{indent}{key}:"]
+    for value, row in rows.iterrows():
+        lines.append(f"{indent}  - {_q(value)}  # {int(row['leads']):,} leads, {row['rate']:.0%} "
+                     f"converted ({row['rate'] / base:.1f}x the {base:.0%} overall)")
+    return lines
+
+
+def rules_text(history: History, cfg: TrainConfig) -> str:
+    """The YAML text of a starting rules file for this history (validated before return)."""
+    ds, y = cfg.dataset, history.target
+    base = float(y.mean())
+    markers = ds.missing_values
+    numeric = list(ds.columns.numeric)
+    words = [*ds.columns.categorical, *ds.columns.text]
+    out = [
+        "# BANT rules written by `leadml rules init` from "
+        f"{ds.path.name} ({len(y):,} leads, {base:.1%} converted).",
+        "# Every choice below is a guess from column names and conversion rates: check each",
+        "# one with sales ops before scoring with it. A criterion left out is 'unknown' for",
+        "# every lead (said once in each scoring manifest). Regular expressions are",
+        "# case-insensitive; dots are removed from titles first (\"V.P.\" reads as \"VP\").",
+        "",
+    ]
+    configured = 0
+
+    column = _pick(numeric, "budget")
+    if column is None:
+        out += ["# budget: left out. No numeric feature is named like a budget "
+                f"({NAMES['budget'].replace('|', ', ')}); numeric features: {numeric}.", ""]
+    else:
+        stated = pd.to_numeric(history.features[column], errors="coerce").dropna()
+        stated = stated[stated > 0]
+        median = float(stated.median()) if len(stated) else 0.0
+        minimum = float(f"{median:.2g}") if median else 0.0
+        out += [f"budget:                      # guessed from the column name '{column}'",
+                f"  column: {_q(column)}",
+                f"  min: {minimum:g}                   # the median stated value "
+                f"({len(stated):,} leads state one)", ""]
+        configured += 1
+
+    for criterion in ("authority", "need"):
+        column = _pick(words, criterion)
+        if column is None:
+            out += [f"# {criterion}: left out. No categorical or text feature is named like "
+                    f"it ({NAMES[criterion].replace('|', ', ')}); candidates: {words}.", ""]
+            continue
+        rates = _rates(history.features[column], y, markers)
+        trusted = rates[rates["leads"] >= MIN_LEADS]
+        met = trusted[trusted["rate"] >= LIFT_MET * base].head(15)
+        low = trusted[trusted["rate"] <= LIFT_LOW * base].head(15)
+        titles = history.features[column].astype(str)
+        patterns = criterion == "authority" and \
+            titles.str.contains(TITLES_THAT_SIGN, case=False, regex=True).mean() >= 0.05
+        if met.empty and not patterns:
+            out += [f"# {criterion}: left out. In '{column}' no value with at least "
+                    f"{MIN_LEADS} leads converts at {LIFT_MET}x the overall rate.", ""]
+            continue
+        out += [f"{criterion + ':':<29}# guessed from the column name '{column}'; "
+                "values by conversion rate", f"  column: {_q(column)}"]
+        if patterns:
+            out += ["  met:                       # titles that can sign",
+                    f"    - {_q(TITLES_THAT_SIGN)}",
+                    "  disqualify:",
+                    f"    - {_q(TITLES_THAT_CANNOT)}"]
+        key = "met_values" if criterion == "authority" else "met"
+        if not met.empty:
+            out += _value_lines(key, met, base)
+        if not low.empty:
+            out += ["  # converting at most "
+                    f"{LIFT_LOW}x the overall rate; disqualify only if sales agree:"]
+            out += ["  # " + line.strip() for line in
+                    _value_lines("disqualify_values" if criterion == "authority"
+                                 else "disqualify", low, base)]
+        if criterion == "need":
+            out += ["  otherwise: not_met          # other stated values"]
+        out.append("")
+        configured += 1
+
+    column = _pick(words, "timeline")
+    readable = 0.0
+    if column is not None:
+        distinct = history.features[column][~is_missing(history.features[column], markers)]
+        distinct = distinct.astype(str).unique()
+        readable = float(np.mean([timeline_months(v) is not None for v in distinct])) \
+            if len(distinct) else 0.0
+    if column is None or readable < 0.5:
+        why = "no categorical or text feature is named like it" if column is None else \
+            f"'{column}' holds few timeline phrases leadml reads ({readable:.0%} of values)"
+        out += [f"# timeline: left out; {why}.", ""]
+    else:
+        out += [f"timeline:                    # guessed from the column name '{column}'",
+                f"  column: {_q(column)}", "  max_months: 6", "  disqualify_no_plans: true",
+                ""]
+        configured += 1
+
+    floor = float(f"{base / 5:.2g}")
+    sql = min(0.9, float(f"{max(2 * base, 0.05):.2g}"))
+    out += [
+        "label_policy:                # precedence: disqualifier > low probability > SQL > "
+        "nurture",
+        "  sales_qualified:",
+        f"    min_probability: {sql:g}        # twice the {base:.1%} overall rate",
+        f"    min_criteria_met: {min(2, configured)}        # of the {configured} criteria "
+        "configured above",
+        "    # capacity_share: 0.1     # instead of min_probability: the best tenth of each "
+        "run's leads (leadml plan --config ... shows what each capacity captures)",
+        f"  disqualify_below_probability: {floor:g}  # a fifth of the overall rate",
+        "",
+        "grades:                      # shares of the model's newest window: A = top 10%",
+        "  method: share",
+        "  A: 0.10",
+        "  B: 0.20",
+        "  C: 0.30",
+        "",
+    ]
+    text = "\n".join(out)
+    import yaml
+
+    Rules.model_validate(yaml.safe_load(text))  # a bug here, not a bad file for the user
+    return text
