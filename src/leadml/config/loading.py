@@ -115,7 +115,7 @@ def _unknown_key(model: type[BaseModel], loc: tuple) -> str:
     """What to say of the unknown key at ``loc``: a near spelling of a key of its section,
     or the sections the key belongs to (it was indented under the wrong one).
 
-    >>> from leadml.config import TrainConfig
+    >>> from leadml.config import Rules, TrainConfig
     >>> _unknown_key(TrainConfig, ("model", "max_fit_lead"))
     "unknown key: did you mean 'max_fit_leads'?"
     >>> _unknown_key(Rules, ("budget", "minimum"))
