@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := outputs
 
-.PHONY: run test tools lint clean
+.PHONY: run test test-fast tools lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,14 @@ tools:
 		echo "missing$$missing: install them (sudo apt-get install$$missing) or their tests skip"; \
 	fi
 
-## test: the whole test suite, slow tests included (CI runs exactly this)
-test: $(VENV)/.installed-test tools
+## test: the linter, then the whole test suite, slow tests included (CI runs exactly this)
+test: $(VENV)/.installed-test tools lint
 	$(BIN)/python -m pytest
+
+## test-fast: the suite without the tests marked slow (no training, no subprocesses), for
+## working on one part; `make test` before a commit
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests pipelines benchmarks

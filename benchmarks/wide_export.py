@@ -34,7 +34,9 @@ from _common import (  # noqa: E402
     write_results,
 )
 
-from leadml.scoring.chunks import CHUNK_BYTES, ScoreSettings, chunk_rows  # noqa: E402
+from leadml.data.tables import CHUNK_BYTES  # noqa: E402
+from leadml.scoring.chunks import chunk_rows  # noqa: E402
+from leadml.scoring.settings import ScoreSettings  # noqa: E402
 
 
 def widen(narrow: Path, wide: Path, fields: int) -> None:

@@ -9,7 +9,8 @@ from leadml.cli import app
 from leadml.config import load_config
 from leadml.data.reason_text import join_slots, join_texts
 from leadml.data.schema import validate_history
-from leadml.explain.effects import MIN_POINTS, Explainer, _tails, field_columns, sentences
+from leadml.explain.effects import MIN_POINTS, Explainer, _tails, sentences
+from leadml.model.encoded import field_columns
 from leadml.registry import input_example, load_scoring_model
 from leadml.scoring.chunks import typed_features
 from leadml.training.fit import train

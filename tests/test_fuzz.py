@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from leadml.config import load_rules
 from leadml.data.values import parse_numbers
 from leadml.errors import ConfigError, LeadDataError, TooManyRejects
-from leadml.scoring.chunks import ScoreSettings, score_file
+from leadml.scoring.chunks import score_file
+from leadml.scoring.settings import ScoreSettings
 from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO
 

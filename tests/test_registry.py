@@ -278,11 +278,14 @@ def test_a_stopped_tracking_server_fails_fast_with_its_own_exit_code(
     assert not (tmp_path / "out.manifest.json").exists()
 
 
-def test_version_is_printed():
+def test_version_is_printed_and_is_the_one_version_string():
     from importlib.metadata import version
 
+    import leadml
+
     result = CliRunner().invoke(app, ["--version"])
-    assert result.exit_code == 0 and result.output.strip() == f"leadml {version('leadml')}"
+    assert result.exit_code == 0 and result.output.strip() == f"leadml {leadml.__version__}"
+    assert version("leadml") == leadml.__version__  # pyproject.toml reads __version__
 
 
 def test_an_exported_model_keeps_its_name_and_version_in_scored_files(tmp_path, config,

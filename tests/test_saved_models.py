@@ -1,7 +1,7 @@
 """Models saved before the package was split into stages still load and score the same.
 
-Their skops files name the classes by the 0.1.0 module paths (``leadml.model.pipeline.*``,
-``leadml.model.wrappers.RateShifted``, ``leadml.model.wrappers.ConversionProbability``);
+Their skops files name the classes by the 0.1.0 module paths (``leadml.features.*``,
+``leadml.drift.RateShifted``, ``leadml.serving.ConversionProbability``);
 tests/fixtures/saved_models_0_1_0/README.md says how they were made.
 """
 

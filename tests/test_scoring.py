@@ -18,7 +18,8 @@ from leadml.cli import app
 from leadml.data import tables
 from leadml.data.tables import csv_chunks, file_sha256
 from leadml.scoring import chunks
-from leadml.scoring.chunks import ScoreSettings, _score_file, chunk_rows, validate_chunk
+from leadml.scoring.chunks import _score_file, chunk_rows, validate_chunk
+from leadml.scoring.settings import ScoreSettings
 from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO
 
@@ -518,7 +519,8 @@ def test_scoring_reads_times_as_the_model_was_trained_never_by_guessing(champion
 
     from leadml.config import load_rules
     from leadml.registry import load_scoring_model
-    from leadml.scoring.chunks import ScoreSettings, score_file
+    from leadml.scoring.chunks import score_file
+    from leadml.scoring.settings import ScoreSettings
 
     model, contract = load_scoring_model("models:/leadml@champion")
     frame = nightly.head(50).copy()

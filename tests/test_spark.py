@@ -13,7 +13,8 @@ import pytest
 from leadml.config import load_rules
 from leadml.errors import TooManyRejects
 from leadml.registry import load_scoring_model
-from leadml.scoring.chunks import ScoreSettings, score_file
+from leadml.scoring.chunks import score_file
+from leadml.scoring.settings import ScoreSettings
 from leadml.setup.synthetic import make_sample
 from tests.helpers import REPO
 

@@ -8,7 +8,7 @@ The Python API (:mod:`leadml.api`, docs/api.md) is importable from here::
     scored = leadml.score_leads(leads, rules="pipelines/configs/bant.yaml")
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one version string (pyproject.toml reads it)
 
 __all__ = ["LeadModel", "Scored", "Trained", "audit_leads", "explain_leads", "load_config",
            "load_model", "load_rules", "sample_leads", "score_leads", "train_model"]

@@ -275,7 +275,8 @@ def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
     :class:`~leadml.errors.TooManyRejects` instead when more than that share is rejected.
     """
     from leadml.errors import LeadDataError
-    from leadml.scoring.chunks import ScoreSettings, score_file
+    from leadml.scoring.chunks import score_file
+    from leadml.scoring.settings import ScoreSettings
 
     if not isinstance(leads, pd.DataFrame):
         raise TypeError(f"leads must be a pandas DataFrame, got {type(leads)}")

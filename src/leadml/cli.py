@@ -28,15 +28,15 @@ from typing import Annotated
 
 import typer
 
+from leadml import __version__
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Predict which sales leads will convert, calibrated and explained.")
 
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
-
-        typer.echo(f"leadml {version('leadml')}")
+        typer.echo(f"leadml {__version__}")
         raise typer.Exit()
 
 
@@ -321,7 +321,7 @@ def score(
 
     def job():
         from leadml import jobs
-        from leadml.scoring.chunks import ScoreSettings
+        from leadml.scoring.settings import ScoreSettings
 
         request = jobs.ScoreRequest(
             input=input_path, output=output, model=model, model_name=model_name,

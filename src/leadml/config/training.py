@@ -355,9 +355,10 @@ class DriftConfig(Frozen):
 
     ``none``: keep the calibration's rate. ``recent_rate``: shift to the rate of the
     newest ``recent_share`` of the labelled leads before the test window. ``known_rate``:
-    shift to ``base_rate``, a rate you know from the CRM's recent months. ``auto``: ``none``
-    or ``recent_rate`` (measured on the calibration window), whichever the backtest of
-    :mod:`leadml.training.calibration` prefers.
+    shift to ``base_rate``, a rate you know from the CRM's recent months. ``auto``: ``none``,
+    ``labelled_rate`` (the rate of every labelled window) or ``recent_rate`` (measured on
+    the calibration window), whichever the backtest of :mod:`leadml.training.calibration`
+    prefers.
     """
 
     method: Literal["auto", "none", "recent_rate", "known_rate"] = "auto"

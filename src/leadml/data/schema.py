@@ -25,6 +25,17 @@ from leadml.data.values import (
 from leadml.errors import ConfigError, LeadDataError
 
 MAX_SHOWN = 5
+#: The scored-lead file's columns, in order: the contract of docs/DESIGN (the leads' own
+#: columns are not copied).
+OUTPUT_COLUMNS = [
+    "lead_id", "conversion_probability", "score", "grade",
+    "bant_budget", "bant_authority", "bant_need", "bant_timeline",
+    "label", "reasons", "model_name", "model_version", "rules_version", "scored_at",
+]
+#: What monitoring reads back from a scored file, and what the report's table of tonight's
+#: leads needs of it.
+MONITORED_COLUMNS = ["lead_id", "conversion_probability", "grade", "label"]
+REPORTED_COLUMNS = [*MONITORED_COLUMNS, "reasons"]
 RECORD_ID = "_record"  # the id column when the config has none: the record number
 
 

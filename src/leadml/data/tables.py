@@ -1,4 +1,7 @@
-"""The only module that reads and writes lead files.
+"""Reading and writing lead files on this machine: CSV and Parquet, in chunks or whole.
+
+(The Spark engine reads cluster storage through Spark itself, :mod:`leadml.scoring.spark`;
+the Python API hands frames to these functions through a temporary Parquet file.)
 
 CSV is read as text (every value a string, nothing guessed), so that validation sees
 exactly what the file holds; Parquet keeps its own types.
@@ -474,6 +477,66 @@ def utf16_bom(path: str | os.PathLike) -> str | None:
     return "UTF-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None
 
 
+def _problems(fields: list[str], record: int, *, width: int, delimiter: str, encoding: str,
+              check_bytes: bool) -> list[Malformed]:
+    """Why a record read as ``fields`` is not a lead row: nothing for a good row; the record
+    and each line an unclosed quote swallowed; or the one reason it is malformed."""
+    pieces = _spanned_lines(fields, delimiter, width)
+    if pieces:
+        return [Malformed(record, f"unclosed quote: a quote runs over the next "
+                          f"{len(pieces) - 1} line(s) (each rejected too); close or remove "
+                          "the quote in the export", pieces[0][:1000]),
+                *(Malformed(record + k, f"swallowed by the unclosed quote of record {record}",
+                            line[:1000]) for k, line in enumerate(pieces[1:], start=1))]
+    if len(fields) != width:
+        return [Malformed(record, f"malformed row: {len(fields)} fields, the header has "
+                          f"{width}", raw_record(fields, delimiter))]
+    if check_bytes and _BAD_BYTE.search("".join(fields)):
+        return [Malformed(record, f"not valid {encoding}: undecodable bytes; an export in "
+                          "another encoding (cp1252 from Excel on Windows) is read with that "
+                          "encoding (--encoding, or dataset.csv.encoding)",
+                          raw_record(fields, delimiter))]
+    if max(map(len, fields)) > MAX_FIELD_CHARS:
+        return [Malformed(record, f"a field is longer than {MAX_FIELD_CHARS} characters",
+                          raw_record([f[:200] for f in fields], delimiter))]
+    return []
+
+
+class _Footer:
+    """One-field records held back while they may be a report footer after the last lead
+    (between FOOTER_LINES of them, at the end of the file); released as malformed rows as
+    soon as a record follows them."""
+
+    def __init__(self, width: int, delimiter: str):
+        self.width, self.delimiter = width, delimiter
+        self.held: list[Malformed] = []
+        self.text: list[str] = []
+        self.too_many = False  # a run of one-field records longer than a footer
+
+    def holds(self, fields: list[str], record: int) -> bool:
+        """Whether ``fields`` is held back (a one-field record that may be a footer line)."""
+        one_field = len(fields) == 1 and self.width > 1 and len(fields[0]) <= 1000 \
+            and "\n" not in fields[0] and "\r" not in fields[0]
+        if one_field and not self.too_many and len(self.held) < FOOTER_LINES[1]:
+            self.held.append(Malformed(record, f"malformed row: 1 fields, the header has "
+                                       f"{self.width}", raw_record(fields, self.delimiter)))
+            self.text.append(fields[0])
+            return True
+        self.too_many = one_field
+        return False
+
+    def release(self, *, too_many: bool = False) -> list[Malformed]:
+        """The held records, as malformed rows: a record followed them."""
+        released, self.held, self.text, self.too_many = self.held, [], [], too_many
+        return released
+
+    def end(self) -> tuple[list[Malformed], list[str]]:
+        """At the end of the file: (the held records' rejects, the footer's lines)."""
+        if len(self.held) >= FOOTER_LINES[0]:
+            return [Malformed(m.record, FOOTER_REASON, m.raw) for m in self.held], self.text
+        return self.held, []
+
+
 def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str = "utf-8",
                chunk_rows: int = 100_000, check_bytes: bool = True
                ) -> tuple[list[str], Iterator[Chunk]]:
@@ -483,15 +546,16 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
     header = csv_header(path, delimiter=delimiter, encoding=encoding)
     width = len(header)
 
+    def chunk(start, rows, numbers, bad, footer=()) -> Chunk:
+        return Chunk(start, pd.DataFrame(rows, columns=header, dtype=object),
+                     np.asarray(numbers, dtype=int), bad, list(footer))
+
     def records() -> Iterator[Chunk]:
         rows: list[list[str]] = []
         numbers: list[int] = []
         bad: list[Malformed] = []
-        held: list[Malformed] = []  # one-field records after the last lead: a footer?
-        held_text: list[str] = []
-        too_many = False
-        record = 0
-        start = 1
+        footer = _Footer(width, delimiter)
+        record, start = 0, 1
         with _open_text(path, encoding) as handle:
             reader = csv.reader(handle, delimiter=delimiter, strict=False)
             next(reader)  # the header, checked above
@@ -502,59 +566,30 @@ def csv_chunks(path: str | os.PathLike, *, delimiter: str = ",", encoding: str =
                     break
                 except csv.Error as exc:  # e.g. a NUL byte
                     record += 1
-                    bad += held
-                    held, held_text, too_many = [], [], False
+                    bad += footer.release()
                     bad.append(Malformed(record, f"unreadable record: {exc}", ""))
                     continue
                 if not fields:
                     continue
                 record += 1
-                one_field = len(fields) == 1 and width > 1 and len(fields[0]) <= 1000 \
-                    and "\n" not in fields[0] and "\r" not in fields[0]
-                if one_field and not too_many and len(held) < FOOTER_LINES[1]:
-                    held.append(Malformed(record, f"malformed row: 1 fields, the header has "
-                                          f"{width}", raw_record(fields, delimiter)))
-                    held_text.append(fields[0])
+                if footer.holds(fields, record):
                     continue
-                too_many = one_field  # (longer than a footer: none of the run is one)
-                bad += held  # not the end of the file: held records are malformed rows
-                held, held_text = [], []
-                pieces = _spanned_lines(fields, delimiter, width)
-                if pieces:
-                    first = record
-                    bad.append(Malformed(record, f"unclosed quote: a quote runs over the next "
-                                         f"{len(pieces) - 1} line(s) (each rejected too); "
-                                         "close or remove the quote in the export",
-                                         pieces[0][:1000]))
-                    for line in pieces[1:]:
-                        record += 1
-                        bad.append(Malformed(record, f"swallowed by the unclosed quote of "
-                                             f"record {first}", line[:1000]))
-                elif len(fields) != width:
-                    bad.append(Malformed(record, f"malformed row: {len(fields)} fields, the "
-                                         f"header has {width}", raw_record(fields, delimiter)))
-                elif check_bytes and _BAD_BYTE.search("".join(fields)):
-                    bad.append(Malformed(record, f"not valid {encoding}: undecodable bytes; "
-                                         "an export in another encoding (cp1252 from Excel "
-                                         "on Windows) is read with that encoding "
-                                         "(--encoding, or dataset.csv.encoding)",
-                                         raw_record(fields, delimiter)))
-                elif max(map(len, fields)) > MAX_FIELD_CHARS:
-                    bad.append(Malformed(record, f"a field is longer than {MAX_FIELD_CHARS} "
-                                         "characters", raw_record([f[:200] for f in fields],
-                                                                  delimiter)))
+                bad += footer.release(too_many=footer.too_many)  # not the end of the file
+                problems = _problems(fields, record, width=width, delimiter=delimiter,
+                                     encoding=encoding, check_bytes=check_bytes)
+                if problems:
+                    bad += problems
+                    record = problems[-1].record
                 else:
                     rows.append(fields)
                     numbers.append(record)
                 if len(rows) + len(bad) >= chunk_rows:
-                    yield Chunk(start, pd.DataFrame(rows, columns=header, dtype=object),
-                                np.asarray(numbers, dtype=int), bad)
+                    yield chunk(start, rows, numbers, bad)
                     rows, numbers, bad, start = [], [], [], record + 1
-        footer = held_text if len(held) >= FOOTER_LINES[0] else []
-        bad += [Malformed(m.record, FOOTER_REASON, m.raw) for m in held] if footer else held
-        if rows or bad or footer:
-            yield Chunk(start, pd.DataFrame(rows, columns=header, dtype=object),
-                        np.asarray(numbers, dtype=int), bad, footer)
+        held, lines = footer.end()
+        bad += held
+        if rows or bad or lines:
+            yield chunk(start, rows, numbers, bad, lines)
 
     return header, records()
 

@@ -225,7 +225,6 @@ def _parse_distinct(values: pd.Series, markers: tuple[str, ...], decimal: str = 
     return numbers.astype("float64"), bad
 
 
-TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "excel", "sequence")  # or a strftime pattern
 #: Day 0 of spreadsheet serial dates (Excel's 1900 date system, LibreOffice, Google Sheets):
 #: 45123.5 is 2023-07-16 12:00.
 SERIAL_EPOCH = pd.Timestamp("1899-12-30", tz="UTC")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml.data.schema import REPORTED_COLUMNS
 from leadml.explain.effects import field_words as words
 from leadml.explain.html import CSS, figure_png, html_table, pyplot
 from leadml.explain.importance import importance_figure
@@ -310,7 +311,7 @@ def _tonight(scored: pd.DataFrame, name: str) -> list[str]:
     qualified = per_label.loc[per_label["label"] == "sales_qualified", "leads"].sum()
     grades = scored["grade"].value_counts().reindex(list("ABCD"), fill_value=0)
     top = scored.sort_values("conversion_probability", ascending=False, kind="stable").head(20)
-    top = top[["lead_id", "conversion_probability", "grade", "label", "reasons"]]
+    top = top[REPORTED_COLUMNS]
     return [
         f"<h2>Tonight's leads: {len(scored):,} scored from {html.escape(name)}</h2>",
         f"<p>{qualified / max(len(scored), 1):.1%} of them are sales-qualified (the "

@@ -22,8 +22,9 @@ from leadml.registry import load_scoring_model, report_inputs, resolve_model_uri
 from leadml.rules import bant, capacity
 from leadml.rules import capacity_plan as planning
 from leadml.rules.capacity_plan import gain_figure
-from leadml.scoring.chunks import SeenIds, check_columns, validate_rows
+from leadml.scoring.chunks import check_columns, validate_rows
 from leadml.scoring.run import with_record_ids
+from leadml.scoring.seen_ids import SeenIds
 from leadml.training.fit import split_windows
 
 logger = logging.getLogger(__name__)

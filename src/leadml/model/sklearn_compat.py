@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.calibration import _SigmoidCalibration
 from sklearn.frozen import FrozenEstimator
 
 from leadml.model.wrappers import RateShifted, unserved
@@ -26,6 +27,17 @@ def _calibrated(model):
         raise ValueError(f"expected one calibrated classifier (a frozen estimator), got "
                          f"{len(pairs)}")
     return pairs[0]
+
+
+def sigmoid_map(scores=None, y=None, *, sample_weight=None, a: float | None = None,
+                b: float | None = None):
+    """Platt's map as ``CalibratedClassifierCV`` holds it (private ``_SigmoidCalibration``):
+    fitted on ``scores`` and outcomes ``y``, or with its ``a`` and ``b`` set."""
+    cal = _SigmoidCalibration()
+    if scores is not None:
+        return cal.fit(scores, y, sample_weight=sample_weight)
+    cal.a_, cal.b_ = a, b
+    return cal
 
 
 def calibrator(model):

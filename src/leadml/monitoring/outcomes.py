@@ -17,17 +17,17 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import MISSING_VALUES
+from leadml.data.schema import MONITORED_COLUMNS
 from leadml.data.tables import file_sha256, read_table
 from leadml.data.values import is_missing, parse_times
 from leadml.errors import ConfigError, LeadDataError
 
 logger = logging.getLogger(__name__)
-SCORED = ["lead_id", "conversion_probability", "grade", "label"]
 
 
 @dataclass(frozen=True)
 class Scored:
-    leads: pd.DataFrame  # one row per scored lead: run, scored_at, model, SCORED columns
+    leads: pd.DataFrame  # one row per scored lead: run, scored_at, model, MONITORED_COLUMNS
     runs: pd.DataFrame  # one row per run: run, scored_at, model, scored, unseen, manifest
     skipped: list[str]  # manifests not used, with why
 
@@ -62,7 +62,7 @@ def read_scored(paths) -> Scored:
             skipped.append(f"{path}: {why}")
             logger.warning("skipping %s: %s", path, why)
             continue
-        frame = read_table(Path(data["output"]))[SCORED]
+        frame = read_table(Path(data["output"]))[MONITORED_COLUMNS]
         frame["conversion_probability"] = pd.to_numeric(frame["conversion_probability"],
                                                         errors="coerce")
         scored_at = pd.Timestamp(data["scored_at"])

@@ -1,7 +1,8 @@
 """Score lead files on Apache Spark with the local engine's own code, partition by partition.
 
 Nothing about a lead is decided here: each partition's rows go through
-:func:`leadml.scoring.chunks.score_chunk`, the function the local engine calls on each chunk, with
+:func:`leadml.scoring.chunks.score_chunk` (the local engine runs its two halves,
+``validate_chunk`` and ``score_checked``, on each chunk, with a thread between them), with
 the same model, contract and rules. What Spark adds is what one machine cannot do alone:
 
 1. **record numbers**: a first pass counts the rows of each input partition, so each row
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import Rules
-from leadml.data.schema import RECORD_ID, Contract
+from leadml.data.schema import OUTPUT_COLUMNS, RECORD_ID, Contract
 from leadml.data.tables import (
     FOOTER_LINES,
     FOOTER_REASON,
@@ -50,7 +51,6 @@ from leadml.explain.effects import Explainer
 from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.rules import capacity
 from leadml.scoring.chunks import (
-    OUTPUT_COLUMNS,
     ScoreSettings,
     capacity_section,
     check_columns,
@@ -78,7 +78,8 @@ from leadml.scoring.run import (
 logger = logging.getLogger(__name__)
 
 CORRUPT = "_corrupt_record"
-RECORD, FIRST, STATUS = "_record", "_first_record", "_status"
+# the record number rides in RECORD_ID (a number here, the id of a config without one)
+FIRST, STATUS = "_first_record", "_status"
 _WORKER_CACHE: dict[str, object] = {}  # per Python worker: model and explainer, loaded once
 
 
@@ -155,7 +156,7 @@ def _out_schema():
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
     text = [c for c in OUTPUT_COLUMNS if c not in ("conversion_probability", "score")]
-    fields = [StructField(RECORD, LongType()), StructField(STATUS, StringType()),
+    fields = [StructField(RECORD_ID, LongType()), StructField(STATUS, StringType()),
               StructField("conversion_probability", DoubleType()),
               StructField("expected_value", DoubleType()),
               StructField("score", LongType()),
@@ -312,21 +313,21 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
     logger.info("%d rows in %d partitions", total, len(counts))
     from pyspark.sql.types import LongType, StructField, StructType
 
-    numbered_schema = StructType([*frame.schema.fields, StructField(RECORD, LongType())])
+    numbered_schema = StructType([*frame.schema.fields, StructField(RECORD_ID, LongType())])
 
     def number(batches):
         from pyspark import TaskContext
 
         start = offsets.get(TaskContext.get().partitionId(), 0) + 1
         for part in batches:
-            out = part.assign(**{RECORD: np.arange(start, start + len(part))})
+            out = part.assign(**{RECORD_ID: np.arange(start, start + len(part))})
             text = [c for c in out.columns if isinstance(out[c].dtype, pd.StringDtype)]
             yield out.astype({c: object for c in text})
             start += len(part)
 
     numbered = frame.mapInPandas(number, numbered_schema)
     if contract.id_column is None:
-        numbered = numbered.withColumn(RECORD_ID, sf.col(RECORD).cast("string"))
+        numbered = numbered.withColumn(RECORD_ID, sf.col(RECORD_ID).cast("string"))
     # 2. The first record of each id, wherever it is. The shuffle by id also sets how many
     # partitions are scored (each a Python task): see scoring_partitions.
     id_col = run_contract.id_column
@@ -334,7 +335,7 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
                                str(spark.conf.get("spark.sql.shuffle.partitions", "200")))
     logger.info("scoring in %d partitions", parts)
     numbered = numbered.repartition(parts, id_col) \
-        .withColumn(FIRST, sf.min(RECORD).over(Window.partitionBy(id_col)))
+        .withColumn(FIRST, sf.min(RECORD_ID).over(Window.partitionBy(id_col)))
 
     # 3. Score each partition with the local engine's code.
     blob = spark.sparkContext.broadcast(_skops_bytes(model)) if model is not None else None
@@ -361,7 +362,7 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
     """One Arrow batch of a partition through :func:`score_chunk`: its scored rows, rejects
     and its missing and unseen values per field, as rows of one frame told apart by
     ``_status``."""
-    records = batch[RECORD].to_numpy()
+    records = batch[RECORD_ID].to_numpy()
     corrupt = batch[CORRUPT].notna().to_numpy() if CORRUPT in batch else \
         np.zeros(len(batch), bool)
     malformed = [Malformed(int(r), "malformed row: its fields do not match the header "
@@ -380,10 +381,10 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
         explainer=explainer, categories=categories)
     kept = np.isin(chunk.records, rejects["record"].to_numpy(), invert=True) \
         if rejects is not None else np.ones(len(chunk.records), bool)
-    parts = [result.assign(**{RECORD: chunk.records[kept], STATUS: "scored"})]
+    parts = [result.assign(**{RECORD_ID: chunk.records[kept], STATUS: "scored"})]
     if rejects is not None:
         parts.append(pd.DataFrame({
-            RECORD: rejects["record"].to_numpy(), STATUS: "rejected",
+            RECORD_ID: rejects["record"].to_numpy(), STATUS: "rejected",
             "lead_id": rejects["lead_id"].to_numpy(), "reason": rejects["reason"].to_numpy(),
             "raw_record": rejects["raw_record"].to_numpy(),
             "reason_kind": reject_kinds(rejects["reason"])}))
@@ -392,7 +393,7 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
             parts.append(pd.DataFrame({STATUS: kind, "lead_id": list(counted),
                                        "count": list(counted.values())}))
     out = pd.concat(parts, ignore_index=True).reindex(columns=_out_schema().fieldNames())
-    for col in ("score", "count", RECORD):
+    for col in ("score", "count", RECORD_ID):
         out[col] = pd.array(out[col], dtype="Int64")
     for col in ("conversion_probability", "expected_value"):
         out[col] = out[col].astype("float64")
@@ -402,7 +403,7 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
 def _for_arrow(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as plain Python strings: PySpark's Arrow bridge rejects pandas' own
     Arrow-backed strings (chunked arrays)."""
-    numeric = {"conversion_probability", "expected_value", "score", "count", RECORD}
+    numeric = {"conversion_probability", "expected_value", "score", "count", RECORD_ID}
     for col in frame.columns:
         if col not in numeric:  # text: Python strings, None where missing
             values = frame[col].astype(object)
@@ -419,7 +420,7 @@ def _footer(results, delimiter: str) -> list[str]:
 
     lo, hi = FOOTER_LINES
     last = results.filter(sf.col(STATUS).isin("scored", "rejected")) \
-        .orderBy(sf.col(RECORD).desc()).select(STATUS, "reason", "raw_record").limit(hi + 1) \
+        .orderBy(sf.col(RECORD_ID).desc()).select(STATUS, "reason", "raw_record").limit(hi + 1) \
         .collect()
     texts = []
     for row in last:
@@ -485,7 +486,7 @@ def _finish(results, *, run: Run, total, settings, model, contract, rules, cutof
     bad = results.filter(sf.col(STATUS) == "rejected")
     footer = _footer(results, settings.delimiter)
     if footer:  # not leads: rejected as a footer, as the local engine does
-        last = sf.col(RECORD) > total - len(footer)
+        last = sf.col(RECORD_ID) > total - len(footer)
         bad = bad.withColumn("reason", sf.when(last, sf.lit(FOOTER_REASON))
                              .otherwise(sf.col("reason"))) \
             .withColumn("reason_kind", sf.when(last, sf.lit(reject_kinds(
@@ -498,9 +499,9 @@ def _finish(results, *, run: Run, total, settings, model, contract, rules, cutof
     counts = _counts(ok, bad, results)
     paths = run.paths
     if status == "ok":
-        ok.orderBy(RECORD).select(*output_columns(rules)).write.parquet(
+        ok.orderBy(RECORD_ID).select(*output_columns(rules)).write.parquet(
             str(run.temp(paths.output)))
-    bad.orderBy(RECORD).select(sf.col(RECORD).alias("record"), "lead_id", "reason",
+    bad.orderBy(RECORD_ID).select(sf.col(RECORD_ID).alias("record"), "lead_id", "reason",
                                "raw_record").write.parquet(str(run.temp(paths.rejects)))
     found = _fingerprint(paths.input, hadoop, settings.encoding)
     manifest = build_manifest(

@@ -51,9 +51,6 @@ SPECIALIZATIONS = ["Finance Management", "Human Resource Management", "Marketing
                    "Supply Chain Management", "Media and Advertising", "Select"]
 CITIES = ["Mumbai", "Thane & Outskirts", "Other Cities", "Other Metro Cities",
           "Tier II Cities", "Select", "unknown"]
-ACTIVITIES = ["Email Opened", "SMS Sent", "Olark Chat Conversation", "Page Visited on Website",
-              "Converted to Lead", "Email Bounced", "Email Link Clicked",
-              "Had a Phone Conversation", "Unreachable"]
 # What sales did last: after the outcome, converted leads lean to these.
 WON_ACTIVITIES = {"SMS Sent": 0.3, "Had a Phone Conversation": 0.08, "Email Opened": 0.34,
                   "Page Visited on Website": 0.08, "Email Link Clicked": 0.06,

@@ -31,10 +31,10 @@ from functools import cached_property, partial
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.calibration import _SigmoidCalibration
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
 
+from leadml.model.sklearn_compat import sigmoid_map
 from leadml.model.wrappers import shift_rate
 from leadml.training.metrics import expected_calibration_error
 from leadml.training.rate_shift import embodied_rate
@@ -113,15 +113,13 @@ def fit_map(method: str, folds: list[Fold], weights: list[float] | None = None):
         [np.full(len(f.y), wt) for f, wt in zip(folds, weights, strict=True)])
     if method == "isotonic":
         return IsotonicRegression(out_of_bounds="clip").fit(scores, y, sample_weight=w)
-    return _SigmoidCalibration().fit(scores, y, sample_weight=w)
+    return sigmoid_map(scores, y, sample_weight=w)
 
 
 def own_map():
     """The identity on the classifier's scale: ``1 / (1 + exp(-f))`` of its decision
     function is its own probability."""
-    cal = _SigmoidCalibration()
-    cal.a_, cal.b_ = -1.0, 0.0
-    return cal
+    return sigmoid_map(a=-1.0, b=0.0)
 
 
 def window_map(window: str, method: str, folds: list[Fold]):

@@ -2,14 +2,19 @@
 
 A calibrated model reproduces the conversion rate of the window it was calibrated on. When
 the rate moves (in the bank data it goes from 3% to 47%), the probabilities are off by the
-ratio of the odds, even if the ranking is still good. Two corrections are offered:
+ratio of the odds, even if the ranking is still good. The shift itself
+(:func:`leadml.model.wrappers.shift_rate`, saved with the model as
+:class:`~leadml.model.wrappers.RateShifted`) is the model's; the rates it shifts between are
+found here. A config's ``drift.method`` offers:
 
 - ``recent_rate``: shift so that the mean prediction on the newest labelled leads before the
   test window equals their conversion rate (calibration-in-the-large on recent leads);
 - ``known_rate``: the same, measured on the newest leads, then shifted to a rate the user
   knows (from the CRM's recent months);
+- ``labelled_rate``, which ``auto`` also weighs (:mod:`leadml.training.calibration`): the
+  rate of every labelled window, right when the rate swings around a level;
 
-and a third, :func:`em_rate` (Saerens, Latinne and Decaestecker, 2002), estimates the new
+and one more, :func:`em_rate` (Saerens, Latinne and Decaestecker, 2002), estimates the new
 rate from an unlabelled batch. It is measured in ``leadml backtest`` but not offered for
 scoring: it makes one lead's probability depend on the other leads in tonight's file, and
 it assumes the leads of each outcome look as they used to (label shift), which fails under
