@@ -337,18 +337,10 @@ def outcome_keys(values) -> set[str]:
     return {str(v).strip().lower() for v in values}
 
 
-def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
-                     outcomes: pd.DataFrame | None = None) -> History:
-    """Check a lead history against its config and return it in time order.
-
-    Raises
-    ------
-    LeadDataError
-        With every problem that stops training and the fix for each.
-    """
+def _required_columns(raw: pd.DataFrame, cfg: TrainConfig) -> list[str]:
+    """The columns the config names, each found in the file (else the error names where the
+    config names it)."""
     ds = cfg.dataset
-    if raw.empty:
-        raise LeadDataError(f"lead file '{ds.source_name}' has no rows")
     required = [*([ds.id_column] if ds.id_column else []),
                 *([ds.time_column] if ds.time_column else []),
                 *([ds.target.column] if ds.target else []), *ds.columns.features]
@@ -364,9 +356,13 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         fix="".join(f"{n}\n" for n in named_at)
         + f"Rename the columns in the file or in the config. Found: {list(raw.columns)}",
     )
-    if ds.id_column is None:  # the record number (1 = first data row) is the id
-        raw = raw.assign(**{RECORD_ID: np.arange(1, len(raw) + 1).astype(str)})
-    id_column = ds.id_column or RECORD_ID
+    return required
+
+
+def _checked_ids(raw: pd.DataFrame, cfg: TrainConfig, required: list[str],
+                 id_column: str) -> pd.Series:
+    """The leads' ids, each present and once; no header line repeated among the rows."""
+    ds = cfg.dataset
     ids = raw[id_column]
     header = repeated_header(raw, required)
     if header.any():
@@ -388,6 +384,13 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
             "Each lead must appear once; deduplicate the export or pick another id column "
             f"in {config_line(cfg, 'dataset', 'id_column')}.{rounded_ids_hint(ids[dup])}"
         )
+    return ids
+
+
+def _read_numbers(raw: pd.DataFrame, cfg: TrainConfig, id_column: str) -> pd.DataFrame:
+    """``raw`` with its numeric columns read in the config's number format; a value that is
+    not a number stops training."""
+    ds = cfg.dataset
     decimal, thousands = ds.csv.decimal, ds.csv.thousands
     numbers = {}
     for col in ds.columns.numeric:
@@ -404,6 +407,13 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
             )
     if decimal != "." or thousands:  # every reader of the history gets the numbers
         raw = raw.assign(**numbers)
+    return raw
+
+
+def _read_times(raw: pd.DataFrame, cfg: TrainConfig, id_column: str) -> pd.Series:
+    """Each lead's creation time in the config's time format, or its row order without a
+    time column."""
+    ds = cfg.dataset
     if ds.time_column:
         time = parse_times(raw[ds.time_column], ds.time_format)
         bad = time.isna().to_numpy()
@@ -419,6 +429,28 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
             )
     else:
         time = pd.Series(np.arange(len(raw)), index=raw.index, name="row_order")
+    return time
+
+
+def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
+                     outcomes: pd.DataFrame | None = None) -> History:
+    """Check a lead history against its config and return it in time order.
+
+    Raises
+    ------
+    LeadDataError
+        With every problem that stops training and the fix for each.
+    """
+    ds = cfg.dataset
+    if raw.empty:
+        raise LeadDataError(f"lead file '{ds.source_name}' has no rows")
+    required = _required_columns(raw, cfg)
+    if ds.id_column is None:  # the record number (1 = first data row) is the id
+        raw = raw.assign(**{RECORD_ID: np.arange(1, len(raw) + 1).astype(str)})
+    id_column = ds.id_column or RECORD_ID
+    ids = _checked_ids(raw, cfg, required, id_column)
+    raw = _read_numbers(raw, cfg, id_column)
+    time = _read_times(raw, cfg, id_column)
     y, decided = _target(raw, ds, cfg, outcomes)
     outcome_values = None
     if ds.target is not None:

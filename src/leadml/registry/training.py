@@ -124,7 +124,6 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
     source, digest, schema and counts; never its rows)."""
     import mlflow
 
-
     uri = store.tracking_uri(cfg.registry.tracking_uri)
     client = store.client(uri)
     experiment_id = store.experiment_id(client, cfg.registry.experiment, uri)
@@ -137,79 +136,113 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
                 f"{Path(str(facts['path'])).name} ({facts['rows']:,} leads)")
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run, \
             tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        mlflow.set_tags({"leadml.stage": "train", "leadml.host": socket.gethostname(),
-                         "leadml.pid": str(os.getpid()), "leadml.train_window_end":
-                         result.windows["train"].last_time,
-                         "leadml.test_window_start": result.windows["test"].first_time})
-        mlflow.log_dict(cfg.model_dump(mode="json"), "config/train_config.json")
-        if cfg.source:
-            mlflow.log_artifact(str(cfg.source), "config")
-        if result.audit is not None:
-            mlflow.log_dict(result.audit.to_dict(), "audit/audit.json")
-        if dataset is not None:
-            _log_dataset(dataset, facts, target=cfg.dataset.target.column
-                         if cfg.dataset.target else "converted")
-        mlflow.log_params({
-            **settings_params(cfg),
-            **{f"classifier_{k}": v for k, v in classifier_settings(result.model).items()},
-            **{f"drift_{k}": v for k, v in result.drift.items()},
-            "model_kind": result.kind,
-            "fitted_leads": result.fitted_leads,
-            "calibration_method": result.calibration_method,
-            "config_sha256": cfg.sha256,
-            "seed": cfg.model.seed,
-            **{f"split_{k}": v for k, v in cfg.split.model_dump().items()},
-            **{f"data_{k}": v for k, v in facts.items()},
-            **{f"{n}_window": f"{w.first_time} .. {w.last_time} ({w.rows} leads, "
-               f"{w.conversions} conversions)" for n, w in result.windows.items()},
-        })
+        _log_inputs(result, cfg, facts, dataset)
         checkpoint("train_logging")
-        mlflow.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()})
-        mlflow.log_metrics({f"test_uncalibrated_{k}": v
-                            for k, v in result.uncalibrated_test_metrics.items()})
-        mlflow.log_metrics({f"test_{k}_ci_low": lo for k, (lo, _) in result.intervals.items()})
-        mlflow.log_metrics({f"test_{k}_ci_high": hi for k, (_, hi) in result.intervals.items()})
-        for kind, values in result.candidates.items():
-            mlflow.log_metrics({f"candidate_{kind}_{k}": v for k, v in values.items()})
-        _log_leaderboard(result, experiment_id)
-        if result.calibration_choice is not None:  # every candidate's backtest numbers
-            choice = result.calibration_choice
-            mlflow.log_params({"calibration_map": choice["window"],
-                               "calibration_drift": choice["drift"]})
-            mlflow.log_dict(choice, "evaluation/calibration_choice.json")
-            mlflow.log_metrics({f"calibration_{c['window']}_{c['drift']}_{k}": c[k]
-                                for c in choice["candidates"]
-                                for k in ("log_loss", "brier", "ece")})
-        mlflow.log_metrics(result.timings)
-        mlflow.log_table(result.calibration, "evaluation/calibration_table.json")
-        mlflow.log_table(result.bands, "evaluation/score_bands.json")
-        for path in save_plots(result.y_test, result.p_test, tmp / "plots",
-                               bins=cfg.evaluation.calibration_bins, title="(test window)"):
-            mlflow.log_artifact(str(path), "plots")
-        card = report.model_card(result, cfg, facts)
-        mlflow.log_text(card, "model_card.md")
-        mlflow.set_tag("mlflow.note.content", card)  # the run's description in the UI
-        info = mlflow.sklearn.log_model(
-            served(result.model),  # MLflow's predict: the probability (leadml.model.wrappers)
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=TRUSTED_TYPES,
-            signature=signature,
-            input_example=example,
-            pip_requirements=store.requirements(),
-            code_paths=[str(PACKAGE)],
-            registered_model_name=name,
-            metadata=contract_metadata(result, cfg),
-        )
-        version = str(info.registered_model_version)
-        client.update_model_version(name, version, description=card)
-        client.set_model_version_tag(name, version, "train_window_end",
-                                     result.windows["train"].last_time)
+        _log_evaluation(result, cfg, experiment_id, Path(tmp) / "plots")
+        version = _log_model(result, cfg, facts, client, example=example, signature=signature)
         checkpoint("train_registered")
-        _log_sales_ops(result, cfg, facts, name=name, version=version, folder=tmp / "ops",
+        _log_sales_ops(result, cfg, facts, name=name, version=version, folder=Path(tmp) / "ops",
                        rules=rules)
     run_id = run.info.run_id  # the run is FINISHED: only now may an alias point at it
+    decision = _promote(client, uri, run_id, name, version, result, cfg, force_promote)
+    return Registered(run_id=run_id, name=name, version=version,
+                      uri=f"models:/{name}/{version}", tracking_uri=uri,
+                      promoted=decision.promote, decision=decision.message,
+                      experiment_id=experiment_id)
+
+
+def _log_inputs(result, cfg, facts: dict[str, Any], dataset: pd.DataFrame | None) -> None:
+    """The run's tags, config, audit, dataset and parameters."""
+    import mlflow
+
+    mlflow.set_tags({"leadml.stage": "train", "leadml.host": socket.gethostname(),
+                     "leadml.pid": str(os.getpid()), "leadml.train_window_end":
+                     result.windows["train"].last_time,
+                     "leadml.test_window_start": result.windows["test"].first_time})
+    mlflow.log_dict(cfg.model_dump(mode="json"), "config/train_config.json")
+    if cfg.source:
+        mlflow.log_artifact(str(cfg.source), "config")
+    if result.audit is not None:
+        mlflow.log_dict(result.audit.to_dict(), "audit/audit.json")
+    if dataset is not None:
+        _log_dataset(dataset, facts, target=cfg.dataset.target.column
+                     if cfg.dataset.target else "converted")
+    mlflow.log_params({
+        **settings_params(cfg),
+        **{f"classifier_{k}": v for k, v in classifier_settings(result.model).items()},
+        **{f"drift_{k}": v for k, v in result.drift.items()},
+        "model_kind": result.kind,
+        "fitted_leads": result.fitted_leads,
+        "calibration_method": result.calibration_method,
+        "config_sha256": cfg.sha256,
+        "seed": cfg.model.seed,
+        **{f"split_{k}": v for k, v in cfg.split.model_dump().items()},
+        **{f"data_{k}": v for k, v in facts.items()},
+        **{f"{n}_window": f"{w.first_time} .. {w.last_time} ({w.rows} leads, "
+           f"{w.conversions} conversions)" for n, w in result.windows.items()},
+    })
+
+
+def _log_evaluation(result, cfg, experiment_id: str, plots: Path) -> None:
+    """Test-window metrics and intervals, candidates, the leaderboard, the calibration
+    choice, timings, the calibration and band tables and the plots."""
+    import mlflow
+
+    mlflow.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()})
+    mlflow.log_metrics({f"test_uncalibrated_{k}": v
+                        for k, v in result.uncalibrated_test_metrics.items()})
+    mlflow.log_metrics({f"test_{k}_ci_low": lo for k, (lo, _) in result.intervals.items()})
+    mlflow.log_metrics({f"test_{k}_ci_high": hi for k, (_, hi) in result.intervals.items()})
+    for kind, values in result.candidates.items():
+        mlflow.log_metrics({f"candidate_{kind}_{k}": v for k, v in values.items()})
+    _log_leaderboard(result, experiment_id)
+    if result.calibration_choice is not None:  # every candidate's backtest numbers
+        choice = result.calibration_choice
+        mlflow.log_params({"calibration_map": choice["window"],
+                           "calibration_drift": choice["drift"]})
+        mlflow.log_dict(choice, "evaluation/calibration_choice.json")
+        mlflow.log_metrics({f"calibration_{c['window']}_{c['drift']}_{k}": c[k]
+                            for c in choice["candidates"]
+                            for k in ("log_loss", "brier", "ece")})
+    mlflow.log_metrics(result.timings)
+    mlflow.log_table(result.calibration, "evaluation/calibration_table.json")
+    mlflow.log_table(result.bands, "evaluation/score_bands.json")
+    for path in save_plots(result.y_test, result.p_test, plots,
+                           bins=cfg.evaluation.calibration_bins, title="(test window)"):
+        mlflow.log_artifact(str(path), "plots")
+
+
+def _log_model(result, cfg, facts: dict[str, Any], client, *, example, signature) -> str:
+    """The model card and the model (registered, with its contract); returns its version."""
+    import mlflow
+
+    name = cfg.registry.model_name
+    card = report.model_card(result, cfg, facts)
+    mlflow.log_text(card, "model_card.md")
+    mlflow.set_tag("mlflow.note.content", card)  # the run's description in the UI
+    info = mlflow.sklearn.log_model(
+        served(result.model),  # MLflow's predict: the probability (leadml.model.wrappers)
+        name="model",
+        serialization_format="skops",
+        skops_trusted_types=TRUSTED_TYPES,
+        signature=signature,
+        input_example=example,
+        pip_requirements=store.requirements(),
+        code_paths=[str(PACKAGE)],
+        registered_model_name=name,
+        metadata=contract_metadata(result, cfg),
+    )
+    version = str(info.registered_model_version)
+    client.update_model_version(name, version, description=card)
+    client.set_model_version_tag(name, version, "train_window_end",
+                                 result.windows["train"].last_time)
+    return version
+
+
+def _promote(client, uri: str, run_id: str, name: str, version: str, result, cfg,
+             force_promote: bool):
+    """Champion or challenger, decided after the run finished; the decision is logged on
+    the run."""
     with store.store_lock(uri, "promote"):  # racing trainings promote one after the other
         decision = _decide(client, name, version, result, cfg, force_promote)
         client.set_registered_model_alias(name, CHALLENGER, version)
@@ -220,10 +253,7 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         client.log_metric(run_id, key, value)
     client.set_tag(run_id, "leadml.promotion", decision.message)
     client.log_text(run_id, decision.message, "promotion.txt")
-    return Registered(run_id=run_id, name=name, version=version,
-                      uri=f"models:/{name}/{version}", tracking_uri=uri,
-                      promoted=decision.promote, decision=decision.message,
-                      experiment_id=experiment_id)
+    return decision
 
 
 def _log_dataset(frame: pd.DataFrame, facts: dict[str, Any], *, target: str) -> None:

@@ -660,14 +660,7 @@ def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
     scored_at, scored_at_ts = scored_at_time(settings.scored_at)
     run_contract = with_record_ids(contract)
     cutoffs = grade_cutoffs(model, rules, contract)
-    explainer = None
-    if settings.reasons and model is not None:
-        if contract.reference_lead is None:
-            logger.warning("model %s v%s was trained before per-lead reasons existed (no "
-                           "reference lead): scoring without them; retrain to get them",
-                           contract.name, contract.version)
-        else:
-            explainer = Explainer(model, contract.reference_lead)
+    explainer = _explainer(model, contract, settings)
     csv_out = not is_parquet(output)
     # The input's SHA-256 and line count are taken beside the scoring (hashing releases the
     # GIL). A UTF-8 file's bytes are checked by the fast reader itself, which hands an
@@ -690,10 +683,9 @@ def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
         stage = Path(f"{paths.output}.stage")
         while True:
             out = ChunkWriter(run.temp(stage), parquet=True) if capped else \
-                ChunkWriter(run.temp(paths.output), parquet=not csv_out,
-                               spreadsheet_safe=SPREADSHEET_TEXT["output"] if csv_out else ())
+                _output_writer(run, paths, csv_out)
             rej = ChunkWriter(run.temp(paths.rejects), parquet=is_parquet(paths.rejects),
-                                 spreadsheet_safe=SPREADSHEET_TEXT["rejects"])
+                              spreadsheet_safe=SPREADSHEET_TEXT["rejects"])
             try:
                 tally = _stream(chunks, out, rej, model=model, contract=run_contract,
                                 rules=rules, cutoffs=cutoffs, scored_at=scored_at,
@@ -719,15 +711,13 @@ def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
         scan_seconds += time.perf_counter() - t  # (the part not hidden behind the scoring)
         check_accounted(tally.rows_in, tally.scored, tally.rejected)
         status = reject_status(tally.rows_in, tally.rejected, settings.max_reject_rate,
-                                     len(tally.footer))
+                               len(tally.footer))
         empty = score_rows(pd.DataFrame(), model, run_contract, rules, cutoffs=cutoffs,
                            scored_at=scored_at)
         out.finish(empty)
         cap = None
         if capped:
-            final = ChunkWriter(run.temp(paths.output), parquet=not csv_out,
-                                   spreadsheet_safe=SPREADSHEET_TEXT["output"] if csv_out
-                                   else ())
+            final = _output_writer(run, paths, csv_out)
             cap = _apply_capacity(out.path, final, tally, rules, empty)
             out = final
         rej.finish(pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS}))
@@ -743,6 +733,25 @@ def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
         run.commit(manifest, output=status == "ok")
     if status != "ok":
         raise too_many_rejects(tally.rejected, tally.rows_in, settings.max_reject_rate,
-                                     paths.rejects, tally.counts["reject_reason"],
-                                     footer=len(tally.footer))
+                               paths.rejects, tally.counts["reject_reason"],
+                               footer=len(tally.footer))
     return manifest
+
+
+def _explainer(model, contract: Contract, settings: ScoreSettings) -> Explainer | None:
+    """Per-lead reasons' explainer, when asked for and the model has a reference lead."""
+    if not settings.reasons or model is None:
+        return None
+    if contract.reference_lead is None:
+        logger.warning("model %s v%s was trained before per-lead reasons existed (no "
+                       "reference lead): scoring without them; retrain to get them",
+                       contract.name, contract.version)
+        return None
+    return Explainer(model, contract.reference_lead)
+
+
+def _output_writer(run: Run, paths, csv_out: bool) -> ChunkWriter:
+    """The scored file's writer: a spreadsheet-safe CSV or Parquet, into the run's
+    temporary."""
+    return ChunkWriter(run.temp(paths.output), parquet=not csv_out,
+                       spreadsheet_safe=SPREADSHEET_TEXT["output"] if csv_out else ())

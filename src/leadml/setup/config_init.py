@@ -337,10 +337,31 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
         raise ConfigError(f"--target '{target}' is not a column of '{path}'; it has "
                           f"{list(frame.columns)}")
     cols = profile(frame)
-    by_name = {c.name: c for c in cols}
-    rows = len(frame)
-    notes: list[str] = []
+    rel = _relative(path, output)
+    id_col, time_col = _id_and_time(cols)
+    outcome = _outcome(frame, cols, path, rel, output, id_col, time_col, target=target,
+                       positive=positive, outcomes=outcomes, outcomes_path=outcomes_path)
+    lines = [f"# Training config written by `leadml config init` from {Path(path).name} "
+             f"({len(frame):,} leads).",
+             "# Every choice below was read from column names and values: check each one, "
+             "then run",
+             f"# `leadml audit --config {Path(output).name}`, which judges leaks and data "
+             "health on the outcomes.", "", "dataset:", f"  path: {_q(rel)}"]
+    more, notes = _id_and_time_lines(id_col, time_col)
+    notes = [outcome.summary, *notes]
+    lines += more + outcome.lines
+    # (an ambiguous date, not the time column, is listed as an excluded date)
+    taken = {c.name for c in (id_col, time_col) if c is not None and c.kind != "day-month"} \
+        | outcome.columns
+    more, note, marks = _column_lines(cols, taken, len(frame), path)
+    lines += more
+    notes += note
+    lines += _reading_lines(frame, path, delimiter=delimiter, encoding=encoding, marks=marks)
+    return "\n".join(lines), notes
 
+
+def _id_and_time(cols: list) -> tuple:
+    """The id column (unique, named like an id or holding codes) and the creation time."""
     ids = [c for c in cols if c.unique and c.kind != "time" and not c.personal]
     id_col = next((c for c in ids if ID_NAME.search(c.name)),
                   next((c for c in ids if c.kind == "text" and c.code_like), None))
@@ -348,8 +369,14 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
              and not CONVERTED_AT_NAME.search(c.name) and not LATER_DATE_NAME.search(c.name)]
     time_col = next((c for c in times if CREATED_NAME.search(c.name)),
                     times[0] if len(times) == 1 else None)
+    return id_col, time_col
 
-    rel = _relative(path, output)
+
+def _outcome(frame: pd.DataFrame, cols: list, path: Path, rel: str, output: Path, id_col,
+             time_col, *, target: str | None, positive: tuple[str, ...],
+             outcomes: pd.DataFrame | None, outcomes_path: Path | None):
+    """Where the outcome is: a flag or status column, conversion times, or a table."""
+    by_name = {c.name: c for c in cols}
     if outcomes is not None:
         outcome = _table_outcome(frame, outcomes, outcomes_path, output, id_col, time_col,
                                  target)
@@ -366,14 +393,13 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
                                     id_column=id_col.name, column=chosen)
         else:
             outcome = _flag_outcome(frame, chosen.name, positive)
-    notes.append(outcome.summary)
+    return outcome
 
-    lines = [f"# Training config written by `leadml config init` from {Path(path).name} "
-             f"({rows:,} leads).",
-             "# Every choice below was read from column names and values: check each one, "
-             "then run",
-             f"# `leadml audit --config {Path(output).name}`, which judges leaks and data "
-             "health on the outcomes.", "", "dataset:", f"  path: {_q(rel)}"]
+
+def _id_and_time_lines(id_col, time_col) -> tuple[list[str], list[str]]:
+    """The config lines and summary notes of the id and time columns."""
+    lines: list[str] = []
+    notes: list[str] = []
     if id_col is not None:
         lines.append(f"  id_column: {_q(id_col.name)}  # a different value for every lead")
         notes.append(f"id '{id_col.name}'")
@@ -396,11 +422,14 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
             notes.append(f"no time column: day and month of '{time_col.name}' are ambiguous")
         else:
             notes.append("no time column (file order)")
-    lines += outcome.lines
+    return lines, notes
 
-    # (an ambiguous date, not the time column, is listed as an excluded date)
-    taken = {c.name for c in (id_col, time_col) if c is not None and c.kind != "day-month"} \
-        | outcome.columns
+
+def _column_lines(cols: list, taken: set[str], rows: int, path: Path
+                  ) -> tuple[list[str], list[str], dict]:
+    """Every other column's role with its reason; the number format the numbers share."""
+    notes: list[str] = []
+    lines: list[str] = []
     roles: dict[str, list[tuple[str, str]]] = {}
     marks: dict = {}
     for c in cols:
@@ -425,6 +454,13 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
     notes.append(", ".join(f"{len(roles[r])} {r}" for r in
                            ("numeric", "categorical", "text", "excluded", "personal")
                            if roles.get(r)))
+    return lines, notes, marks
+
+
+def _reading_lines(frame: pd.DataFrame, path: Path, *, delimiter: str, encoding: str,
+                   marks: dict) -> list[str]:
+    """missing_values with the placeholders found, the CSV options and the registry."""
+    lines: list[str] = []
     found = sorted({v for c in frame.columns for v in _counts(frame[c]).index[:50]
                     if v.casefold() in COMMON_MARKERS and v not in MISSING_VALUES})
     lines.append(f"  missing_values: [{', '.join(map(_q, (*MISSING_VALUES, *found)))}]"
@@ -437,4 +473,4 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
     stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-") or "export"
     lines += ["", "registry:", f"  model_name: leadml-{stem}",
               f"  experiment: leadml-{stem}", ""]
-    return "\n".join(lines), notes
+    return lines

@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from leadml.config import Rules, TrainConfig
 from leadml.data.schema import History
@@ -73,60 +74,78 @@ def rules_text(history: History, cfg: TrainConfig) -> str:
         "",
     ]
     configured = 0
+    for lines, used in (_budget_lines(history, numeric),
+                        *(_word_lines(c, history, words, markers, base)
+                          for c in ("authority", "need")),
+                        _timeline_lines(history, words, markers)):
+        out += lines
+        configured += used
+    out += _policy_lines(base, configured)
+    text = "\n".join(out)
+    Rules.model_validate(yaml.safe_load(text))  # a bug here, not a bad file for the user
+    return text
 
+
+def _budget_lines(history: History, numeric: list[str]) -> tuple[list[str], bool]:
+    """The budget criterion: the numeric feature named like a budget, its median as min."""
     column = _pick(numeric, "budget")
     if column is None:
-        out += ["# budget: left out. No numeric feature is named like a budget "
-                f"({NAMES['budget'].replace('|', ', ')}); numeric features: {numeric}.", ""]
-    else:
-        stated = pd.to_numeric(history.features[column], errors="coerce").dropna()
-        stated = stated[stated > 0]
-        median = float(stated.median()) if len(stated) else 0.0
-        minimum = float(f"{median:.2g}") if median else 0.0
-        out += [f"budget:                      # guessed from the column name '{column}'",
-                f"  column: {_q(column)}",
-                f"  min: {minimum:g}                   # the median stated value "
-                f"({len(stated):,} leads state one)", ""]
-        configured += 1
+        return ["# budget: left out. No numeric feature is named like a budget "
+                f"({NAMES['budget'].replace('|', ', ')}); numeric features: {numeric}.",
+                ""], False
+    stated = pd.to_numeric(history.features[column], errors="coerce").dropna()
+    stated = stated[stated > 0]
+    median = float(stated.median()) if len(stated) else 0.0
+    minimum = float(f"{median:.2g}") if median else 0.0
+    return [f"budget:                      # guessed from the column name '{column}'",
+            f"  column: {_q(column)}",
+            f"  min: {minimum:g}                   # the median stated value "
+            f"({len(stated):,} leads state one)", ""], True
 
-    for criterion in ("authority", "need"):
-        column = _pick(words, criterion)
-        if column is None:
-            out += [f"# {criterion}: left out. No categorical or text feature is named like "
-                    f"it ({NAMES[criterion].replace('|', ', ')}); candidates: {words}.", ""]
-            continue
-        rates = _rates(history.features[column], y, markers)
-        trusted = rates[rates["leads"] >= MIN_LEADS]
-        met = trusted[trusted["rate"] >= LIFT_MET * base].head(15)
-        low = trusted[trusted["rate"] <= LIFT_LOW * base].head(15)
-        titles = history.features[column].astype(str)
-        patterns = criterion == "authority" and \
-            titles.str.contains(TITLES_THAT_SIGN, case=False, regex=True).mean() >= 0.05
-        if met.empty and not patterns:
-            out += [f"# {criterion}: left out. In '{column}' no value with at least "
-                    f"{MIN_LEADS} leads converts at {LIFT_MET}x the overall rate.", ""]
-            continue
-        out += [f"{criterion + ':':<29}# guessed from the column name '{column}'; "
-                "values by conversion rate", f"  column: {_q(column)}"]
-        if patterns:
-            out += ["  met:                       # titles that can sign",
-                    f"    - {_q(TITLES_THAT_SIGN)}",
-                    "  disqualify:",
-                    f"    - {_q(TITLES_THAT_CANNOT)}"]
-        key = "met_values" if criterion == "authority" else "met"
-        if not met.empty:
-            out += _value_lines(key, met, base)
-        if not low.empty:
-            out += ["  # converting at most "
-                    f"{LIFT_LOW}x the overall rate; disqualify only if sales agree:"]
-            out += ["  # " + line.strip() for line in
-                    _value_lines("disqualify_values" if criterion == "authority"
-                                 else "disqualify", low, base)]
-        if criterion == "need":
-            out += ["  otherwise: not_met          # other stated values"]
-        out.append("")
-        configured += 1
 
+def _word_lines(criterion: str, history: History, words: list[str], markers, base: float
+                ) -> tuple[list[str], bool]:
+    """The authority or need criterion: the categorical or text feature named like it, its
+    values by conversion rate (titles that can sign, for authority)."""
+    y = history.target
+    column = _pick(words, criterion)
+    if column is None:
+        return [f"# {criterion}: left out. No categorical or text feature is named like "
+                f"it ({NAMES[criterion].replace('|', ', ')}); candidates: {words}.", ""], False
+    rates = _rates(history.features[column], y, markers)
+    trusted = rates[rates["leads"] >= MIN_LEADS]
+    met = trusted[trusted["rate"] >= LIFT_MET * base].head(15)
+    low = trusted[trusted["rate"] <= LIFT_LOW * base].head(15)
+    titles = history.features[column].astype(str)
+    patterns = criterion == "authority" and \
+        titles.str.contains(TITLES_THAT_SIGN, case=False, regex=True).mean() >= 0.05
+    if met.empty and not patterns:
+        return [f"# {criterion}: left out. In '{column}' no value with at least "
+                f"{MIN_LEADS} leads converts at {LIFT_MET}x the overall rate.", ""], False
+    out = [f"{criterion + ':':<29}# guessed from the column name '{column}'; "
+            "values by conversion rate", f"  column: {_q(column)}"]
+    if patterns:
+        out += ["  met:                       # titles that can sign",
+                f"    - {_q(TITLES_THAT_SIGN)}",
+                "  disqualify:",
+                f"    - {_q(TITLES_THAT_CANNOT)}"]
+    key = "met_values" if criterion == "authority" else "met"
+    if not met.empty:
+        out += _value_lines(key, met, base)
+    if not low.empty:
+        out += ["  # converting at most "
+                f"{LIFT_LOW}x the overall rate; disqualify only if sales agree:"]
+        out += ["  # " + line.strip() for line in
+                _value_lines("disqualify_values" if criterion == "authority"
+                             else "disqualify", low, base)]
+    if criterion == "need":
+        out += ["  otherwise: not_met          # other stated values"]
+    out.append("")
+    return out, True
+
+
+def _timeline_lines(history: History, words: list[str], markers) -> tuple[list[str], bool]:
+    """The timeline criterion, when its column holds phrases leadml reads as months."""
     column = _pick(words, "timeline")
     readable = 0.0
     if column is not None:
@@ -137,16 +156,17 @@ def rules_text(history: History, cfg: TrainConfig) -> str:
     if column is None or readable < 0.5:
         why = "no categorical or text feature is named like it" if column is None else \
             f"'{column}' holds few timeline phrases leadml reads ({readable:.0%} of values)"
-        out += [f"# timeline: left out; {why}.", ""]
-    else:
-        out += [f"timeline:                    # guessed from the column name '{column}'",
-                f"  column: {_q(column)}", "  max_months: 6", "  disqualify_no_plans: true",
-                ""]
-        configured += 1
+        return [f"# timeline: left out; {why}.", ""], False
+    return [f"timeline:                    # guessed from the column name '{column}'",
+            f"  column: {_q(column)}", "  max_months: 6", "  disqualify_no_plans: true",
+            ""], True
 
+
+def _policy_lines(base: float, configured: int) -> list[str]:
+    """The label policy and grades, from the overall conversion rate."""
     floor = float(f"{base / 5:.2g}")
     sql = min(0.9, float(f"{max(2 * base, 0.05):.2g}"))
-    out += [
+    return [
         "label_policy:                # precedence: disqualifier > low probability > SQL > "
         "nurture",
         "  sales_qualified:",
@@ -164,8 +184,3 @@ def rules_text(history: History, cfg: TrainConfig) -> str:
         "  C: 0.30",
         "",
     ]
-    text = "\n".join(out)
-    import yaml
-
-    Rules.model_validate(yaml.safe_load(text))  # a bug here, not a bad file for the user
-    return text
