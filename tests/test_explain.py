@@ -9,7 +9,7 @@ from leadml.cli import app
 from leadml.config import load_config
 from leadml.data.reason_text import join_slots, join_texts
 from leadml.data.schema import validate_history
-from leadml.explain.effects import MIN_POINTS, Explainer, _tails, sentences
+from leadml.explain.effects import MIN_POINTS, Explainer, _tails, field_words, sentences
 from leadml.model.encoded import field_columns
 from leadml.registry import input_example, load_scoring_model
 from leadml.scoring.chunks import typed_features
@@ -213,7 +213,7 @@ def test_sentences_order_fields_as_a_stable_sort_of_all_effects_would():
 
     def words(field, value, effect, first, direction):
         tail = _tails(np.array([effect]), np.array([first]), direction)[0].as_py()
-        return f'{effects.field_words(field)} "{value}" {tail}'
+        return f'{field_words(field)} "{value}" {tail}'
 
     order = np.argsort(-effects.to_numpy(), axis=1, kind="stable")
     for i in range(len(effects)):

@@ -15,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.data import tables
 from leadml.data.tables import csv_chunks, file_sha256
 from leadml.scoring import chunks
 from leadml.scoring.chunks import _score_file, chunk_rows, validate_chunk
@@ -347,7 +346,7 @@ def test_a_bad_record_met_by_the_read_ahead_chunks_in_restarts_with_the_same_res
     (tmp_path / "in.csv").write_text("".join(lines))
 
     exact = []
-    monkeypatch.setattr(tables, "csv_chunks", lambda *a, _read=csv_chunks, **k: (
+    monkeypatch.setattr(chunks, "csv_chunks", lambda *a, _read=csv_chunks, **k: (
         exact.append(k["chunk_rows"]), _read(*a, **k))[1])
     small, manifest = run_score(tmp_path / "in.csv", tmp_path / "small.csv", "--chunk-rows", "40")
     assert small.exit_code == 0, small.output
