@@ -46,14 +46,17 @@ tools:
 		echo "missing$$missing: install them (sudo apt-get install$$missing) or their tests skip"; \
 	fi
 
+# Tests run in one process per core (pytest-xdist), each test file on one of them.
+PARALLEL := -n auto --dist loadfile
+
 ## test: the linter, then the whole test suite, slow tests included (CI runs exactly this)
 test: $(VENV)/.installed-test tools lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 ## test-fast: the suite without the tests marked slow (no training, no subprocesses), for
 ## working on one part; `make test` before a commit
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" $(PARALLEL)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests pipelines benchmarks
