@@ -22,7 +22,7 @@ def test_a_missing_model_lists_the_registered_ones_and_the_options(champion, sam
     assert result.exit_code == EXIT_MODEL
     text = " ".join(result.output.split())
     assert "models:/acme@champion" in text
-    assert "Registered models: 'leadml' (champion v1" in text
+    assert "Registered models: 'leadml' (challenger v1, champion v1)" in text
     assert "--model-name NAME" in text and "--config CONFIG" in text
     assert not (tmp_path / "out.csv").exists()
 
@@ -42,4 +42,4 @@ def test_commands_take_the_model_name_from_the_config(sample_files, tmp_path):
     assert planned.exit_code == 0, planned.output
     without = score(leads, "-o", str(tmp_path / "other.csv"))  # looks for 'leadml'
     assert without.exit_code == EXIT_MODEL
-    assert "'acme' (champion v1" in " ".join(without.output.split())
+    assert "'acme' (challenger v1, champion v1)" in " ".join(without.output.split())
