@@ -22,6 +22,7 @@ Exit codes (for schedulers):
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -109,7 +110,22 @@ def _run(job):
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 ModelUri = Annotated[str | None, typer.Option(
     "--model", help="Model URI; default models:/<--model-name>@champion.")]
-ModelName = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
+ModelName = Annotated[str | None, typer.Option("--model-name", help=(
+    "Registered model name; default: the one --config registers, else leadml."))]
+NameConfig = Annotated[Path | None, typer.Option("--config", "-c", help=(
+    "The training config of the model: the name it registers (registry.model_name) is the "
+    "model used, unless --model-name or --model says otherwise."))]
+
+
+def _model_name(model_name: str | None, config: Path | None) -> str:
+    """--model-name, else the name --config registers, else leadml."""
+    if model_name:
+        return model_name
+    if config is not None:
+        from leadml.config import load_config
+
+        return load_config(config).registry.model_name
+    return "leadml"
 
 
 @app.command()
@@ -276,7 +292,8 @@ def score(
         "Scored leads, CSV or Parquet by extension (a URI with --engine spark). Rejects "
         "and manifest go beside it."))],
     model: ModelUri = None,
-    model_name: ModelName = "leadml",
+    model_name: ModelName = None,
+    config: NameConfig = None,
     rules: Annotated[Path | None, typer.Option(help=(
         "BANT rules YAML; default: the rules shipped with leadml."))] = None,
     rejects: Annotated[str | None, typer.Option(help=(
@@ -320,11 +337,12 @@ def score(
     _setup_logging(verbose)
 
     def job():
+        name = _model_name(model_name, config)
         from leadml import jobs
         from leadml.scoring.settings import ScoreSettings
 
         request = jobs.ScoreRequest(
-            input=input_path, output=output, model=model, model_name=model_name,
+            input=input_path, output=output, model=model, model_name=name,
             rules=rules, rules_only=rules_only, id_column=id_column, engine=engine,
             spark_master=spark_master, spark_conf=tuple(spark_conf or ()),
             log_to_mlflow=log_to_mlflow)
@@ -353,7 +371,8 @@ def score(
 def export(
     to: Annotated[Path, typer.Option("--to", help="A new (or empty) folder for the copy.")],
     model: ModelUri = None,
-    model_name: ModelName = "leadml",
+    model_name: ModelName = None,
+    config: NameConfig = None,
     verbose: Verbose = False,
 ) -> None:
     """Copy a registered model to a folder, with its name and version, for a machine
@@ -361,9 +380,10 @@ def export(
     _setup_logging(verbose)
 
     def job():
+        name = _model_name(model_name, config)
         from leadml.registry import export_model, resolve_model_uri
 
-        facts = export_model(resolve_model_uri(model, model_name), to)
+        facts = export_model(resolve_model_uri(model, name), to)
         typer.echo(f"exported {facts['name']} v{facts['version']} (run {facts['run_id']}) "
                    f"to {to}\nscore with it: leadml score INPUT -o OUT --model {to}")
 
@@ -374,7 +394,8 @@ def export(
 def explain(
     lead_file: Annotated[Path, typer.Argument(help="Leads, CSV or Parquet.")],
     model: ModelUri = None,
-    model_name: ModelName = "leadml",
+    model_name: ModelName = None,
+    config: NameConfig = None,
     rows: Annotated[int, typer.Option(min=1, help="How many leads to explain.")] = 5,
     delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = ",",
     verbose: Verbose = False,
@@ -383,6 +404,7 @@ def explain(
     _setup_logging(verbose)
 
     def job():
+        name = _model_name(model_name, config)
         from rich.console import Console
         from rich.table import Table
 
@@ -390,7 +412,7 @@ def explain(
         from leadml.explain.effects import strongest
 
         contract, ids, p, effects = jobs.explain(lead_file, model=model,
-                                                 model_name=model_name, rows=rows,
+                                                 model_name=name, rows=rows,
                                                  delimiter=delimiter)
         table = Table(title=f"{contract.name} v{contract.version}: why these leads score as "
                       "they do (effects in probability points, against a typical lead)")
@@ -410,7 +432,8 @@ def explain(
 def report(
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
     model: ModelUri = None,
-    model_name: ModelName = "leadml",
+    model_name: ModelName = None,
+    config: NameConfig = None,
     scored: Annotated[Path | None, typer.Option(help=(
         "A file written by leadml score: adds tonight's counts and top 20 leads."))] = None,
     rules: Annotated[Path | None, typer.Option(help=(
@@ -421,9 +444,10 @@ def report(
     _setup_logging(verbose)
 
     def job():
+        name = _model_name(model_name, config)
         from leadml import jobs
 
-        page, contract = jobs.report(output, model=model, model_name=model_name,
+        page, contract = jobs.report(output, model=model, model_name=name,
                                      scored=scored, rules=rules)
         typer.echo(f"report: {output} ({len(page) / 1024:,.0f} KiB, {contract.name} "
                    f"v{contract.version})")
@@ -442,7 +466,7 @@ def plan(
         "BANT rules YAML (disqualifiers, BANT minimum, value); default: the shipped "
         "rules."))] = None,
     model: ModelUri = None,
-    model_name: ModelName = "leadml",
+    model_name: ModelName = None,
     oracle_column: Annotated[str | None, typer.Option(help=(
         "A column holding each lead's true probability (generated data), to compare "
         "against ranking by the truth."))] = None,
@@ -462,7 +486,8 @@ def plan(
         from leadml.config import load_config, load_rules
 
         shares = share or [0.05, 0.10, 0.20]
-        made = jobs.plan(load_config(config), shares, model=model, model_name=model_name,
+        made = jobs.plan(load_config(config), shares, model=model,
+                         model_name=_model_name(model_name, config),
                          rules=load_rules(rules) if rules else None,
                          oracle_column=oracle_column)
         t = made.table
@@ -479,9 +504,14 @@ def plan(
             table.add_column(title, justify="right")
         pct = {"capacity_share", "share_of_conversions", "sql_conversion_rate",
                "expected_sql_conversion_rate", "nurture_conversion_rate", "of_oracle"}
+        def cell(c: str, value) -> str:
+            if isinstance(value, float) and math.isnan(value):  # an empty group
+                return "no leads"
+            return f"{value:.1%}" if c in pct else f"{value:.3f}" \
+                if c == "probability_cutoff" else f"{int(value):,}"
+
         for _, r in t.iterrows():
-            table.add_row(*[f"{r[c]:.1%}" if c in pct else f"{r[c]:.3f}"
-                            if c == "probability_cutoff" else f"{int(r[c]):,}" for c in cols])
+            table.add_row(*[cell(c, r[c]) for c in cols])
         Console(width=140).print(table)
         for s, lines in made.lines.items():
             typer.echo(f"\n# capacity {s:.0%}: paste into the rules file\n{lines}")
@@ -585,7 +615,8 @@ def monitor(
 def recalibrate(
     scored: Scored,
     outcomes: Outcomes,
-    model_name: ModelName = "leadml",
+    model_name: ModelName = None,
+    config: NameConfig = None,
     id_column: IdColumn = "lead_id",
     converted_at_column: ConvertedAt = None,
     converted_column: Converted = None,
@@ -604,11 +635,12 @@ def recalibrate(
     _setup_logging(verbose)
 
     def job():
+        name = _model_name(model_name, config)
         from leadml import jobs
 
         done = jobs.recalibrate(scored, _outcome_source(
             outcomes, id_column, converted_at_column, converted_column, positive_value,
-            time_format, delimiter), model_name=model_name, holdout=holdout,
+            time_format, delimiter), model_name=name, holdout=holdout,
             min_leads=min_leads, horizon_days=horizon_days, as_of=as_of)
         lin = done["lineage"]
         typer.echo(f"{lin['parent']} recalibrated on {lin['leads_fitted']:,} matured leads "

@@ -162,6 +162,15 @@ class DatasetConfig(Frozen):
         return str(self.path) if self.path is not None else "the leads DataFrame"
 
     @property
+    def time_order(self) -> str:
+        """What orders the leads in time ("newest" means last by it), in words."""
+        if self.time_column is None:
+            return "their order in the file (no time_column)"
+        if self.time_format == "sequence":
+            return f"'{self.time_column}', a sequence: the order leads were created in"
+        return f"'{self.time_column}', when each lead was created"
+
+    @property
     def outcome_columns(self) -> set[str]:
         """The lead file's columns that hold the outcome itself: the target column and its
         conversion time, or the outcomes table's conversion time when that table is the

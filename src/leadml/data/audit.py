@@ -23,10 +23,17 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import TrainConfig, config_line
+from leadml.data.column_names import CREATED_NAME, MAX_SEQUENCE_SPREAD, ORDERED, SEQUENCE_NAME
 from leadml.data.leakage import leak_evidence, read_dates
 from leadml.data.schema import RECORD_ID, History, outcome_keys, validate_history
 from leadml.data.tables import write_json
-from leadml.data.values import COMMON_MARKERS, is_missing, parse_times, plain_numbers
+from leadml.data.values import (
+    COMMON_MARKERS,
+    is_missing,
+    parse_numbers,
+    parse_times,
+    plain_numbers,
+)
 from leadml.errors import LeadDataError
 
 #: What personal data looks like, by value (most filled values match) or by column name.
@@ -75,7 +82,6 @@ class Audit:
                 "columns": self.columns, "drift": self.drift}
 
     def write(self, path: Path) -> Path:
-
         write_json(self.to_dict(), path)
         return path
 
@@ -398,6 +404,7 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
         columns.append(stats)
         if not outcome:  # (the outcome's own conversion time tracks the outcome: no leak)
             findings += _column_findings(stats, history, cfg, converted_at)
+    findings += _file_order_findings(history, cfg)
     findings += _drift_findings(drift := _drift_table(history), ds.time_column)
     findings += _maturity_findings(history, cfg, converted_at)
     findings += _outcome_findings(history, cfg)
@@ -600,6 +607,60 @@ def _health_findings(stats: dict, cfg: TrainConfig, feature: bool) -> list[Findi
             f"'{name}' holds {shown}, which usually mean 'no value' but are not listed in "
             f"{config_line(cfg, 'dataset', 'missing_values')}: they are treated as a "
             "category of their own")))
+    return out
+
+
+def _creation_order(values: pd.Series, name: str, markers: tuple[str, ...]
+                    ) -> tuple[str, np.ndarray] | None:
+    """(what the column is, its values as numbers) when it can tell the order leads were
+    created in: an auto-number (unique whole numbers, a few per lead, or named like one) or
+    a date named like the creation time; None otherwise."""
+    missing = is_missing(values, markers)
+    if missing.mean() > 0.1 or len(values) < 20:
+        return None
+    numbers, bad = parse_numbers(values, markers)
+    stated = numbers[~missing]
+    if not bad.any() and (stated % 1 == 0).all() and stated.is_unique:
+        spread = (stated.max() - stated.min() + 1) / len(stated)
+        if spread <= MAX_SEQUENCE_SPREAD or SEQUENCE_NAME.search(name):
+            return "auto-number", numbers.to_numpy(dtype=float)
+        return None
+    if not CREATED_NAME.search(name):
+        return None
+    times = parse_times(values.where(~missing, None))
+    if times.notna().sum() < 0.9 * (~missing).sum():
+        return None
+    return "creation date", (times - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds() \
+        .to_numpy()
+
+
+def _file_order_findings(history: History, cfg: TrainConfig) -> list[Finding]:
+    """With no time column the file's order is the time order: stop when a column that
+    tells the creation order says the file runs newest first or out of order."""
+    ds = cfg.dataset
+    if ds.time_column is not None:
+        return []
+    out = []
+    for name in history.features.columns:
+        if name == RECORD_ID or name in ds.columns.personal:
+            continue
+        found = _creation_order(history.features[name], name, ds.missing_values)
+        if found is None:
+            continue
+        what, numbers = found
+        corr = _order_corr(numbers)
+        if corr >= ORDERED:
+            continue
+        runs = "runs newest first" if corr <= -ORDERED else "is not in creation order"
+        fix = (f"set time_column: '{name}'" + (" and time_format: sequence" if what ==
+                                              "auto-number" else " (with its time_format)")
+               + f" in {config_line(cfg, 'dataset', 'time_column')}, or sort the export "
+               "oldest first")
+        out.append(Finding("order", name, (
+            f"time_column is null, so the file's order is taken as time order, but the file "
+            f"{runs} by '{name}' ({what}, rank correlation {corr:+.2f} with the rows): the "
+            "'newest' test window would not hold the newest leads. Fix: " + fix),
+            blocking=True))
     return out
 
 

@@ -3,10 +3,12 @@
 **blocks** (near-certain): a column filled only for converted leads, or only for lost ones,
 however rarely, once chance cannot explain it; dates after the conversion; a column that alone
 ranks leads at ROC AUC 0.9 or more, or 0.8 when its values read like sales actions or outcome
-states; an id or a time that tracks the outcome. **review** (plausible): AUC between 0.8 and
-0.9, emptiness that tracks the outcome, values that read like sales actions or outcome states,
-a name that says "latest state" together with some signal. A strong number with no other sign
-(time on the website before contact) is only **noted**.
+states; an id or a time that tracks the outcome. Filling and dates are judged on every
+conversion the data knows of, however late (under a horizon too). **review** (plausible): AUC
+between 0.8 and 0.9, emptiness that tracks the outcome, values that read like sales actions or
+outcome states. A strong number with no other sign (time on the website before contact), and a
+name that says "latest state" with nothing but a ranking any useful field has ("current
+occupation"), are only **noted**.
 
 Behaviour decides; names only support behaviour that is already suspect. Each sign comes with
 its level, a strength for ranking, and the sentence that says why.
@@ -56,12 +58,15 @@ def leak_evidence(stats: dict, history: History, cfg: TrainConfig,
     values = history.features[name]
     missing = is_missing(values, cfg.dataset.missing_values)
     auc, out = stats["single_auc"], []
-    # 1. Filled only for converted leads (or only for lost ones), however rarely.
+    # 1. Filled only for converted leads (or only for lost ones), however rarely: judged on
+    # every conversion, however late. Under a horizon a deal closed after it counts as not
+    # converted in the label, yet a field the deal filled in is there because it converted.
+    ever = ever_converted(y, converted_at)
     filled = ~missing
     k = int(filled.sum())
-    base = float(y.mean())
+    base = float(ever.mean())
     if k >= ac.min_exclusive_filled and 0 < base < 1 and k < len(y):
-        share = float(y[filled].mean())
+        share = float(ever[filled].mean())
         for side, p, only in ((1.0, base, "converted"), (0.0, 1 - base, "lost")):
             # the chance that k leads filled at random are all of one outcome
             if abs(share - side) < 1e-9 and k * np.log(p) < np.log(1e-6):
@@ -103,9 +108,12 @@ def leak_evidence(stats: dict, history: History, cfg: TrainConfig,
             f"{_state_examples(values[~missing])}) and ranks leads at ROC AUC {auc:.3f}: "
             "exported at export time, it shows what happened after the lead arrived")))
     elif named and stats["kind"] != "date" and auc >= ac.state_auc + 0.05:
-        out.append(("review", "latest-state", auc, (
+        # A name alone is no evidence: a useful field ranks leads too ("current occupation").
+        out.append(("note", "latest-state", auc, (
             f"is named like a state set during follow-up ('{name}') and ranks leads at ROC "
-            f"AUC {auc:.3f}: is it the lead's value when it arrived, or its latest one?")))
+            f"AUC {auc:.3f}, but its values read like no sales action or outcome and its "
+            "emptiness does not track the outcome: make sure it is the lead's value when it "
+            "arrived")))
     elif auc >= ac.note_single_auc:
         out.append(("note", "strong", auc, (
             f"ranks leads at ROC AUC {auc:.3f} alone, with no other sign of a leak (its "
@@ -120,7 +128,7 @@ def leak_evidence(stats: dict, history: History, cfg: TrainConfig,
     if converted_at is not None and stats["kind"] == "date" and \
             name != (cfg.dataset.target.converted_at_column if cfg.dataset.target else None):
         when = read_dates(values, cfg.dataset.converted_at_format)
-        both = (y == 1) & when.notna().to_numpy() & converted_at.notna().to_numpy()
+        both = (ever == 1) & when.notna().to_numpy() & converted_at.notna().to_numpy()
         if both.sum() >= 10:
             after = float((when[both].to_numpy() > converted_at[both].to_numpy()).mean())
             stats["after_conversion_share"] = round(after, 4)
@@ -129,6 +137,14 @@ def leak_evidence(stats: dict, history: History, cfg: TrainConfig,
                     f"holds dates after the lead converted for {after:.0%} of converted "
                     "leads: it was recorded after the outcome")))
     return out
+
+
+def ever_converted(y: np.ndarray, converted_at: pd.Series | None) -> np.ndarray:
+    """1 for a lead that converted at any time the data knows of (within the horizon or
+    after it), else the label."""
+    if converted_at is None:
+        return y
+    return np.maximum(y, converted_at.notna().to_numpy().astype(y.dtype))
 
 
 def _reads_like_states(stated: pd.Series) -> bool:

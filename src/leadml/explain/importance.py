@@ -72,7 +72,6 @@ def _shuffled_drops(model, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: i
     model's fields cannot be swapped that way."""
     from sklearn.metrics import roc_auc_score
 
-
     found = Explainer(model).shuffled(X, shuffles(len(y), repeats, seed))
     if found is None:
         return None

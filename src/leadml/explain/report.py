@@ -47,6 +47,8 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
         ".",
         f"- Data: `{facts['path']}` (sha256 {facts['sha256'][:16]}...), {facts['rows']} leads, "
         f"positive rate {facts['positive_rate']:.4f}.",
+        *([f"- Time order: leads are ordered by {facts['time_order']}; the newest are the "
+           "last by it."] if facts.get("time_order") else []),
         *([f"- Horizon: {facts['horizon_days']:g} days at {facts['as_of']}; "
            f"{facts['unlabelled_young_leads']} leads younger than that were left out "
            "(their outcome is not known yet)."] if facts.get("horizon_days") else []),
@@ -136,7 +138,6 @@ def _reliability(y: np.ndarray, p: np.ndarray) -> str:
 
 
 def _importance_chart(rows: list[dict]) -> str:
-
     return figure_png(importance_figure(pd.DataFrame(rows)))
 
 
@@ -196,7 +197,6 @@ def _insights(rows: list[dict], fields: list[str]) -> str:
 
 
 def _gain(y: np.ndarray, p: np.ndarray, capacities: list[float]) -> str:
-
     return figure_png(gain_figure(y, p, capacities))
 
 
@@ -266,7 +266,9 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         f"({d['positive_rate']:.1%}) converted. The oldest {w['train']['rows']:,} taught the "
         f"model, the next {w['calibration']['rows']:,} tuned its probabilities, and the newest "
         f"{w['test']['rows']:,} (from {esc(w['test']['first'])}) were kept aside to test it, "
-        "as if they were tonight's leads.</p>",
+        "as if they were tonight's leads"
+        + (f" (oldest and newest by {esc(d['time_order'])})" if d.get("time_order") else "")
+        + ".</p>",
         f"<p>Fields used: {esc(', '.join(map(words, order)))}. Never used: "
         f"{esc(', '.join(map(words, data['features']['excluded'])) or 'none')}.</p>",
         *(["<h2>How the model was chosen</h2>", _leaderboard(m["leaderboard"])]

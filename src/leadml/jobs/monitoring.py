@@ -44,7 +44,6 @@ class OutcomeSource:
     delimiter: str = ","
 
     def read(self) -> pd.DataFrame:
-
         return read_outcomes(self.path, id_column=self.id_column,
                              converted_at=self.converted_at_column,
                              converted=self.converted_column,
@@ -143,7 +142,6 @@ def recalibrate(scored_paths, outcomes: OutcomeSource, *, model_name: str = "lea
     result as a challenger (promoted when it beats the champion on the newest
     ``holdout`` of those leads). Returns a dict: the new version, the decision, numbers."""
     import numpy as np
-
 
     if not 0 < holdout < 1:
         raise ConfigError(f"--holdout must be between 0 and 1, got {holdout}")

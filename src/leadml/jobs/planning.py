@@ -46,7 +46,6 @@ def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | N
     """The capacity plan of a registered model on its own test window: the history it was
     trained on is read again and split as in training (refused if it changed since)."""
 
-
     rules = rules or default_rules()
     bad = [s for s in shares if not 0 < s <= 1]
     if bad or not shares:
@@ -103,7 +102,6 @@ def write_plan(made: Plan, output: Path) -> None:
     import io as stdio
 
     import matplotlib.pyplot as plt
-
 
     shares = made.table["capacity_share"].tolist()
     write_json({"model": made.model, "leads": len(made.y), "conversions": int(made.y.sum()),

@@ -82,7 +82,6 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
     returns (the page, the model's contract)."""
     import numpy as np
 
-
     uri = resolve_model_uri(model, model_name)
     _, contract = load_scoring_model(uri)
     data, predictions = report_inputs(uri)

@@ -42,7 +42,6 @@ def config_init(export: Path, output: Path, *, target: str | None = None,
     choice commented; refuses to overwrite a file. Returns a line per choice."""
     import tempfile
 
-
     if output.exists():
         raise ConfigError(f"'{output}' exists: leadml config init never overwrites a config; "
                           "choose another --output or remove it")

@@ -81,6 +81,7 @@ def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
         "positive_rate": round(float(history.target.mean()), 6),
         "first_time": str(history.time.iloc[0]),
         "last_time": str(history.time.iloc[-1]),
+        "time_order": cfg.dataset.time_order,
         "horizon_days": history.horizon_days,
         "as_of": None if history.as_of is None else str(history.as_of),
         "unlabelled_young_leads": history.unlabelled,

@@ -237,7 +237,6 @@ def _columnwise(step) -> bool:
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import StandardScaler
 
-
     if isinstance(step, SimpleImputer):
         return bool(step.keep_empty_features)  # else never-seen columns are dropped
     return isinstance(step, StandardScaler | SignedLog)

@@ -130,7 +130,6 @@ class LeadPipeline(Pipeline):
     """
 
     def _path(self, X, params) -> str:
-
         if params or len(X) == 0 or not encoded.is_direct(self):
             return "pipeline"
         if linear.is_linear(self):
@@ -138,7 +137,6 @@ class LeadPipeline(Pipeline):
         return "trees" if is_binary_hist_gradient_boosting(self.steps[-1][1]) else "matrix"
 
     def decision_function(self, X, **params):
-
         path = self._path(X, params)
         if path == "linear":
             return linear.decision(self, linear.field_parts(self, X))
@@ -151,7 +149,6 @@ class LeadPipeline(Pipeline):
         return super().decision_function(X, **params)
 
     def predict_proba(self, X, **params):
-
         path = self._path(X, params)
         if path in ("linear", "trees"):  # both classifiers' binary predict_proba
             p = expit(self.decision_function(X))

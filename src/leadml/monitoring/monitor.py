@@ -370,7 +370,6 @@ def _alerts(row: dict, th: Thresholds) -> list[dict]:
 # --- the page ------------------------------------------------------------------------------
 
 def _over_time(mon: Monitoring) -> str:
-
     plt = pyplot()
     t = mon.periods
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))

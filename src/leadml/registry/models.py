@@ -118,7 +118,6 @@ def export_model(model_uri: str, folder: Path, *, uri: str | None = None) -> dic
 
     import mlflow
 
-
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise OutputError(f"'{folder}' exists and is not empty: export into a new folder")
@@ -157,9 +156,8 @@ def _load(model_uri: str, uri: str | None):
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
         except Exception as exc:
             raise ModelUnavailableError(
-                f"cannot find model '{model_uri}' in {uri or tracking_uri()}: {exc}. Train "
-                "one with `leadml train --config ...`, or pass --model with a registered "
-                "version.") from None
+                f"cannot find model '{model_uri}' in {uri or tracking_uri()}: {exc}. "
+                + registered_models_hint(uri)) from None
     path = local / "model.skops"
     if not path.exists():
         raise ModelUnavailableError(f"'{model_uri}' is not a leadml model: no model.skops in it")
@@ -176,6 +174,29 @@ def _load(model_uri: str, uri: str | None):
             f"model '{model_uri}' cannot score: {exc}. Its model.skops is damaged or was not "
             "written by leadml; train again, or register or export the model again") from None
     return model, local
+
+
+def registered_models(uri: str | None = None) -> dict[str, dict[str, str]]:
+    """Each registered model's name and its aliases (alias -> version)."""
+    registry = client(uri or tracking_uri())
+    return {m.name: {a: str(v) for a, v in sorted((m.aliases or {}).items())}
+            for m in registry.search_registered_models()}
+
+
+def registered_models_hint(uri: str | None = None) -> str:
+    """What is registered in the store, and how to pick one: for a model not found."""
+    try:
+        found = registered_models(uri)
+    except Exception:  # the store itself failed: the caller's message says so
+        return ("Train one with `leadml train --config ...`, or pass --model with a "
+                "registered version.")
+    if not found:
+        return "Nothing is registered there yet: train a model with `leadml train --config ...`."
+    aliased = {name: ", ".join(f"{a} v{v}" for a, v in aliases.items()) or "no alias"
+               for name, aliases in found.items()}
+    listed = "; ".join(f"'{name}' ({aliases})" for name, aliases in aliased.items())
+    return (f"Registered models: {listed}. Pick one with --model-name NAME, with --config "
+            "CONFIG (the model its registry.model_name registers), or with --model URI.")
 
 
 def model_version(model_uri: str, *, uri: str | None = None) -> dict[str, str]:

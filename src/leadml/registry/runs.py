@@ -54,7 +54,6 @@ def _log_score_distribution(dist: dict[str, Any], manifest: dict[str, Any]) -> N
     import matplotlib.pyplot as plt
     import mlflow
 
-
     expected = sum(v.get("expected_conversions", 0.0)
                    for v in (manifest.get("by_label") or {}).values())
     mlflow.log_metrics({

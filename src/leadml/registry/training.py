@@ -262,7 +262,6 @@ def _log_dataset(frame: pd.DataFrame, facts: dict[str, Any], *, target: str) -> 
     import mlflow
     from mlflow.models import infer_signature
 
-
     path = Path(str(facts["path"]))
     name = path.name if path.exists() else str(facts["path"])
     with warnings.catch_warnings():  # MLflow's notes on local sources and integer columns
@@ -332,7 +331,6 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
                    folder: Path, rules=None) -> None:
     """Importances, field insights, the test window's predictions and the HTML report."""
     import mlflow
-
 
     folder.mkdir(parents=True, exist_ok=True)
     if result.importances is not None:

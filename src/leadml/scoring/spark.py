@@ -142,7 +142,6 @@ def _worker_model(blob, explain: bool, reference):
 
     import skops.io
 
-
     data = blob.value
     key = hashlib.sha256(data).hexdigest() + str(explain)
     if key not in _WORKER_CACHE:

@@ -22,36 +22,26 @@ import pandas as pd
 
 from leadml.config import MISSING_VALUES
 from leadml.data.audit import PERSONAL_NAME, personal_kind
+from leadml.data.column_names import (
+    CONVERTED_AT_NAME,
+    CREATED_NAME,
+    FOLLOW_UP_NAME,
+    ID_NAME,
+    LATER_DATE_NAME,
+    MAX_SEQUENCE_SPREAD,
+    ORDERED,
+    OUTCOME_NAME,
+    SEQUENCE_NAME,
+    TEXT_NAME,
+)
 from leadml.data.values import COMMON_MARKERS, is_missing, parse_numbers, parse_times
 from leadml.errors import ConfigError
 
 SAMPLE = 20_000  # distinct values per column read to tell numbers and times apart
 MAX_CATEGORIES = 1_000  # more distinct values than this: not a category (the audit's bound)
+MIN_TEXT_VALUES = 50  # fewer distinct values than this: a category, whatever the name says
 
 
-def _named(*words: str) -> re.Pattern:
-    """Names holding one of ``words`` as a word (``lead_status``, ``Lead Status``; not
-    ``poutcome``)."""
-    return re.compile(rf"(?:^|[^a-z])(?:{'|'.join(words)})(?:$|[^a-z])", re.IGNORECASE)
-
-
-OUTCOME_NAME = _named("converted", "conversion", "convert", "won", "outcome", "result",
-                      "closed", "became", "status", "stage", "y", "target", "label",
-                      "subscribed")
-CONVERTED_AT_NAME = _named("converted", "conversion", "won", "became", "customer")
-ID_NAME = _named("id", "number", "key", "record", "uuid", "guid")
-CREATED_NAME = _named("created?", "creation", "submitted", "added", "first", "signed up",
-                      "signup")
-LATER_DATE_NAME = _named("last", "latest", "modified", "updated", "closed?", "activity",
-                         "next", "converted", "won", "became")
-TEXT_NAME = _named("title", "role", "position", "designation", "occupation")
-#: Fields sales fills in, or the CRM updates, while a lead is worked (the audit's
-#: leadml.data.leakage.STATE_NAMES, with free-text notes): their value at export time is not
-#: the value the lead arrived with.
-FOLLOW_UP_NAME = _named("last", "latest", "rating", "quality", "profile", "score",
-                        "activity", "assigned", "owner", "disposition", "notable", "tags?",
-                        "notes?", "comments?", "description", "remarks?", "summary",
-                        "reason", "lost")
 POSITIVE = {"1", "y", "yes", "true", "won", "closed won", "converted", "customer", "success",
             "subscribed", "closed - converted", "closed-won", "closed/won"}
 NEGATIVE = re.compile(r"\b(lost|not converted|unqualified|disqualified|dead|junk|rejected|"
@@ -72,7 +62,7 @@ class Column:
     name: str
     stated: int  # leads with a value
     distinct: int
-    kind: str  # number, time, day-month (a date the values leave ambiguous), text
+    kind: str  # number, time, day-month (ambiguous day and month), dates (several formats), text
     unique: bool  # every lead its own value, none missing
     personal: str | None = None  # leadml.data.audit.personal_kind
     time_format: str | None = None  # for kind time
@@ -80,6 +70,8 @@ class Column:
     marks: dict | None = None  # for kind number: the csv options it needs, if any
     words: float = 0.0  # mean words per value
     code_like: bool = False  # values such as L86824021 or 00Q5e00000AbCdE: digits, no spaces
+    order_corr: float | None = None  # whole numbers: rank correlation with the file's rows
+    spread: float | None = None  # whole numbers: (highest - lowest + 1) per distinct value
 
 
 def _distinct(values: pd.Series) -> pd.Series:
@@ -133,6 +125,42 @@ def _time_format(name: str, text: pd.Series, numbers: bool) -> tuple[str | None,
     return None, tuple(readings)
 
 
+def _date_formats(text: pd.Series) -> tuple[str, ...]:
+    """The formats that together read every value, when one alone does not: ISO 8601, and
+    the day-first or month-first patterns a value's numbers settle; () otherwise.
+
+    >>> _date_formats(pd.Series(["2026-06-30", "30/06/2026", "2026-07-01 10:00"]))
+    ('iso', '%d/%m/%Y')
+    """
+    iso = parse_times(text, "iso").notna().to_numpy()
+    rest = text[~iso]
+    if iso.all() or rest.empty or not rest.str.fullmatch(DAY_MONTH.pattern).all():
+        return ()
+    found = rest.str.extract(DAY_MONTH.pattern)
+    first, second = found[0].astype(int), found[2].astype(int)
+    sep, year = found[1].iloc[0], "%Y" if len(found[3].iloc[0]) == 4 else "%y"
+    day_first = bool((first > 12).any() or not (second > 12).any())
+    order = ("%d", "%m") if day_first else ("%m", "%d")
+    for tail in TIME_PARTS:
+        fmt = f"{order[0]}{sep}{order[1]}{sep}{year}{tail}"
+        if parse_times(rest, fmt).notna().all():
+            return ("iso", fmt) if iso.any() else ()
+    return ()
+
+
+def _ordering(values: pd.Series, missing: np.ndarray) -> tuple[float | None, float | None]:
+    """(rank correlation of a column of whole numbers with the file's row order, 1 when it
+    rises with the rows and -1 when the file runs from the highest down; its spread: the
+    range per distinct value, about 1 for an auto-number); (None, None) for other columns."""
+    numbers = pd.to_numeric(values[~missing], errors="coerce")
+    if len(numbers) < 10 or numbers.isna().any() or (numbers % 1 != 0).any() \
+            or numbers.nunique() < 10:
+        return None, None
+    rows = np.flatnonzero(~missing)
+    corr = float(np.corrcoef(numbers.rank().to_numpy(), rows)[0, 1])
+    return corr, float((numbers.max() - numbers.min() + 1) / numbers.nunique())
+
+
 def profile(frame: pd.DataFrame) -> list[Column]:
     """A :class:`Column` for each column of the export ``frame``."""
     out = []
@@ -145,18 +173,26 @@ def profile(frame: pd.DataFrame) -> list[Column]:
         marks = _numbers(text) if len(text) else None
         fmt, readings = _time_format(str(name), text, marks == {}) if len(text) \
             else (None, ())
-        kind = "time" if fmt else "day-month" if readings else \
-            "number" if marks is not None else "text"
+        if not fmt and not readings and marks is None and len(text):
+            readings = _date_formats(text)  # dates written in several formats
+            kind = "dates" if readings else "text"
+        else:
+            kind = "time" if fmt else "day-month" if readings else \
+                "number" if marks is not None else "text"
+        dated = kind in ("time", "day-month", "dates")
         out.append(Column(
             name=str(name), stated=stated, distinct=distinct, kind=kind,
             unique=stated == len(values) and distinct == len(values) and len(values) > 1,
-            personal=None if ID_NAME.search(str(name)) and not re.search(
-                PERSONAL_NAME, str(name).lower()) else  # an id of digits, not a phone
+            personal=None if dated or ID_NAME.search(str(name)) and not re.search(
+                PERSONAL_NAME, str(name).lower()) else  # a date or an id, not a phone
             personal_kind(str(name), values, MISSING_VALUES),
             time_format=fmt, patterns=readings, marks=marks if kind == "number" else None,
             words=float(text.str.split().str.len().mean()) if len(text) else 0.0,
             code_like=bool(len(text)) and not text.str.contains(r"\s").any()
-            and bool(text.str.contains(r"\d").all())))
+            and bool(text.str.contains(r"\d").all()),
+            **dict(zip(("order_corr", "spread"), _ordering(values, missing)
+                       if marks == {} and distinct == stated else (None, None),
+                       strict=True))))
     return out
 
 
@@ -298,6 +334,9 @@ def _role(c: Column, rows: int) -> tuple[str, str]:
         return "excluded", "always empty"
     if c.distinct <= 1:
         return "excluded", "one value: it carries no information"
+    if c.kind == "dates":
+        return "excluded", (f"dates in several formats ({', '.join(c.patterns)}): one set "
+                            "after creation can leak the outcome")
     if c.kind in ("time", "day-month"):
         return "excluded", "a date: one set after creation can leak the outcome"
     if OUTCOME_NAME.search(c.name):
@@ -310,7 +349,8 @@ def _role(c: Column, rows: int) -> tuple[str, str]:
         return "excluded", "a different value for nearly every lead: an id"
     if c.kind == "number":
         return "numeric", f"numbers ({c.distinct:,} distinct)"
-    if TEXT_NAME.search(c.name) or c.distinct > MAX_CATEGORIES and c.words >= 2:
+    if c.distinct >= MIN_TEXT_VALUES and (TEXT_NAME.search(c.name)
+                                          or c.distinct > MAX_CATEGORIES and c.words >= 2):
         return "text", f"words ({c.distinct:,} distinct values): each word a feature"
     if c.distinct > MAX_CATEGORIES:
         return "excluded", (f"{c.distinct:,} distinct values: too many for categories; "
@@ -351,8 +391,8 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
     notes = [outcome.summary, *notes]
     lines += more + outcome.lines
     # (an ambiguous date, not the time column, is listed as an excluded date)
-    taken = {c.name for c in (id_col, time_col) if c is not None and c.kind != "day-month"} \
-        | outcome.columns
+    taken = {c.name for c in (id_col, time_col)
+             if c is not None and c.kind not in ("day-month", "dates")} | outcome.columns
     more, note, marks = _column_lines(cols, taken, len(frame), path)
     lines += more
     notes += note
@@ -361,15 +401,29 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
 
 
 def _id_and_time(cols: list) -> tuple:
-    """The id column (unique, named like an id or holding codes) and the creation time."""
+    """The id column (unique, named like an id or holding codes) and the creation time: a
+    date the values settle, else an auto-number (a sequence), else a date they do not."""
     ids = [c for c in cols if c.unique and c.kind != "time" and not c.personal]
     id_col = next((c for c in ids if ID_NAME.search(c.name)),
                   next((c for c in ids if c.kind == "text" and c.code_like), None))
-    times = [c for c in cols if c.kind in ("time", "day-month") and c is not id_col
+    times = [c for c in cols if c.kind in ("time", "day-month", "dates") and c is not id_col
              and not CONVERTED_AT_NAME.search(c.name) and not LATER_DATE_NAME.search(c.name)]
     time_col = next((c for c in times if CREATED_NAME.search(c.name)),
                     times[0] if len(times) == 1 else None)
+    if time_col is None or time_col.kind != "time":
+        time_col = _sequence(cols) or time_col
     return id_col, time_col
+
+
+def _sequence(cols: list) -> Column | None:
+    """A unique column of whole numbers ordered with the rows (rising or falling), or named
+    like an auto-number and counting like one (a few numbers per lead, not random ids): the
+    order leads were created in."""
+    found = [c for c in cols if c.unique and c.order_corr is not None and not c.personal
+             and (abs(c.order_corr) >= ORDERED
+                  or SEQUENCE_NAME.search(c.name) and c.spread <= MAX_SEQUENCE_SPREAD)]
+    return max(found, key=lambda c: (bool(SEQUENCE_NAME.search(c.name)), abs(c.order_corr)),
+               default=None)
 
 
 def _outcome(frame: pd.DataFrame, cols: list, path: Path, rel: str, output: Path, id_col,
@@ -407,7 +461,15 @@ def _id_and_time_lines(id_col, time_col) -> tuple[list[str], list[str]]:
         lines.append("  id_column: null  # no column holds a different value for every "
                      "lead: the record number is the id")
         notes.append("no id column (the record number)")
-    if time_col is not None and time_col.kind == "time":
+    if time_col is not None and time_col.kind == "number":
+        runs = "rises with the rows" if time_col.order_corr >= ORDERED else \
+            "falls with the rows: the export runs newest first" \
+            if time_col.order_corr <= -ORDERED else "is named like an auto-number"
+        lines += [f"  time_column: {_q(time_col.name)}  # no creation date: this auto-number "
+                  f"orders the leads (it {runs})",
+                  "  time_format: sequence     # the order leads were created in, not a clock"]
+        notes.append(f"time order '{time_col.name}' (a sequence: it {runs})")
+    elif time_col is not None and time_col.kind == "time":
         lines.append(f"  time_column: {_q(time_col.name)}  # when each lead was created")
         if time_col.time_format != "iso":
             lines.append(f"  time_format: {_q(time_col.time_format)}  # reads every value")
@@ -415,7 +477,13 @@ def _id_and_time_lines(id_col, time_col) -> tuple[list[str], list[str]]:
     else:
         lines.append("  time_column: null  # rows are taken in file order as time order: "
                      "check the export is sorted by creation")
-        if time_col is not None:  # day and month ambiguous
+        if time_col is not None and time_col.kind == "dates":
+            lines.append(f"  # '{time_col.name}' holds dates in several formats "
+                         f"({', '.join(map(_q, time_col.patterns))}): export them in one "
+                         "format, then set time_column to it")
+            notes.append(f"no time column: '{time_col.name}' mixes date formats "
+                         f"({', '.join(time_col.patterns)})")
+        elif time_col is not None:  # day and month ambiguous
             lines.append(f"  # '{time_col.name}' holds dates whose values never show which "
                          f"part is the day: set time_column to it and time_format to "
                          f"{' or '.join(map(_q, time_col.patterns))}")

@@ -207,7 +207,6 @@ def write_crm_export(folder, rows: int, *, seed: int, nightly_rows: int) -> dict
     """Write leads.csv, outcomes.csv, nightly.csv and train.yaml into ``folder``."""
     from pathlib import Path
 
-
     folder = Path(folder)
     history, outcomes, nightly = make_crm_export(rows, seed=seed, nightly_rows=nightly_rows)
     public = [c for c in history.columns if not c.startswith("_")]
