@@ -16,7 +16,11 @@ from leadml.jobs import read_history
 
 pytestmark = pytest.mark.slow
 LEAKS = {"Deal Amount": "blocks", "Last Activity": "review", "Last Notable Activity": "review",
-         "Lead Quality": "review", "Lead Profile": "review", "Activity Score": "review"}
+         "Lead Quality": "review", "Lead Profile": "review"}
+#: Assigned later, but nothing in its values or its emptiness says so: its name alone makes it
+#: a note at most (issue 36: a name never stops training with nothing but a ranking).
+NAMED_ONLY = "Activity Score"
+PLANTED = {*LEAKS, NAMED_ONLY}  # left out where a test trains
 LEGITIMATE = "Total Time Spent on Website"
 
 
@@ -58,6 +62,7 @@ def test_the_audit_blocks_or_reviews_every_planted_leak_and_not_the_engagement_f
     levels = {f.column: f.level for f in report.findings if f.kind == "leakage"}
     assert {c: levels.get(c) for c in LEAKS} == LEAKS
     assert levels.get(LEGITIMATE) == "note"  # noted, never stopped
+    assert levels.get(NAMED_ONLY) in (None, "note")
     assert LEGITIMATE not in {f.column for f in report.blocking}
     assert {f.column for f in report.blocking} == set(LEAKS)
     assert [f.level for f in report.blocking][0] == "blocks"  # ranked: blocks first
@@ -92,9 +97,9 @@ def test_with_a_horizon_the_probability_matches_the_realised_rate_on_matured_lea
         **yaml.safe_load((export / "train.yaml").read_text())["dataset"]["outcomes"],
         "horizon_days": 60})
     columns = cfg.dataset.columns.model_dump()
-    columns["numeric"] = [c for c in columns["numeric"] if c not in LEAKS]
-    columns["categorical"] = [c for c in columns["categorical"] if c not in LEAKS]
-    columns["excluded"] = list(LEAKS)
+    columns["numeric"] = [c for c in columns["numeric"] if c not in PLANTED]
+    columns["categorical"] = [c for c in columns["categorical"] if c not in PLANTED]
+    columns["excluded"] = sorted(PLANTED)
     # The calibration map fitted on the calibration window, as this bound was measured
     # with: the subject here is the horizon, not the choice of map (test_calibration.py).
     cfg = cfg.model_copy(update={
@@ -121,9 +126,9 @@ def test_the_horizon_is_said_in_the_model_card_the_report_and_every_manifest(exp
 
     raw = yaml.safe_load((export / "train.yaml").read_text())
     cols = raw["dataset"]["columns"]
-    cols["numeric"] = [c for c in cols["numeric"] if c not in LEAKS]
-    cols["categorical"] = [c for c in cols["categorical"] if c not in LEAKS]
-    cols["excluded"] = sorted(LEAKS)
+    cols["numeric"] = [c for c in cols["numeric"] if c not in PLANTED]
+    cols["categorical"] = [c for c in cols["categorical"] if c not in PLANTED]
+    cols["excluded"] = sorted(PLANTED)
     raw["dataset"]["outcomes"]["horizon_days"] = 60
     raw["evaluation"] = {"bootstrap": 20}
     config = export / "horizon.yaml"

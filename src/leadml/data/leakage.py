@@ -44,6 +44,8 @@ STATE_WORDS = (r"\b(won|lost|closed|open|pending|contacted|in progress|converted
                r"demo (booked|done)|proposal|negotiation|qualified|nurture|worst|"
                r"high in relevance|might be|not sure|low in relevance|hot|warm|cold|"
                r"unsubscribed|do not contact|wrong number|invalid number|already a)\b")
+#: A column named like a state whose emptiness tracks the outcome this well goes to review.
+NAMED_MISSING_AUC = 0.6
 #: Names that say "latest state" or "set during follow-up": supporting evidence only.
 STATE_NAMES = (r"(last|latest|current|recent|status|stage|rating|quality|profile|tag|"
                r"score|index|activity|assigned|owner|outcome|result|disposition|notable)")
@@ -109,11 +111,19 @@ def leak_evidence(stats: dict, history: History, cfg: TrainConfig,
             "exported at export time, it shows what happened after the lead arrived")))
     elif named and stats["kind"] != "date" and auc >= ac.state_auc + 0.05:
         # A name alone is no evidence: a useful field ranks leads too ("current occupation").
-        out.append(("note", "latest-state", auc, (
-            f"is named like a state set during follow-up ('{name}') and ranks leads at ROC "
-            f"AUC {auc:.3f}, but its values read like no sales action or outcome and its "
-            "emptiness does not track the outcome: make sure it is the lead's value when it "
-            "arrived")))
+        # With emptiness that tracks the outcome (filled as the lead is worked) it is review.
+        if m_auc is not None and m_auc >= NAMED_MISSING_AUC:
+            out.append(("review", "latest-state", auc, (
+                f"is named like a state set during follow-up ('{name}'), ranks leads at ROC "
+                f"AUC {auc:.3f}, and whether it is empty tracks the outcome (ROC AUC "
+                f"{m_auc:.3f}): is it the lead's value when it arrived, or filled in as the "
+                "lead was worked?")))
+        else:
+            out.append(("note", "latest-state", auc, (
+                f"is named like a state set during follow-up ('{name}') and ranks leads at "
+                f"ROC AUC {auc:.3f}, but its values read like no sales action or outcome and "
+                "its emptiness does not track the outcome: make sure it is the lead's value "
+                "when it arrived")))
     elif auc >= ac.note_single_auc:
         out.append(("note", "strong", auc, (
             f"ranks leads at ROC AUC {auc:.3f} alone, with no other sign of a leak (its "
