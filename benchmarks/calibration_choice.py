@@ -15,7 +15,8 @@ For each dataset, on the same time-ordered windows (60% train, 20% calibration, 
 
 Datasets: the sample (``leadml sample``: 20,000 leads, a slow upward drift); ``trend``
 (a strong upward drift, base log-odds +1.5); ``swing`` (no trend, the base log-odds swinging
-by +-1.0 over 2.5 cycles, so the rate moves between about 5% and 25%); and
+by +-1.0 over 2.5 cycles, so the rate moves between about 5% and 25%); ``falling`` (a
+strong downward drift, base log-odds -1.5, as a funnel whose lead quality falls); and
 ``../shared/data/bank-marketing/bank-full.csv`` when present (its config, ``duration``
 excluded). Results: ``benchmarks/results/calibration_choice.{md,json}``.
 """
@@ -34,6 +35,7 @@ SCENARIOS = {
     "sample": {"seed": 42},
     "trend": {"seed": 4, "drift": 1.5},
     "swing": {"seed": 3, "drift": 0.0, "swing": 1.0, "swings": 2.5},
+    "falling": {"seed": 6, "drift": -1.5},
 }
 
 
@@ -111,7 +113,8 @@ def verdict(frame: pd.DataFrame) -> list[str]:
         checks = [
             f"Brier {ours.brier:.4f} below constant {const.brier:.4f}: "
             f"{'met' if ours.brier < const.brier else 'missed'}",
-            f"below plain LR {lr.brier:.4f}: {'met' if ours.brier < lr.brier else 'missed'}",
+            f"within 0.001 of plain LR {lr.brier:.4f}: "
+            f"{'met' if ours.brier <= lr.brier + 0.001 else 'missed'}",
             f"ROC AUC {ours.roc_auc:.4f} within 0.005 of the best plain peer {best_auc:.4f}: "
             f"{'met' if ours.roc_auc >= best_auc - 0.005 else 'missed'}",
         ]
@@ -133,7 +136,8 @@ def main() -> None:
             "positive_rate", "mean_probability", "train_seconds"]
     table = frame[cols].fillna("").to_markdown(index=False, floatfmt=".4f")
     write_results("calibration_choice", {"rows": frame.to_dict("records")},
-                  table + "\n\nThe bars of issue 12 (test window):\n\n" +
+                  table + "\n\nThe bars of issue 36 (test window; Brier within 0.001 of plain "
+                  "logistic regression, issue 12 asked for below it):\n\n" +
                   "\n".join(verdict(frame)) + "\n")
 
 

@@ -95,3 +95,39 @@ def test_when_the_rate_swings_the_chosen_calibration_beats_the_newest_window(tmp
     assert abs(chosen.p_test.mean() - truth.mean()) < abs(newest.p_test.mean() - truth.mean())
     assert chosen.test_metrics["roc_auc"] == pytest.approx(newest.test_metrics["roc_auc"],
                                                            abs=1e-9)
+
+
+def test_when_the_rate_falls_the_lowest_backtest_loss_decides_not_the_simplest():
+    """Folds whose rate falls 20% -> 6%: no correction is itself a bet that the rate holds.
+    With the rate moving, the candidate of lowest pooled log loss is chosen (issue 36: the
+    one-standard-error rule took drift none though recent_rate had the lower loss), and the
+    reason says so."""
+    rng = np.random.default_rng(2)
+    folds = []
+    for k, rate in enumerate(np.linspace(0.20, 0.06, 6)):
+        scores = rng.normal(0, 1, 3000)
+        y = (rng.random(3000) < 1 / (1 + np.exp(-(scores + np.log(rate / (1 - rate)))))) \
+            .astype(int)
+        seen = rng.normal(0, 1, 3000 * (k + 1))
+        seen_y = (rng.random(len(seen)) < 1 / (1 + np.exp(-(seen - 1.5)))).astype(int)
+        folds.append(Fold(scores, y, seen, seen_y, 3000))
+    choice = choose(folds, "sigmoid")
+    best = choice.table.loc[choice.table["log_loss"].idxmin()]
+    assert (choice.window, choice.drift) == (best["window"], best["drift"])
+    assert "moved" in choice.reason and " -> " in choice.reason
+    assert choice.as_dict()["reason"] == choice.reason
+
+
+def test_when_the_rate_holds_the_simplest_within_one_standard_error_wins():
+    rng = np.random.default_rng(3)
+    folds = []
+    for k in range(6):
+        scores = rng.normal(0, 1, 3000)
+        y = (rng.random(3000) < 1 / (1 + np.exp(-(scores - 2.0)))).astype(int)
+        seen = rng.normal(0, 1, 3000 * (k + 1))
+        seen_y = (rng.random(len(seen)) < 1 / (1 + np.exp(-(seen - 2.0)))).astype(int)
+        folds.append(Fold(scores, y, seen, seen_y, 3000))
+    choice = choose(folds, "sigmoid")
+    assert "held" in choice.reason
+    assert choice.table.set_index(["window", "drift"]).loc[
+        (choice.window, choice.drift), "within_one_se"]

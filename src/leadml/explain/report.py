@@ -95,10 +95,11 @@ def _calibration_words(choice: dict | None) -> str:
         return "its map fitted on the calibration window."
     table = pd.DataFrame(choice["candidates"])
     rows = ", ".join(f"{r.window}/{r.drift} {r.log_loss:.4f}" for r in table.itertuples())
+    why = choice.get("reason") or ("the simplest within one standard error of the lowest "
+                                   "wins")
     return (f"{WINDOW_WORDS[choice['window']]}, drift correction {choice['drift']}: chosen "
             f"by a backtest on the windows before the test window (pooled log loss of each "
-            f"candidate: {rows}; the simplest within one standard error of the lowest "
-            "wins).")
+            f"candidate: {rows}); {why}.")
 
 
 def report_data(result, cfg, facts: dict[str, Any], *, name: str, version: str,

@@ -30,6 +30,7 @@ from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 from sklearn.base import clone
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
@@ -74,9 +75,10 @@ class Choice:
     window: str
     drift: str
     table: pd.DataFrame  # one row per candidate: window, drift, log_loss, brier, ece, rows
+    reason: str = ""  # why this candidate, in words (the model card says it)
 
     def as_dict(self) -> dict:
-        return {"window": self.window, "drift": self.drift,
+        return {"window": self.window, "drift": self.drift, "reason": self.reason,
                 "candidates": self.table.round(6).to_dict("records")}
 
 
@@ -162,13 +164,31 @@ def _predict(cal, shift: tuple[float, float] | None, scores: np.ndarray) -> np.n
     return p if shift is None else np.clip(shift_rate(p, *shift), 1e-6, 1 - 1e-6)
 
 
+def rate_movement(folds: list[Fold]) -> tuple[bool, str]:
+    """Whether the conversion rate moves across the labelled windows (chance explains their
+    spread less than once in a thousand, and the highest is 1.25 times the lowest or more),
+    and the rates, oldest first, in words."""
+    rates = np.array([f.y.mean() for f in folds])
+    sizes = np.array([len(f.y) for f in folds])
+    words = " -> ".join(f"{r:.1%}" for r in rates)
+    pooled = float(np.average(rates, weights=sizes))
+    if len(folds) < 3 or not 0 < pooled < 1:
+        return False, words
+    statistic = float(np.sum(sizes * (rates - pooled) ** 2) / (pooled * (1 - pooled)))
+    chance = float(chi2.sf(statistic, len(folds) - 1))
+    return bool(chance < 1e-3 and rates.max() >= 1.25 * max(rates.min(), 1e-9)), words
+
+
 def choose(folds: list[Fold], method: str, *, windows=WINDOWS, drifts=DRIFTS) -> Choice:
     """Backtest every (window, drift) candidate on each fold after the second, built from
     the folds before it, and pool the log loss over those folds.
 
-    The simplest candidate within one standard error of the lowest pooled log loss wins
-    (the one-standard-error rule): windows and drifts count as simpler in the order
-    listed, so a more elaborate calibration must earn its place by more than noise."""
+    When the rate holds, the simplest candidate within one standard error of the lowest
+    pooled log loss wins (the one-standard-error rule): windows and drifts count as simpler
+    in the order listed, so a more elaborate calibration must earn its place by more than
+    noise. When the rate moves across the windows (:func:`rate_movement`), simplicity is no
+    safe default (no correction is itself a bet that the rate holds): the lowest pooled log
+    loss wins."""
     rows, losses = [], {}
     for window in windows:
         for drift in drifts:
@@ -192,15 +212,24 @@ def choose(folds: list[Fold], method: str, *, windows=WINDOWS, drifts=DRIFTS) ->
     table = pd.DataFrame(rows, columns=["window", "drift", "log_loss", "brier", "ece", "rows",
                                         "within_one_se"])
     if table.empty:  # too few windows to compare: the simplest
-        return Choice(windows[0], drifts[0], table)
+        return Choice(windows[0], drifts[0], table, "too few windows to compare: the simplest")
     best = table.loc[table["log_loss"].idxmin()]
     low = losses[best["window"], best["drift"]]
     table["within_one_se"] = [
         bool((d := losses[w, r] - low).mean() <= d.std(ddof=1) / np.sqrt(len(d)))
         for w, r in zip(table["window"], table["drift"], strict=True)]
-    chosen = table[table["within_one_se"]].iloc[0]  # rows are in order of simplicity
+    moving, rates = rate_movement(folds)
+    if moving:
+        chosen = best
+        reason = (f"the conversion rate moved across the windows before the test window "
+                  f"({rates}), so the lowest backtest log loss decided, not the simplest")
+    else:
+        chosen = table[table["within_one_se"]].iloc[0]  # rows are in order of simplicity
+        reason = (f"the conversion rate held across the windows before the test window "
+                  f"({rates}): the simplest candidate within one standard error of the "
+                  "lowest backtest log loss")
     logger.info("calibration chosen by a backtest on %d window(s) before the test window: "
-                "%s, drift %s (log loss %.4f; lowest %.4f by %s, %s)",
+                "%s, drift %s (log loss %.4f; lowest %.4f by %s, %s): %s",
                 len(folds) - 2, chosen["window"], chosen["drift"], chosen["log_loss"],
-                best["log_loss"], best["window"], best["drift"])
-    return Choice(str(chosen["window"]), str(chosen["drift"]), table)
+                best["log_loss"], best["window"], best["drift"], reason)
+    return Choice(str(chosen["window"]), str(chosen["drift"]), table, reason)
