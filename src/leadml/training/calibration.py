@@ -186,9 +186,10 @@ def choose(folds: list[Fold], method: str, *, windows=WINDOWS, drifts=DRIFTS) ->
     When the rate holds, the simplest candidate within one standard error of the lowest
     pooled log loss wins (the one-standard-error rule): windows and drifts count as simpler
     in the order listed, so a more elaborate calibration must earn its place by more than
-    noise. When the rate moves across the windows (:func:`rate_movement`), simplicity is no
-    safe default (no correction is itself a bet that the rate holds): the lowest pooled log
-    loss wins."""
+    noise. When the rate moves across the windows (:func:`rate_movement`), no correction is
+    no safe default (it is itself a bet that the rate holds): each window takes the drift
+    correction of lowest pooled log loss, and the one-standard-error rule then chooses among
+    the windows."""
     rows, losses = [], {}
     for window in windows:
         for drift in drifts:
@@ -219,10 +220,13 @@ def choose(folds: list[Fold], method: str, *, windows=WINDOWS, drifts=DRIFTS) ->
         bool((d := losses[w, r] - low).mean() <= d.std(ddof=1) / np.sqrt(len(d)))
         for w, r in zip(table["window"], table["drift"], strict=True)]
     moving, rates = rate_movement(folds)
-    if moving:
-        chosen = best
+    if moving:  # each window with its best rate correction, then the simplest window
+        corrected = table.loc[table.groupby("window", sort=False)["log_loss"].idxmin()]
+        chosen = corrected[corrected["within_one_se"]].iloc[0]
         reason = (f"the conversion rate moved across the windows before the test window "
-                  f"({rates}), so the lowest backtest log loss decided, not the simplest")
+                  f"({rates}), so each calibration window took the rate correction of lowest "
+                  "backtest log loss (none is no safe default when the rate moves), and the "
+                  "simplest window within one standard error of the lowest won")
     else:
         chosen = table[table["within_one_se"]].iloc[0]  # rows are in order of simplicity
         reason = (f"the conversion rate held across the windows before the test window "
