@@ -48,11 +48,15 @@ def test_an_export_without_budget_or_timeline_is_scored_with_rules_from_rules_in
                                str(folder / "bant.yaml")])
     assert made.exit_code == 0, made.output
     rules = load_rules(folder / "bant.yaml")
-    assert rules.configured == ["authority", "need"]
-    assert rules.authority.column == "occupation" and rules.need.column == "what_matters_most"
-    assert "urgent pain" in [v.lower() for v in rules.need.met]
     text = (folder / "bant.yaml").read_text()
     assert "# budget: left out" in text and "# timeline: left out" in text
+    # authority and need are drafted from the names, then kept or commented out by how they
+    # would treat the model's best leads, with the numbers either way
+    assert "occupation" in text and "what_matters_most" in text and "urgent pain" in text
+    for criterion in ("authority", "need"):
+        assert (criterion in rules.configured) != \
+            (f"# {criterion}: left out after checking it against a model" in text)
+    assert text.count("top 10% (") == 2
     again = runner.invoke(app, ["rules", "init", "--config", str(config), "-o",
                                 str(folder / "bant.yaml")])
     assert again.exit_code == 2 and "never overwrites" in again.output
@@ -63,12 +67,13 @@ def test_an_export_without_budget_or_timeline_is_scored_with_rules_from_rules_in
     scored = pd.read_csv(folder / "scored.csv", keep_default_na=False)
     assert (scored["bant_budget"] == "unknown").all() and \
         (scored["bant_timeline"] == "unknown").all()
-    assert set(scored["bant_authority"]) >= {"met", "not_met"}
-    assert set(scored["bant_need"]) >= {"met", "not_met"}
+    for criterion in ("authority", "need"):
+        assert (set(scored[f"bant_{criterion}"]) >= {"met", "not_met"}) == \
+            (criterion in rules.configured)
     assert not scored["reasons"].str.contains("Budget|Timeline").any()  # said once, below
     assert (scored["label"] == "sales_qualified").sum() > 0
     manifest = json.loads((folder / "scored.manifest.json").read_text())
-    assert manifest["rules"]["not_configured"] == ["budget", "timeline"]
+    assert {"budget", "timeline"} <= set(manifest["rules"]["not_configured"])
     assert manifest["scored"] == len(scored) == 600
 
 
@@ -90,3 +95,37 @@ def test_criteria_are_optional_but_the_policy_must_be_reachable(tmp_path):
     path.write_text(yaml.safe_dump({**base, "authority": {"column": "t"}}))
     with pytest.raises(ConfigError, match="authority names no value or pattern"):
         load_rules(path)
+
+
+def test_a_criterion_that_holds_back_the_models_best_leads_is_left_out(tmp_path):
+    """Issue 36: on a B2C export, authority was drafted from 'current occupation' =
+    'Working Professional' and held back most of the leads the model ranked highest, who
+    converted at 88%. The draft is checked against a model's ranking of the newest leads:
+    such a criterion is commented out with its numbers, and the model's top 10% keep at
+    least 90% of their conversions as sales_qualified."""
+    import re
+
+    from leadml.setup.synthetic_crm import write_crm_export
+
+    write_crm_export(tmp_path, 12_000, seed=5, nightly_rows=10)
+    raw = yaml.safe_load((tmp_path / "train.yaml").read_text())
+    planted = {"Deal Amount", "Last Activity", "Last Notable Activity", "Lead Quality",
+               "Lead Profile", "Activity Score"}  # the sample's leaks, left out
+    cols = raw["dataset"]["columns"]
+    for role in ("numeric", "categorical"):
+        cols[role] = [c for c in cols[role] if c not in planted]
+    cols["excluded"] = sorted(planted)
+    (tmp_path / "clean.yaml").write_text(yaml.safe_dump(raw))
+
+    made = CliRunner().invoke(app, ["rules", "init", "--config", str(tmp_path / "clean.yaml"),
+                                    "-o", str(tmp_path / "bant.yaml")])
+    assert made.exit_code == 0, made.output
+    text = (tmp_path / "bant.yaml").read_text()
+    assert "# authority: left out after checking it against a model" in text
+    assert "# authority:" in text and "\nauthority:" not in text
+    held = re.search(r"top 10% \((\d+) leads\): holds back (\d+), who converted at (\d+)%",
+                     text)
+    assert held and int(held.group(2)) >= 10 and int(held.group(3)) > 35
+    kept = re.search(r"of the (\d+) conversions among its top 10% .*?, (\d+) \(", text)
+    assert kept and int(kept.group(2)) >= 0.9 * int(kept.group(1))
+    assert load_rules(tmp_path / "bant.yaml").authority is None

@@ -15,7 +15,7 @@ from leadml.data.tables import read_table, write_table, write_text
 from leadml.errors import ConfigError
 from leadml.jobs.training import audited_history
 from leadml.setup.config_init import draft
-from leadml.setup.rules_init import rules_text
+from leadml.setup.rules_init import ranked_newest, rules_text
 from leadml.setup.synthetic import make_sample
 from leadml.setup.synthetic_crm import write_crm_export
 
@@ -30,7 +30,7 @@ def rules_init(cfg: TrainConfig, output: Path) -> str:
         raise ConfigError(f"'{output}' exists: leadml rules init never overwrites a rules "
                           "file; choose another --output or remove it")
     _, history = audited_history(cfg, refuse=False)
-    text = rules_text(history, cfg)
+    text = rules_text(history, cfg, ranked_newest(history, cfg))
     write_text(text, output)
     return text
 

@@ -5,12 +5,19 @@ file that sales ops then check: which column carries each criterion (by its name
 which of its values meet or disqualify it (by how often leads with that value converted).
 Every guess is a comment in the file, with the numbers behind it. A criterion with no
 fitting column is left out (``unknown`` for every lead) and the comment says why.
+
+The draft is checked against a model before it is written (:func:`check_against_model`): a
+logistic regression fitted on the older leads ranks the newest fifth of the history, and a
+criterion that would demote the model's best leads (the top 10%) while those leads convert
+above the sales-qualified rate is left commented out, with its numbers. The file's header
+says how many of the top 10%'s conversions stay ``sales_qualified`` under the rules kept.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,7 +26,14 @@ import yaml
 from leadml.config import Rules, TrainConfig
 from leadml.data.schema import History
 from leadml.data.values import is_missing
-from leadml.rules.bant import TITLES_THAT_CANNOT, TITLES_THAT_SIGN, timeline_months
+from leadml.model.pipeline import build_pipeline
+from leadml.rules.bant import (
+    TITLES_THAT_CANNOT,
+    TITLES_THAT_SIGN,
+    evaluate,
+    label,
+    timeline_months,
+)
 
 NAMES = {
     "budget": r"budget|revenue|spend|amount|deal.?size|annual|turnover|price",
@@ -29,6 +43,76 @@ NAMES = {
 }
 MIN_LEADS = 30  # a value needs this many leads before its conversion rate is trusted
 LIFT_MET, LIFT_LOW = 1.5, 0.4
+NEWEST_SHARE = 0.2  # the newest leads the check ranks; the model is fitted on the others
+TOPS = (0.05, 0.10, 0.20)  # the model's best leads, as shares of the ranked ones
+MIN_DEMOTED = 10  # fewer demoted top leads than this cannot show a criterion is wrong
+MAX_LOST = 0.10  # a criterion may cost the model's top 10% at most this share of conversions
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The newest leads of a history as a model ranked them: their features, the model's
+    probabilities and what they did."""
+
+    features: pd.DataFrame
+    p: np.ndarray
+    y: np.ndarray
+
+    def top(self, share: float) -> np.ndarray:
+        """The positions of the best ``share`` of the leads by probability."""
+        k = max(1, int(round(share * len(self.p))))
+        return np.argsort(-self.p, kind="stable")[:k]
+
+
+def ranked_newest(history: History, cfg: TrainConfig) -> Ranked | None:
+    """A logistic regression fitted on the older leads scores the newest fifth of the
+    history; None when there are too few leads of either outcome to fit it."""
+    y = history.target
+    cut = int(len(y) * (1 - NEWEST_SHARE))
+    if min(y[:cut].sum(), (1 - y[:cut]).sum()) < 10 or len(y) - cut < 50:
+        return None
+    ds = cfg.dataset
+    model = build_pipeline("logistic_regression", ds.columns, cfg.model,
+                           missing_values=ds.missing_values)
+    model.fit(history.features.iloc[:cut], y[:cut])
+    newest = history.features.iloc[cut:].reset_index(drop=True)
+    return Ranked(newest, model.predict_proba(newest)[:, 1], y[cut:])
+
+
+def _typed(features: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """The columns the rules read, the budget as numbers."""
+    out = features.copy()
+    if rules.budget is not None:
+        out[rules.budget.column] = pd.to_numeric(out[rules.budget.column], errors="coerce")
+    return out
+
+
+def demotions(rules: Rules, criterion: str, ranked: Ranked, markers) -> dict[float, dict]:
+    """Per top share: the model's best leads the criterion alone would hold back (not met,
+    or a hard disqualifier), and how those leads converted."""
+    bant = evaluate(_typed(ranked.features, rules), rules, markers)
+    held = (bant[f"bant_{criterion}"] == "not_met").to_numpy() | \
+        bant["hard_disqualifier"].to_numpy()
+    out = {}
+    for share in TOPS:
+        top = ranked.top(share)
+        demoted = top[held[top]]
+        out[share] = {"leads": len(top), "demoted": len(demoted),
+                      "demoted_rate": float(ranked.y[demoted].mean()) if len(demoted)
+                      else float("nan"),
+                      "lost": int(ranked.y[demoted].sum()), "conversions": int(ranked.y[top].sum())}
+    return out
+
+
+def kept_conversions(rules: Rules, ranked: Ranked, markers, share: float = 0.10
+                     ) -> tuple[int, int]:
+    """(conversions among the model's top ``share`` that the rules label sales_qualified,
+    conversions among them)."""
+    bant = evaluate(_typed(ranked.features, rules), rules, markers)
+    labels = np.asarray(label(ranked.p, bant, rules.label_policy))
+    top = ranked.top(share)
+    won = top[ranked.y[top] == 1]
+    return int((labels[won] == "sales_qualified").sum()), len(won)
 
 
 def _pick(candidates: list[str], criterion: str) -> str | None:
@@ -57,8 +141,9 @@ def _value_lines(key: str, rows: pd.DataFrame, base: float, indent: str = "  ") 
     return lines
 
 
-def rules_text(history: History, cfg: TrainConfig) -> str:
-    """The YAML text of a starting rules file for this history (validated before return)."""
+def rules_text(history: History, cfg: TrainConfig, ranked: Ranked | None = None) -> str:
+    """The YAML text of a starting rules file for this history (validated before return),
+    each criterion checked against ``ranked`` (the model's view of the newest leads)."""
     ds, y = cfg.dataset, history.target
     base = float(y.mean())
     markers = ds.missing_values
@@ -74,16 +159,54 @@ def rules_text(history: History, cfg: TrainConfig) -> str:
         "",
     ]
     configured = 0
-    for lines, used in (_budget_lines(history, numeric),
-                        *(_word_lines(c, history, words, markers, base)
-                          for c in ("authority", "need")),
-                        _timeline_lines(history, words, markers)):
+    for criterion, (lines, used) in (
+            ("budget", _budget_lines(history, numeric)),
+            *((c, _word_lines(c, history, words, markers, base)) for c in ("authority", "need")),
+            ("timeline", _timeline_lines(history, words, markers))):
+        if used and ranked is not None:
+            lines, used = _checked(criterion, lines, ranked, markers, base)
         out += lines
         configured += used
     out += _policy_lines(base, configured)
     text = "\n".join(out)
-    Rules.model_validate(yaml.safe_load(text))  # a bug here, not a bad file for the user
+    rules = Rules.model_validate(yaml.safe_load(text))  # a bug here, not a user's bad file
+    if ranked is not None:
+        kept, won = kept_conversions(rules, ranked, markers)
+        out.insert(5, f"# Checked against a model: of the {won:,} conversions among its top 10% "
+                      f"of the newest {len(ranked.p):,} leads, {kept:,} "
+                      f"({kept / max(won, 1):.0%}) are sales_qualified under these rules.")
+        text = "\n".join(out)
     return text
+
+
+def _sql_rate(base: float) -> float:
+    """The drafted min_probability of a sales-qualified lead: twice the overall rate."""
+    return min(0.9, float(f"{max(2 * base, 0.05):.2g}"))
+
+
+def _checked(criterion: str, lines: list[str], ranked: Ranked, markers, base: float
+             ) -> tuple[list[str], bool]:
+    """The criterion's lines, kept with the numbers of the check, or commented out when it
+    would hold back the model's best leads while they convert above the sales-qualified
+    rate."""
+    alone = Rules.model_validate(yaml.safe_load("\n".join(lines + _policy_lines(base, 1))))
+    numbers = demotions(alone, criterion, ranked, markers)
+    said = "; ".join(f"top {share:.0%} ({n['leads']:,} leads): holds back {n['demoted']:,}"
+                     + (f", who converted at {n['demoted_rate']:.0%}" if n["demoted"] else "")
+                     for share, n in numbers.items())
+    ten, sql = numbers[0.10], _sql_rate(base)
+    above = ten["demoted"] >= MIN_DEMOTED and ten["demoted_rate"] > sql
+    costly = ten["lost"] > MAX_LOST * max(ten["conversions"], 1)
+    if above or costly:
+        why = (f"convert above the {sql:.0%} sales-qualified rate" if above else
+               f"hold {ten['lost']} of the top 10%'s {ten['conversions']} conversions (more "
+               f"than {MAX_LOST:.0%})")
+        return [f"# {criterion}: left out after checking it against a model (a logistic "
+                f"regression ranking the newest {len(ranked.p):,} leads): it would hold back "
+                f"the model's best leads, who {why} ({said}). Uncomment it only if sales "
+                "agree:",
+                *(f"# {line}" if line else "" for line in lines)], False
+    return [f"# checked against a model's ranking of the newest leads: {said}", *lines], True
 
 
 def _budget_lines(history: History, numeric: list[str]) -> tuple[list[str], bool]:
@@ -165,7 +288,7 @@ def _timeline_lines(history: History, words: list[str], markers) -> tuple[list[s
 def _policy_lines(base: float, configured: int) -> list[str]:
     """The label policy and grades, from the overall conversion rate."""
     floor = float(f"{base / 5:.2g}")
-    sql = min(0.9, float(f"{max(2 * base, 0.05):.2g}"))
+    sql = _sql_rate(base)
     return [
         "label_policy:                # precedence: disqualifier > low probability > SQL > "
         "nurture",
