@@ -15,8 +15,8 @@ from leadml.errors import LeadDataError
 from leadml.jobs import read_history
 
 pytestmark = pytest.mark.slow
-LEAKS = {"Deal Amount": "blocks", "Last Activity": "review", "Last Notable Activity": "review",
-         "Lead Quality": "review", "Lead Profile": "review"}
+LEAKS = {"Deal Amount": "blocks", "Contract Type": "blocks", "Last Activity": "review",
+         "Last Notable Activity": "review", "Lead Quality": "review", "Lead Profile": "review"}
 #: Assigned later, but nothing in its values or its emptiness says so: its name alone makes it
 #: a note at most (issue 36: a name never stops training with nothing but a ranking).
 NAMED_ONLY = "Activity Score"
@@ -44,7 +44,7 @@ def _config(folder, name="c.yaml", **dataset):
 def test_the_export_has_every_pattern(export):
     leads = pd.read_csv(export / "leads.csv", dtype=str, keep_default_na=False)
     numbers = leads["Lead Number"].astype(int)
-    assert not numbers.is_monotonic_increasing  # unsorted
+    assert numbers.is_monotonic_decreasing  # a CRM lists the newest lead first
     assert leads["Created On"].str.match(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}$").all()
     assert {"Select", "unknown"} <= set(leads["City"])
     assert not [c for c in leads.columns if "budget" in c.lower() or "timeline" in c.lower()]
@@ -153,3 +153,23 @@ def test_the_horizon_is_said_in_the_model_card_the_report_and_every_manifest(exp
     assert manifest["model"]["horizon_days"] == 60
     assert "within 60 days" in manifest["model"]["probability_means"]
     assert manifest["scored"] == 1200 and manifest["rejected"] == 0
+
+
+def test_under_a_horizon_the_audit_stops_every_deal_field_though_deals_closed_after_it(export):
+    """Issue 36: with horizon_days, a deal that closed after the horizon counts as lost in
+    the label; the deal fields (filled only for leads that converted, at any time) are still
+    stopped, and no legitimate field is."""
+    cfg = _config(export, "horizon.yaml", outcomes={
+        "path": str(export / "outcomes.csv"), "id_column": "Lead Number",
+        "converted_at_column": "Converted On", "converted_at_format": "%d/%m/%Y %H:%M",
+        "horizon_days": 21})
+    raw, outcomes = read_history(cfg)
+    report, history = audit_frame(raw, cfg, outcomes)
+    leads = pd.read_csv(export / "leads.csv", dtype=str, keep_default_na=False)
+    contract = leads.set_index("Lead Number")["Contract Type"] != ""
+    assert 30 <= contract.sum() <= 150  # tens of leads
+    label = pd.Series(history.target, index=history.ids.to_numpy())
+    assert (label[contract[contract].index.intersection(label.index)] == 0).any()  # late deals
+    stopped = {f.column for f in report.blocking}
+    assert {"Deal Amount", "Contract Type"} <= stopped
+    assert LEGITIMATE not in stopped and NAMED_ONLY not in stopped

@@ -137,7 +137,7 @@ def sample(
         min=1, help="Leads in nightly.csv (default: rows / 10).")] = None,
     export_style: Annotated[str, typer.Option(help=(
         "clean: the tidy sample (leads.csv with outcomes and true probabilities). crm: a "
-        "CRM export as it comes (unsorted, day-first dates, an outcomes table with "
+        "CRM export as it comes (newest first, day-first dates, an outcomes table with "
         "unmatured conversions, latest-state and deal-table leaks, placeholders, no budget "
         "or timeline) plus a first train.yaml listing every column."))] = "clean",
     verbose: Verbose = False,
@@ -154,7 +154,7 @@ def sample(
         if export_style == "crm":
             made = jobs.sample_crm(out, rows=rows, seed=seed,
                                    nightly_rows=nightly_rows or max(1, rows // 10))
-            typer.echo(f"wrote {made['leads']} leads (unsorted) to {out / 'leads.csv'}, "
+            typer.echo(f"wrote {made['leads']} leads (newest first) to {out / 'leads.csv'}, "
                        f"{made['conversions_known']} conversions known at export time to "
                        f"{out / 'outcomes.csv'}, {made['nightly']} new leads to "
                        f"{out / 'nightly.csv'}, and a first config {out / 'train.yaml'}: "

@@ -3,10 +3,10 @@
 ``leadml sample --export-style crm`` writes it. Each pattern below is one that tripped
 leadml on real exports, and each has a test that the audit and the config handle it:
 
-- **no sorted time**: rows come in no order; ``Lead Number`` is an auto-number (it grows
-  with creation, so ``time_format: sequence`` orders the leads) and ``Created On`` is
-  written day-first (``03/04/2026 10:15``), which only ``time_format: '%d/%m/%Y %H:%M'``
-  reads;
+- **newest first**: rows come as a CRM lists them, the newest lead first; ``Lead Number`` is
+  an auto-number (it grows with creation, so ``time_format: sequence`` orders the leads) and
+  ``Created On`` is written day-first (``03/04/2026 10:15``), which only
+  ``time_format: '%d/%m/%Y %H:%M'`` reads;
 - **unmatured outcomes**: the outcomes table (``Lead Number``, ``Converted On``) holds only
   the conversions that happened before the export; half of the deals close more than two
   weeks after creation, so the newest leads look lost because they are young;
@@ -14,8 +14,10 @@ leadml on real exports, and each has a test that the audit and the config handle
   last, updated after the outcome; ``Lead Quality`` and ``Lead Profile`` are set by sales
   during follow-up; ``Activity Score`` is assigned later. Each ranks leads only moderately
   alone;
-- **a deal-table field**: ``Deal Amount`` is filled for about 8% of converted leads and for no
-  other lead;
+- **deal-table fields**: ``Deal Amount`` is filled for about 8% of converted leads and for no
+  other lead, ``Contract Type`` for about one in 25 (tens of leads); some of those
+  deals closed months after the lead came in, past any horizon a config sets, so under a
+  horizon's label they look lost;
 - **a strong legitimate field**: ``Total Time Spent on Website`` (seconds, before any
   contact) ranks leads at about AUC 0.76 alone;
 - **placeholders**: ``Select`` and ``unknown`` where the web form had no answer;
@@ -88,7 +90,7 @@ dataset:
     categorical: [Lead Origin, Lead Source, Do Not Email, Country, Specialization,
                   What is your current occupation,
                   What matters most to you in choosing a course, City, Last Activity,
-                  Last Notable Activity, Lead Quality, Lead Profile]
+                  Last Notable Activity, Lead Quality, Lead Profile, Contract Type]
   missing_values: ["", "Select", "unknown"]
 """
 
@@ -181,6 +183,9 @@ def make_crm_export(rows: int, *, seed: int, nightly_rows: int = 0,
     deal = decided & (rng.random(n) < 0.08)
     amounts = (np.round(rng.lognormal(np.log(90_000), 0.4, n), -2)).astype(int).astype(str)
     leads["Deal Amount"] = np.where(deal, amounts, "")
+    contract = decided & (rng.random(n) < 0.04)
+    leads["Contract Type"] = np.where(contract, rng.choice(["Annual", "Semester", "Full "
+                                                            "Program"], n), "")
     leads["_true_p90"] = p90
     leads["_converts_at"] = np.where(won, converts_at.astype(str), "")
 
@@ -188,11 +193,10 @@ def make_crm_export(rows: int, *, seed: int, nightly_rows: int = 0,
     outcomes = pd.DataFrame({
         "Lead Number": history["Lead Number"][decided[:rows]].to_numpy(),
         "Converted On": converts_at[:rows][decided[:rows]].strftime(CREATED_FORMAT)})
-    order = rng.permutation(rows)  # exports come in no particular order
-    history = history.iloc[order].reset_index(drop=True)
+    history = history.iloc[::-1].reset_index(drop=True)  # a CRM lists the newest first
     outcomes = outcomes.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     for col in ("Last Activity", "Last Notable Activity", "Lead Quality", "Lead Profile",
-                "Activity Score", "Deal Amount"):  # new leads: no follow-up yet
+                "Activity Score", "Deal Amount", "Contract Type"):  # new leads: no follow-up
         nightly[col] = ""
     return history, outcomes, nightly.reset_index(drop=True)
 
