@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from _common import REPO, write_results
 
-CRM_LEAKS = {"Deal Amount", "Last Activity", "Last Notable Activity", "Lead Quality",
+CRM_LEAKS = {"Deal Amount", "Contract Type", "Last Activity", "Last Notable Activity", "Lead Quality",
              "Lead Profile", "Activity Score"}
 BANK_LEAKS = {"duration"}
 UNCHANGED = {"tracks-outcome", "after-conversion"}
