@@ -173,3 +173,14 @@ def test_under_a_horizon_the_audit_stops_every_deal_field_though_deals_closed_af
     stopped = {f.column for f in report.blocking}
     assert {"Deal Amount", "Contract Type"} <= stopped
     assert LEGITIMATE not in stopped and NAMED_ONLY not in stopped
+
+
+def test_with_no_time_column_the_audit_stops_the_newest_first_export(export):
+    """The CRM lists the newest lead first: taken as time order, the 'newest' test window
+    would hold the oldest leads. The audit names the auto-number and the fix."""
+    cfg = _config(export, "order.yaml", time_column=None, time_format="iso")
+    raw, outcomes = read_history(cfg)
+    report, _ = audit_frame(raw, cfg, outcomes)
+    [order] = [f for f in report.blocking if f.kind == "order"]
+    assert order.column == "Lead Number" and "runs newest first" in order.message
+    assert "time_format: sequence" in order.message
