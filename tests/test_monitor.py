@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.cli import app
-from leadml.monitoring.monitor import mature, wilson
+from leadml.monitoring.monitor import mature
 from leadml.monitoring.outcomes import read_scored
+from leadml.monitoring.statistics import wilson
 from leadml.setup.synthetic import make_leads
 from tests.helpers import CHROMIUM, images_in_chromium, screenshot
 
@@ -63,7 +64,7 @@ def test_a_lead_converted_before_it_was_scored_never_counts():
 
 
 def test_input_drift_is_measured_per_field_against_the_models_reference():
-    from leadml.monitoring.monitor import field_psi, field_reference
+    from leadml.monitoring.statistics import field_psi, field_reference
 
     base = make_leads(4000, seed=1)
     ref = field_reference(base, ["estimated_budget", "web_visits"], ["industry"], ("", "-"))

@@ -19,9 +19,11 @@ from leadml.data.tables import (
 )
 from leadml.errors import ConfigError, LeadDataError
 from leadml.model.wrappers import shift_rate, unserved
-from leadml.monitoring import monitor as mon
-from leadml.monitoring.monitor import mature
+from leadml.monitoring.alerts import Thresholds
+from leadml.monitoring.monitor import mature, summarize
 from leadml.monitoring.outcomes import read_input, read_outcomes, read_scored
+from leadml.monitoring.page import render
+from leadml.monitoring.statistics import field_psi
 from leadml.registry import load_scoring_model, log_monitoring, resolve_model_uri
 from leadml.registry import promotion as gate
 from leadml.registry.recalibration import register_recalibrated
@@ -78,7 +80,7 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
     """Realised against predicted conversion of past scoring runs
     (:mod:`leadml.monitoring.monitor`):
     writes ``monitor.json``, ``periods.csv`` and ``monitor.html`` to ``output`` and logs an
-    MLflow run. ``thresholds``: a :class:`~leadml.monitoring.monitor.Thresholds` or its fields as a
+    MLflow run. ``thresholds``: a :class:`~leadml.monitoring.alerts.Thresholds` or its fields as a
     dict. Returns the :class:`~leadml.monitoring.monitor.Monitoring`."""
 
     if by not in ("run", "week"):
@@ -102,14 +104,14 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
     for model, facts in zip(scored.runs["model"], scored.runs["input"], strict=True):
         contract = contracts.get(model)
         leads = read_input(facts) if contract and contract.field_reference else None
-        drift.append(None if leads is None else mon.field_psi(
+        drift.append(None if leads is None else field_psi(
             leads, contract.field_reference, contract.missing_values,
             decimal=facts.get("decimal") or contract.decimal,
             thousands=facts.get("thousands", contract.thousands)))
     scored.runs["input_psi"] = drift
     if isinstance(thresholds, dict):
-        thresholds = mon.Thresholds(**thresholds)
-    result = mon.summarize(frame, scored.runs, by=by, thresholds=thresholds or mon.Thresholds(),
+        thresholds = Thresholds(**thresholds)
+    result = summarize(frame, scored.runs, by=by, thresholds=thresholds or Thresholds(),
                            references=references)
     distinct = frame["lead_id"].nunique()
     note = (f"{distinct:,} leads scored in {len(scored.runs)} run(s)"
@@ -127,7 +129,7 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
         write_json({**result.to_dict(), "note": note, "horizon_days": horizon,
                     "as_of": str(when)}, output / "monitor.json")
         write_table(result.periods.drop(columns=["unseen_rates"]), output / "periods.csv")
-        write_text(mon.render(result, title="leadml monitoring: realised against predicted",
+        write_text(render(result, title="leadml monitoring: realised against predicted",
                               note=note), output / "monitor.html")
     if log_to_mlflow:
 

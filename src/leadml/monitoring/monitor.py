@@ -13,159 +13,21 @@ error and ROC AUC on matured leads, per grade, label and score band; the qualifi
 rate and how much better sales-qualified leads convert than nurture ones; score drift
 (PSI against the model's reference probabilities) and unseen-category rates. Alerts are
 raised when a configured threshold is crossed. Pure computation; the job is
-:func:`leadml.jobs.monitor`, the page :func:`render`.
+:func:`leadml.jobs.monitor`, the statistics :mod:`~leadml.monitoring.statistics`, the alerts
+:mod:`~leadml.monitoring.alerts`, the page :mod:`~leadml.monitoring.page`.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from leadml.data.values import is_missing, parse_numbers
-from leadml.explain.html import CSS, figure_png, html_table, pyplot
+from leadml.monitoring.alerts import Thresholds, alerts_of
+from leadml.monitoring.statistics import score_psi, wilson
 from leadml.training.metrics import expected_calibration_error
-
-Z95 = 1.959964
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When ``leadml monitor`` alerts (exit 7): a group of at least ``min_matured`` leads
-    whose predicted rate lies outside the realised rate's 95% interval and differs from it
-    by at least ``max_gap``, or whose calibration error reaches ``max_ece``; a score PSI of
-    at least ``max_psi``; a column with at least ``max_unseen`` of its values unseen."""
-
-    min_matured: int = 200
-    max_gap: float = 0.03
-    max_ece: float = 0.10
-    max_psi: float = 0.25
-    max_unseen: float = 0.05
-
-
-def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """95% Wilson score interval of a rate of ``k`` in ``n``.
-
-    >>> [round(x, 3) for x in wilson(30, 100)]
-    [0.219, 0.396]
-    """
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def psi(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Population stability index between two distributions over the same bins.
-
-    >>> round(psi(np.array([.5, .5]), np.array([.5, .5])), 6)
-    0.0
-    """
-    e = np.clip(np.asarray(expected, float), 1e-4, None)
-    a = np.clip(np.asarray(actual, float), 1e-4, None)
-    e, a = e / e.sum(), a / a.sum()
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def score_psi(p: np.ndarray, reference_quantiles, bins: int = 10) -> float | None:
-    """PSI of probabilities against the model's reference probabilities, over the
-    ``bins`` equal-mass bins of the reference (its deciles, the usual PSI).
-
-    ``reference_quantiles``: evenly spaced quantiles (0 to 1) of the reference."""
-    q = np.asarray(reference_quantiles, float)
-    if len(q) < bins + 1 or len(p) == 0:
-        return None
-    levels = np.linspace(0, 1, len(q))
-    edges = np.interp(np.linspace(0, 1, bins + 1), levels, q)[1:-1]
-    if len(np.unique(edges)) < len(edges):  # many tied probabilities: too coarse to bin
-        return None
-    counts = np.bincount(np.searchsorted(edges, p, side="right"), minlength=bins)
-    return psi(np.full(bins, 1 / bins), counts / counts.sum())
-
-
-MISSING = "(missing)"
-OTHER = "(other)"
-
-
-def field_reference(X: pd.DataFrame, numeric, categorical, missing_values, *, top: int = 20
-                    ) -> dict:
-    """What each field looked like in the newest leads a model was tested on, stored with
-    the model for input drift: numbers by their deciles (edges and shares, missing apart),
-    categories by the ``top`` commonest values' shares (the rest as one)."""
-
-    out: dict = {}
-    for col in numeric:
-        x = parse_numbers(X[col], tuple(missing_values))[0].to_numpy(float)
-        known = x[np.isfinite(x)]
-        if len(known) < 20:
-            continue
-        edges = np.unique(np.quantile(known, np.linspace(0, 1, 11))[1:-1]).tolist()
-        out[col] = {"kind": "numeric", "edges": edges,
-                    "shares": _numeric_shares(x, edges).tolist()}
-    for col in categorical:
-        values = X[col].astype(object).where(~is_missing(X[col], tuple(missing_values)),
-                                             MISSING).astype(str).str.strip()
-        shares = values.value_counts(normalize=True)
-        kept = shares.head(top)
-        out[col] = {"kind": "categorical", "values": kept.index.tolist(),
-                    "shares": [*kept.round(6).tolist(), round(float(1 - kept.sum()), 6)]}
-    return out
-
-
-def reference_missing_share(reference: dict) -> float:
-    """The share of the model's newest training leads missing a field, from its
-    :func:`field_reference` (a category below the commonest kept: at most the least
-    common kept share).
-
-    >>> reference_missing_share({"kind": "numeric", "edges": [1.0], "shares": [0.5, 0.3, 0.2]})
-    0.2
-    >>> reference_missing_share({"kind": "categorical", "values": ["a", "(missing)"],
-    ...                          "shares": [0.9, 0.1, 0.0]})
-    0.1
-    """
-    shares = reference["shares"]
-    if reference["kind"] == "numeric":
-        return float(shares[-1])
-    values = reference["values"]
-    if MISSING in values:
-        return float(shares[values.index(MISSING)])
-    return float(min(shares[:len(values)], default=0.0)) if shares[-1] > 0 else 0.0
-
-
-def _numeric_shares(x: np.ndarray, edges) -> np.ndarray:
-    known = np.isfinite(x)
-    counts = np.bincount(np.searchsorted(np.asarray(edges), x[known], side="right"),
-                         minlength=len(edges) + 1).astype(float)
-    return np.append(counts, (~known).sum()) / max(len(x), 1)
-
-
-def field_psi(X: pd.DataFrame, reference: dict, missing_values, *, decimal: str = ".",
-              thousands: str | None = None) -> dict[str, float]:
-    """PSI of each field of ``X`` (leads as read; numbers with the ``decimal`` and
-    ``thousands`` marks) against the model's reference."""
-
-    out = {}
-    for col, ref in reference.items():
-        if col not in X.columns or len(X) == 0:
-            continue
-        if ref["kind"] == "numeric":
-            x = parse_numbers(X[col], tuple(missing_values), decimal=decimal,
-                              thousands=thousands)[0].to_numpy(float)
-            actual = _numeric_shares(x, ref["edges"])
-        else:
-            values = X[col].astype(object).where(~is_missing(X[col], tuple(missing_values)),
-                                                 MISSING).astype(str).str.strip()
-            shares = values.value_counts(normalize=True)
-            kept = [float(shares.get(v, 0.0)) for v in ref["values"]]
-            actual = np.array([*kept, max(0.0, 1 - sum(kept))])
-        out[col] = round(psi(np.asarray(ref["shares"], float), actual), 6)
-    return out
-
 
 #: A conversion this long before its lead was scored was not the future the probability
 #: spoke of (a day absorbs a CRM's local times read as UTC).
@@ -270,7 +132,7 @@ class Monitoring:
 
 
 def summarize(frame: pd.DataFrame, runs: pd.DataFrame, *, by: str = "run",
-              thresholds: Thresholds = Thresholds(), references: dict | None = None,
+              thresholds: Thresholds | None = None, references: dict | None = None,
               bands: int = 10) -> Monitoring:
     """Numbers per period (a scoring run, or the week it ran in) and model version.
 
@@ -279,6 +141,7 @@ def summarize(frame: pd.DataFrame, runs: pd.DataFrame, *, by: str = "run",
     ``runs``: one row per scoring run (``run``, ``unseen`` column->count, ``scored``,
     ``warnings``: the run's own, such as a field its export left empty).
     ``references``: model -> its reference probability quantiles (for score drift)."""
+    thresholds = thresholds or Thresholds()
     frame = frame.copy()
     frame["period"] = frame["run"] if by == "run" else \
         frame["scored_at"].dt.tz_convert(None).dt.to_period("W-SUN").dt.start_time.dt.strftime(
@@ -328,121 +191,10 @@ def summarize(frame: pd.DataFrame, runs: pd.DataFrame, *, by: str = "run",
             "band": _breakdown(part, "band", sorted(part["band"].unique(),
                                                     key=lambda b: float(b.split("%")[0]))),
         }
-        alerts += _alerts(row, thresholds)
+        alerts += alerts_of(row, thresholds)
     return Monitoring(pd.DataFrame(rows), breakdowns, alerts, by)
-
-
-def _alerts(row: dict, th: Thresholds) -> list[dict]:
-    where = f"{row['period']} ({row['model']})"
-    out = []
-    if row["calibration_alert"]:
-        out.append({"period": row["period"], "model": row["model"], "kind": "calibration",
-                    "message": f"{where}: {row['matured']:,} matured leads converted at "
-                    f"{row['realised_rate']:.1%} (95% {row['realised_low']:.1%} to "
-                    f"{row['realised_high']:.1%}) against {row['predicted_rate']:.1%} "
-                    "predicted: the conversion rate has moved; run leadml recalibrate"})
-    if row["ece_alert"]:
-        out.append({"period": row["period"], "model": row["model"], "kind": "ece",
-                    "message": f"{where}: calibration error {row['ece']:.3f} on matured "
-                    f"leads, at or above {th.max_ece}"})
-    if row["score_psi"] is not None and row["score_psi"] >= th.max_psi:
-        out.append({"period": row["period"], "model": row["model"], "kind": "score_drift",
-                    "message": f"{where}: the probabilities shifted (PSI "
-                    f"{row['score_psi']:.2f} against the model's reference, at or above "
-                    f"{th.max_psi}): the leads coming in have changed"})
-    for col, value in sorted(row.get("input_psi", {}).items(), key=lambda kv: -kv[1]):
-        if value >= th.max_psi:
-            out.append({"period": row["period"], "model": row["model"], "kind": "input_drift",
-                        "message": f"{where}: '{col}' is distributed differently from the "
-                        f"leads the model was tested on (PSI {value:.2f}, at or above "
-                        f"{th.max_psi})"})
-    for warning in row["warnings"]:
-        out.append({"period": row["period"], "model": row["model"], "kind": "empty_field",
-                    "message": f"{where}: {warning}"})
-    for col, rate in row["unseen_rates"].items():
-        if rate >= th.max_unseen:
-            out.append({"period": row["period"], "model": row["model"], "kind": "unseen",
-                        "message": f"{where}: {rate:.1%} of '{col}' values were never seen "
-                        "in training: a new value in the CRM? retrain to learn it"})
-    return out
 
 
 # --- the page ------------------------------------------------------------------------------
 
-def _over_time(mon: Monitoring) -> str:
-    plt = pyplot()
-    t = mon.periods
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    ax = axes[0]
-    x = np.arange(len(t))
-    ax.fill_between(x, t["realised_low"], t["realised_high"], color="#3b7dd8", alpha=0.2,
-                    label="realised, 95% interval")
-    ax.plot(x, t["realised_rate"], "o-", c="#3b7dd8", label="realised (matured leads)")
-    ax.plot(x, t["predicted_rate"], "s--", c="#d1495b", label="predicted")
-    for i in np.flatnonzero(t["calibration_alert"].to_numpy()):
-        ax.annotate("alert", (x[i], t["realised_rate"].iloc[i]), textcoords="offset points",
-                    xytext=(0, 8), ha="center", color="#d1495b", fontsize=8)
-    ax.set(title="Realised against predicted conversion", xlabel=mon.by, ylabel="rate")
-    ax.set_xticks(x, [str(p)[:16] for p in t["period"]], rotation=45, ha="right", fontsize=7)
-    ax.legend(fontsize=8)
-    ax = axes[1]
-    colours = {"A": "#2a9d5c", "B": "#3b7dd8", "C": "#e0a100", "D": "#888888"}
-    for grade, colour in colours.items():
-        realised, predicted = [], []
-        for key in (f"{p} | {m}" for p, m in zip(t["period"], t["model"], strict=True)):
-            rows = {r["grade"]: r for r in mon.breakdowns[key]["grade"]}
-            realised.append(rows[grade]["realised_rate"] if grade in rows else np.nan)
-            predicted.append(rows[grade]["predicted_rate"] if grade in rows else np.nan)
-        ax.plot(x, realised, "o-", c=colour, label=f"grade {grade} realised")
-        ax.plot(x, predicted, ":", c=colour)
-    ax.set(title="Per grade (dotted: predicted)", xlabel=mon.by, ylabel="rate")
-    ax.set_xticks(x, [str(p)[:16] for p in t["period"]], rotation=45, ha="right", fontsize=7)
-    ax.legend(fontsize=7, ncol=2)
-    return figure_png(fig)
 
-
-def render(mon: Monitoring, *, title: str, note: str = "") -> str:
-    """The monitoring page: one self-contained HTML string (images embedded)."""
-
-    esc = html.escape
-    t = mon.periods
-    alerts = "".join(f"<li>{esc(a['message'])}</li>" for a in mon.alerts)
-    pct = "{:.1%}"
-    shown = t[["period", "model", "scored", "matured", "realised_rate"]].assign(
-        interval=[f"{lo:.1%} to {hi:.1%}" if n else "" for lo, hi, n in
-                  zip(t["realised_low"], t["realised_high"], t["matured"], strict=True)],
-        **{c: t[c] for c in ("predicted_rate", "ece", "roc_auc", "qualification_rate",
-                             "sql_over_nurture", "estimated_conversions_unmatured")}).rename(
-        columns={"realised_rate": "realised", "interval": "95% interval",
-                 "predicted_rate": "predicted", "ece": "calibration error",
-                 "roc_auc": "ROC AUC", "qualification_rate": "qualified",
-                 "sql_over_nurture": "SQL vs nurture",
-                 "estimated_conversions_unmatured": "estimate, not matured"})
-    body = [
-        f"<h1>{esc(title)}</h1>",
-        f'<p class="sub">{esc(note)}</p>',
-        "<h2>Alerts</h2>",
-        f'<ul class="warn">{alerts}</ul>' if alerts else "<p>No threshold was crossed.</p>",
-        "<h2>Did the leads convert as predicted?</h2>",
-        "<p>Only matured leads count as realised (their outcome can be known). The band is "
-        "the 95% interval of the realised rate; a predicted line outside it, by more than "
-        "the alert gap, is an alert. The last column is an <b>estimate</b>, not a result: "
-        "the conversions the model expects among leads whose outcome is not known yet.</p>",
-        _over_time(mon),
-        html_table(shown, {"scored": "{:,}", "matured": "{:,}", "realised": pct,
-                       "predicted": pct, "calibration error": "{:.3f}", "ROC AUC": "{:.3f}",
-                       "qualified": pct, "SQL vs nurture": "{:.1f}x",
-                       "estimate, not matured": "{:,.1f}"}),
-        "<h2>Per grade, label and score band</h2>",
-    ]
-    for key, parts in mon.breakdowns.items():
-        body.append(f"<details><summary>{esc(key)}</summary>")
-        for rows in parts.values():
-            if rows:
-                body.append(html_table(pd.DataFrame(rows).rename(
-                    columns=lambda c: c.replace("_", " ")),
-                    {"matured": "{:,}", "realised rate": pct, "realised low": pct,
-                     "realised high": pct, "predicted rate": pct}))
-        body.append("</details>")
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}"
-            f"</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>")

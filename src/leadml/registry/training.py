@@ -22,7 +22,7 @@ from leadml.model.encoders import distinct_rows
 from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.model.sklearn_compat import model_parts
 from leadml.model.wrappers import served
-from leadml.monitoring.monitor import field_reference
+from leadml.monitoring.statistics import field_reference
 from leadml.process import checkpoint
 from leadml.registry import promotion, store
 from leadml.registry.models import CHALLENGER, CHAMPION, load_model

@@ -44,7 +44,7 @@ from leadml.config import Rules
 from leadml.data.schema import RECORD_ID, Contract, probability_meaning
 from leadml.data.tables import write_json
 from leadml.errors import ConfigError, OutputError, TooManyRejects
-from leadml.monitoring.monitor import reference_missing_share
+from leadml.monitoring.statistics import reference_missing_share
 from leadml.process import checkpoint
 from leadml.rules import bant
 
