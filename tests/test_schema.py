@@ -105,7 +105,7 @@ def test_empty_history(cfg):
     ("lead_id,budget\n1,2\n".encode("utf-16"), "UTF-16 byte-order mark: utf-16"),
     (b"sep=;\nlead_id;budget\n1;2\n", "'sep=;', a spreadsheet's hint of the delimiter"),
     (b"SEP=,\nlead_id,budget\n1,2\n", "remove that line, and give the delimiter"),
-    (gzip.compress(b"lead_id,budget\n1,2\n"),
+    (gzip.compress(b"lead_id,budget\n1,2\n", mtime=0),  # mtime fixed: one test id everywhere
      r"is gzip-compressed, not a CSV file: decompress it first \(gunzip FILE\)"),
     (b"PK\x03\x04\x14\x00\x06\x00", r"is a zip archive, not a CSV file: an Excel workbook"),
     (b"Leads Report,,,\n\nFiltered By: this week,,,\nlead_id,budget,industry,won\n1,2,x,0\n",
