@@ -107,22 +107,22 @@ def session(master: str | None = None, conf: dict[str, str] | None = None):
             .getOrCreate())
 
 
-def _read(spark, location: str, parquet: bool, settings: ScoreSettings):
+def _read(spark, source: str, parquet: bool, settings: ScoreSettings):
     """Every row of a CSV or Parquet file (or folder of parts), CSV values as text."""
     from pyspark.sql.types import StringType, StructField, StructType
 
     if parquet:
-        return spark.read.parquet(location), False
+        return spark.read.parquet(source), False
     options = {"header": "true", "sep": settings.delimiter, "encoding": settings.encoding,
                "multiLine": "true", "escape": '"', "mode": "PERMISSIVE",
                "nullValue": "\0never\0", "emptyValue": ""}
-    header = spark.read.options(**options).csv(location).columns
+    header = spark.read.options(**options).csv(source).columns
     if not header:
-        raise LeadDataError(f"'{location}' has no header row")
+        raise LeadDataError(f"'{source}' has no header row")
     schema = StructType([StructField(c, StringType()) for c in header]
                         + [StructField(CORRUPT, StringType())])
     frame = spark.read.options(**options, columnNameOfCorruptRecord=CORRUPT).schema(schema) \
-        .csv(location)
+        .csv(source)
     return frame, True
 
 
@@ -259,13 +259,13 @@ def _apply_capacity(ok, rules: Rules, scored: int):
     return ok, capacity_section(policy, cut, scored)
 
 
-def _fingerprint(location, hadoop: HadoopStore, encoding: str) -> dict:
+def _fingerprint(source, hadoop: HadoopStore, encoding: str) -> dict:
     """sha256 and line breaks of an input on this machine (paths, ``file:`` URIs); for
     cluster storage the store's own checksum, not a second read of the whole input."""
-    if isinstance(location, str) and not is_local(location):
-        return {"sha256": None, "lines": None, "checksum": hadoop.checksum(location)}
-    sha256, _, lines = scan(local_path(location) if isinstance(location, str)
-                               else location, encoding)
+    if isinstance(source, str) and not is_local(source):
+        return {"sha256": None, "lines": None, "checksum": hadoop.checksum(source)}
+    sha256, _, lines = scan(local_path(source) if isinstance(source, str)
+                               else source, encoding)
     return {"sha256": sha256, "lines": lines, "checksum": None}
 
 
