@@ -570,14 +570,21 @@ def monitor(
     horizon_days: Horizon = None,
     as_of: AsOf = None,
     by: Annotated[str, typer.Option(help="Group by scoring 'run' or 'week'.")] = "run",
-    min_matured: Annotated[int, typer.Option(help="Alert only on groups this large.")] = 200,
+    min_matured: Annotated[int, typer.Option(help=(
+        "Judge a rate on at least this many matured leads (a period, or the newest periods "
+        "pooled)."))] = 200,
     max_gap: Annotated[float, typer.Option(help=(
-        "Alert when predicted and realised rates differ by this much (and significantly)."))]
-    = 0.03,
+        "Alert when predicted and realised rates differ by this much (or by a quarter of "
+        "the predicted rate) and chance does not explain it."))] = 0.03,
     max_ece: Annotated[float, typer.Option(help="Alert at this calibration error.")] = 0.10,
-    max_psi: Annotated[float, typer.Option(help="Alert at this score PSI.")] = 0.25,
+    max_psi: Annotated[float, typer.Option(help=(
+        "Alert when probabilities or a field shift by this PSI and chance does not explain "
+        "it."))] = 0.10,
     max_unseen: Annotated[float, typer.Option(help=(
         "Alert when this share of a column's values were never seen in training."))] = 0.05,
+    alpha: Annotated[float, typer.Option(help=(
+        "The chance that a monitor run over leads that did not change raises any alert."))]
+    = 0.01,
     verbose: Verbose = False,
 ) -> None:
     """How scored leads actually converted, per scoring run and model version, as their
@@ -592,7 +599,7 @@ def monitor(
             time_format, delimiter), output=output, by=by, horizon_days=horizon_days,
             as_of=as_of, thresholds={"min_matured": min_matured, "max_gap": max_gap,
                                      "max_ece": max_ece, "max_psi": max_psi,
-                                     "max_unseen": max_unseen})
+                                     "max_unseen": max_unseen, "alpha": alpha})
         for row in result.periods.itertuples():
             realised = f"{row.realised_rate:.1%} realised [{row.realised_low:.1%}, " \
                 f"{row.realised_high:.1%}]" if row.matured else "no lead matured yet"

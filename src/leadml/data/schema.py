@@ -55,6 +55,8 @@ class Contract:
     reference_quantiles: tuple[float, ...]
     reference_lead: dict[str, Any] | None = None
     field_reference: dict[str, Any] | None = None  # each field in the newest window (drift)
+    score_reference: dict[str, Any] | None = None  # its probabilities' bins (score drift)
+    unseen_reference: dict[str, float] | None = None  # share of values unseen in training
     numeric_ranges: dict[str, tuple[float, float]] | None = None  # (min, max) in training
     time_format: str = "iso"  # how the time column was read in training (never guessed)
     horizon_days: float | None = None  # the probability is "converts within N days"

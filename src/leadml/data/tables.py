@@ -15,6 +15,7 @@ import hashlib
 import io as _io
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -946,8 +947,27 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else str(value)
 
 
+def strict(value):
+    """``value`` with every number JSON cannot hold (NaN, infinities, numpy's) as null, so
+    strict parsers read what leadml writes.
+
+    >>> strict({"a": [float("nan"), 1.5], "b": float("inf")})
+    {'a': [None, 1.5], 'b': None}
+    """
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(v) for v in value]
+    if hasattr(value, "item") and not hasattr(value, "__len__"):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def json_text(data: dict) -> str:
-    return json.dumps(data, indent=2, default=_plain) + "\n"
+    """Strict JSON (null, never NaN or Infinity)."""
+    return json.dumps(strict(data), indent=2, default=_plain, allow_nan=False) + "\n"
 
 
 def write_json(data: dict, path: str | os.PathLike) -> None:

@@ -20,10 +20,10 @@ from leadml.data.tables import (
 from leadml.errors import ConfigError, LeadDataError
 from leadml.model.wrappers import shift_rate, unserved
 from leadml.monitoring.alerts import Thresholds
-from leadml.monitoring.monitor import mature, summarize
+from leadml.monitoring.monitor import Reference, mature, summarize
 from leadml.monitoring.outcomes import read_input, read_outcomes, read_scored
 from leadml.monitoring.page import render
-from leadml.monitoring.statistics import field_psi
+from leadml.monitoring.statistics import field_bins, quantile_reference
 from leadml.registry import load_scoring_model, log_monitoring, resolve_model_uri
 from leadml.registry import promotion as gate
 from leadml.registry.recalibration import register_recalibrated
@@ -96,19 +96,23 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
             .drop_duplicates().itertuples(index=False):
         try:
             contracts[model] = load_scoring_model(f"models:/{name}/{version}")[1]
-            references[model] = contracts[model].reference_quantiles
         except Exception as exc:  # a model exported or deleted since: no drift shown
             logger.warning("no reference for %s (%s): score and input drift not shown",
                            model, str(exc)[:200])
-    drift = []
+            continue
+        c = contracts[model]
+        references[model] = Reference(
+            score=c.score_reference or quantile_reference(c.reference_quantiles),
+            fields=c.field_reference, unseen=c.unseen_reference)
+    bins = []
     for model, facts in zip(scored.runs["model"], scored.runs["input"], strict=True):
         contract = contracts.get(model)
         leads = read_input(facts) if contract and contract.field_reference else None
-        drift.append(None if leads is None else field_psi(
+        bins.append(None if leads is None else field_bins(
             leads, contract.field_reference, contract.missing_values,
             decimal=facts.get("decimal") or contract.decimal,
             thousands=facts.get("thousands", contract.thousands)))
-    scored.runs["input_psi"] = drift
+    scored.runs["input_bins"] = bins
     if isinstance(thresholds, dict):
         thresholds = Thresholds(**thresholds)
     result = summarize(frame, scored.runs, by=by, thresholds=thresholds or Thresholds(),

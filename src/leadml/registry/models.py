@@ -76,6 +76,8 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
         reference_quantiles=tuple(meta.get("reference_quantiles", ())),
         reference_lead=meta.get("reference_lead"),
         field_reference=meta.get("field_reference"),
+        score_reference=meta.get("score_reference"),
+        unseen_reference=meta.get("unseen_reference"),
         numeric_ranges={k: tuple(v) for k, v in (meta.get("numeric_ranges") or {}).items()},
     )
 

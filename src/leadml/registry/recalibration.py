@@ -39,8 +39,11 @@ def register_recalibrated(model, *, parent_uri: str, lineage: dict[str, Any], sh
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=parent_uri))
     mlmodel = yaml.safe_load((local / "MLmodel").read_text())
     meta = dict(mlmodel.get("metadata") or {})
-    meta["reference_quantiles"] = [round(float(q), 6) for q in
+    meta["reference_quantiles"] = [float(q) for q in
                                    shift(np.asarray(meta.get("reference_quantiles", [])))]
+    if meta.get("score_reference"):  # the shift keeps the order: the same leads per bin
+        meta["score_reference"] = {**meta["score_reference"], "edges": [
+            float(e) for e in shift(np.asarray(meta["score_reference"]["edges"], float))]}
     meta["recalibrated_from"] = f"{name} v{parent['version']}"
     parent_run = client.get_run(parent["run_id"]) if parent.get("run_id") else None
     experiment = parent_run.info.experiment_id if parent_run else \

@@ -22,11 +22,16 @@ from leadml.model.encoders import distinct_rows
 from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.model.sklearn_compat import model_parts
 from leadml.model.wrappers import served
-from leadml.monitoring.statistics import field_reference
+from leadml.monitoring.statistics import (
+    field_reference,
+    numeric_reference,
+    unseen_shares,
+)
 from leadml.process import checkpoint
 from leadml.registry import promotion, store
 from leadml.registry.models import CHALLENGER, CHAMPION, load_model
 from leadml.rules import bant
+from leadml.scoring.chunks import known_categories
 from leadml.training.metrics import save_plots
 
 #: The leadml package's folder, copied beside a logged model for MLflow's own loaders.
@@ -74,11 +79,15 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
                                          ds.columns.numeric).iloc[0].items()},
         # What the model saw of each number: scoring rejects values far outside it.
         "numeric_ranges": {k: list(v) for k, v in result.numeric_ranges.items()},
-        "reference_quantiles": [round(float(q), 6) for q in
+        "reference_quantiles": [float(q) for q in
                                 np.quantile(result.p_test, np.linspace(0, 1, 101))],
-        # Each field in the newest window, for input drift (leadml monitor).
+        # Each field in the newest window, its probabilities and the share of its values
+        # training never saw: what leadml monitor compares tonight's leads with.
         "field_reference": field_reference(result.X_test, ds.columns.numeric,
                                            ds.columns.categorical, ds.missing_values),
+        "score_reference": numeric_reference(result.p_test),
+        "unseen_reference": unseen_shares(result.X_test, known_categories(result.model),
+                                          ds.missing_values),
     }
 
 
