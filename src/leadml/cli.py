@@ -534,25 +534,36 @@ ConvertedAt = Annotated[str | None, typer.Option(help=(
 Converted = Annotated[str | None, typer.Option(help="Column holding a converted flag.")]
 Positive = Annotated[list[str] | None, typer.Option(
     "--positive-value", help="Values of --converted-column that mean converted (repeat; "
-    "default 1, true, yes).")]
+    "default 1, true, yes, y, t).")]
+Negative = Annotated[list[str] | None, typer.Option(
+    "--negative-value", help="Values of --converted-column that mean not converted (repeat; "
+    "default 0, false, no, n, f; an empty value is one too). Any other value stops the job.")]
+Final = Annotated[bool, typer.Option(
+    "--outcomes-final", help="Every lead the outcomes table lists is closed (won or lost, "
+    "none open): needed when neither the model nor --horizon-days gives a horizon.")]
+MinMatched = Annotated[float, typer.Option(help=(
+    "Stop (exit 3) when the outcomes table lists less than this share of the scored leads "
+    "whose outcome is due (0 for a table of conversions only)."))]
 TimeFormat = Annotated[str, typer.Option(help=(
     "Format of --converted-at-column: iso, epoch_s, epoch_ms, excel (serial dates) or a "
     "strftime pattern."))]
 Horizon = Annotated[float | None, typer.Option(help=(
     "Days after scoring when a lead's outcome is known (default: the model's horizon; "
-    "without one, a lead counts once the outcomes table lists it)."))]
+    "without one, pass --outcomes-final)."))]
 AsOf = Annotated[str | None, typer.Option(help="The outcomes' export time (default: now).")]
 
 
 def _outcome_source(outcomes, id_column, converted_at_column, converted_column,
-                    positive_value, time_format, delimiter):
+                    positive_value, negative_value, time_format, delimiter, final,
+                    min_matched):
     from leadml.jobs import OutcomeSource
 
+    flags = {k: tuple(v) for k, v in (("positive_values", positive_value),
+                                      ("negative_values", negative_value)) if v}
     return OutcomeSource(path=outcomes, id_column=id_column,
                          converted_at_column=converted_at_column,
-                         converted_column=converted_column,
-                         positive_values=tuple(positive_value or ("1", "true", "yes")),
-                         time_format=time_format, delimiter=delimiter)
+                         converted_column=converted_column, time_format=time_format,
+                         delimiter=delimiter, final=final, min_matched=min_matched, **flags)
 
 
 @app.command()
@@ -565,9 +576,12 @@ def monitor(
     converted_at_column: ConvertedAt = None,
     converted_column: Converted = None,
     positive_value: Positive = None,
+    negative_value: Negative = None,
     time_format: TimeFormat = "iso",
     delimiter: Annotated[str, typer.Option(help="Outcomes file delimiter.")] = ",",
     horizon_days: Horizon = None,
+    outcomes_final: Final = False,
+    min_matched: MinMatched = 0.5,
     as_of: AsOf = None,
     by: Annotated[str, typer.Option(help="Group by scoring 'run' or 'week'.")] = "run",
     min_matured: Annotated[int, typer.Option(help=(
@@ -596,7 +610,8 @@ def monitor(
 
         result = jobs.monitor(scored, _outcome_source(
             outcomes, id_column, converted_at_column, converted_column, positive_value,
-            time_format, delimiter), output=output, by=by, horizon_days=horizon_days,
+            negative_value, time_format, delimiter, outcomes_final, min_matched),
+            output=output, by=by, horizon_days=horizon_days,
             as_of=as_of, thresholds={"min_matured": min_matured, "max_gap": max_gap,
                                      "max_ece": max_ece, "max_psi": max_psi,
                                      "max_unseen": max_unseen, "alpha": alpha})
@@ -628,13 +643,19 @@ def recalibrate(
     converted_at_column: ConvertedAt = None,
     converted_column: Converted = None,
     positive_value: Positive = None,
+    negative_value: Negative = None,
     time_format: TimeFormat = "iso",
     delimiter: Annotated[str, typer.Option(help="Outcomes file delimiter.")] = ",",
     horizon_days: Horizon = None,
+    outcomes_final: Final = False,
+    min_matched: MinMatched = 0.5,
     as_of: AsOf = None,
     holdout: Annotated[float, typer.Option(help=(
         "Newest share of the matured leads held out for the promotion gate."))] = 0.3,
     min_leads: Annotated[int, typer.Option(help="Matured leads needed.")] = 500,
+    rules: Annotated[Path | None, typer.Option(help=(
+        "The rules file the runs were scored with, to compare the labels (default: the "
+        "one the newest run's manifest names, if unchanged)."))] = None,
     verbose: Verbose = False,
 ) -> None:
     """Refit the champion's rate shift on the leads it scored whose outcomes matured;
@@ -644,11 +665,14 @@ def recalibrate(
     def job():
         name = _model_name(model_name, config)
         from leadml import jobs
+        from leadml.config import load_config
 
         done = jobs.recalibrate(scored, _outcome_source(
             outcomes, id_column, converted_at_column, converted_column, positive_value,
-            time_format, delimiter), model_name=name, holdout=holdout,
-            min_leads=min_leads, horizon_days=horizon_days, as_of=as_of)
+            negative_value, time_format, delimiter, outcomes_final, min_matched),
+            model_name=name, holdout=holdout,
+            min_leads=min_leads, horizon_days=horizon_days, as_of=as_of,
+            promotion=load_config(config).promotion if config else None, rules=rules)
         lin = done["lineage"]
         typer.echo(f"{lin['parent']} recalibrated on {lin['leads_fitted']:,} matured leads "
                    f"(realised {lin['fitted_rate']:.1%}, predicted "

@@ -155,6 +155,41 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextmanager
+def written_together(folder: str | os.PathLike) -> Iterator[Path]:
+    """A staging folder inside ``folder`` whose files replace their namesakes in
+    ``folder`` together, once all are written: a job killed while writing leaves the old
+    set whole, never a new file beside an old one. Stagings a killed job left are removed."""
+    import shutil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(".staging.*"):
+        shutil.rmtree(old, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=folder))
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, folder / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def cells_as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with dict and list cells as JSON text (a CSV cell holds a value, never a
+    Python printout).
+
+    >>> cells_as_json(pd.DataFrame({"a": [{"x": 1.5}], "b": [1]}))["a"].tolist()
+    ['{"x": 1.5}']
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, dict | list | tuple)).any():
+            out[col] = out[col].map(lambda v: json.dumps(strict(v), default=_plain)
+                                    if isinstance(v, dict | list | tuple) else v)
+    return out
+
+
 def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write CSV or Parquet by extension, atomically."""
     path = Path(path)

@@ -12,6 +12,35 @@ import re
 import numpy as np
 import pandas as pd
 
+_WHOLE = re.compile(r"^[+-]?\d+(?:\.0*)?$")
+
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Lead ids as text, the same id however a file typed it: stripped, and a column of
+    whole numbers written as floats (a Parquet id column with a gap, a CSV written from
+    one: ``1001.0``) as the whole numbers. Missing ids are ``""``.
+
+    >>> id_text(pd.Series([1001.0, None, 7.0])).tolist()
+    ['1001', '', '7']
+    >>> id_text(pd.Series([" L1 ", "1001.0"])).tolist()  # not all numbers: kept as written
+    ['L1', '1001.0']
+    >>> id_text(pd.Series(["1001.0", "12"])).tolist()
+    ['1001', '12']
+    """
+    if values.dtype.kind == "f":
+        known = values.notna()
+        x = values.to_numpy(float)
+        if np.all(np.isfinite(x[known.to_numpy()]) & (np.mod(x[known.to_numpy()], 1) == 0)):
+            return pd.Series(np.where(known, [f"{v:.0f}" if k else "" for v, k in
+                                              zip(x, known, strict=True)], ""),
+                             index=values.index, dtype=object)
+    text = values.astype("object").where(values.notna(), "").astype(str).str.strip()
+    stated = text[text != ""]
+    if len(stated) and stated.str.fullmatch(_WHOLE).all() and \
+            stated.str.contains(".", regex=False).any():
+        text = text.str.replace(r"\.0*$", "", regex=True)
+    return text
+
 
 def is_missing(values: pd.Series, markers: tuple[str, ...]) -> np.ndarray:
     """True where a raw value is empty or a configured placeholder.

@@ -12,7 +12,8 @@ functions::
 - :mod:`~leadml.jobs.training`: ``audit``, ``train``, ``backtest``;
 - :mod:`~leadml.jobs.scoring`: ``score``, ``report``, ``explain``;
 - :mod:`~leadml.jobs.planning`: ``plan``;
-- :mod:`~leadml.jobs.monitoring`: ``monitor``, ``recalibrate``;
+- :mod:`~leadml.jobs.monitoring`: ``monitor``;
+- :mod:`~leadml.jobs.recalibration`: ``recalibrate``;
 - :mod:`~leadml.jobs.setup`: ``config_init``, ``rules_init``, ``sample``, ``sample_crm``.
 """
 
@@ -23,7 +24,8 @@ FAMILIES = {
                  "train"],
     "scoring": ["ScoreOutcome", "ScoreRequest", "explain", "report", "score"],
     "planning": ["Plan", "plan", "write_plan"],
-    "monitoring": ["OutcomeSource", "monitor", "recalibrate"],
+    "monitoring": ["OutcomeSource", "monitor"],
+    "recalibration": ["recalibrate"],
     "setup": ["config_init", "rules_init", "sample", "sample_crm"],
 }
 _HOME = {name: family for family, names in FAMILIES.items() for name in names}

@@ -1,5 +1,5 @@
-"""Monitoring jobs: how scored leads converted as their outcomes matured, and a champion
-recalibrated on them."""
+"""The monitoring job: how scored leads converted as their outcomes matured, with alerts;
+and the outcomes both it and :mod:`~leadml.jobs.recalibration` read."""
 
 from __future__ import annotations
 
@@ -9,51 +9,68 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadml.config import (
-    PromotionConfig,
-)
 from leadml.data.tables import (
+    cells_as_json,
     write_json,
     write_table,
     write_text,
+    written_together,
 )
 from leadml.errors import ConfigError, LeadDataError
-from leadml.model.wrappers import shift_rate, unserved
 from leadml.monitoring.alerts import Thresholds
 from leadml.monitoring.monitor import Reference, mature, summarize
-from leadml.monitoring.outcomes import read_input, read_outcomes, read_scored
+from leadml.monitoring.outcomes import (
+    NEGATIVE_VALUES,
+    POSITIVE_VALUES,
+    read_input,
+    read_outcomes,
+    read_scored,
+)
 from leadml.monitoring.page import render
 from leadml.monitoring.statistics import field_bins, quantile_reference
-from leadml.registry import load_scoring_model, log_monitoring, resolve_model_uri
-from leadml.registry import promotion as gate
-from leadml.registry.recalibration import register_recalibrated
-from leadml.training.metrics import metrics
-from leadml.training.rate_shift import recalibrated
+from leadml.registry import load_scoring_model, log_monitoring
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class OutcomeSource:
-    """Where the outcomes of scored leads are, and how a conversion is recorded."""
+    """Where the outcomes of scored leads are, and how a conversion is recorded.
+
+    ``final``: every lead the table lists has its final outcome (won or lost, none still
+    open), for outcomes without a horizon. ``min_matched``: the share of scored leads
+    whose outcome is due that the table must list, else the job stops (a table of other
+    leads, or ids written differently, would read as leads that never converted)."""
 
     path: str | Path
     id_column: str = "lead_id"
     converted_at_column: str | None = None
     converted_column: str | None = None
-    positive_values: tuple[str, ...] = ("1", "true", "yes")
+    positive_values: tuple[str, ...] = POSITIVE_VALUES
+    negative_values: tuple[str, ...] = NEGATIVE_VALUES
     time_format: str = "iso"
     delimiter: str = ","
+    final: bool = False
+    min_matched: float = 0.5
+
+    def __post_init__(self) -> None:
+        if (self.converted_at_column is None) == (self.converted_column is None):
+            raise ConfigError("say how the outcomes table records a conversion: "
+                              "--converted-at-column (a time) or --converted-column (a "
+                              "flag), one of them")
+        if not 0 <= self.min_matched <= 1:
+            raise ConfigError(f"--min-matched must be between 0 and 1, got {self.min_matched}")
 
     def read(self) -> pd.DataFrame:
         return read_outcomes(self.path, id_column=self.id_column,
                              converted_at=self.converted_at_column,
                              converted=self.converted_column,
                              positive_values=self.positive_values,
+                             negative_values=self.negative_values,
                              time_format=self.time_format, delimiter=self.delimiter)
 
 
-def _matured(scored_paths, outcomes: OutcomeSource, *, horizon_days: float | None,
+def matured_leads(scored_paths, outcomes: OutcomeSource, *, horizon_days: float | None,
              as_of: str | None):
     """(the scored runs, every scored lead with ``matured`` and ``converted``, horizon,
     as-of time)."""
@@ -62,9 +79,17 @@ def _matured(scored_paths, outcomes: OutcomeSource, *, horizon_days: float | Non
     if horizon_days is None:
         stated = {h for h in scored.runs["horizon_days"] if h is not None}
         horizon_days = max(stated) if stated else None
+    if horizon_days is None and not outcomes.final:
+        raise ConfigError(
+            "the model has no horizon and none was given, so nothing says when a scored "
+            "lead's outcome is known: an open lead would count as lost. Pass --horizon-days "
+            "N (a lead's outcome is known N days after it was scored), or --outcomes-final "
+            "when every lead the outcomes table lists is closed (won or lost, none open)")
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC")
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-    frame = mature(scored.leads, outcomes.read(), horizon_days=horizon_days, as_of=when)
+    table = outcomes.read()
+    frame = mature(scored.leads, table, horizon_days=horizon_days, as_of=when)
+    _check_matched(frame, table, outcomes, horizon_days=horizon_days, as_of=when)
     early = frame.loc[frame["converted_before_scoring"], "lead_id"]
     if len(early):
         logger.warning(
@@ -72,6 +97,33 @@ def _matured(scored_paths, outcomes: OutcomeSource, *, horizon_days: float | Non
             "left out of the realised rates; a nightly file should hold open leads only "
             "(check the export's filter)", len(early), ", ".join(map(str, early.iloc[:3])))
     return scored, frame, horizon_days, when
+
+
+def _check_matched(frame: pd.DataFrame, table: pd.DataFrame, outcomes: OutcomeSource, *,
+                   horizon_days: float | None, as_of: pd.Timestamp) -> None:
+    """Stop (exit 3) when the outcomes table lists too few of the scored leads whose
+    outcome is due: its ids are not these leads' ids."""
+    if horizon_days is None:
+        due = frame
+        floor = 1 / max(len(frame), 1)  # final outcomes of some leads: at least one
+    else:
+        due = frame[frame["scored_at"] + pd.Timedelta(days=horizon_days) <= as_of]
+        floor = outcomes.min_matched
+    ids = due["lead_id"].drop_duplicates()
+    if len(ids) == 0:
+        return
+    listed = ids.isin(table["lead_id"])
+    if listed.mean() >= floor:
+        return
+    unlisted = ids[~listed].head(3).tolist()
+    raise LeadDataError(
+        f"{int(listed.sum()):,} of the {len(ids):,} scored leads whose outcome is due are in "
+        f"'{outcomes.path}' ({listed.mean():.1%}; --min-matched asks {floor:.0%}), which lists "
+        f"{len(table):,} lead(s): scored ids such as {unlisted} are not in its "
+        f"'{outcomes.id_column}' column, which holds ids such as "
+        f"{table['lead_id'].head(3).tolist()}. Check --id-column and that the table is the "
+        "outcomes of these leads (every lead, converted or not); a table of conversions only "
+        "needs --min-matched 0")
 
 
 def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None,
@@ -88,7 +140,7 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
     if output is not None and output.exists() and not output.is_dir():
         raise ConfigError(f"--output '{output}' is a file: monitor writes a folder "
                           "(monitor.html, monitor.json, periods.csv); choose another name")
-    scored, frame, horizon, when = _matured(scored_paths, outcomes,
+    scored, frame, horizon, when = matured_leads(scored_paths, outcomes,
                                             horizon_days=horizon_days, as_of=as_of)
 
     references, contracts = {}, {}
@@ -129,75 +181,13 @@ def monitor(scored_paths, outcomes: OutcomeSource, *, output: Path | None = None
             + (f"; skipped: {'; '.join(scored.skipped)}" if scored.skipped else ""))
     result.note = note
     if output is not None:
-        output.mkdir(parents=True, exist_ok=True)
-        write_json({**result.to_dict(), "note": note, "horizon_days": horizon,
-                    "as_of": str(when)}, output / "monitor.json")
-        write_table(result.periods.drop(columns=["unseen_rates"]), output / "periods.csv")
-        write_text(render(result, title="leadml monitoring: realised against predicted",
-                              note=note), output / "monitor.html")
+        with written_together(output) as staging:
+            write_json({**result.to_dict(), "note": note, "horizon_days": horizon,
+                        "as_of": str(when)}, staging / "monitor.json")
+            write_table(cells_as_json(result.periods), staging / "periods.csv")
+            write_text(render(result, title="leadml monitoring: realised against predicted",
+                              note=note), staging / "monitor.html")
     if log_to_mlflow:
 
         result.run_id = log_monitoring(result, output)
     return result
-
-
-def recalibrate(scored_paths, outcomes: OutcomeSource, *, model_name: str = "leadml",
-                holdout: float = 0.3, min_leads: int = 500, horizon_days: float | None = None,
-                as_of: str | None = None, promotion=None):
-    """Refit the champion's rate shift on its recently matured leads and register the
-    result as a challenger (promoted when it beats the champion on the newest
-    ``holdout`` of those leads). Returns a dict: the new version, the decision, numbers."""
-    import numpy as np
-
-    if not 0 < holdout < 1:
-        raise ConfigError(f"--holdout must be between 0 and 1, got {holdout}")
-
-    uri = resolve_model_uri(None, model_name)
-    champion, contract = load_scoring_model(uri)
-    champion = unserved(champion)
-    scored, frame, _, when = _matured(scored_paths, outcomes, horizon_days=horizon_days,
-                                      as_of=as_of)
-    mine = frame[(frame["model"] == f"{contract.name} v{contract.version}") & frame["matured"]]
-    # A lead scored by several runs (overlapping nightly exports) counts once, as first scored.
-    mine = mine.drop_duplicates("lead_id", keep="first")
-    if len(mine) < min_leads:
-        raise LeadDataError(
-            f"{len(mine)} matured leads were scored by the champion {contract.name} "
-            f"v{contract.version} (of {len(frame)} scored in these runs); recalibrating needs "
-            f"at least {min_leads} (--min-leads): wait for outcomes to mature, or pass more "
-            "scoring runs")
-    mine = mine.sort_values("scored_at", kind="stable")
-    cut = int(round(len(mine) * (1 - holdout)))
-    fit, held = mine.iloc[:cut], mine.iloc[cut:]
-    y_fit = fit["converted"].to_numpy(int)
-    new = recalibrated(champion, fit["conversion_probability"].to_numpy(float), y_fit.mean())
-    old_shift = (champion.source_rate, champion.target_rate) \
-        if hasattr(champion, "source_rate") else None
-
-    def moved(p):  # the champion's probabilities as the new model gives them
-        p = np.asarray(p, dtype=float)
-        if old_shift is not None:
-            p = shift_rate(p, old_shift[1], old_shift[0])  # undo the champion's shift
-        return shift_rate(p, new.source_rate, new.target_rate)
-
-    y_held = held["converted"].to_numpy(int)
-    p_old = held["conversion_probability"].to_numpy(float)
-    ours = metrics(y_held, moved(p_old))
-    decision = gate.decide("(recalibrated)", ours, champion_version=contract.version,
-                           y_test=y_held, p_champion=p_old, cfg=promotion or PromotionConfig(),
-                           test_first_time="", champion_train_end=None)
-    lineage = {"parent": f"{contract.name} v{contract.version}", "as_of": str(when),
-               "leads_fitted": len(fit), "leads_held_out": len(held),
-               "fitted_rate": round(float(y_fit.mean()), 6),
-               "fitted_predicted_rate": round(float(fit["conversion_probability"].mean()), 6),
-               "held_out_first_scored_at": str(held["scored_at"].min()),
-               "source_rate": new.source_rate, "target_rate": new.target_rate,
-               "scoring_runs": sorted(set(mine["run"]))}
-    numbers = {**decision.numbers, "held_out_ece_before": metrics(y_held, p_old)["ece"],
-               "held_out_ece_after": ours["ece"]}
-    registered = register_recalibrated(new, parent_uri=f"models:/{contract.name}/"
-                                       f"{contract.version}", lineage=lineage, shift=moved,
-                                       promote=decision.promote, decision=decision.message,
-                                       numbers=numbers)
-    message = decision.message.replace("(recalibrated)", registered["version"])
-    return {**registered, "decision": message, "numbers": numbers, "lineage": lineage}

@@ -19,10 +19,13 @@ import pandas as pd
 from leadml.config import MISSING_VALUES
 from leadml.data.schema import MONITORED_COLUMNS
 from leadml.data.tables import file_sha256, read_table
-from leadml.data.values import is_missing, parse_times
+from leadml.data.values import id_text, is_missing, parse_times
 from leadml.errors import ConfigError, LeadDataError
 
 logger = logging.getLogger(__name__)
+
+#: The scored file's BANT columns, read back for recalibration's label check.
+BANT_COLUMNS = ("bant_budget", "bant_authority", "bant_need", "bant_timeline")
 
 
 @dataclass(frozen=True)
@@ -49,29 +52,35 @@ def manifests(paths) -> list[Path]:
                             "score (with their .manifest.json), or folders holding them")
     if not found:
         raise LeadDataError(f"no scoring manifests (*.manifest.json) in {list(map(str, paths))}")
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(p.resolve() for p in found))  # one run, however it was spelt
 
 
 def read_scored(paths) -> Scored:
-    """Every scored lead of the valid runs behind ``paths``, oldest run first."""
+    """Every scored lead of the valid runs behind ``paths``, oldest run first. Runs that
+    share an output name and time (two regions each writing ``scored.csv``) are told apart
+    by their folder."""
     leads, runs, skipped = [], [], []
     for path in manifests(paths):
         data = json.loads(path.read_text())
-        why = _unusable(data)
+        output = output_of(data, path)
+        why = _unusable(data, output)
         if why:
             skipped.append(f"{path}: {why}")
             logger.warning("skipping %s: %s", path, why)
             continue
-        frame = read_table(Path(data["output"]))[MONITORED_COLUMNS]
+        table = read_table(output)
+        frame = table[[*MONITORED_COLUMNS, *(c for c in BANT_COLUMNS if c in table)]]
         frame["conversion_probability"] = pd.to_numeric(frame["conversion_probability"],
                                                         errors="coerce")
         scored_at = pd.Timestamp(data["scored_at"])
         scored_at = scored_at.tz_localize("UTC") if scored_at.tzinfo is None else \
             scored_at.tz_convert("UTC")
-        run = f"{data['scored_at']} {Path(data['output']).name}"
+        run = f"{data['scored_at']} {output.name}"
+        if any(r["run"] == run for r in runs):
+            run = f"{run} in {output.parent}"
         model = f"{data['model']['name']} v{data['model']['version']}"
         leads.append(frame.assign(run=run, scored_at=scored_at, model=model,
-                                  lead_id=frame["lead_id"].astype(str)))
+                                  lead_id=id_text(frame["lead_id"])))
         runs.append({"run": run, "scored_at": scored_at, "model": model,
                      "model_name": data["model"]["name"],
                      "model_version": str(data["model"]["version"]),
@@ -79,21 +88,30 @@ def read_scored(paths) -> Scored:
                      "scored": data["scored"], "manifest": str(path),
                      "unseen": data.get("unseen_category_values") or {},
                      "warnings": data.get("warnings") or [],
+                     "rules": data.get("rules") or {},
                      "input": data.get("input") or {}})
     if not leads:
         raise LeadDataError("none of the scoring runs can be used:\n" + "\n".join(skipped))
     order = pd.DataFrame(runs).sort_values("scored_at", kind="stable")
+    rank = {run: i for i, run in enumerate(order["run"])}
     frame = pd.concat(leads, ignore_index=True)
-    frame["run"] = pd.Categorical(frame["run"], categories=order["run"], ordered=True)
-    frame = frame.sort_values(["run"], kind="stable").reset_index(drop=True)
-    frame["run"] = frame["run"].astype(str)
-    return Scored(frame, order.reset_index(drop=True), skipped)
+    frame = frame.iloc[np.argsort(frame["run"].map(rank).to_numpy(), kind="stable")]
+    return Scored(frame.reset_index(drop=True), order.reset_index(drop=True), skipped)
 
 
-def _unusable(data: dict) -> str | None:
+def output_of(data: dict, manifest: Path) -> Path:
+    """A run's output: where its manifest says, else beside the manifest (a runs folder
+    moved or archived whole)."""
+    out = Path(data.get("output") or "")
+    beside = manifest.parent / out.name
+    if not out.exists() and out.name and beside.exists():
+        return beside
+    return out
+
+
+def _unusable(data: dict, out: Path) -> str | None:
     if data.get("status") != "ok":
         return f"status {data.get('status')!r}: its output is not valid"
-    out = Path(data.get("output") or "")
     if "://" in str(data.get("output")):
         return f"its output {data['output']} is on cluster storage: copy it here first"
     if not out.exists():  # a file, or a folder of Parquet parts (Spark)
@@ -106,13 +124,22 @@ def _unusable(data: dict) -> str | None:
     return None
 
 
+#: Flag values that mean "not converted" unless the user says otherwise (an empty flag is
+#: one too).
+NEGATIVE_VALUES = ("0", "false", "no", "n", "f", "0.0")
+POSITIVE_VALUES = ("1", "true", "yes", "y", "t", "1.0")
+
+
 def read_outcomes(path, *, id_column: str = "lead_id", converted_at: str | None = None,
-                  converted: str | None = None, positive_values=("1", "true", "yes"),
-                  time_format: str = "iso", delimiter: str = ",",
-                  missing_values=MISSING_VALUES) -> pd.DataFrame:
+                  converted: str | None = None, positive_values=POSITIVE_VALUES,
+                  negative_values=NEGATIVE_VALUES, time_format: str = "iso",
+                  delimiter: str = ",", missing_values=MISSING_VALUES) -> pd.DataFrame:
     """``lead_id`` and ``converted_at`` (UTC, NaT when not converted) or ``converted``
-    (0/1), from a CRM export or an outcomes table. A lead listed twice, or a stated time
-    that does not read, stops the job: a lead is never counted lost by mistake."""
+    (0/1), from a CRM export or an outcomes table. A lead listed twice, a stated time that
+    does not read, a flag that is neither a positive nor a negative value, or a table with
+    no rows stops the job: a lead is never counted lost by mistake. Ids are read as
+    :func:`~leadml.data.values.id_text` reads them (``1001.0`` from a float column is 1001).
+    """
 
     if (converted_at is None) == (converted is None):
         raise ConfigError("say how the outcomes table records a conversion: "
@@ -122,12 +149,18 @@ def read_outcomes(path, *, id_column: str = "lead_id", converted_at: str | None 
     for col in (id_column, converted_at or converted):
         if col not in raw.columns:
             raise LeadDataError(f"'{path}' has no column '{col}'; it has {list(raw.columns)}")
-    ids = raw[id_column].astype(str).str.strip()
+    if len(raw) == 0:
+        raise LeadDataError(f"'{path}' has a header but no outcome rows: export the outcomes "
+                            "of the scored leads (every lead, converted or not)")
+    ids = id_text(raw[id_column])
+    if (ids == "").any():
+        logger.warning("'%s': %d row(s) without a lead id, left out", path, int((ids == "").sum()))
+        raw, ids = raw[ids != ""], ids[ids != ""]
     dup = ids[ids.duplicated()]
     if len(dup):
         raise LeadDataError(f"'{path}' lists {dup.nunique()} lead id(s) more than once, e.g. "
                             f"{dup.head(3).tolist()}: keep one outcome per lead")
-    out = pd.DataFrame({"lead_id": ids})
+    out = pd.DataFrame({"lead_id": ids.to_numpy()})
     if converted_at is not None:
         values = raw[converted_at]
         stated = ~is_missing(values, tuple(missing_values))
@@ -137,10 +170,23 @@ def read_outcomes(path, *, id_column: str = "lead_id", converted_at: str | None 
             raise LeadDataError(f"'{path}': {int(bad.sum())} value(s) of '{converted_at}' are "
                                 f"not times in format {time_format!r}, e.g. "
                                 f"{values[bad].head(3).tolist()}; pass --time-format")
-        out["converted_at"] = times
+        out["converted_at"] = times.reset_index(drop=True)
     else:
-        flags = raw[converted].astype(str).str.strip().str.lower()
-        out["converted"] = np.isin(flags, [v.lower() for v in positive_values]).astype(int)
+        flags = raw[converted].astype("object").where(raw[converted].notna(), "") \
+            .astype(str).str.strip().str.lower()
+        yes = flags.isin([v.lower() for v in positive_values])
+        no = flags.isin([v.lower() for v in negative_values]) | \
+            is_missing(raw[converted], tuple(missing_values))
+        odd = ~yes & ~no
+        if odd.any():
+            seen = flags[odd].value_counts()
+            raise LeadDataError(
+                f"'{path}': {int(odd.sum())} value(s) of '{converted}' mean neither converted "
+                f"({', '.join(positive_values)}) nor not converted "
+                f"({', '.join(negative_values)}, or empty), e.g. "
+                f"{dict(seen.head(5))}: say which mean converted with --positive-value "
+                "and which do not with --negative-value (repeat each)")
+        out["converted"] = yes.to_numpy().astype(int)
     return out
 
 

@@ -18,6 +18,7 @@ from leadml.registry.models import (
     load_model,
     load_scoring_model,
     model_version,
+    recorded_auc,
     report_inputs,
     resolve_model_uri,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "contract_metadata", "export_model", "input_example", "leadml_home",
     "load_model", "load_scoring_model", "log_backtest", "log_monitoring", "log_scoring",
     "log_training",
-    "model_signature", "model_version", "report_inputs", "resolve_model_uri", "store_lock",
+    "model_signature", "model_version", "recorded_auc", "report_inputs", "resolve_model_uri",
+    "store_lock",
     "tracking_uri",
 ]

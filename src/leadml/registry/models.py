@@ -214,3 +214,17 @@ def model_version(model_uri: str, *, uri: str | None = None) -> dict[str, str]:
         name, version = spec.split("/", 1)
         mv = registry.get_model_version(name, version)
     return {"name": name, "version": str(mv.version), "run_id": mv.run_id or ""}
+
+
+def recorded_auc(model_uri: str, *, uri: str | None = None) -> float | None:
+    """The test ROC AUC a registered version was measured at: its training run's, or for
+    a recalibrated version the one it carried from its parent. None when unknown."""
+    try:
+        version = model_version(model_uri, uri=uri)
+        if not version.get("run_id"):
+            return None
+        metrics = client(uri or tracking_uri()).get_run(version["run_id"]).data.metrics
+    except Exception:  # an older store or a deleted run: the gate goes without it
+        return None
+    found = metrics.get("test_roc_auc", metrics.get("parent_test_roc_auc"))
+    return float(found) if found is not None else None

@@ -58,3 +58,74 @@ def decide(version: str, ours: dict[str, float], *, champion_version: str,
     why = "log loss not lower" if gain <= cfg.min_log_loss_gain else \
         f"ROC AUC worse by more than {cfg.auc_tolerance}"
     return Decision(False, f"version {version} stays challenger ({why}): {side}", numbers)
+
+
+def auc_interval(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
+    """ROC AUC of ``p`` on ``y`` and its 95% interval (Hanley and McNeil's standard error).
+
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.random(400) < 0.3
+    >>> auc, lo, hi = auc_interval(y, y + rng.normal(0, 1, 400))
+    >>> lo < auc < hi and hi - lo < 0.15
+    True
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y, int)
+    pos, neg = int(y.sum()), int(len(y) - y.sum())
+    if pos == 0 or neg == 0:
+        return (float("nan"),) * 3
+    auc = float(roc_auc_score(y, p))
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    se = np.sqrt((auc * (1 - auc) + (pos - 1) * (q1 - auc * auc)
+                  + (neg - 1) * (q2 - auc * auc)) / (pos * neg))
+    return auc, max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)
+
+
+def recalibration(version: str, *, y: np.ndarray, p_champion: np.ndarray,
+                  p_new: np.ndarray, champion_version: str, recorded_auc: float | None,
+                  labels: tuple[dict, dict] | None, cfg: PromotionConfig) -> Decision:
+    """The gate of ``leadml recalibrate``, on the newest matured leads held out: enough of
+    them (``min_held_out_leads``, ``min_held_out_conversions``); a ranking no worse than
+    the champion's recorded test ROC AUC by more than ``auc_tolerance`` beyond the held-out
+    interval (a worse ranking means the outcomes are not what they seem, or the model
+    needs retraining: a rate shift cannot fix it); no label the champion gives emptied by
+    the new probabilities (``labels``: the champion's and the new version's label counts
+    on the held-out leads, None when the rules could not be read); then the training
+    rule (:func:`decide`)."""
+    y = np.asarray(y, int)
+    ours = window_metrics(y, p_new)
+    auc, low, high = auc_interval(y, p_new)
+    numbers = {"challenger_log_loss": ours["log_loss"], "challenger_roc_auc": ours["roc_auc"],
+               "held_out_leads": float(len(y)), "held_out_conversions": float(y.sum()),
+               "held_out_roc_auc_low": low, "held_out_roc_auc_high": high}
+    refused = []
+    if len(y) < cfg.min_held_out_leads or y.sum() < cfg.min_held_out_conversions:
+        refused.append(f"{len(y)} matured leads held out with {int(y.sum())} conversions, "
+                       f"fewer than promotion.min_held_out_leads ({cfg.min_held_out_leads}) "
+                       f"or min_held_out_conversions ({cfg.min_held_out_conversions}): wait "
+                       "for more outcomes")
+    elif recorded_auc is not None and high < recorded_auc - cfg.auc_tolerance:
+        refused.append(f"ROC AUC on the held-out leads {auc:.3f} (95% {low:.3f} to "
+                       f"{high:.3f}) against {recorded_auc:.3f} when version "
+                       f"{champion_version} was tested: the ranking is worse than a rate "
+                       "shift can explain; check that open leads are not read as lost "
+                       "(--horizon-days), then retrain with leadml train")
+    if labels is None:
+        refused.append("the labels could not be compared: the rules file the runs were "
+                       "scored with is gone or changed (pass --rules)")
+    else:
+        before, after = labels
+        for label, count in before.items():
+            if count >= 5 and after.get(label, 0) == 0:
+                refused.append(f"it would label none of the held-out leads {label} (the "
+                               f"champion labels {count} of {len(y)})")
+        numbers.update({f"held_out_{k}_champion": float(v) for k, v in before.items()})
+        numbers.update({f"held_out_{k}_new": float(v) for k, v in after.items()})
+    if refused:
+        return Decision(False, f"version {version} not promoted: {'; '.join(refused)}",
+                        numbers)
+    decision = decide(version, ours, champion_version=champion_version, y_test=y,
+                      p_champion=p_champion, cfg=cfg, test_first_time="",
+                      champion_train_end=None)
+    return Decision(decision.promote, decision.message, {**numbers, **decision.numbers})

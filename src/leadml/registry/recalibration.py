@@ -12,6 +12,8 @@ the held-out newest leads.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import pandas as pd
 from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.model.wrappers import served
 from leadml.registry import store
-from leadml.registry.models import CHALLENGER, CHAMPION, model_version
+from leadml.registry.models import CHALLENGER, CHAMPION, model_version, recorded_auc
 
 
 def register_recalibrated(model, *, parent_uri: str, lineage: dict[str, Any], shift,
@@ -48,37 +50,63 @@ def register_recalibrated(model, *, parent_uri: str, lineage: dict[str, Any], sh
     parent_run = client.get_run(parent["run_id"]) if parent.get("run_id") else None
     experiment = parent_run.info.experiment_id if parent_run else \
         store.experiment_id(client, "leadml", uri)
+    store.close_abandoned_runs(client, experiment)
+    parent_auc = recorded_auc(parent_uri, uri=uri)
     with mlflow.start_run(experiment_id=experiment,
                           run_name=f"recalibrate {name} v{parent['version']}") as run, \
             tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         mlflow.set_tags({"leadml.stage": "recalibrate",
+                         "leadml.host": socket.gethostname(), "leadml.pid": str(os.getpid()),
                          "leadml.parent_version": parent["version"],
                          "leadml.parent_run_id": parent.get("run_id", ""),
                          "leadml.promotion": decision})
         mlflow.log_params({k: v for k, v in lineage.items() if not isinstance(v, list | dict)})
         mlflow.log_dict(lineage, "recalibration/lineage.json")
-        mlflow.log_metrics(numbers)
+        mlflow.log_metrics({k: v for k, v in numbers.items() if np.isfinite(v)})
+        if parent_auc is not None:  # what the next recalibration's gate compares with
+            mlflow.log_metric("parent_test_roc_auc", parent_auc)
         if parent_run is not None:  # the report and plan of the parent, shifted
             _carry_reports(client, parent["run_id"], tmp, shift)
         signature = mlflow.models.Model.load(str(local / "MLmodel")).signature
         info = mlflow.sklearn.log_model(
             served(model), name="model", serialization_format="skops",
             skops_trusted_types=TRUSTED_TYPES, signature=signature,
-            pip_requirements=store.requirements(), registered_model_name=name,
-            metadata=meta)
-    version = str(info.registered_model_version)
+            pip_requirements=store.requirements(), metadata=meta)
+        # Registered with its lineage in one call: no version ever lacks it.
+        registered = mlflow.register_model(info.model_uri, name, tags={
+            "parent_version": parent["version"],
+            "recalibrated_on_leads": str(lineage.get("leads_fitted"))})
+    version = str(registered.version)
     client.update_model_version(name, version, description=(
         f"Recalibrated from version {parent['version']}: {decision}"))
-    client.set_model_version_tag(name, version, "parent_version", parent["version"])
-    client.set_model_version_tag(name, version, "recalibrated_on_leads",
-                                 str(lineage.get("leads_fitted")))
     with store.store_lock(uri, "promote"):
+        promote, decision = _still_ahead(client, name, parent["version"], promote, decision)
         client.set_registered_model_alias(name, CHALLENGER, version)
         if promote:
             client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_tag(run.info.run_id, "leadml.promotion", decision)
     return {"name": name, "version": version, "uri": f"models:/{name}/{version}",
-            "run_id": run.info.run_id, "promoted": promote}
+            "run_id": run.info.run_id, "promoted": promote, "decision": decision}
+
+
+def _still_ahead(client, name: str, parent: str, promote: bool, decision: str
+                 ) -> tuple[bool, str]:
+    """The decision taken again against the champion read under the lock: a version
+    promoted while this ran (a training) was never compared with, so it stays champion."""
+    if not promote:
+        return promote, decision
+    try:
+        current = str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except Exception as exc:
+        if store.not_found(exc):
+            return promote, decision
+        raise
+    if current != parent:
+        return False, (f"version (recalibrated) not promoted: version {current} became "
+                       f"champion while it ran (it was compared with version {parent} "
+                       "only); run leadml recalibrate again")
+    return promote, decision
 
 
 def _carry_reports(client, run_id: str, tmp: Path, shift) -> None:
