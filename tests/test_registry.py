@@ -278,6 +278,36 @@ def test_a_stopped_tracking_server_fails_fast_with_its_own_exit_code(
     assert not (tmp_path / "out.manifest.json").exists()
 
 
+@pytest.mark.slow
+def test_a_hung_tracking_server_is_named_within_the_timeout(sample_files, tmp_path):
+    """A server that accepts the connection and never answers (a hung process, a proxy
+    with nothing behind it): `leadml score` exits 8 within LEADML_TRACKING_TIMEOUT plus
+    2 s (it took 3 min 13 s and exit 5, "cannot find model", when the check was a TCP
+    connect followed by MLflow's own 60 s timeouts and retries)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)  # connections complete in the kernel; nobody reads or replies
+        port = server.getsockname()[1]
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",
+               "LEADML_TRACKING_TIMEOUT": "3", "LEADML_HOME": str(tmp_path)}
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "leadml.cli", "score",
+                               str(sample_files / "nightly.csv"), "--output",
+                               str(tmp_path / "out.csv")], env=env, capture_output=True,
+                              text=True, timeout=120)
+        seconds = time.perf_counter() - started
+    assert done.returncode == 8, done.stderr[-2000:]
+    assert "does not answer" in done.stderr and "timed out" in done.stderr
+    assert seconds < 3 + 2, seconds
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_version_is_printed_and_is_the_one_version_string():
     from importlib.metadata import version
 

@@ -117,6 +117,17 @@ NameConfig = Annotated[Path | None, typer.Option("--config", "-c", help=(
     "model used, unless --model-name or --model says otherwise."))]
 
 
+def _tracking_first(model: str | Path | None = None, configured: str | None = None) -> None:
+    """Name a tracking server that does not answer (exit 8) before the heavy imports and
+    the data, so a hung server is reported within LEADML_TRACKING_TIMEOUT; nothing to
+    check for a model read from a folder."""
+    if model is not None and Path(model).is_dir():
+        return
+    from leadml.registry.store import check_reachable, tracking_uri
+
+    check_reachable(tracking_uri(configured))
+
+
 def _model_name(model_name: str | None, config: Path | None) -> str:
     """--model-name, else the name --config registers, else leadml."""
     if model_name:
@@ -187,6 +198,7 @@ def train(
         from leadml.config import load_config, load_rules
 
         cfg = load_config(config)
+        _tracking_first(configured=cfg.registry.tracking_uri)
         ruleset = load_rules(rules) if rules else None
         result, reg = jobs.train(cfg, force_promote=force_promote, rules=ruleset)
         m, ci = result.test_metrics, result.intervals
@@ -338,6 +350,8 @@ def score(
 
     def job():
         name = _model_name(model_name, config)
+        if not rules_only:
+            _tracking_first(model)
         from leadml import jobs
         from leadml.scoring.settings import ScoreSettings
 
@@ -381,6 +395,7 @@ def export(
 
     def job():
         name = _model_name(model_name, config)
+        _tracking_first()
         from leadml.registry import export_model, resolve_model_uri
 
         facts = export_model(resolve_model_uri(model, name), to)
@@ -445,6 +460,7 @@ def report(
 
     def job():
         name = _model_name(model_name, config)
+        _tracking_first(model)
         from leadml import jobs
 
         page, contract = jobs.report(output, model=model, model_name=name,
@@ -606,6 +622,7 @@ def monitor(
     _setup_logging(verbose)
 
     def job():
+        _tracking_first()
         from leadml import jobs
 
         result = jobs.monitor(scored, _outcome_source(
@@ -664,6 +681,7 @@ def recalibrate(
 
     def job():
         name = _model_name(model_name, config)
+        _tracking_first()
         from leadml import jobs
         from leadml.config import load_config
 

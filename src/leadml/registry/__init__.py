@@ -9,36 +9,32 @@
 - :mod:`~leadml.registry.recalibration`: a recalibrated champion as a new version.
 """
 
-from leadml.errors import ModelUnavailableError, RegistryUnavailableError, TrackingServerDownError
-from leadml.model.saved_paths import TRUSTED_TYPES
-from leadml.registry.models import (
-    CHALLENGER,
-    CHAMPION,
-    export_model,
-    load_model,
-    load_scoring_model,
-    model_version,
-    recorded_auc,
-    report_inputs,
-    resolve_model_uri,
-)
-from leadml.registry.runs import log_backtest, log_monitoring, log_scoring
-from leadml.registry.store import check_reachable, leadml_home, store_lock, tracking_uri
-from leadml.registry.training import (
-    Registered,
-    contract_metadata,
-    input_example,
-    log_training,
-    model_signature,
-)
+from importlib import import_module
 
-__all__ = [
-    "CHALLENGER", "CHAMPION", "TRUSTED_TYPES", "ModelUnavailableError", "Registered",
-    "RegistryUnavailableError", "TrackingServerDownError", "check_reachable",
-    "contract_metadata", "export_model", "input_example", "leadml_home",
-    "load_model", "load_scoring_model", "log_backtest", "log_monitoring", "log_scoring",
-    "log_training",
-    "model_signature", "model_version", "recorded_auc", "report_inputs", "resolve_model_uri",
-    "store_lock",
-    "tracking_uri",
-]
+#: Where each public name lives. Lazy, as for :mod:`leadml.jobs`: importing
+#: :mod:`leadml.registry.store` (the tracking check) must not load MLflow, pandas and
+#: scikit-learn, so a server that does not answer is named within its timeout.
+_HOME = {
+    "ModelUnavailableError": "leadml.errors", "RegistryUnavailableError": "leadml.errors",
+    "TrackingServerDownError": "leadml.errors", "TRUSTED_TYPES": "leadml.model.saved_paths",
+    **dict.fromkeys(["CHALLENGER", "CHAMPION", "export_model", "load_model",
+                     "load_scoring_model", "model_version", "recorded_auc", "report_inputs",
+                     "resolve_model_uri"], "leadml.registry.models"),
+    **dict.fromkeys(["log_backtest", "log_monitoring", "log_scoring"],
+                    "leadml.registry.runs"),
+    **dict.fromkeys(["check_reachable", "leadml_home", "store_lock", "tracking_uri"],
+                    "leadml.registry.store"),
+    **dict.fromkeys(["Registered", "contract_metadata", "input_example", "log_training",
+                     "model_signature"], "leadml.registry.training"),
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(import_module(_HOME[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

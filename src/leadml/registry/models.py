@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from leadml.data.schema import Contract
+from leadml.data.tables import file_sha256
 from leadml.errors import ModelUnavailableError, OutputError
 from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.model.sklearn_compat import check_trees
@@ -96,8 +97,11 @@ def folder_version(folder: Path, meta: dict) -> dict[str, str]:
     written = folder / PROVENANCE
     run_id = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("run_id") or ""
     if written.exists():
-        facts = json.loads(written.read_text())
-        return {"name": facts["name"], "version": str(facts["version"]),
+        facts = _provenance(folder)
+        version = str(facts["version"])
+        if not facts.get("sha256"):  # exported by leadml 0.1: nothing to check it against
+            version += " (unverified)"
+        return {"name": str(facts["name"]), "version": version,
                 "run_id": facts.get("run_id", run_id)}
     if (folder / "registered_model_meta").exists():
         facts = yaml.safe_load((folder / "registered_model_meta").read_text()) or {}
@@ -107,6 +111,39 @@ def folder_version(folder: Path, meta: dict) -> dict[str, str]:
     return {"name": meta.get("model_name") or folder.name,
             "version": f"unknown (run {run_id[:8]})" if run_id else "unknown",
             "run_id": run_id}
+
+
+#: The files of an exported folder whose sha256 its provenance records.
+CHECKED_FILES = ("model.skops", "MLmodel")
+
+
+def _provenance(folder: Path) -> dict:
+    """An exported folder's provenance, checked against the files it describes: the name
+    and version it states are believed only if the model is the one exported."""
+    import json
+
+
+    where = folder / PROVENANCE
+    try:
+        facts = json.loads(where.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelUnavailableError(f"'{where}' cannot be read ({exc}): export the model "
+                                    "again with leadml export") from None
+    if not isinstance(facts, dict) or not facts.get("name") or facts.get("version") is None:
+        raise ModelUnavailableError(f"'{where}' does not name the model and its version: "
+                                    "export the model again with leadml export")
+    recorded = facts.get("sha256") or {}
+    if not isinstance(recorded, dict):
+        raise ModelUnavailableError(f"'{where}': its sha256 entry is not a table of files")
+    for name, digest in recorded.items():
+        path = folder / name
+        if name not in CHECKED_FILES or not path.is_file() or file_sha256(path) != digest:
+            raise ModelUnavailableError(
+                f"'{folder}': {name} is not the file that was exported as "
+                f"{facts['name']} v{facts['version']} (its sha256 differs from the one "
+                f"{PROVENANCE} records): the folder was changed since leadml export; export "
+                "the model again")
+    return facts
 
 
 def export_model(model_uri: str, folder: Path, *, uri: str | None = None) -> dict[str, str]:
@@ -119,6 +156,7 @@ def export_model(model_uri: str, folder: Path, *, uri: str | None = None) -> dic
     from datetime import UTC, datetime
 
     import mlflow
+
 
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
@@ -133,7 +171,9 @@ def export_model(model_uri: str, folder: Path, *, uri: str | None = None) -> dic
     try:
         mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(staging))
         facts = {**version, "source": model_uri, "tracking_uri": uri or tracking_uri(),
-                 "exported_at": datetime.now(UTC).isoformat(timespec="seconds")}
+                 "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                 "sha256": {name: file_sha256(staging / name) for name in CHECKED_FILES
+                            if (staging / name).is_file()}}
         (staging / PROVENANCE).write_text(json.dumps(facts, indent=2) + "\n")
         if folder.exists():
             folder.rmdir()

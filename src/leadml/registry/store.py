@@ -53,25 +53,29 @@ _ANSWERED: set[str] = set()
 
 def check_reachable(uri: str) -> None:
     """Fail within ``LEADML_TRACKING_TIMEOUT`` seconds (default 10) when an HTTP tracking
-    server does not accept connections, instead of MLflow's minutes of retries; and bound
-    MLflow's own retries for a server that stops answering later (``MLFLOW_HTTP_REQUEST_*``
-    set by the user win)."""
-    from urllib.parse import urlparse
+    server does not answer: one HTTP request to its health page, so a server that accepts
+    connections and never replies is found as fast as one that refuses them. Any HTTP
+    answer (even an error page) counts as alive. MLflow's own retries are bounded for the
+    rest of the run (``MLFLOW_HTTP_REQUEST_*`` set by the user win)."""
+    import urllib.error
+    import urllib.request
 
     if not uri.startswith(("http://", "https://")) or uri in _ANSWERED:
         return
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    parts = urlparse(uri)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     wait = float(os.environ.get("LEADML_TRACKING_TIMEOUT", "10"))
     try:
-        socket.create_connection((parts.hostname, port), timeout=wait).close()
-    except OSError as exc:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=wait) as answer:
+            answer.read(64)
+    except urllib.error.HTTPError:
+        pass  # it answered (a proxy's 404, a 401 without credentials): alive
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
         raise TrackingServerDownError(
-            f"the MLflow tracking server {uri} does not answer ({exc.strerror or exc}; "
-            f"waited up to {wait:g} s): is it running, and is MLFLOW_TRACKING_URI (or "
+            f"the MLflow tracking server {uri} does not answer ({reason}; waited up to "
+            f"{wait:g} s): is it running, and is MLFLOW_TRACKING_URI (or "
             "registry.tracking_uri) right? Nothing was changed. LEADML_TRACKING_TIMEOUT sets "
             "the wait.") from None
     _ANSWERED.add(uri)
