@@ -90,7 +90,6 @@ def folder_version(folder: Path, meta: dict) -> dict[str, str]:
     """Name and version of a model folder outside the registry: as ``leadml export``
     recorded them, or as MLflow did when it downloaded a ``models:/`` URI
     (``registered_model_meta``), else the registered name and the training run."""
-    import json
 
     import yaml
 
