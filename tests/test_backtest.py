@@ -65,3 +65,22 @@ def test_cli_backtest_logs_an_mlflow_run(history_and_config, tmp_path):
     assert "pooled_none_roc_auc" in run.data.metrics
     assert run.info.run_name == "backtest leads.csv: 2 windows of 20% from 60% to 100%"
     assert (out / "predicted_vs_realised.png").stat().st_size > 1000
+
+
+def test_a_window_too_small_to_fit_is_exit_3_naming_its_leads(history_and_config):
+    """A funnel with few conversions early: the first window's calibration part held one
+    conversion and scikit-learn stopped with a traceback ("the least populated class has
+    1 member", exit 1). Now a LeadDataError (exit 3) naming the part, its leads and its
+    conversions."""
+    import dataclasses
+
+    import numpy as np
+
+    history, cfg = history_and_config
+    y = np.asarray(history.target).copy()
+    early = np.arange(len(y)) < len(y) * 0.3
+    y[early & (np.arange(len(y)) % 400 != 0)] = 0
+    few = dataclasses.replace(history, target=y)
+    with pytest.raises(LeadDataError, match=r"part has [\d,]+ leads and \d+ conversions, too "
+                       "few to fit"):
+        backtest(few, cfg, start=0.2, window=0.2)

@@ -314,3 +314,164 @@ def test_monitor_arguments_that_cannot_work_are_refused_before_anything_is_writt
     missing = _monitor(folder, tmp_path / "nope.csv", tmp_path / "m")
     assert missing.exit_code == 3 and "does not exist" in missing.output
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_without_a_horizon_open_leads_are_never_read_as_lost(runs, tmp_path):
+    """The model has no horizon: tonight's open leads read Converted=0, and monitor used
+    to count them as matured (0.0% realised, "run leadml recalibrate"). Now it refuses
+    with exit 2, unless the outcomes are declared final."""
+    folder, outcomes = runs
+    args = ["monitor", "--scored", str(folder), "--outcomes", str(outcomes),
+            "--converted-column", "converted", "--output", str(tmp_path / "m")]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "--horizon-days" in refused.output \
+        and "--outcomes-final" in refused.output, refused.output
+    assert not (tmp_path / "m").exists()
+    final = CliRunner().invoke(app, [*args, "--outcomes-final", "--max-gap", "1"])
+    assert final.exit_code in (0, 7), final.output
+    again = CliRunner().invoke(app, ["recalibrate", "--scored", str(folder), "--outcomes",
+                                     str(outcomes), "--converted-column", "converted"])
+    assert again.exit_code == 2 and "--horizon-days" in again.output
+
+
+@pytest.mark.slow
+def test_outcomes_that_match_nothing_stop_the_job_instead_of_reading_as_a_finding(
+        runs, tmp_path):
+    """Unknown ids, a table with a header only, a Y/N flag read with the default values:
+    each read as "0% realised against 13% predicted" and exit 7 (and recalibrate
+    registered a near-zero challenger). Now exit 3 with the counts and examples; a
+    Parquet id column pandas made float (1001.0) matches as the same ids."""
+    folder, outcomes = runs
+    table = pd.read_csv(outcomes, dtype=str)
+    cases = {
+        "unknown": table.assign(lead_id="X" + table["lead_id"]),
+        "header only": table.head(0),
+        "won/lost": table.assign(converted=np.where(table["converted"] == "1", "Won",
+                                                    "Lost")),
+    }
+    for name, frame in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_').replace('/', '')}.csv"
+        frame.to_csv(path, index=False)
+        result = _monitor(folder, path, tmp_path / "m")
+        assert result.exit_code == 3, (name, result.output)
+        assert not (tmp_path / "m").exists()
+    assert "of the 4,500 scored leads whose outcome is due" in _monitor(
+        folder, tmp_path / "unknown.csv", tmp_path / "m").output
+    flags = _monitor(folder, tmp_path / "wonlost.csv", tmp_path / "m")
+    assert "'won': " in flags.output and "--positive-value" in flags.output
+    fixed = _monitor(folder, tmp_path / "wonlost.csv", tmp_path / "m", "--positive-value",
+                     "won", "--negative-value", "lost", "--as-of", "2026-10-05")
+    plain = _monitor(folder, outcomes, tmp_path / "plain", "--as-of", "2026-10-05")
+    assert fixed.exit_code == plain.exit_code == 7, fixed.output
+    # A Y/N flag reads by default (it read as never converted before).
+    table.assign(converted=np.where(table["converted"] == "1", "Y", "N")).to_csv(
+        tmp_path / "yn.csv", index=False)
+    yn = _monitor(folder, tmp_path / "yn.csv", tmp_path / "yn", "--as-of", "2026-10-05")
+    assert yn.exit_code == 7
+    assert json.loads((tmp_path / "yn" / "monitor.json").read_text())["periods"] == \
+        json.loads((tmp_path / "plain" / "monitor.json").read_text())["periods"]
+    recal = CliRunner().invoke(app, [
+        "recalibrate", "--scored", str(folder), "--outcomes", str(tmp_path / "unknown.csv"),
+        "--converted-column", "converted", "--horizon-days", "30", "--as-of", "2026-10-05"])
+    assert recal.exit_code == 3, recal.output
+
+
+@pytest.mark.slow
+def test_numeric_ids_match_however_the_files_typed_them(champion, tmp_path):
+    leads = _month(0, 0.0, n=400)
+    leads["lead_id"] = np.arange(1001, 1401)
+    folder, _ = _score_months(tmp_path, [leads])
+    outcomes = leads[["lead_id", "converted"]].astype({"lead_id": float})
+    outcomes.to_parquet(tmp_path / "outcomes.parquet")  # 1001.0, as pandas writes a float id
+    result = _monitor(folder, tmp_path / "outcomes.parquet", tmp_path / "m", "--as-of",
+                      "2026-10-05", "--max-gap", "1")
+    assert result.exit_code == 0, result.output
+    row = json.loads((tmp_path / "m" / "monitor.json").read_text())["periods"][0]
+    assert row["matured"] == 400 and row["converted"] == int(leads["converted"].sum())
+
+
+@pytest.mark.slow
+def test_runs_that_share_a_name_are_told_apart_and_a_moved_folder_is_found(runs, tmp_path):
+    """Two regions each writing scored.csv at the same --scored-at, and one run passed
+    twice under two spellings: monitor exited 1 ("Categorical categories must be
+    unique"). A runs folder archived elsewhere was refused as "output gone"."""
+    folder, outcomes = runs
+    for region in ("north", "south"):
+        (tmp_path / region).mkdir()
+        for name in ("m0.csv", "m0.manifest.json"):
+            shutil.copy(folder / name, tmp_path / region / name)
+    archive = tmp_path / "archive"
+    shutil.copytree(folder, archive)
+    shutil.rmtree(folder)
+    result = CliRunner().invoke(app, [
+        "monitor", "--scored", str(tmp_path / "north"), "--scored", str(tmp_path / "south"),
+        "--scored", str(archive), "--scored", str(archive / "." / "m1.csv"), "--outcomes",
+        str(outcomes), "--converted-column", "converted", "--horizon-days", "30",
+        "--output", str(tmp_path / "mon"), "--as-of", "2026-10-05", "--max-gap", "1"])
+    assert result.exit_code in (0, 7), result.output
+    report = json.loads((tmp_path / "mon" / "monitor.json").read_text())
+    periods = [r["period"] for r in report["periods"]]
+    assert len(periods) == len(set(periods)) == 5, periods  # north, south, m0, m1, m2
+    assert "skipped" not in report["note"]
+    assert "{'" not in (tmp_path / "mon" / "periods.csv").read_text()
+    assert "NaN" not in (tmp_path / "mon" / "monitor.json").read_text()
+
+
+@pytest.mark.slow
+def test_recalibration_never_promotes_behind_a_newer_champion(runs, private_store):
+    """A version promoted while a recalibration ran was never compared with it: the
+    recalibration registers, stays challenger, and says why."""
+    from leadml.jobs import OutcomeSource, recalibrate
+    from leadml.registry import model_version
+    from leadml.registry.recalibration import register_recalibrated
+    from leadml.registry.store import client, tracking_uri
+
+    folder, outcomes = runs
+    source = OutcomeSource(outcomes, converted_column="converted")
+    first = recalibrate([folder / "m2.csv"], source, horizon_days=30, as_of="2026-10-05")
+    assert first["promoted"] and model_version("models:/leadml@champion")["version"] == "2"
+    mv = client(tracking_uri()).get_model_version("leadml", "2")
+    assert mv.tags["parent_version"] == "1"  # registered with its lineage
+    run = client(tracking_uri()).get_run(first["run_id"])
+    assert run.data.tags["leadml.pid"] and run.info.status == "FINISHED"
+    # A recalibration of version 1 that started before version 2 was promoted:
+    from leadml.registry import load_model
+
+    late = register_recalibrated(
+        load_model("models:/leadml/2"), parent_uri="models:/leadml/1",
+        lineage={"leads_fitted": 1}, shift=lambda p: p, promote=True,
+        decision="version (recalibrated) promoted to champion", numbers={})
+    assert not late["promoted"] and "version 2 became champion while it ran" in \
+        late["decision"]
+    assert model_version("models:/leadml@champion")["version"] == "2"
+
+
+def test_the_recalibration_gate_refuses_a_worse_ranking_too_few_leads_and_empty_labels():
+    from leadml.config import PromotionConfig
+    from leadml.registry.promotion import recalibration
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.02, 0.6, 3000)
+    y = (rng.random(3000) < p).astype(int)
+    shifted = np.clip(p * 0.9, 0, 1)
+    common = {"champion_version": "1", "cfg": PromotionConfig()}
+    ok = recalibration("(r)", y=y, p_champion=p * 1.3, p_new=shifted, recorded_auc=0.70,
+                       labels=({"sales_qualified": 300, "nurture": 2000, "disqualified": 700},
+                               {"sales_qualified": 280, "nurture": 2000, "disqualified": 720}),
+                       **common)
+    assert ok.promote, ok.message
+    worse = recalibration("(r)", y=y, p_champion=p * 1.3, p_new=shifted, recorded_auc=0.95,
+                          labels=({"nurture": 10}, {"nurture": 10}), **common)
+    assert not worse.promote and "ranking is worse" in worse.message
+    few = recalibration("(r)", y=y[:50], p_champion=p[:50], p_new=shifted[:50],
+                        recorded_auc=None, labels=({}, {}), **common)
+    assert not few.promote and "min_held_out_leads" in few.message
+    emptied = recalibration("(r)", y=y, p_champion=p * 1.3, p_new=shifted, recorded_auc=None,
+                            labels=({"sales_qualified": 291, "disqualified": 1709},
+                                    {"sales_qualified": 0, "disqualified": 2000}), **common)
+    assert not emptied.promote and "none of the held-out leads sales_qualified" in \
+        emptied.message
+    unknown = recalibration("(r)", y=y, p_champion=p * 1.3, p_new=shifted,
+                            recorded_auc=None, labels=None, **common)
+    assert not unknown.promote and "--rules" in unknown.message

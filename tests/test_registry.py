@@ -343,3 +343,54 @@ def test_an_exported_model_keeps_its_name_and_version_in_scored_files(tmp_path, 
         frame = pd.read_csv(scored, dtype=str)
         assert set(frame["model_name"]) == {"leadml"}
         assert set(frame["model_version"]) == {version}
+
+
+@pytest.mark.slow
+def test_an_exported_folder_cannot_be_edited_into_another_version(tmp_path, config,
+                                                                 sample_files):
+    """Editing leadml_provenance.json made scored files, manifests, monitoring and
+    recalibration call the model "leadml-prod v99". The provenance now records the sha256
+    of the files it describes; a folder whose files or provenance were changed is exit 5
+    and nothing is written."""
+    import shutil
+
+    train_job(load_config(config))
+    runner = CliRunner()
+    folder = tmp_path / "export"
+    assert runner.invoke(app, ["export", "--to", str(folder)]).exit_code == 0
+    facts = json.loads((folder / "leadml_provenance.json").read_text())
+    assert set(facts["sha256"]) == {"model.skops", "MLmodel"}
+
+    def tampered(name, change):
+        copy = tmp_path / name
+        shutil.copytree(folder, copy)
+        change(copy)
+        return copy
+
+    def edit(path, **facts_update):
+        data = json.loads((path / "leadml_provenance.json").read_text())
+        (path / "leadml_provenance.json").write_text(json.dumps({**data, **facts_update}))
+
+    cases = [
+        tampered("other_model", lambda p: shutil.copy(p / "MLmodel", p / "model.skops")),
+        tampered("edited_mlmodel", lambda p: (p / "MLmodel").write_text(
+            (p / "MLmodel").read_text().replace("horizon_days", "horizon_days_"))),
+        tampered("not_json", lambda p: (p / "leadml_provenance.json").write_text("{oops")),
+        tampered("a_list", lambda p: (p / "leadml_provenance.json").write_text("[1, 2]")),
+    ]
+    # The provenance edited to another model, with the model's own sha256 kept:
+    cases.append(tampered("renamed", lambda p: edit(p, name="leadml-prod", version="99",
+                                                     sha256={"model.skops": "0" * 64})))
+    for model in cases:
+        out = tmp_path / f"{model.name}.csv"
+        done = runner.invoke(app, ["score", str(sample_files / "nightly.csv"), "-o", str(out),
+                                   "--model", str(model)])
+        assert done.exit_code == 5, (model.name, done.output)
+        assert not out.exists()
+    # A 0.1 export (no sha256): scored, but its version is not vouched for.
+    old = tampered("old_export", lambda p: edit(p, sha256=None))
+    done = runner.invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",
+                               str(tmp_path / "old.csv"), "--model", str(old)])
+    assert done.exit_code == 0, done.output
+    assert set(pd.read_csv(tmp_path / "old.csv", dtype=str)["model_version"]) == \
+        {"1 (unverified)"}

@@ -189,6 +189,8 @@ def _load(model_uri: str, uri: str | None):
 
     if Path(model_uri).is_dir():  # an exported folder: read in place, no tracking store
         local = Path(model_uri)
+        if (local / PROVENANCE).exists():
+            _provenance(local)  # its files are the ones exported, before any is read
     else:
         import mlflow
 
@@ -208,6 +210,11 @@ def _load(model_uri: str, uri: str | None):
         untrusted = set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
         raise ModelUnavailableError(f"model '{model_uri}' holds types leadml does not trust: "
                                     f"{sorted(untrusted)}") from None
+    except Exception as exc:  # not a skops file: truncated, emptied, a pickle, a folder
+        raise ModelUnavailableError(
+            f"model '{model_uri}': {path.name} cannot be read as a leadml model "
+            f"({type(exc).__name__}: {str(exc)[:200]}); train, register or export it "
+            "again") from None
     try:
         check_trees(model)
     except ValueError as exc:

@@ -55,19 +55,46 @@ class Backtest:
 
 def window_bounds(n: int, *, start: float, window: float, end: float = 1.0
                   ) -> list[tuple[int, int]]:
-    """Consecutive windows of ``window`` x n leads from ``start`` x n to ``end`` x n.
+    """Consecutive windows of ``window`` x n leads from ``start`` x n to ``end`` x n; a
+    remnant shorter than half a window joins the window before it (a window of a few
+    leads measures nothing).
 
     >>> window_bounds(100, start=0.5, window=0.2)
     [(50, 70), (70, 90), (90, 100)]
     >>> window_bounds(100, start=0.5, window=0.1, end=0.8)
     [(50, 60), (60, 70), (70, 80)]
+    >>> window_bounds(8001, start=0.6, window=0.1, end=0.8)
+    [(4801, 5601), (5601, 6401)]
+    >>> window_bounds(8004, start=0.6, window=0.1, end=0.8)
+    [(4802, 5602), (5602, 6403)]
     """
     if not 0 < start < end <= 1 or not 0 < window <= end - start + 1e-9:
         raise LeadDataError(f"backtest needs 0 < start < end <= 1 and 0 < window <= end - "
                             f"start; got start {start}, end {end}, window {window}")
     size = max(1, int(round(n * window)))
     last = int(round(n * end))
-    return [(a, min(a + size, last)) for a in range(int(round(n * start)), last, size)]
+    bounds = [(a, min(a + size, last)) for a in range(int(round(n * start)), last, size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < size / 2:
+        bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
+    return bounds
+
+
+#: What each part of a backtest window needs of each outcome: the fit and the calibrator
+#: split their leads by outcome (five folds at most), the scored window ranks them.
+MIN_PER_OUTCOME = {"fit": 10, "calibration": 10, "scored": 1}
+
+
+def _check_parts(k: int, bounds: tuple[int, int], parts: dict[str, np.ndarray]) -> None:
+    for part, part_y in parts.items():
+        won = int(part_y.sum())
+        if min(won, len(part_y) - won) < MIN_PER_OUTCOME[part]:
+            a, b = bounds
+            raise LeadDataError(
+                f"backtest window {k + 1} (leads {a}..{b}): its {part} part has "
+                f"{len(part_y):,} leads and {won:,} conversions, too few to "
+                f"{'score' if part == 'scored' else 'fit'} (at least "
+                f"{MIN_PER_OUTCOME[part]} converted and {MIN_PER_OUTCOME[part]} not): start "
+                "later (--start), use larger windows (--window) or end later (--end)")
 
 
 def _rates(p: np.ndarray, p_recent: np.ndarray, y_recent: np.ndarray, y_w: np.ndarray,
@@ -93,12 +120,7 @@ def backtest(history: History, cfg: TrainConfig, *, start: float = 0.5,
     for k, (a, b) in enumerate(window_bounds(len(y), start=start, window=window, end=end)):
         cut = int(round(a * (1 - share)))
         y_fit, y_cal, y_w = y[:cut], y[cut:a], y[a:b]
-        for part, part_y in (("fit", y_fit), ("calibration", y_cal), ("scored", y_w)):
-            if part_y.min() == part_y.max():
-                raise LeadDataError(
-                    f"backtest window {k + 1} (leads {a}..{b}): its {part} part has only "
-                    f"{'converted' if part_y.min() else 'unconverted'} leads; start later "
-                    "(--start) or use larger windows (--window)")
+        _check_parts(k, (a, b), {"fit": y_fit, "calibration": y_cal, "scored": y_w})
         began = time.perf_counter()
         fitted = fit_calibrated(X.iloc[:cut], y_fit, X.iloc[cut:a], y_cal, cfg)
         p = fitted.model.predict_proba(X.iloc[a:b])[:, 1]
