@@ -142,14 +142,17 @@ def false_alarms(nights: Nights, months: int, seed: int) -> dict:
     out = {}
     for n in SIZES:
         rng = np.random.default_rng(seed + n)
-        any_alert, per_kind = 0, Counter()
+        any_alert, per_kind, seen = 0, Counter(), []
         for _ in range(months):
             frames, runs = nights.month(rng, n, None)
-            kinds = {a["kind"] for a in alerts(nights, frames, runs, NIGHTS)}
+            found = alerts(nights, frames, runs, NIGHTS)
+            kinds = {a["kind"] for a in found}
             any_alert += bool(kinds)
             per_kind.update(kinds)
+            seen += [a["message"] for a in found]
         out[n] = {"months": months, "any_alert_share": any_alert / months,
-                  **{f"{k}_share": per_kind[k] / months for k in KINDS}}
+                  **{f"{k}_share": per_kind[k] / months for k in KINDS},
+                  "false_alarms": seen}
         print(f"no change, nights of {n}: {any_alert}/{months} months with an alert "
               f"{dict(per_kind)}", flush=True)
     return out
