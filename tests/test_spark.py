@@ -55,7 +55,7 @@ def leads_with_bad_rows(tmp_path_factory):
     return path
 
 
-def _run_both(spark, champion, path, tmp_path, **settings):
+def _run_both(spark, champion, path, tmp_path, remote_path=None, **settings):
     from leadml.scoring.spark import score_spark
 
     model, contract = load_scoring_model("models:/leadml@champion")
@@ -63,7 +63,8 @@ def _run_both(spark, champion, path, tmp_path, **settings):
     cfg = ScoreSettings(scored_at=PINNED, **settings)
     local = score_file(path, tmp_path / "local.parquet", model=model, contract=contract,
                        rules=rules, settings=cfg)
-    remote = score_spark(path, tmp_path / "spark.parquet", model=model, contract=contract,
+    remote = score_spark(remote_path or path, tmp_path / "spark.parquet", model=model,
+                         contract=contract,
                          rules=rules, settings=cfg, spark=spark)
     return local, remote
 
@@ -154,7 +155,8 @@ def test_capacity_and_value_pick_the_same_leads_on_both_engines(spark, champion,
     cfg = ScoreSettings(scored_at=PINNED, reasons=False, chunk_rows=250)
     local = score_file(path, tmp_path / "local.parquet", model=model, contract=contract,
                        rules=rules, settings=cfg)
-    remote = score_spark(path, tmp_path / "spark.parquet", model=model, contract=contract,
+    remote = score_spark(remote_path or path, tmp_path / "spark.parquet", model=model,
+                         contract=contract,
                          rules=rules, settings=cfg, spark=spark)
     a = pd.read_parquet(tmp_path / "local.parquet")
     b = pd.read_parquet(tmp_path / "spark.parquet")
@@ -373,3 +375,33 @@ def test_every_command_of_the_spark_docs_that_can_run_here_runs(spark, champion,
     leads.to_parquet(tmp_path / "dbfs" / "leads" / "today.parquet")
     exec(compile(snippet, "docs/spark.md", "exec"), {"spark": spark})
     assert len(pd.read_parquet(tmp_path / "dbfs" / "scored" / "today.parquet")) == expected
+
+
+@pytest.mark.parametrize("quoted", [[980], [500, 980]])
+def test_a_stray_quote_loses_no_lead_on_spark_either(spark, champion, tmp_path, quoted):
+    """A stray opening quote in record 980 of 1,000 (and one at 500): Spark's reader folds
+    the lines after it into one malformed record, which was one reject (20 and 21 leads
+    lost, manifest rows 980 against 1,001 line breaks). Now each swallowed line is a reject
+    of its own, numbered and worded as the local engine's, and input.rows is the same."""
+    _, nightly = make_sample(2_000, seed=5, nightly_rows=1_000)
+    lines = nightly.to_csv(index=False).splitlines()
+    cols = lines[0].split(",")
+    for record in quoted:
+        fields = lines[record].split(",")
+        fields[cols.index("job_title")] = '"Director'
+        lines[record] = ",".join(fields)
+    path = tmp_path / "stray.csv"
+    path.write_text("\n".join(lines) + "\n")
+    local, remote = _run_both(spark, champion, path, tmp_path, max_reject_rate=1.0,
+                              remote_path=path.as_uri())
+    for key in ("scored", "rejected", "reject_reasons"):
+        assert local[key] == remote[key], key
+    assert local["input"]["rows"] == remote["input"]["rows"] == 1_000
+    ra = pd.read_csv(tmp_path / "local.rejects.csv", dtype=str, keep_default_na=False)
+    rb = pd.read_parquet(tmp_path / "spark.rejects.parquet").astype(str)
+    assert ra["record"].tolist() == rb["record"].tolist()
+    assert ra["reason"].tolist() == rb["reason"].tolist()
+    assert rb["record"].astype(int).tolist()[-21:] == list(range(980, 1_001))
+    scored = pd.read_parquet(tmp_path / "spark.parquet")
+    found = set(scored["lead_id"]) | {line.split(",")[0] for line in rb["raw_record"]}
+    assert set(nightly["lead_id"].astype(str)) <= found  # every lead is somewhere

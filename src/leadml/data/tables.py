@@ -513,17 +513,48 @@ def utf16_bom(path: str | os.PathLike) -> str | None:
     return "UTF-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None
 
 
+def physical_lines(raw: str) -> list[str]:
+    """The non-empty lines of a record's raw text (what a reject per line holds).
+
+    >>> physical_lines('a,"b\\nc,d\\r\\n\\ne\\n')
+    ['a,"b', 'c,d', 'e']
+    """
+    return [p for p in _LINE_BREAK.split(raw) if p] or [""]
+
+
+def unreadable_record(raw: str, record: int, *, delimiter: str, width: int
+                      ) -> list[Malformed]:
+    """The rejects of a record another reader (Spark's) could not split into the header's
+    fields, as :func:`csv_chunks` gives them: one per physical line when its text spans
+    several (an unclosed quote swallowed the lines after it), numbered from ``record``;
+    else the one reason it is malformed."""
+    import csv
+
+    pieces = physical_lines(raw)
+    if len(pieces) > 1:
+        return _swallowed(pieces, record)
+    fields = next(csv.reader([raw], delimiter=delimiter), [])
+    return _problems(fields, record, width=width, delimiter=delimiter, encoding="utf-8",
+                     check_bytes=False) or [
+        Malformed(record, "malformed row: its fields do not match the header (CSV reader)",
+                  raw[:1000])]
+
+
+def _swallowed(pieces: list[str], record: int) -> list[Malformed]:
+    return [Malformed(record, f"unclosed quote: a quote runs over the next "
+                      f"{len(pieces) - 1} line(s) (each rejected too); close or remove "
+                      "the quote in the export", pieces[0][:1000]),
+            *(Malformed(record + k, f"swallowed by the unclosed quote of record {record}",
+                        line[:1000]) for k, line in enumerate(pieces[1:], start=1))]
+
+
 def _problems(fields: list[str], record: int, *, width: int, delimiter: str, encoding: str,
               check_bytes: bool) -> list[Malformed]:
     """Why a record read as ``fields`` is not a lead row: nothing for a good row; the record
     and each line an unclosed quote swallowed; or the one reason it is malformed."""
     pieces = _spanned_lines(fields, delimiter, width)
     if pieces:
-        return [Malformed(record, f"unclosed quote: a quote runs over the next "
-                          f"{len(pieces) - 1} line(s) (each rejected too); close or remove "
-                          "the quote in the export", pieces[0][:1000]),
-                *(Malformed(record + k, f"swallowed by the unclosed quote of record {record}",
-                            line[:1000]) for k, line in enumerate(pieces[1:], start=1))]
+        return _swallowed(pieces, record)
     if len(fields) != width:
         return [Malformed(record, f"malformed row: {len(fields)} fields, the header has "
                           f"{width}", raw_record(fields, delimiter))]

@@ -79,7 +79,7 @@ def auc_interval(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
     q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
     se = np.sqrt((auc * (1 - auc) + (pos - 1) * (q1 - auc * auc)
                   + (neg - 1) * (q2 - auc * auc)) / (pos * neg))
-    return auc, max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)
+    return auc, max(0.0, float(auc - 1.96 * se)), min(1.0, float(auc + 1.96 * se))
 
 
 def recalibration(version: str, *, y: np.ndarray, p_champion: np.ndarray,

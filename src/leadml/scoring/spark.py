@@ -41,10 +41,11 @@ from leadml.data.tables import (
     FOOTER_LINES,
     FOOTER_REASON,
     Chunk,
-    Malformed,
     input_files,
     is_parquet,
+    physical_lines,
     scan,
+    unreadable_record,
 )
 from leadml.errors import ConfigError, LeadDataError
 from leadml.explain.effects import Explainer
@@ -303,8 +304,17 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
     from pyspark.sql import Window
     from pyspark.sql import functions as sf
 
-    # 1. Record numbers: rows per input partition, then offsets.
-    counts = dict(frame.groupBy(sf.spark_partition_id().alias("p")).count().collect())
+    # 1. Record numbers: records per input partition, then offsets. A record the reader
+    # could not split that spans several lines (an unclosed quote swallowed the lines after
+    # it) counts one record per non-empty line, as the local engine numbers them.
+    if CORRUPT in frame.columns:
+        lines = sf.size(sf.filter(sf.split(sf.col(CORRUPT), "\r\n|\n|\r"), lambda x: x != ""))
+        span = sf.when(sf.col(CORRUPT).isNull(), sf.lit(1)).otherwise(
+            sf.greatest(sf.lit(1), lines))
+    else:
+        span = sf.lit(1)
+    counts = {r["p"]: int(r["n"]) for r in frame.groupBy(
+        sf.spark_partition_id().alias("p")).agg(sf.sum(span).alias("n")).collect()}
     offsets, total = {}, 0
     for pid in sorted(counts):
         offsets[pid] = total
@@ -319,10 +329,15 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
 
         start = offsets.get(TaskContext.get().partitionId(), 0) + 1
         for part in batches:
-            out = part.assign(**{RECORD_ID: np.arange(start, start + len(part))})
+            spans = np.ones(len(part), dtype=np.int64)
+            if CORRUPT in part:
+                bad = part[CORRUPT].notna().to_numpy()
+                spans[bad] = [len(physical_lines(str(raw))) for raw in part[CORRUPT][bad]]
+            firsts = start + np.concatenate([[0], np.cumsum(spans)[:-1]])
+            out = part.assign(**{RECORD_ID: firsts})
             text = [c for c in out.columns if isinstance(out[c].dtype, pd.StringDtype)]
             yield out.astype({c: object for c in text})
-            start += len(part)
+            start += int(spans.sum())
 
     numbered = frame.mapInPandas(number, numbered_schema)
     if contract.id_column is None:
@@ -364,10 +379,10 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
     records = batch[RECORD_ID].to_numpy()
     corrupt = batch[CORRUPT].notna().to_numpy() if CORRUPT in batch else \
         np.zeros(len(batch), bool)
-    malformed = [Malformed(int(r), "malformed row: its fields do not match the header "
-                              "(CSV reader)", str(raw))
-                 for r, raw in zip(records[corrupt], batch.loc[corrupt, CORRUPT],
-                                   strict=True)] if corrupt.any() else []
+    width = len(columns) - (RECORD_ID in columns)
+    malformed = [m for r, raw in zip(records[corrupt], batch.loc[corrupt, CORRUPT], strict=True)
+                 for m in unreadable_record(str(raw), int(r), delimiter=delimiter,
+                                            width=width)] if corrupt.any() else []
     rows = batch.loc[~corrupt]
     raw = rows[columns].reset_index(drop=True)
     if from_csv:
