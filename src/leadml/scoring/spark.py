@@ -313,8 +313,11 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
             sf.greatest(sf.lit(1), lines))
     else:
         span = sf.lit(1)
+    # (Spark refuses a query of a CSV's corrupt-record column alone: one field is counted
+    # beside it.)
     counts = {r["p"]: int(r["n"]) for r in frame.groupBy(
-        sf.spark_partition_id().alias("p")).agg(sf.sum(span).alias("n")).collect()}
+        sf.spark_partition_id().alias("p")).agg(sf.sum(span).alias("n"),
+                                                sf.count(frame.columns[0])).collect()}
     offsets, total = {}, 0
     for pid in sorted(counts):
         offsets[pid] = total
