@@ -230,6 +230,9 @@ def test_too_many_rejects_writes_no_output(champion, tmp_path, nightly):
     assert not out.exists()
     assert manifest["status"].startswith("failed") and manifest["rejected"] == 60
     assert len(pd.read_csv(tmp_path / "out.rejects.csv")) == 60
+    # No hidden temporary holding the scored rows is left beside it (it stayed, 181 lines
+    # for 180 leads, when the commit dropped it from its list without deleting it).
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     ok, _ = run_score(tmp_path / "in.csv", out, "--max-reject-rate", "0.2")
     assert ok.exit_code == 0 and out.exists()
 

@@ -430,6 +430,8 @@ class Run:
         produced = self._temps.pop(self.paths.output, None)
         if output and produced is not None:
             self.store.publish(produced, self.paths.output)
+        elif produced is not None:  # (too many rejects: the scored rows are not published)
+            self.store.remove(produced)
         checkpoint("output_committed")
         self.committed = True
         self._write_manifest(manifest)
