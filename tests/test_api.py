@@ -113,3 +113,29 @@ def test_a_reject_rate_cut_off_raises_as_the_cli_does_and_names_no_temporary_fil
         leadml.score_leads(leads, max_reject_rate=0.05)
     assert "leadml-score-" not in str(err.value) and "Scored.rejects" in str(err.value)
     assert len(leadml.score_leads(leads).rejects) == 100  # the default returns them
+
+
+@pytest.mark.slow
+def test_unusual_frames_are_scored_or_refused_by_name(champion, sample_files, tmp_path):
+    """Found by a hostile review: a nullable integer id with a gap raised TypeError (and
+    `leadml score` on the same Parquet file exited 1), ids of 2**70 raised OverflowError,
+    columns 1 and "1" raised AttributeError. Each lead is now scored or a reject with its
+    reason, and the frame with two columns named 1 is refused by name."""
+    from leadml.errors import LeadDataError
+
+    leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    gap = leads.assign(lead_id=pd.array([*range(1, 600), None], dtype="Int64"))
+    done = leadml.score_leads(gap)
+    assert len(done.leads) == 599 and done.rejects["row"].tolist() == [599]
+    gap.to_parquet(tmp_path / "gap.parquet")
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "gap.parquet"), "--output",
+                                      str(tmp_path / "gap.csv")])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "gap.csv")["lead_id"].tolist() == list(range(1, 600))
+    huge = leads.assign(lead_id=[2**70 + k for k in range(600)])
+    done = leadml.score_leads(huge)
+    assert done.leads["lead_id"].astype(str).tolist() == [str(2**70 + k) for k in range(600)]
+    clash = leads.assign(**{"1": "a"})
+    clash.insert(0, 1, "b")
+    with pytest.raises(LeadDataError, match=r"repeated column names \['1'\]"):
+        leadml.score_leads(clash)

@@ -257,7 +257,7 @@ def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
         if out[col].dtype == object:
             try:
                 pa.array(out[col], from_pandas=True)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # (2**70: text)
                 out[col] = out[col].map(lambda v: v if v is None or v != v else str(v))
     return out
 
@@ -280,7 +280,8 @@ def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
 
     if not isinstance(leads, pd.DataFrame):
         raise TypeError(f"leads must be a pandas DataFrame, got {type(leads)}")
-    repeated = sorted({str(c) for c in leads.columns[leads.columns.duplicated()]})
+    names = pd.Index([str(c) for c in leads.columns])  # 1 and "1" are one column in a file
+    repeated = sorted(set(names[names.duplicated()]))
     if repeated:
         raise LeadDataError(f"the leads have repeated column names {repeated}: rename or drop "
                             "the copies")

@@ -163,6 +163,9 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     markers = contract.missing_values
     reasons = [np.full(len(frame), "", dtype=object)]
     ids = frame[contract.id_column]
+    if ids.dtype.kind in "iufb" or isinstance(ids.dtype, pd.api.extensions.ExtensionDtype) \
+            and not isinstance(ids.dtype, pd.StringDtype):  # (Int64 with a gap: no "" in it)
+        ids = ids.astype(object)
     no_id = is_missing(ids, markers)
     if no_id.any():
         reasons.append(_where(no_id, ids, f"missing lead id in '{contract.id_column}'"))
