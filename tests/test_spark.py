@@ -64,8 +64,7 @@ def _run_both(spark, champion, path, tmp_path, remote_path=None, **settings):
     local = score_file(path, tmp_path / "local.parquet", model=model, contract=contract,
                        rules=rules, settings=cfg)
     remote = score_spark(remote_path or path, tmp_path / "spark.parquet", model=model,
-                         contract=contract,
-                         rules=rules, settings=cfg, spark=spark)
+                         contract=contract, rules=rules, settings=cfg, spark=spark)
     return local, remote
 
 
@@ -155,8 +154,7 @@ def test_capacity_and_value_pick_the_same_leads_on_both_engines(spark, champion,
     cfg = ScoreSettings(scored_at=PINNED, reasons=False, chunk_rows=250)
     local = score_file(path, tmp_path / "local.parquet", model=model, contract=contract,
                        rules=rules, settings=cfg)
-    remote = score_spark(remote_path or path, tmp_path / "spark.parquet", model=model,
-                         contract=contract,
+    remote = score_spark(path, tmp_path / "spark.parquet", model=model, contract=contract,
                          rules=rules, settings=cfg, spark=spark)
     a = pd.read_parquet(tmp_path / "local.parquet")
     b = pd.read_parquet(tmp_path / "spark.parquet")

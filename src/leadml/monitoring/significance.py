@@ -110,8 +110,9 @@ def calibration_p_value(y: np.ndarray, p: np.ndarray, groups: int = 10) -> float
 def homogeneity_p_value(counts, reference_shares, reference_leads: float | None,
                         *, ordered: bool = True) -> float:
     """p-value of a test (Cressie-Read power divergence, chi-square tail) that ``counts``
-    (leads per bin tonight) come from the same distribution as the reference window (``reference_shares`` of
-    ``reference_leads``; None: known exactly). Bins expected to hold fewer than
+    (leads per bin tonight) come from the same distribution as the reference window
+    (``reference_shares`` of ``reference_leads``; None: known exactly). Bins expected to
+    hold fewer than
     :data:`MIN_EXPECTED` leads are merged with their neighbours (``ordered``: bins of a
     number, merged in order; else categories, the rarest merged together).
 
