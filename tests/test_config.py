@@ -105,3 +105,17 @@ def test_audit_levels_must_rise_from_note_to_block():
         AuditConfig(max_single_auc=0.95)
     with pytest.raises(ValidationError, match="must not exceed"):
         AuditConfig(max_missing_auc=0.95)
+
+
+def test_a_yes_no_is_never_read_as_a_number(tmp_path):
+    """`capacity: true` was read as a capacity of 1 (pydantic's lax bool-to-int)."""
+    import yaml
+
+    from leadml.config import load_rules
+    from tests.helpers import REPO
+
+    raw = yaml.safe_load((REPO / "pipelines" / "configs" / "bant.yaml").read_text())
+    raw["label_policy"]["sales_qualified"]["capacity"] = True
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="capacity: true is a yes/no, not a number"):
+        load_rules(tmp_path / "r.yaml")

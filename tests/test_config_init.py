@@ -181,3 +181,18 @@ def test_opportunity_stages_and_a_parquet_export(tmp_path):
     assert ds.target.positive_values == ("Closed Won",)
     assert ds.target.negative_values == ("Closed Lost",)
     assert ds.columns.numeric == ("Amount",) and "Company" in ds.columns.excluded
+
+
+def test_bad_data_exits_3_and_names_this_commands_own_options(tmp_path):
+    """A data problem was exit 2 (the code of a bad argument), and a Latin-1 export was
+    told to set dataset.csv.encoding, a key of the config this command has not written."""
+    one = make_leads(1, seed=1)
+    result, _ = _init(tmp_path, one)
+    assert result.exit_code == 3 and "1 lead(s)" in result.output, result.output
+    leads = make_leads(50, seed=1)
+    leads.loc[3, "job_title"] = "Directeur général"
+    path = tmp_path / "latin.csv"
+    path.write_bytes(leads.to_csv(index=False).encode("latin-1"))
+    done = runner.invoke(app, ["config", "init", str(path), "-o", str(tmp_path / "c.yaml")])
+    assert done.exit_code == 3 and "--encoding" in done.output, done.output
+    assert "dataset.csv" not in done.output

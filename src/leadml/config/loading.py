@@ -14,13 +14,33 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from leadml.errors import ConfigError
 
 
 class Frozen(BaseModel):
+    """A config section: unknown keys refused, values frozen, and a yes/no never read as
+    a number (pydantic reads ``capacity: true`` as a capacity of 1)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_yes_no_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, info in cls.model_fields.items():
+                value = data.get(info.alias or name)
+                if isinstance(value, bool) and _numeric(info.annotation):
+                    raise ValueError(f"{name}: {str(value).lower()} is a yes/no, not a number; "
+                                     "give a number")
+        return data
+
+
+def _numeric(annotation) -> bool:
+    """A number type (or a number or None), not also a yes/no."""
+    kinds = set(typing.get_args(annotation)) or {annotation}
+    return bool(kinds & {int, float}) and bool not in kinds
 
 
 MAX_YAML_NODES = 20_000  # far above any real config; a YAML bomb expands to billions

@@ -12,7 +12,7 @@ from leadml.config import (
     load_config,
 )
 from leadml.data.tables import read_table, write_table, write_text
-from leadml.errors import ConfigError
+from leadml.errors import ConfigError, LeadDataError
 from leadml.jobs.training import audited_history
 from leadml.setup.config_init import draft
 from leadml.setup.rules_init import ranked_newest, rules_text
@@ -35,6 +35,18 @@ def rules_init(cfg: TrainConfig, output: Path) -> str:
     return text
 
 
+def _read_export(path: Path, delimiter: str, encoding: str):
+    """The export as read for a training, with the fixes named as this command's options
+    (there is no config yet to set ``dataset.csv.*`` in)."""
+    try:
+        return read_table(path, delimiter=delimiter, encoding=encoding)
+    except LeadDataError as exc:
+        said = (str(exc).replace("set dataset.csv.encoding to", "pass --encoding with")
+                .replace("and set dataset.csv.delimiter to", "and --delimiter")
+                .replace("dataset.csv.delimiter", "--delimiter"))
+        raise LeadDataError(said) from None
+
+
 def config_init(export: Path, output: Path, *, target: str | None = None,
                 positive: tuple[str, ...] = (), outcomes: Path | None = None,
                 delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
@@ -45,9 +57,8 @@ def config_init(export: Path, output: Path, *, target: str | None = None,
     if output.exists():
         raise ConfigError(f"'{output}' exists: leadml config init never overwrites a config; "
                           "choose another --output or remove it")
-    frame = read_table(export, delimiter=delimiter, encoding=encoding)
-    table = read_table(outcomes, delimiter=delimiter, encoding=encoding) \
-        if outcomes is not None else None
+    frame = _read_export(export, delimiter, encoding)
+    table = _read_export(outcomes, delimiter, encoding) if outcomes is not None else None
     text, notes = draft(frame, export, output, target=target, positive=positive,
                         outcomes=table, outcomes_path=outcomes, delimiter=delimiter,
                         encoding=encoding)

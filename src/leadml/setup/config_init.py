@@ -35,7 +35,7 @@ from leadml.data.column_names import (
     TEXT_NAME,
 )
 from leadml.data.values import COMMON_MARKERS, is_missing, parse_numbers, parse_times
-from leadml.errors import ConfigError
+from leadml.errors import ConfigError, LeadDataError
 
 SAMPLE = 20_000  # distinct values per column read to tell numbers and times apart
 MAX_CATEGORIES = 1_000  # more distinct values than this: not a category (the audit's bound)
@@ -371,8 +371,8 @@ def draft(frame: pd.DataFrame, path: Path, output: Path, *, target: str | None =
     from ``outcomes_path``) with the export's id column and a conversion time (``target``
     names it when it has several)."""
     if len(frame) < 2:
-        raise ConfigError(f"'{path}' has {len(frame)} lead(s): a config needs an export of "
-                          "past leads and their outcomes")
+        raise LeadDataError(f"'{path}' has {len(frame)} lead(s): a config needs an export "
+                            "of past leads and their outcomes")
     if target is not None and outcomes is None and target not in frame.columns:
         raise ConfigError(f"--target '{target}' is not a column of '{path}'; it has "
                           f"{list(frame.columns)}")
@@ -512,8 +512,8 @@ def _column_lines(cols: list, taken: set[str], rows: int, path: Path
                 marks = c.marks
         roles.setdefault(role, []).append((c.name, why))
     if not any(roles.get(r) for r in ("numeric", "categorical", "text")):
-        raise ConfigError(f"no column of '{path}' can be a feature: every one is an id, a "
-                          "date, the outcome, personal data or constant")
+        raise LeadDataError(f"no column of '{path}' can be a feature: every one is an id, a "
+                            "date, the outcome, personal data or constant")
     lines.append("  columns:")
     for role in ("numeric", "categorical", "text", "excluded", "personal"):
         if roles.get(role):
