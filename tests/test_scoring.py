@@ -612,3 +612,19 @@ def test_a_field_the_export_left_empty_is_warned_about_and_counted(champion, tmp
     # A field merely more often blank than in training is drift, for `leadml monitor`.
     _, plain = run_score(write(nightly, tmp_path / "in.csv"), tmp_path / "out.csv")
     assert plain["warnings"] == [] and plain["missing_values"]["industry"] < 60
+
+
+def test_an_id_with_spaces_around_it_is_a_reject_not_another_lead(champion, tmp_path,
+                                                                 nightly):
+    """'D0000006 ' scored as another lead than 'D0000006', without a word."""
+    frame = nightly.copy()
+    first = frame.loc[0, "lead_id"]
+    frame.loc[1, "lead_id"] = f"{first} "
+    frame.loc[2, "lead_id"] = f" {frame.loc[2, 'lead_id']}"
+    out = tmp_path / "out.csv"
+    result, manifest = run_score(write(frame, tmp_path / "in.csv"), out)
+    assert result.exit_code == 0, result.output
+    rejected = pd.read_csv(tmp_path / "out.rejects.csv", dtype=str, keep_default_na=False)
+    assert rejected["record"].tolist() == ["2", "3"]
+    assert rejected["reason"].str.contains("has spaces before or after it").all()
+    assert manifest["scored"] + manifest["rejected"] == len(frame)

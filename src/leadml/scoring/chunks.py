@@ -169,6 +169,12 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
     no_id = is_missing(ids, markers)
     if no_id.any():
         reasons.append(_where(no_id, ids, f"missing lead id in '{contract.id_column}'"))
+    text = ids.astype(str)
+    padded = ~no_id & (text != text.str.strip()).to_numpy()
+    if padded.any():  # 'D6 ' and 'D6' would be two leads, or one lead scored twice
+        reasons.append(_where(padded, text.map(repr), "lead id {} has spaces before or after "
+                              "it, so it is not the id the CRM matches on: export ids without "
+                              "padding"))
     first = seen.first_time(ids.where(~no_id, ""))
     if (~no_id & ~first).any():
         again = ~no_id & ~first
