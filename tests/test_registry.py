@@ -387,6 +387,21 @@ def test_an_exported_folder_cannot_be_edited_into_another_version(tmp_path, conf
                                    "--model", str(model)])
         assert done.exit_code == 5, (model.name, done.output)
         assert not out.exists()
+    # Without a provenance to check against: a missing or unreadable MLmodel, a model file
+    # that is not one (emptied, truncated, a folder) is still exit 5, never a traceback.
+    def bare(name, change):
+        return tampered(name, lambda p: ((p / "leadml_provenance.json").unlink(), change(p)))
+
+    for model in (bare("no_mlmodel", lambda p: (p / "MLmodel").unlink()),
+                  bare("mlmodel_not_yaml", lambda p: (p / "MLmodel").write_text("a: [b")),
+                  bare("emptied", lambda p: (p / "model.skops").write_bytes(b"")),
+                  bare("truncated", lambda p: (p / "model.skops").write_bytes(
+                      (p / "model.skops").read_bytes()[:500])),
+                  bare("a_folder", lambda p: ((p / "model.skops").unlink(),
+                                              (p / "model.skops").mkdir()))):
+        done = runner.invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",
+                                   str(tmp_path / "x.csv"), "--model", str(model)])
+        assert done.exit_code == 5, (model.name, done.output)
     # A 0.1 export (no sha256): scored, but its version is not vouched for.
     old = tampered("old_export", lambda p: edit(p, sha256=None))
     done = runner.invoke(app, ["score", str(sample_files / "nightly.csv"), "-o",

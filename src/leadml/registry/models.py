@@ -60,7 +60,13 @@ def load_scoring_model(model_uri: str, *, uri: str | None = None):
     import yaml
 
     model, local = _load(model_uri, uri)
-    meta = (yaml.safe_load((local / "MLmodel").read_text()) or {}).get("metadata") or {}
+    try:
+        mlmodel = yaml.safe_load((local / "MLmodel").read_text())
+        meta = (mlmodel or {}).get("metadata") or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError) as exc:
+        raise ModelUnavailableError(
+            f"model '{model_uri}': its MLmodel file cannot be read ({type(exc).__name__}); "
+            "train, register or export it again") from None
     if "numeric" not in meta:
         raise ModelUnavailableError(f"model '{model_uri}' was not trained by leadml (its "
                                     "metadata names no columns); retrain it with leadml train")
@@ -94,7 +100,7 @@ def folder_version(folder: Path, meta: dict) -> dict[str, str]:
     import yaml
 
     written = folder / PROVENANCE
-    run_id = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("run_id") or ""
+    run_id = str((yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("run_id") or "")
     if written.exists():
         facts = _provenance(folder)
         version = str(facts["version"])
