@@ -188,3 +188,129 @@ def test_one_reading_of_every_number_whichever_path_the_chunk_takes(values):
     with_bad = parse_numbers(pd.Series([*values, "not a number"], dtype="string[pyarrow]"),
                              markers)
     np.testing.assert_array_equal(with_bad[1][:-1], plain[1])
+
+
+# --- the same promise on every path: the Python API and the Spark engine -------------------
+
+ID_KINDS = ["text", "Int64", "float", "int", "huge", "mixed", "categorical", "padded"]
+
+
+@st.composite
+def lead_frames(draw):
+    """(a DataFrame of leads as a notebook holds them, the leads in it): ids and fields of
+    every dtype pandas gives (nullable integers with gaps, floats with NaN, objects of mixed
+    types, integers past int64, categoricals), and columns named by numbers."""
+    n = draw(st.integers(0, 25))
+    frame = BASE.sample(n=n, replace=True, random_state=draw(st.integers(0, 10**6)))
+    frame = frame.reset_index(drop=True).copy()
+    ids = list(range(1, n + 1))
+    kind = draw(st.sampled_from(ID_KINDS))
+    gap = n and draw(st.booleans())
+    if kind == "Int64":
+        frame["lead_id"] = pd.array([None if gap and i == 1 else i for i in ids], dtype="Int64")
+    elif kind == "float":
+        frame["lead_id"] = [np.nan if gap and i == 1 else float(i) for i in ids]
+    elif kind == "int":
+        frame["lead_id"] = np.array(ids, dtype=np.int64)
+    elif kind == "huge":
+        frame["lead_id"] = [2**70 + i for i in ids]
+    elif kind == "mixed":
+        frame["lead_id"] = [i if i % 2 else f"L{i}" for i in ids]
+    elif kind == "categorical":
+        frame["lead_id"] = pd.Categorical([f"C{i}" for i in ids])
+    elif kind == "padded":
+        frame["lead_id"] = [f" P{i}" if gap and i == 1 else f"P{i}" for i in ids]
+    for col in draw(st.lists(st.sampled_from(NUMERIC), max_size=3, unique=True)):
+        kind_of = draw(st.sampled_from(["float", "Int64", "mixed", "text"]))
+        values = pd.to_numeric(frame[col], errors="coerce")
+        if kind_of == "float":
+            frame[col] = values.astype(float)
+        elif kind_of == "Int64":
+            frame[col] = values.round().astype("Int64")
+        elif kind_of == "mixed":
+            frame[col] = [v if i % 3 else draw(st.sampled_from([None, "x", True, 1e400, -1]))
+                          for i, v in enumerate(values)]
+        else:
+            frame[col] = frame[col].astype(str)
+    if draw(st.booleans()):
+        frame["industry"] = frame["industry"].astype("category")
+    if draw(st.booleans()):
+        frame[7] = "an extra column named by a number"
+    return frame, n
+
+
+@pytest.mark.filterwarnings("ignore")
+@seed(SEED)
+@FUZZ
+@given(lead_frames())
+def test_fuzzed_frames_keep_the_invariant_through_the_api(scorer, case):
+    """leadml.score_leads: every row of the frame is a scored lead or a reject with its row
+    number, or the frame is refused with a LeadDataError; never another exception."""
+    from leadml.api import LeadModel, score_leads
+
+    frame, n = case
+    model, contract, rules = scorer
+    try:
+        done = score_leads(frame, LeadModel(model, contract, uri="fuzz"), rules=rules,
+                           reasons=False, scored_at="2026-07-01T06:00:00Z")
+    except (LeadDataError, ConfigError) as exc:
+        assert str(exc)
+        return
+    assert len(done.leads) + len(done.rejects) == n
+    assert sorted(done.rejects["row"]) == sorted(set(done.rejects["row"]))
+    assert set(done.rejects["row"]) <= set(range(n))
+
+
+SPARK_EXAMPLES = int(os.environ.get("LEADML_FUZZ_SPARK_EXAMPLES", "6"))
+
+
+@pytest.fixture(scope="module")
+def spark_session():
+    import shutil
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java")
+    from leadml.scoring.spark import session
+
+    s = session("local[2]")
+    s.conf.set("spark.sql.files.maxPartitionBytes", "2k")  # several partitions per file
+    s.conf.set("spark.sql.files.openCostInBytes", "512")
+    yield s
+    s.stop()
+
+
+@seed(SEED)
+@settings(max_examples=SPARK_EXAMPLES, deadline=None, derandomize=False,
+          suppress_health_check=list(HealthCheck))
+@given(lead_files())
+def test_fuzzed_csv_files_keep_the_invariant_on_spark(scorer, spark_session, case):
+    """The Spark engine on the same generated files: scored + rejected = records read, the
+    leads written when the bytes are intact, no temporary left; or a documented refusal."""
+    from leadml.scoring.spark import score_spark
+
+    data, delimiter, encoding, n, damaged = case
+    model, contract, rules = scorer
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "leads.csv"
+        path.write_bytes(data)
+        out = Path(tmp) / "out.parquet"
+        try:
+            manifest = score_spark(path, out, model=model, contract=contract, rules=rules,
+                                   settings=ScoreSettings(
+                                       delimiter=delimiter, encoding=encoding,
+                                       max_reject_rate=1.0, reasons=False,
+                                       scored_at="2026-07-01T06:00:00Z"),
+                                   spark=spark_session)
+        except (LeadDataError, ConfigError) as exc:
+            assert str(exc) and not out.exists()
+        else:
+            rows = manifest["input"]["rows"]
+            assert manifest["scored"] + manifest["rejected"] == rows
+            assert len(pd.read_parquet(out)) == manifest["scored"]
+            rejected = Path(tmp) / "out.rejects.parquet"
+            assert (len(pd.read_parquet(rejected)) if rejected.exists() else 0) == \
+                manifest["rejected"]
+            if not damaged:
+                assert rows == n
+        assert not list(Path(tmp).glob(".*.tmp"))

@@ -108,13 +108,40 @@ def session(master: str | None = None, conf: dict[str, str] | None = None):
             .getOrCreate())
 
 
+#: Python's name of an encoding -> the name Spark's CSV reader takes (it takes no other).
+SPARK_CHARSETS = {"utf-8": "utf-8", "iso8859-1": "iso-8859-1", "ascii": "us-ascii",
+                  "utf-16": "utf-16", "utf-16-be": "utf-16be", "utf-16-le": "utf-16le",
+                  "utf-32": "utf-32"}
+
+
+def spark_charset(encoding: str) -> str:
+    """The name Spark reads ``encoding`` by, or a ConfigError naming what it reads.
+
+    >>> spark_charset("latin-1")
+    'iso-8859-1'
+    """
+    import codecs
+
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ConfigError(f"unknown encoding {encoding!r}") from None
+    if name not in SPARK_CHARSETS:
+        raise ConfigError(
+            f"the Spark engine's CSV reader cannot read {encoding!r}: it reads "
+            f"{', '.join(sorted(set(SPARK_CHARSETS.values())))}. Score with the local engine "
+            "(no --engine spark), or convert the file to UTF-8 first")
+    return SPARK_CHARSETS[name]
+
+
 def _read(spark, source: str, parquet: bool, settings: ScoreSettings):
     """Every row of a CSV or Parquet file (or folder of parts), CSV values as text."""
     from pyspark.sql.types import StringType, StructField, StructType
 
     if parquet:
         return spark.read.parquet(source), False
-    options = {"header": "true", "sep": settings.delimiter, "encoding": settings.encoding,
+    options = {"header": "true", "sep": settings.delimiter,
+               "encoding": spark_charset(settings.encoding),
                "multiLine": "true", "escape": '"', "mode": "PERMISSIVE",
                "nullValue": "\0never\0", "emptyValue": ""}
     header = spark.read.options(**options).csv(source).columns
@@ -191,6 +218,8 @@ def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
                             f"'{output}'")
     if isinstance(input_path, Path):
         input_files(input_path)  # it exists
+    if not is_parquet(input_path):
+        spark_charset(settings.encoding)  # one Spark reads, before anything is written
     paths = run_paths(input_path, output, rejects,
                             rejects_suffix=".rejects.parquet", output_is_folder=True)
     scored_at, scored_at_ts = scored_at_time(settings.scored_at)
