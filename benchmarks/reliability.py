@@ -1,10 +1,13 @@
 """Reliability at volume: thousands of fuzzed lead files, and each early-exit path repeated
 until a rare abort (1 run in 24 before) would show.
 
-    python benchmarks/reliability.py [--examples 2000] [--repeats 200] [--seed 20261124]
+    python benchmarks/reliability.py [--examples 2000] [--spark-examples 200] [--repeats 200]
+                                     [--seed 20261124]
 
 1. ``tests/test_fuzz.py`` with ``--examples`` Hypothesis examples per test (CSV files, Parquet
-   files, number spellings) and a fixed seed: zero invariant violations expected.
+   files, number spellings, frames through ``leadml.score_leads``) and ``--spark-examples``
+   CSV files through the Spark engine (one session), with a fixed seed: zero invariant
+   violations expected.
 2. ``leadml score`` on a file lacking a model column, a file with the wrong delimiter and a
    missing file, ``--repeats`` times each (two at a time): the documented exit code (3) every
    time, never 1, never a signal.
@@ -27,16 +30,17 @@ from pathlib import Path
 from _common import REPO, train_sample_model, write_results
 
 
-def fuzz(examples: int, seed: int) -> dict:
+def fuzz(examples: int, spark_examples: int, seed: int) -> dict:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py"],
         cwd=REPO, capture_output=True, text=True,
         env={**os.environ, "LEADML_FUZZ_EXAMPLES": str(examples),
+             "LEADML_FUZZ_SPARK_EXAMPLES": str(spark_examples),
              "LEADML_FUZZ_SEED": str(seed)})
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
-    return {"examples_per_test": examples, "tests": 3, "seed": seed,
-            "exit_code": done.returncode, "pytest": last,
+    return {"examples_per_test": examples, "spark_examples": spark_examples, "tests": 5,
+            "seed": seed, "exit_code": done.returncode, "pytest": last,
             "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -71,6 +75,7 @@ def early_exits(repeats: int, tmp: Path, env: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=2000)
+    parser.add_argument("--spark-examples", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261124)
     args = parser.parse_args()
@@ -80,14 +85,16 @@ def main() -> None:
                f"sqlite:///{tmp / 'mlflow.db'}"}
         train_sample_model(tmp, env, candidates=["logistic_regression"])
         exits = early_exits(args.repeats, tmp, env)
-    fuzzed = fuzz(args.examples, args.seed)
+    fuzzed = fuzz(args.examples, args.spark_examples, args.seed)
     rows = "\n".join(f"| {name} | {args.repeats} | {codes} |"
                      for name, codes in exits["exit_codes"].items())
     summary = (
         f"## Fuzzed lead files\n\n{fuzzed['examples_per_test']} Hypothesis examples for each of "
-        f"{fuzzed['tests']} tests (CSV files, Parquet files, number spellings), seed "
-        f"{fuzzed['seed']}: `{fuzzed['pytest']}` (exit {fuzzed['exit_code']}) in "
-        f"{fuzzed['seconds']} s. CI runs 60 examples per test.\n\n"
+        "four tests (CSV files, Parquet files, number spellings, frames through "
+        f"`leadml.score_leads`) and {fuzzed['spark_examples']} CSV files through the Spark "
+        f"engine (one session), seed {fuzzed['seed']}: `{fuzzed['pytest']}` (exit "
+        f"{fuzzed['exit_code']}) in {fuzzed['seconds']} s. CI runs 60 examples per test and "
+        "6 on Spark.\n\n"
         f"## Early exits repeated\n\n| path | runs | exit codes seen |\n|---|---|---|\n{rows}\n\n"
         f"Outputs written by these runs: {exits['outputs_written']}. "
         f"{exits['seconds']} s, two runs at a time.\n")
