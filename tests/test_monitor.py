@@ -475,3 +475,15 @@ def test_the_recalibration_gate_refuses_a_worse_ranking_too_few_leads_and_empty_
     unknown = recalibration("(r)", y=y, p_champion=p * 1.3, p_new=shifted,
                             recorded_auc=None, labels=None, **common)
     assert not unknown.promote and "--rules" in unknown.message
+
+
+def test_training_is_not_promoted_on_a_handful_of_test_leads():
+    """The promotion gate accepted a challenger on 12 test leads."""
+    from leadml.config import PromotionConfig
+    from leadml.registry.promotion import decide
+
+    y = np.array([0, 1] * 6)
+    ours = {"log_loss": 0.1, "roc_auc": 0.99}
+    few = decide("2", ours, champion_version="1", y_test=y, p_champion=np.full(12, 0.5),
+                 cfg=PromotionConfig(), test_first_time="", champion_train_end=None)
+    assert not few.promote and "12 leads with 6 conversions" in few.message

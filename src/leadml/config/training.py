@@ -304,10 +304,10 @@ class PromotionConfig(Frozen):
     auc_tolerance: float = Field(0.005, ge=0, le=1)
     min_log_loss_gain: float = Field(0.0, ge=0)
     min_held_out_leads: int = Field(200, ge=1, description=(
-        "leadml recalibrate: fewer matured leads held out and the new version is not "
-        "promoted (the comparison would be noise)"))
+        "fewer leads to compare on (training's test window, recalibration's held-out "
+        "leads) and a new version is not promoted: the comparison would be noise"))
     min_held_out_conversions: int = Field(20, ge=1, description=(
-        "leadml recalibrate: fewer conversions among them, likewise"))
+        "fewer conversions among them, likewise"))
 
 
 class AuditConfig(Frozen):

@@ -3,7 +3,8 @@
 :mod:`leadml.registry` reads the current champion and its predictions on the new run's test
 window, asks :func:`decide`, and moves the aliases. The rule: the challenger must have a
 lower log loss (by at least ``promotion.min_log_loss_gain``) and a ROC AUC no worse than the
-champion's by more than ``promotion.auc_tolerance``, both on the same newest leads.
+champion's by more than ``promotion.auc_tolerance``, both on the same newest leads, of which
+there must be at least ``promotion.min_held_out_leads`` with ``min_held_out_conversions``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def decide(version: str, ours: dict[str, float], *, champion_version: str,
         return Decision(False, f"version {version} not promoted: champion version "
                         f"{champion_version} cannot score this data ({champion_error}); "
                         "compare by hand and use --force-promote", numbers)
+    too_few = _too_few(np.asarray(y_test, int), cfg)
+    if too_few:
+        return Decision(False, f"version {version} stays challenger: {too_few}", numbers)
     theirs = window_metrics(y_test, p_champion)
     numbers.update({"champion_log_loss": theirs["log_loss"],
                     "champion_roc_auc": theirs["roc_auc"]})
@@ -100,11 +104,9 @@ def recalibration(version: str, *, y: np.ndarray, p_champion: np.ndarray,
                "held_out_leads": float(len(y)), "held_out_conversions": float(y.sum()),
                "held_out_roc_auc_low": low, "held_out_roc_auc_high": high}
     refused = []
-    if len(y) < cfg.min_held_out_leads or y.sum() < cfg.min_held_out_conversions:
-        refused.append(f"{len(y)} matured leads held out with {int(y.sum())} conversions, "
-                       f"fewer than promotion.min_held_out_leads ({cfg.min_held_out_leads}) "
-                       f"or min_held_out_conversions ({cfg.min_held_out_conversions}): wait "
-                       "for more outcomes")
+    too_few = _too_few(y, cfg)
+    if too_few:
+        refused.append(too_few)
     elif recorded_auc is not None and high < recorded_auc - cfg.auc_tolerance:
         refused.append(f"ROC AUC on the held-out leads {auc:.3f} (95% {low:.3f} to "
                        f"{high:.3f}) against {recorded_auc:.3f} when version "
@@ -129,3 +131,13 @@ def recalibration(version: str, *, y: np.ndarray, p_champion: np.ndarray,
                       p_champion=p_champion, cfg=cfg, test_first_time="",
                       champion_train_end=None)
     return Decision(decision.promote, decision.message, {**numbers, **decision.numbers})
+
+
+def _too_few(y: np.ndarray, cfg: PromotionConfig) -> str:
+    """Why the newest leads are too few to compare two versions on, or ''."""
+    if len(y) >= cfg.min_held_out_leads and y.sum() >= cfg.min_held_out_conversions:
+        return ""
+    return (f"{len(y)} leads with {int(y.sum())} conversions to compare on, fewer than "
+            f"promotion.min_held_out_leads ({cfg.min_held_out_leads}) or "
+            f"min_held_out_conversions ({cfg.min_held_out_conversions}): a difference on so "
+            "few is noise; wait for more outcomes, or promote by hand (--force-promote)")
