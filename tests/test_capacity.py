@@ -223,3 +223,21 @@ def test_plan_refuses_a_history_the_model_was_not_trained_on(champion, tmp_path)
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(raw))
     result = CliRunner().invoke(app, ["plan", "--config", str(tmp_path / "train.yaml")])
     assert result.exit_code == 3 and "is not the file model leadml v1" in result.output
+
+
+@pytest.mark.slow
+def test_a_deal_value_that_overflows_leaves_the_manifest_strict_json(champion, sample_files,
+                                                                     tmp_path):
+    """A deal value of 1e308 was accepted and the manifest's by_label.expected_value written
+    as NaN and Infinity: not JSON to a strict parser. Now null."""
+    import json
+
+    nightly = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    nightly["deal_value"] = "1e308"
+    path = tmp_path / "nightly.csv"
+    nightly.to_csv(path, index=False)
+    rules = rules_file(tmp_path, value={"column": "deal_value", "default": 12000,
+                                        "cost_per_contact": 150})
+    _score(tmp_path, rules, path, "huge.csv")
+    text = (tmp_path / "huge.manifest.json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in the manifest"))
