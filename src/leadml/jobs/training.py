@@ -142,25 +142,28 @@ def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
         logger.info("%d leads still open (their outcome in neither positive_values nor "
                     "negative_values) are left out of training and evaluation",
                     history.open_leads)
-    start = time.perf_counter()
-    result = fit(history, cfg)
-    checkpoint("train_fitted")
-    result.timings["read_and_audit_seconds"] = audited
-    result.timings["train_seconds"] = time.perf_counter() - start
-    result.audit = audit
-    features = list(cfg.dataset.columns.features)
-    start = time.perf_counter()
-    result.importances = permutation_importances(result.model, result.X_test[features],
-                                                 result.y_test, seed=cfg.model.seed)
-    result.insights = field_insights(history.features, history.target, cfg.dataset.columns,
-                                     cfg.dataset.missing_values)
-    result.timings["importance_seconds"] = time.perf_counter() - start
-    logger.info("fields the model leans on most: %s", ", ".join(
-        result.importances["field"].head(5)))
-    target = cfg.dataset.target.column if cfg.dataset.target else "converted"
-    registered = registry.log_training(result, cfg, facts, force_promote=force_promote,
-                                       rules=rules, dataset=history.features[features].assign(
-                                           **{target: history.target}))
+    with registry.training_run(cfg, facts) as run:  # its duration is the training's
+        start = time.perf_counter()
+        result = fit(history, cfg)
+        checkpoint("train_fitted")
+        result.timings["read_and_audit_seconds"] = audited
+        result.timings["train_seconds"] = time.perf_counter() - start
+        result.audit = audit
+        features = list(cfg.dataset.columns.features)
+        start = time.perf_counter()
+        result.importances = permutation_importances(result.model, result.X_test[features],
+                                                     result.y_test, seed=cfg.model.seed)
+        result.insights = field_insights(history.features, history.target,
+                                         cfg.dataset.columns, cfg.dataset.missing_values)
+        result.timings["importance_seconds"] = time.perf_counter() - start
+        logger.info("fields the model leans on most: %s", ", ".join(
+            result.importances["field"].head(5)))
+        target = cfg.dataset.target.column if cfg.dataset.target else "converted"
+        version = registry.log_into_run(result, cfg, facts, rules=rules,
+                                        dataset=history.features[features].assign(
+                                            **{target: history.target}))
+    registered = registry.promote_training(run, result, cfg, version,
+                                           force_promote=force_promote)
     return result, registered
 
 

@@ -24,8 +24,9 @@ _HOME = {
                     "leadml.registry.runs"),
     **dict.fromkeys(["check_reachable", "leadml_home", "store_lock", "tracking_uri"],
                     "leadml.registry.store"),
-    **dict.fromkeys(["Registered", "contract_metadata", "input_example", "log_training",
-                     "model_signature"], "leadml.registry.training"),
+    **dict.fromkeys(["Registered", "contract_metadata", "input_example", "log_into_run",
+                     "log_training", "model_signature", "promote_training", "training_run"],
+                    "leadml.registry.training"),
 }
 __all__ = sorted(_HOME)
 

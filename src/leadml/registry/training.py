@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,27 +125,62 @@ class Registered:
         return store.run_page(ui, self.experiment_id, self.run_id)
 
 
-def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = False,
-                 rules=None, dataset: pd.DataFrame | None = None) -> Registered:
-    """Log a training run whole, register its model, then (the run finished) decide
-    champion or challenger. An alias never points at a version whose run did not finish.
-    ``rules``: the team's BANT rules, for the report's grade cut-offs (default: shipped).
-    ``dataset``: the history's features and outcome, logged as an MLflow dataset (its
-    source, digest, schema and counts; never its rows)."""
+@contextmanager
+def training_run(cfg, facts: dict[str, Any]):
+    """The MLflow run of one training, opened before the fitting so that its duration is
+    the training's (it read 9.7 s for a 60 s training when it opened after). Tagged with
+    this host and process at once, so a training killed while fitting is closed as FAILED
+    by the next job; a training that fails ends its run FAILED. Yields the run."""
     import mlflow
 
     uri = store.tracking_uri(cfg.registry.tracking_uri)
     client = store.client(uri)
     experiment_id = store.experiment_id(client, cfg.registry.experiment, uri)
     store.close_abandoned_runs(client, experiment_id)
+    name = (f"train {cfg.registry.model_name} on {Path(str(facts['path'])).name} "
+            f"({facts['rows']:,} leads)")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+        mlflow.set_tags({"leadml.stage": "train", "leadml.host": socket.gethostname(),
+                         "leadml.pid": str(os.getpid())})
+        yield run
+
+
+def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = False,
+                 rules=None, dataset: pd.DataFrame | None = None) -> Registered:
+    """Log a training whole into its run (opened by :func:`training_run`, or here when
+    none is), register its model, then (the run finished) decide champion or challenger.
+    An alias never points at a version whose run did not finish. ``rules``: the team's
+    BANT rules, for the report's grade cut-offs (default: shipped). ``dataset``: the
+    history's features and outcome, logged as an MLflow dataset (its source, digest,
+    schema and counts; never its rows)."""
+    import mlflow
+
+    opened = mlflow.active_run()
+    if opened is not None:
+        raise RuntimeError("log_training ends the run it logs into: call it after the "
+                           "training_run block (use log_into_run inside it)")
+    with training_run(cfg, facts) as run:
+        version = log_into_run(result, cfg, facts, rules=rules, dataset=dataset)
+    return promote_training(run, result, cfg, version, force_promote=force_promote)
+
+
+def log_into_run(result, cfg, facts: dict[str, Any], *, rules=None,
+                 dataset: pd.DataFrame | None = None) -> str:
+    """Everything a training logs, into the active run, and its model registered;
+    returns the version (not yet champion or challenger: :func:`promote_training`, once the
+    run has finished)."""
+    import mlflow
+
+    uri = store.tracking_uri(cfg.registry.tracking_uri)
+    client = store.client(uri)
+    experiment_id = mlflow.active_run().info.experiment_id
     name = cfg.registry.model_name
     features = list(cfg.dataset.columns.features)
     example = input_example(result.X_test[features], cfg.dataset.columns.numeric)
     signature = model_signature(cfg.dataset.columns, result.X_test)
-    run_name = (f"train {name}: {result.kind.replace('_', ' ')} on "
-                f"{Path(str(facts['path'])).name} ({facts['rows']:,} leads)")
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run, \
-            tempfile.TemporaryDirectory() as tmp:
+    mlflow.set_tag("mlflow.runName", f"train {name}: {result.kind.replace('_', ' ')} on "
+                   f"{Path(str(facts['path'])).name} ({facts['rows']:,} leads)")
+    with tempfile.TemporaryDirectory() as tmp:
         _log_inputs(result, cfg, facts, dataset)
         checkpoint("train_logging")
         _log_evaluation(result, cfg, experiment_id, Path(tmp) / "plots")
@@ -152,21 +188,28 @@ def log_training(result, cfg, facts: dict[str, Any], *, force_promote: bool = Fa
         checkpoint("train_registered")
         _log_sales_ops(result, cfg, facts, name=name, version=version, folder=Path(tmp) / "ops",
                        rules=rules)
+    return version
+
+
+def promote_training(run, result, cfg, version: str, *, force_promote: bool = False
+                     ) -> Registered:
+    """Champion or challenger for a training whose run has finished."""
+    uri = store.tracking_uri(cfg.registry.tracking_uri)
+    client = store.client(uri)
+    name = cfg.registry.model_name
     run_id = run.info.run_id  # the run is FINISHED: only now may an alias point at it
     decision = _promote(client, uri, run_id, name, version, result, cfg, force_promote)
     return Registered(run_id=run_id, name=name, version=version,
                       uri=f"models:/{name}/{version}", tracking_uri=uri,
                       promoted=decision.promote, decision=decision.message,
-                      experiment_id=experiment_id)
+                      experiment_id=run.info.experiment_id)
 
 
 def _log_inputs(result, cfg, facts: dict[str, Any], dataset: pd.DataFrame | None) -> None:
     """The run's tags, config, audit, dataset and parameters."""
     import mlflow
 
-    mlflow.set_tags({"leadml.stage": "train", "leadml.host": socket.gethostname(),
-                     "leadml.pid": str(os.getpid()), "leadml.train_window_end":
-                     result.windows["train"].last_time,
+    mlflow.set_tags({"leadml.train_window_end": result.windows["train"].last_time,
                      "leadml.test_window_start": result.windows["test"].first_time})
     mlflow.log_dict(cfg.model_dump(mode="json"), "config/train_config.json")
     if cfg.source:
