@@ -421,6 +421,6 @@ def test_the_training_runs_duration_covers_the_training(tmp_path, config):
     result, reg = train_job(load_config(config))
     run = mlflow.MlflowClient().get_run(reg.run_id)
     took = (run.info.end_time - run.info.start_time) / 1000
-    assert run.info.start_time - started < 5_000  # opened at once, before the fit
+    assert run.info.start_time >= started  # (a run of this training, not an older one)
     assert took >= result.timings["train_seconds"] + result.timings["importance_seconds"]
     assert run.data.tags["mlflow.runName"].startswith("train leadml: ")
