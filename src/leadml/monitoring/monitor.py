@@ -3,18 +3,21 @@
 Input: the files ``leadml score`` wrote (each with its manifest: model, rules, time) and an
 outcomes table (lead id, and the conversion time or a converted flag). A lead is **matured**
 once its outcome can be known: ``horizon_days`` after it was scored when the probability
-has a horizon ("converts within 60 days"), else once the outcomes table lists it. Only
+has a horizon ("converts within 60 days"), else (outcomes declared final) once the outcomes
+table lists it. Only
 matured leads count as realised; for the rest, the sum of their probabilities is shown as an
 **estimate**, labelled so (as NannyML estimates performance before labels arrive).
 
 Per scoring run (or week) and model version: leads scored and matured, realised against
 predicted conversion (with a 95% Wilson interval), calibration in the large, calibration
 error and ROC AUC on matured leads, per grade, label and score band; the qualification
-rate and how much better sales-qualified leads convert than nurture ones; score drift
-(PSI against the model's reference probabilities) and unseen-category rates. Alerts are
-raised when a configured threshold is crossed. Pure computation; the job is
-:func:`leadml.jobs.monitor`, the statistics :mod:`~leadml.monitoring.statistics`, the alerts
-:mod:`~leadml.monitoring.alerts`, the page :mod:`~leadml.monitoring.page`.
+rate and how much better sales-qualified leads convert than nurture ones; score and input
+drift (PSI against the model's test window) and unseen-category rates, each with its test's
+p-value. The same for the newest periods of each model pooled, so that a change no small
+night shows alone is found and dated. Alerts need a test that chance rarely passes and a
+difference worth acting on (:mod:`~leadml.monitoring.alerts`). Pure computation; the job is
+:func:`leadml.jobs.monitor`, the statistics :mod:`~leadml.monitoring.statistics`, the tests
+:mod:`~leadml.monitoring.significance`, the page :mod:`~leadml.monitoring.page`.
 """
 
 from __future__ import annotations
