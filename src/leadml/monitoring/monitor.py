@@ -174,9 +174,11 @@ class _Sums:
                       for c in {*self.unseen, *other.unseen}})
 
 
-def _sums(firsts: pd.DataFrame, runs: pd.DataFrame, ref: Reference) -> _Sums:
-    m = firsts[firsts["matured"]]
-    p = firsts["conversion_probability"].to_numpy(float)
+def _sums(leads: pd.DataFrame, runs: pd.DataFrame, ref: Reference) -> _Sums:
+    """The sums of ``leads`` (a period's, or their first scorings only) and of the
+    ``runs`` that scored them."""
+    m = leads[leads["matured"]]
+    p = leads["conversion_probability"].to_numpy(float)
     inputs: dict = {}
     for found in runs.get("input_bins", pd.Series(dtype=object)):
         for col, counts in (found or {}).items():
