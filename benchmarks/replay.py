@@ -7,8 +7,9 @@ Each month's leads are scored on the first of the month with the champion (``lea
 --scored-at``); an outcome is known 30 days after scoring (``--horizon-days 30``); at the
 start of every month ``leadml monitor`` reads every scoring run so far and the outcomes
 exported then, and when it alerts (exit 7) ``leadml recalibrate`` refits the champion's rate
-shift on the newest matured run and promotes it if it beats the champion on the held-out
-part. The same months are also scored with the first model throughout, without the loop,
+shift on the newest matured run and promotes it if it passes the gate on the held-out part;
+when the gate refuses because the ranking fell ("retrain with leadml train"), the bank replay
+retrains on its history through that month, as a scheduler would. The same months are also scored with the first model throughout, without the loop,
 for comparison.
 
 Data: (1) generated, an 18-month history (20,000 leads, no trend) to train on, then 8 months
@@ -52,8 +53,12 @@ def _ece(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def replay(name: str, months: list[pd.DataFrame], outcomes: pd.DataFrame, config: Path,
-           tmp: Path, start: pd.Timestamp, model_name: str, rules: Path | None = None) -> dict:
-    """Score, monitor and recalibrate month by month; returns per-month numbers."""
+           tmp: Path, start: pd.Timestamp, model_name: str, rules: Path | None = None,
+           retrain=None) -> dict:
+    """Score, monitor and recalibrate month by month; returns per-month numbers.
+    ``retrain(m)``: the config of a history through month ``m`` (its outcomes matured), to
+    retrain on when recalibration is refused because the ranking fell ("retrain with leadml
+    train"), as a scheduler would."""
     runs, fixed, rows, events = tmp / "runs", tmp / "fixed", [], []
     runs.mkdir()
     fixed.mkdir()
@@ -83,7 +88,13 @@ def replay(name: str, months: list[pd.DataFrame], outcomes: pd.DataFrame, config
             events.append(f"month {m}: monitor exit 7: {this[0]['message']}")
             recal = leadml("recalibrate", "--scored", str(runs / f"month{m:02d}.csv"), *common,
                            "--model-name", model_name, "--min-leads", "300", ok=(0,))
-            events.append(f"month {m}: recalibrate: {recal.stdout.strip().splitlines()[-1]}")
+            said = recal.stdout.strip().splitlines()[-1]
+            events.append(f"month {m}: recalibrate: {said}")
+            if retrain is not None and "retrain with leadml train" in said:
+                trained = leadml("train", "--config", str(retrain(m)))
+                events.append(f"month {m}: retrained on the history through month {m}: "
+                              + next((line for line in trained.stdout.splitlines()
+                                      if line.startswith("promotion:")), "no decision"))
         truth = outcomes.set_index("lead_id").loc[leads["lead_id"], "converted"].to_numpy(int)
         live = pd.read_csv(runs / f"month{m:02d}.csv")
         base = pd.read_csv(fixed / f"month{m:02d}.csv")
@@ -141,8 +152,15 @@ def bank(tmp: Path) -> dict | None:
     months = [rest.iloc[idx].drop(columns=["y"]) for idx in parts]
     rules = tmp / "bank_rules.yaml"  # no BANT field in the bank data: the model decides
     rules.write_text("label_policy:\n  sales_qualified:\n    min_probability: 0.3\n")
+    def retrain(m: int) -> Path:  # the history through month m: the rows before it, in order
+        through = cut + sum(len(idx) for idx in parts[:m])
+        frame.iloc[:through].to_csv(tmp / f"bank_history_{m}.csv", sep=";", index=False)
+        again = {**raw, "dataset": {**raw["dataset"], "path": str(tmp / f"bank_history_{m}.csv")}}
+        (tmp / f"bank_{m}.yaml").write_text(yaml.safe_dump(again))
+        return tmp / f"bank_{m}.yaml"
+
     return replay("bank (test 20% replayed in 9 months)", months, outcomes, tmp / "bank.yaml",
-                  tmp, pd.Timestamp("2026-07-01", tz="UTC"), "replay-bank", rules)
+                  tmp, pd.Timestamp("2026-07-01", tz="UTC"), "replay-bank", rules, retrain)
 
 
 def main() -> None:
