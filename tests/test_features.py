@@ -1,6 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
 
 from leadml.config import Columns, ModelConfig
 from leadml.model.encoders import LeadCleaner, distinct_rows
@@ -45,6 +48,96 @@ def test_pipeline_scores_unseen_categories_reordered_and_extra_columns(kind):
     unseen = new.assign(industry="space_mining", lead_source="carrier_pigeon")
     q = pipe.predict_proba(unseen)[:, 1]
     assert np.isfinite(q).all() and ((q > 0) & (q < 1)).all()
+
+
+_ENCODERS = {
+    "onehot": lambda m, k: __import__("sklearn.preprocessing").preprocessing.OneHotEncoder(
+        handle_unknown="infrequent_if_exist", min_frequency=m, max_categories=k,
+        sparse_output=False),
+    "ordinal": lambda m, k: __import__("sklearn.preprocessing").preprocessing.OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan,
+        encoded_missing_value=np.nan, min_frequency=m, max_categories=k),
+}
+
+
+@given(data=st.data(), kind=st.sampled_from(sorted(_ENCODERS)),
+       min_frequency=st.sampled_from([None, 1, 2, 5, 20]),
+       max_categories=st.sampled_from([None, 3, 250]))
+@settings(max_examples=150, deadline=None)
+def test_an_encoder_fitted_on_its_fitting_rows_learns_what_it_learns_from_all(
+        data, kind, min_frequency, max_categories):
+    """Fitting the encoders on fitting_rows (a value's first min_frequency rows, columns
+    padded with a frequent value) gives the same categories, the same infrequent ones and
+    the same output on every row as fitting on all rows: skewed counts, missing values,
+    values just under and at min_frequency, columns of different lengths."""
+    from leadml.model.encoders import fitting_rows
+
+    n = data.draw(st.integers(1, 400), label="rows")
+    values = st.sampled_from(["a", "b", "c", "d", "e", "f", "g", np.nan])
+    frame = pd.DataFrame({
+        name: pd.Series(data.draw(st.lists(values, min_size=n, max_size=n), label=name),
+                        dtype=object)
+        for name in ("x", "y")})
+    if data.draw(st.booleans(), label="a skewed column"):
+        frame["y"] = np.where(np.arange(n) % 9 == 0, frame["y"], "common")
+    encoder = _ENCODERS[kind](min_frequency, max_categories)
+    rows = fitting_rows(encoder, frame)
+    full = clone(encoder).fit(frame)
+    if rows is None:
+        return  # the encoder is fitted on every row
+    assert len(rows) < len(frame)
+    small = clone(encoder).fit(rows)
+    for a, b in zip(full.categories_, small.categories_, strict=True):
+        assert a.tolist() == b.tolist() or pd.isna(a[-1]) and a[:-1].tolist() == b[:-1].tolist()
+    assert str(getattr(full, "infrequent_categories_", None)) == str(
+        getattr(small, "infrequent_categories_", None))
+    np.testing.assert_array_equal(full.transform(frame), small.transform(frame))
+
+
+@given(titles=st.lists(st.sampled_from(
+           ["VP Sales", "vp sales", "Head of Sales", "CTO", "", "Sales Manager", "Intern",
+            "Chief Technology Officer", "V.P. Marketing", "owner", "Owner / Founder"]),
+           min_size=1, max_size=300),
+       min_df=st.sampled_from([1, 2, 5, 0.05]), max_df=st.sampled_from([1.0, 0.5, 40]),
+       max_features=st.sampled_from([None, 1, 3, 40]), binary=st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_a_vectorizer_fitted_per_distinct_title_learns_the_vocabulary_of_all(
+        titles, min_df, max_df, max_features, binary):
+    """fit_vectorizer reads each distinct title once and weighs it by how often it occurs:
+    the vocabulary (terms and their columns) and the output equal a plain fit's on every
+    title, or it raises the same error."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from leadml.model.encoders import fit_vectorizer
+
+    titles = titles * 3  # repeats, so the distinct titles are fewer than half
+    vec = CountVectorizer(binary=binary, token_pattern=r"(?u)\b\w+\b", min_df=min_df,
+                          max_df=max_df, max_features=max_features)
+    try:
+        plain = clone(vec).fit(titles)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=str(error)[:30]):
+            fit_vectorizer(vec, titles)
+        return
+    ours = fit_vectorizer(vec, titles)
+    assert ours.vocabulary_ == plain.vocabulary_
+    assert (ours.transform(titles) != plain.transform(titles)).nnz == 0
+
+
+def test_fitting_rows_leave_to_the_encoder_what_they_cannot_match():
+    """A float min_frequency, a column where no value is frequent, max_categories that
+    would cut a column, None beside NaN: no subset, every row fits."""
+    from leadml.model.encoders import fitting_rows
+
+    frame = pd.DataFrame({"x": pd.Series(["a"] * 50 + ["b"] * 50 + list("cdefgh"),
+                                         dtype=object)})
+    assert fitting_rows(_ENCODERS["onehot"](5, None), frame) is not None
+    assert fitting_rows(_ENCODERS["onehot"](0.1, None), frame) is None
+    assert fitting_rows(_ENCODERS["onehot"](60, None), frame) is None
+    assert fitting_rows(_ENCODERS["onehot"](5, 2), frame) is None
+    with_none = frame.copy()
+    with_none.loc[3, "x"] = None
+    assert fitting_rows(_ENCODERS["onehot"](5, None), with_none) is None
 
 
 def test_unknown_kind():
