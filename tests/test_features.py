@@ -146,7 +146,7 @@ def test_unknown_kind():
 
 
 @pytest.mark.parametrize("kind", ["logistic_regression", "gradient_boosting"])
-def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
+def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind, monkeypatch):
     """PerDistinct maps rows to their value's encoding, and a logistic regression scores as
     a sum of per-field parts (leadml.model.linear) with no encoded matrix: the probabilities equal
     the plain encoders' in a plain Pipeline (exactly for the trees, to rounding for the sum),
@@ -161,6 +161,9 @@ def test_encoding_each_distinct_value_once_gives_the_same_probabilities(kind):
     y = train["converted"].astype(int).to_numpy()
     pipe = build_pipeline(kind, COLUMNS, ModelConfig(), missing_values=MISSING).fit(train, y)
     new = raw_leads(5_000, seed=2)
+    small = pipe.decision_function(new)  # below COMPILED_FROM: scikit-learn's own walk
+    monkeypatch.setattr("leadml.model.pipeline.COMPILED_FROM", 0)  # the compiled walk
+    np.testing.assert_array_equal(pipe.decision_function(new), small)
     new.loc[::7, "industry"] = "Select"
     new.loc[::11, "job_title"] = ""
     new.loc[::13, "lead_source"] = "carrier_pigeon"

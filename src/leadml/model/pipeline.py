@@ -119,13 +119,19 @@ def build_pipeline(
     return LeadPipeline([("clean", cleaner), ("encode", encode), ("classifier", clf)])
 
 
+#: From how many leads a gradient boosting's trees are walked compiled: below, scikit-learn's
+#: own walk takes less time than loading the compiled one (0.5 s per process), with the same
+#: sums (bit for bit, :mod:`leadml.model.trees`).
+COMPILED_FROM = 50_000
+
+
 class LeadPipeline(Pipeline):
     """A :class:`~sklearn.pipeline.Pipeline` that scores without the ColumnTransformer's
     copies: ending in a logistic regression, it sums per-field parts computed once per
     distinct value (:mod:`leadml.model.linear`; the same probabilities to rounding); ending in
     another classifier, it builds the encoded matrix straight into one array
-    (:mod:`leadml.model.encoded`; the same values), and a binary gradient boosting walks its trees
-    in one compiled pass (:mod:`leadml.model.trees`; bit for bit). Calls with routed parameters,
+    (:mod:`leadml.model.encoded`; the same values), and a binary gradient boosting on
+    :data:`COMPILED_FROM` leads or more walks its trees in one compiled pass (:mod:`leadml.model.trees`; bit for bit). Calls with routed parameters,
     and pipelines of another shape, take Pipeline's own path.
     """
 
@@ -134,7 +140,9 @@ class LeadPipeline(Pipeline):
             return "pipeline"
         if linear.is_linear(self):
             return "linear"
-        return "trees" if is_binary_hist_gradient_boosting(self.steps[-1][1]) else "matrix"
+        if len(X) < COMPILED_FROM or not is_binary_hist_gradient_boosting(self.steps[-1][1]):
+            return "matrix"
+        return "trees"
 
     def decision_function(self, X, **params):
         path = self._path(X, params)
