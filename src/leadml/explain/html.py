@@ -31,8 +31,13 @@ def figure_png(fig) -> str:
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    encoded = base64.b64encode(buf.getvalue()).decode()
-    return f'<img alt="chart" src="data:image/png;base64,{encoded}">'
+    return png_img(buf.getvalue())
+
+
+def png_img(png: bytes, alt: str = "chart") -> str:
+    """A PNG image (drawn once, also logged as a file) embedded in a page."""
+    encoded = base64.b64encode(png).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
 def pyplot():

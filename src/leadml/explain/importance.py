@@ -9,11 +9,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from sklearn.inspection import permutation_importance
 
 from leadml.config import Columns
 from leadml.data.values import is_missing, parse_numbers
@@ -37,6 +34,8 @@ def permutation_importances(model, X: pd.DataFrame, y: np.ndarray, *, repeats: i
         X, y = X.iloc[keep], y[keep]
     drops = _shuffled_drops(model, X, y, repeats, seed)
     if drops is None:  # a model whose fields cannot be swapped: scikit-learn scores again
+        from sklearn.inspection import permutation_importance  # 0.2 s to import: only here
+
         drops = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=repeats,
                                        random_state=seed, n_jobs=1).importances
     table = pd.DataFrame({"field": list(X.columns), "importance": drops.mean(axis=1),
@@ -166,14 +165,3 @@ def importance_figure(table: pd.DataFrame):
     ax.set_title("Which fields the model leans on")
     fig.tight_layout()
     return fig
-
-
-def importance_plot(table: pd.DataFrame, path: Path) -> Path:
-    """:func:`importance_figure` saved as a PNG file."""
-    import matplotlib.pyplot as plt
-
-    fig = importance_figure(table)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -17,7 +17,7 @@ import pandas as pd
 
 from leadml.data.schema import REPORTED_COLUMNS
 from leadml.explain.effects import field_words as words
-from leadml.explain.html import CSS, figure_png, html_table, pyplot
+from leadml.explain.html import CSS, figure_png, html_table, png_img, pyplot
 from leadml.explain.importance import importance_figure
 from leadml.rules import bant
 from leadml.rules.capacity_plan import gain_figure
@@ -209,14 +209,29 @@ IMPORTANCE_WORDS = (
     "near zero adds little.")
 
 
-def _importances(rows: list[dict]) -> str:
+def importance_png(rows: list[dict]) -> bytes:
+    """The importance chart as PNG, the fields in words: logged with the run and embedded
+    in the report, drawn once."""
+    import io
+
+    from leadml.explain.html import pyplot
+
+    fig = importance_figure(pd.DataFrame(rows).assign(field=lambda f: f["field"].map(words)))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    pyplot().close(fig)
+    return buf.getvalue()
+
+
+def _importances(rows: list[dict], png: bytes | None = None) -> str:
     t = pd.DataFrame(rows).assign(field=lambda f: f["field"].map(words))
     table = pd.DataFrame({"rank": t["rank"], "field": t["field"],
                           "drop in ROC AUC": t["importance"],
                           "range": [f"{lo:.3f} to {hi:.3f}" for lo, hi in
                                     zip(t["low"], t["high"], strict=True)]}) \
         if {"low", "high"} <= set(t) else t[["rank", "field", "importance"]]
-    return (f"<p>{html.escape(IMPORTANCE_WORDS)}</p>" + _importance_chart(t.to_dict("records"))
+    chart = png_img(png) if png is not None else _importance_chart(t.to_dict("records"))
+    return (f"<p>{html.escape(IMPORTANCE_WORDS)}</p>" + chart
             + html_table(table, {"drop in ROC AUC": "{:.3f}", "importance": "{:.3f}"}))
 
 
@@ -243,9 +258,13 @@ def _labels(meanings: dict[str, str]) -> str:
 def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
            cutoffs: tuple[float, ...], scored: pd.DataFrame | None = None,
            scored_name: str = "", capacities: list[float] | None = None,
-           meanings: dict[str, str] | None = None) -> str:
+           meanings: dict[str, str] | None = None, charts: dict[str, bytes] | None = None
+           ) -> str:
     """The report page as one HTML string. ``meanings``: what each label means under the
-    rules (:func:`leadml.rules.bant.meanings`)."""
+    rules (:func:`leadml.rules.bant.meanings`). ``charts``: PNGs already drawn
+    (``reliability``, ``importance``: a training draws each once, logs it and embeds it);
+    the others are drawn here."""
+    charts = charts or {}
     m, d, w = data["model"], data["data"], data["windows"]
     esc = html.escape
     order = [r["field"] for r in data["importances"]] or [
@@ -279,7 +298,8 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         "<h2>Can the probabilities be trusted?</h2>",
         "<p>Each dot groups leads with similar predictions: if it sits on the dashed line, "
         "those leads converted as often as predicted.</p>",
-        _reliability(y_test, p_test),
+        png_img(charts["reliability"]) if "reliability" in charts
+        else _reliability(y_test, p_test),
         "<h2>Conversion per grade (test window)</h2>", _grades(y_test, p_test, cutoffs),
         *([_labels(meanings)] if meanings else []),
         "<h2>Working the best leads first</h2>",
@@ -292,7 +312,7 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         "<h2>Which fields matter</h2>",
     ]
     if data["importances"]:
-        body += [_importances(data["importances"])]
+        body += [_importances(data["importances"], charts.get("importance"))]
     body += ["<h2>How each field's values convert</h2>",
              "<p>Conversion rate per value over all past leads; lift is the rate over the "
              "overall rate (above 1x: converts more often than average).</p>",

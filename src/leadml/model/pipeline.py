@@ -131,8 +131,9 @@ class LeadPipeline(Pipeline):
     distinct value (:mod:`leadml.model.linear`; the same probabilities to rounding); ending in
     another classifier, it builds the encoded matrix straight into one array
     (:mod:`leadml.model.encoded`; the same values), and a binary gradient boosting on
-    :data:`COMPILED_FROM` leads or more walks its trees in one compiled pass (:mod:`leadml.model.trees`; bit for bit). Calls with routed parameters,
-    and pipelines of another shape, take Pipeline's own path.
+    :data:`COMPILED_FROM` leads or more walks its trees in one compiled pass
+    (:mod:`leadml.model.trees`; bit for bit). Calls with routed parameters, and pipelines of
+    another shape, take Pipeline's own path.
     """
 
     def _path(self, X, params) -> str:

@@ -18,7 +18,6 @@ import pandas as pd
 from leadml.config import default_rules
 from leadml.errors import RegistryUnavailableError
 from leadml.explain import report
-from leadml.explain.importance import importance_plot
 from leadml.model.encoders import distinct_rows
 from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.model.sklearn_compat import model_parts
@@ -187,7 +186,7 @@ def log_into_run(result, cfg, facts: dict[str, Any], *, rules=None,
         version = _log_model(result, cfg, facts, client, example=example, signature=signature)
         checkpoint("train_registered")
         _log_sales_ops(result, cfg, facts, name=name, version=version, folder=Path(tmp) / "ops",
-                       rules=rules)
+                       rules=rules, reliability=Path(tmp) / "plots" / "reliability.png")
     return version
 
 
@@ -380,16 +379,19 @@ def _log_leaderboard(result, experiment_id: str) -> None:
 
 
 def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: str,
-                   folder: Path, rules=None) -> None:
-    """Importances, field insights, the test window's predictions and the HTML report."""
+                   folder: Path, rules=None, reliability: Path | None = None) -> None:
+    """Importances, field insights, the test window's predictions and the HTML report
+    (its reliability chart the one logged with the evaluation, ``reliability``; its
+    importance chart the one logged here)."""
     import mlflow
 
     folder.mkdir(parents=True, exist_ok=True)
+    charts = {"reliability": reliability.read_bytes()} if reliability is not None else {}
     if result.importances is not None:
         mlflow.log_table(result.importances, "importance/permutation_importance.json")
-        mlflow.log_artifact(str(importance_plot(result.importances,
-                                                folder / "permutation_importance.png")),
-                            "importance")
+        charts["importance"] = report.importance_png(result.importances.to_dict("records"))
+        (folder / "permutation_importance.png").write_bytes(charts["importance"])
+        mlflow.log_artifact(str(folder / "permutation_importance.png"), "importance")
     if result.insights is not None:
         mlflow.log_table(result.insights, "importance/field_insights.json")
     predictions = folder / "test_predictions.parquet"
@@ -404,7 +406,8 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
     cutoffs = bant.grade_cutoffs(rules.grades, np.quantile(result.p_test,
                                                            np.linspace(0, 1, 101)))
     mlflow.log_text(report.render(data, result.y_test, result.p_test, cutoffs=cutoffs,
-                                  meanings=bant.meanings(rules.label_policy)),
+                                  meanings=bant.meanings(rules.label_policy),
+                                  charts=charts),
                     "report/report.html")
 
 

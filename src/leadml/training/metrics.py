@@ -213,8 +213,9 @@ def save_plots(y: np.ndarray, p: np.ndarray, folder: Path, *, bins: int = 10,
     for _, row in table.iterrows():
         ax.annotate(f"{int(row['leads'])}", (row["predicted"], row["observed"]),
                     fontsize=7, xytext=(3, -9), textcoords="offset points")
-    ax.set(xlabel="predicted probability", ylabel="observed conversion rate",
-           title=f"Reliability {title}".strip(), xlim=(0, 1), ylim=(0, 1))
+    ax.set(xlabel="predicted probability", ylabel="share that converted",
+           title=f"Do the probabilities mean what they say? {title}".strip(), xlim=(0, 1),
+           ylim=(0, 1))
     ax.legend(loc="upper left")
     finish(fig, "reliability")
 
