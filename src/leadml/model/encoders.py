@@ -233,7 +233,8 @@ def fitting_rows(encoder, X) -> pd.DataFrame | None:
     kept, top = [], []
     for j in range(X.shape[1]):
         column = X.iloc[:, j]
-        if column.dtype == object and column.map(type).eq(type(None)).any():
+        if column.dtype == object and any(
+                v is None for v in column.to_numpy()[column.isna().to_numpy()]):
             return None  # None and NaN are one value to factorize, two to an encoder
         codes, _ = pd.factorize(column, use_na_sentinel=False)
         counts = np.bincount(codes)
