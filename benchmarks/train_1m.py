@@ -11,6 +11,7 @@ Writes benchmarks/results/train_1m.{json,md}. Uses a temporary MLflow store per 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ from leadml.setup.synthetic import make_leads
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("roc_auc", "log_loss", "brier", "ece", "lift_10")
+INTERVAL = re.compile(r"^\s+(\w+)\s+[-\d.]+\s+\(95% CI ([-\d.]+) to ([-\d.]+)\)")
 
 
 def train_once(tmp: Path, leads: Path, budget: str) -> dict:
@@ -50,9 +52,14 @@ def train_once(tmp: Path, leads: Path, budget: str) -> dict:
     metrics = {line.split()[0]: float(line.split()[1]) for line in result["stdout"].splitlines()
                if line.startswith("  ") and len(line.split()) > 1
                and line.split()[0] in METRICS}
-    return {"max_fit_leads": budget, "chosen": logged.data.params.get("model_kind"),
+    intervals = {found[1]: [float(found[2]), float(found[3])]
+                 for found in map(INTERVAL.match, result["stdout"].splitlines()) if found}
+    params = logged.data.params
+    return {"max_fit_leads": budget, "chosen": params.get("model_kind"),
+            "calibration": f"{params.get('calibration_map')}, drift "
+                           f"{params.get('calibration_drift')}",
             "train_seconds": result["seconds"], "train_peak_rss_mib": result["peak_rss_mib"],
-            "test_metrics": metrics, "stage_seconds": stages}
+            "test_metrics": metrics, "test_intervals_95": intervals, "stage_seconds": stages}
 
 
 def main() -> None:
@@ -75,6 +82,10 @@ def main() -> None:
         + " | ".join(f"{r['test_metrics'].get(m, float('nan')):.4f}" for m in METRICS) + " |"
         for r in runs)
     stages = "\n".join(f"- {r['max_fit_leads']}: {r['stage_seconds']}" for r in runs)
+    intervals = "\n".join(
+        f"- {r['max_fit_leads']} ({r['calibration']}): " + ", ".join(
+            f"{m} {lo:.4f} to {hi:.4f}" for m, (lo, hi) in r["test_intervals_95"].items()
+            if m in METRICS) for r in runs)
     summary = (f"`leadml train` on {args.rows:,} generated leads (CSV, {generate:.0f} s to "
                f"generate): audit, both candidates, calibration choice, refit, "
                f"200 bootstrap resamples, permutation importances, field insights, plots, "
@@ -84,7 +95,9 @@ def main() -> None:
                + f"\n{rows}\n\nStage seconds (logged with each run; train_seconds holds the "
                f"fits and the calibration choice, importance_seconds the permutation "
                f"importances and field insights; the rest of the wall time is process start, "
-               f"plots, report and MLflow logging):\n\n{stages}\n")
+               f"plots, report and MLflow logging):\n\n{stages}\n\n"
+               f"Calibration chosen, and 95% bootstrap intervals of the test metrics:\n\n"
+               f"{intervals}\n")
     numbers = {"rows": args.rows, "generate_seconds": round(generate, 1), "runs": runs}
     print(write_results("train_1m", numbers, summary).read_text())
 

@@ -267,6 +267,11 @@ class ModelConfig(Frozen):
         "newest labelled leads of its window; null fits on all of them. Choosing, "
         "calibrating and testing still use every lead of their windows "
         "(benchmarks/results/fit_budget.md)"))
+    calibration_fold_max_leads: int | None = Field(100_000, ge=1000, description=(
+        "each calibration fold's model (which only scores the next part, for choosing the "
+        "calibration) is fitted on at most this many of the newest leads before its part; "
+        "null: max_fit_leads. Binds only on histories over about 200,000 leads "
+        "(benchmarks/results/train_speed.md)"))
     seed: int = 0
     C: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic regression")
     learning_rate: float = Field(0.06, gt=0, le=1)

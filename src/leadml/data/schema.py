@@ -330,8 +330,15 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
 def _outcome_text(values: pd.Series) -> pd.Series:
     """Outcome values as compared with :func:`outcome_keys`: trimmed, lower case;
     integer-like floats read from Parquet ("1.0") count as their integer."""
-    text = values.astype("object").map(lambda v: str(v).strip().lower())
-    return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    values = values.astype("object")
+    codes, uniques = pd.factorize(values)  # each distinct value read once; missing: -1
+    text = pd.Series([str(v).strip().lower() for v in uniques], dtype=object)
+    text = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).to_numpy(dtype=object)
+    out = pd.Series(text[codes] if len(text) else np.full(len(codes), "", dtype=object),
+                    index=values.index, dtype=object)
+    missing = codes < 0  # None reads "none", NaN "nan", as str() says
+    out[missing] = [str(v).lower() for v in values[missing]]
+    return out
 
 
 def outcome_keys(values) -> set[str]:

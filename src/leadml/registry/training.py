@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,23 +240,23 @@ def _log_evaluation(result, cfg, experiment_id: str, plots: Path) -> None:
     choice, timings, the calibration and band tables and the plots."""
     import mlflow
 
-    mlflow.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()})
-    mlflow.log_metrics({f"test_uncalibrated_{k}": v
-                        for k, v in result.uncalibrated_test_metrics.items()})
-    mlflow.log_metrics({f"test_{k}_ci_low": lo for k, (lo, _) in result.intervals.items()})
-    mlflow.log_metrics({f"test_{k}_ci_high": hi for k, (_, hi) in result.intervals.items()})
-    for kind, values in result.candidates.items():
-        mlflow.log_metrics({f"candidate_{kind}_{k}": v for k, v in values.items()})
+    metrics = {  # one call: against a tracking server, each call is a request
+        **{f"test_{k}": v for k, v in result.test_metrics.items()},
+        **{f"test_uncalibrated_{k}": v for k, v in result.uncalibrated_test_metrics.items()},
+        **{f"test_{k}_ci_low": lo for k, (lo, _) in result.intervals.items()},
+        **{f"test_{k}_ci_high": hi for k, (_, hi) in result.intervals.items()},
+        **{f"candidate_{kind}_{k}": v for kind, values in result.candidates.items()
+           for k, v in values.items()},
+        **result.timings}
     _log_leaderboard(result, experiment_id)
     if result.calibration_choice is not None:  # every candidate's backtest numbers
         choice = result.calibration_choice
         mlflow.log_params({"calibration_map": choice["window"],
                            "calibration_drift": choice["drift"]})
         mlflow.log_dict(choice, "evaluation/calibration_choice.json")
-        mlflow.log_metrics({f"calibration_{c['window']}_{c['drift']}_{k}": c[k]
-                            for c in choice["candidates"]
-                            for k in ("log_loss", "brier", "ece")})
-    mlflow.log_metrics(result.timings)
+        metrics.update({f"calibration_{c['window']}_{c['drift']}_{k}": c[k]
+                        for c in choice["candidates"] for k in ("log_loss", "brier", "ece")})
+    mlflow.log_metrics(metrics)
     mlflow.log_table(result.calibration, "evaluation/calibration_table.json")
     mlflow.log_table(result.bands, "evaluation/score_bands.json")
     for path in save_plots(result.y_test, result.p_test, plots,
@@ -300,9 +301,12 @@ def _promote(client, uri: str, run_id: str, name: str, version: str, result, cfg
         checkpoint("train_promoting")
         if decision.promote:
             client.set_registered_model_alias(name, CHAMPION, version)
-    for key, value in decision.numbers.items():
-        client.log_metric(run_id, key, value)
-    client.set_tag(run_id, "leadml.promotion", decision.message)
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0)
+                                      for k, v in decision.numbers.items()],
+                     tags=[RunTag("leadml.promotion", decision.message)])
     client.log_text(run_id, decision.message, "promotion.txt")
     return decision
 

@@ -157,6 +157,16 @@ def newest(X: pd.DataFrame, y: np.ndarray, limit: int | None
     return X.iloc[len(y) - limit:], y[len(y) - limit:]
 
 
+def fold_budget(limit: int | None, fold_limit: int | None) -> int | None:
+    """The most leads a calibration fold's model is fitted on: the smaller budget.
+
+    >>> fold_budget(400_000, 100_000), fold_budget(None, 100_000), fold_budget(50_000, None)
+    (100000, 100000, 50000)
+    """
+    budgets = [b for b in (limit, fold_limit) if b is not None]
+    return min(budgets) if budgets else None
+
+
 def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
                    y_cal: np.ndarray, cfg: TrainConfig) -> Fitted:
     """Fit each candidate on the older leads; choose by ROC AUC on the newer ones and
@@ -172,7 +182,7 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
             f"({config_line(cfg, 'model', 'max_fit_leads')}), are all "
             f"{'converted' if y_fit[0] else 'unconverted'}: a model needs both outcomes. "
             "Raise model.max_fit_leads, or set it to null to fit on every lead")
-    trials, best, chosen = run_trials(cfg, X_fit, y_fit, X_cal, y_cal)
+    trials, best, chosen, cal_scores = run_trials(cfg, X_fit, y_fit, X_cal, y_cal)
     timings = {f"fit_{t.kind}_seconds": t.seconds for t in trials if t.name == t.kind}
     candidates = {t.kind: dict(t.metrics) for t in trials if t.name == t.kind}
     if cfg.model.tune is not None:
@@ -196,8 +206,9 @@ def fit_calibrated(X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame,
         (cfg.model.calibration_window,)
     drifts = DRIFTS if cfg.drift.method == "auto" else ("none",)  # others: with_drift
     if len(windows) * len(drifts) > 1 or windows != ("newest",):
-        folds = out_of_fold(chosen, X_all, y_all, cfg.model.calibration_folds, limit)
-        folds.append(Fold(chosen.decision_function(X_cal), y_cal,
+        folds = out_of_fold(chosen, X_all, y_all, cfg.model.calibration_folds,
+                            fold_budget(limit, cfg.model.calibration_fold_max_leads))
+        folds.append(Fold(cal_scores, y_cal,
                           partial(chosen.decision_function, X_fit), y_fit,
                           min(len(folds[-1].y), len(y_fit)) if folds else len(y_fit),
                           float(y_all.mean()) if len(y_fit) < len(y_all) else None))

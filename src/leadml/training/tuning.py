@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 from sklearn.metrics import log_loss, roc_auc_score
 
 from leadml.config import ModelConfig, TrainConfig
@@ -94,10 +95,12 @@ def plan(cfg: ModelConfig) -> Iterator[Trial]:
             yield Trial(f"{kind} #{i}", kind, {k: SPACE[k](rng) for k in SETTINGS[kind]})
 
 
-def run_trials(cfg: TrainConfig, X_fit, y_fit, X_cal, y_cal) -> tuple[list[Trial], Trial, Any]:
+def run_trials(cfg: TrainConfig, X_fit, y_fit, X_cal, y_cal
+               ) -> tuple[list[Trial], Trial, Any, np.ndarray]:
     """Fit each trial of :func:`plan` on the train window and judge it on the calibration
     window, drawn settings only while the budget lasts. Returns every trial, the best (by
-    calibration-window ROC AUC; the first on a tie) and its fitted pipeline."""
+    calibration-window ROC AUC; the first on a tie), its fitted pipeline and its decision
+    function on the calibration window (scored once, used again by the calibration choice)."""
     trials: list[Trial] = []
     best, best_pipe, spent = None, None, 0.0
     for trial in plan(cfg.model):
@@ -111,7 +114,8 @@ def run_trials(cfg: TrainConfig, X_fit, y_fit, X_cal, y_cal) -> tuple[list[Trial
                               decimal=cfg.dataset.csv.decimal,
                               thousands=cfg.dataset.csv.thousands)
         pipe.fit(X_fit, y_fit)
-        p_cal = pipe.predict_proba(X_cal)[:, 1]
+        scores = pipe.decision_function(X_cal)
+        p_cal = expit(scores)  # the binary predict_proba of both kinds
         trial.metrics = {
             "calibration_window_roc_auc": float(roc_auc_score(y_cal, p_cal)),
             "calibration_window_log_loss_uncalibrated": float(log_loss(y_cal, p_cal)),
@@ -121,11 +125,11 @@ def run_trials(cfg: TrainConfig, X_fit, y_fit, X_cal, y_cal) -> tuple[list[Trial
         trials.append(trial)
         auc = trial.metrics["calibration_window_roc_auc"]
         if best is None or auc > best.metrics["calibration_window_roc_auc"]:
-            best, best_pipe = trial, pipe
+            best, best_pipe, best_scores = trial, pipe, scores
         logger.info("candidate %s: calibration-window ROC AUC %.4f (%.1fs)", trial.name, auc,
                     trial.seconds)
     best.chosen = True
-    return trials, best, best_pipe
+    return trials, best, best_pipe, best_scores
 
 
 def leaderboard(trials: list[Trial]) -> list[dict[str, Any]]:
