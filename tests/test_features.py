@@ -270,3 +270,27 @@ def test_mlflow_infers_the_same_schema_from_the_distinct_rows():
         schema = infer_signature(small).inputs
         assert schema == infer_signature(frame).inputs
     assert not [c for c in schema.to_dict() if c["name"] == "industry"][0]["required"]
+
+
+def test_scores_kept_within_a_training_are_the_scores_computed_again():
+    """scores_kept: the same pipeline on the same frame returns a copy of its first decision;
+    another frame, or the pipeline refitted, is scored afresh."""
+    from scipy.special import expit
+
+    from leadml.model.pipeline import scores_kept
+
+    train = raw_leads(2_000, seed=0)
+    y = train["converted"].astype(int).to_numpy()
+    pipe = build_pipeline("logistic_regression", COLUMNS, ModelConfig(),
+                          missing_values=MISSING).fit(train, y)
+    new = raw_leads(500, seed=1)
+    plain = pipe.decision_function(new)
+    with scores_kept():
+        first = pipe.decision_function(new)
+        first[:] = 0  # a caller's change does not reach the kept scores
+        np.testing.assert_array_equal(pipe.decision_function(new), plain)
+        np.testing.assert_array_equal(pipe.predict_proba(new)[:, 1], expit(plain))
+        pipe.fit(train.iloc[:1_000], y[:1_000])
+        refitted = pipe.decision_function(new)
+    assert not np.array_equal(refitted, plain)
+    np.testing.assert_array_equal(refitted, pipe.decision_function(new))

@@ -128,14 +128,14 @@ def cross_fitted_auc(keys: np.ndarray, y: np.ndarray) -> float:
     codes, _ = pd.factorize(keys)
     fold = np.random.default_rng(0).integers(0, 2, len(y))  # fixed: same data, same AUC
     prior = float(y.mean())
-    score = np.empty(len(y))
-    for f in (0, 1):
-        fit = fold != f
-        n = np.bincount(codes[fit], minlength=codes.max() + 1)
-        pos = np.bincount(codes[fit], weights=y[fit], minlength=codes.max() + 1)
-        rate = (pos + prior * SMOOTHING) / (n + SMOOTHING)
-        score[~fit] = rate[codes[~fit]]
-    return _folded_auc(y, score)
+    size = codes.max() + 1
+    # A lead's score is its value's rate in the other half: one score per (value, half),
+    # so the AUC is counted over those pairs, not over every lead.
+    n = np.bincount(codes + size * fold, minlength=2 * size).reshape(2, size)
+    pos = np.bincount(codes + size * fold, weights=y, minlength=2 * size).reshape(2, size)
+    rates = (pos + prior * SMOOTHING) / (n + SMOOTHING)
+    scores = np.concatenate([rates[1], rates[0]])  # half 0 scored by half 1's rates, ...
+    return _grouped_auc(scores, pos.ravel(), (n - pos).ravel())
 
 
 def _folded_auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -148,11 +148,22 @@ def _folded_auc(y: np.ndarray, score: np.ndarray) -> float:
     >>> _folded_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
     0.75
     """
-    values, which = np.unique(score, return_inverse=True)
-    if len(values) < 2 or y.min() == y.max():
+    if y.min() == y.max():
         return 0.5
-    pos = np.bincount(which, weights=y, minlength=len(values))
-    neg = np.bincount(which, minlength=len(values)) - pos
+    return _grouped_auc(score, y.astype(float), 1.0 - y)
+
+
+def _grouped_auc(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
+    """:func:`_folded_auc` of groups of leads: group ``i`` scored ``score[i]``, with
+    ``pos[i]`` converted and ``neg[i]`` unconverted leads (groups of equal score tie)."""
+    keep = (pos + neg) > 0
+    values, which = np.unique(score[keep], return_inverse=True)
+    if len(values) < 2:
+        return 0.5
+    pos = np.bincount(which, weights=pos[keep], minlength=len(values))
+    neg = np.bincount(which, weights=neg[keep], minlength=len(values))
+    if pos.sum() == 0 or neg.sum() == 0:
+        return 0.5
     below = np.cumsum(neg) - neg  # non-converted leads scored lower than each value
     auc = float((pos * (below + neg / 2)).sum() / (pos.sum() * neg.sum()))
     return round(max(auc, 1 - auc), 4)

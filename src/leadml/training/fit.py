@@ -22,6 +22,7 @@ from leadml.config import DriftConfig, TrainConfig, config_line
 from leadml.data.schema import History
 from leadml.data.values import parse_numbers
 from leadml.errors import LeadDataError
+from leadml.model.pipeline import scores_kept
 from leadml.model.sklearn_compat import calibrator, set_calibrator, sigmoid_slope, swap_estimator
 from leadml.model.wrappers import RateShifted
 from leadml.training.calibration import (
@@ -287,6 +288,11 @@ def with_drift(fitted: Fitted, cfg: DriftConfig, X_before: pd.DataFrame,
 
 def train(history: History, cfg: TrainConfig) -> TrainResult:
     """Fit, choose, calibrate and evaluate; returns the calibrated pipeline and its numbers."""
+    with scores_kept():  # each window scored once per fitted pipeline
+        return _train(history, cfg)
+
+
+def _train(history: History, cfg: TrainConfig) -> TrainResult:
     windows = split_windows(history, cfg)
     X, y = history.features, history.target
     part = {name: (X.iloc[w.rows_slice], y[w.rows_slice]) for name, w in windows.items()}
