@@ -107,9 +107,11 @@ def _values(raw: pd.Series, role: str, markers: tuple[str, ...], *, bins: int,
         elif len(edges) == 1:
             out[~missing] = f"{edges[0]:,.0f}"
         return pd.Series(out, index=raw.index)
-    text = raw.astype(str).str.strip()
+    codes, uniques = pd.factorize(raw, use_na_sentinel=False)  # each distinct value once
+    distinct = pd.Series(uniques, dtype=object).astype(str).str.strip()
     if role == "text":
-        text = text.str.lower()
+        distinct = distinct.str.lower()
+    text = pd.Series(distinct.to_numpy(dtype=object)[codes], index=raw.index, dtype=object)
     text = text.where(~missing, NOT_STATED)
     common = text[text != NOT_STATED].value_counts().index[:top]
     return text.where(text.isin(common) | (text == NOT_STATED), OTHER)
