@@ -103,6 +103,24 @@ def leadml_runs(config: Path, tmp: Path, repeats: int) -> dict:
             "test": metrics}
 
 
+FLOOR = ("import leadml.jobs.training, leadml.registry.training, mlflow.sklearn, skops.io, "
+         "matplotlib.pyplot; from mlflow import MlflowClient; "
+         "MlflowClient(__import__('os').environ['MLFLOW_TRACKING_URI']).search_experiments()")
+
+
+def floor(tmp: Path, repeats: int) -> dict:
+    """What any training process pays before its first lead: starting Python, importing
+    what training imports (pandas, scikit-learn, MLflow, skops, matplotlib) and opening the
+    MLflow store (new, then existing)."""
+    home = tmp / "floor"
+    home.mkdir()
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
+    new = run_measured([sys.executable, "-c", FLOOR], env)["seconds"]
+    existing = [run_measured([sys.executable, "-c", FLOOR], env)["seconds"]
+                for _ in range(repeats)]
+    return {"new_store_seconds": new, "same_store_seconds": statistics.median(existing)}
+
+
 def peers(config: Path) -> dict:
     """The plain peers' fitting time and test metrics on the same windows."""
     from sklearn.compose import make_column_transformer
@@ -188,6 +206,8 @@ def main() -> None:
     histories = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        start_floor = floor(tmp, args.repeats)
+        print("floor", start_floor, flush=True)
         for name, config in configs(tmp).items():
             if args.only and name not in args.only:
                 continue
@@ -200,7 +220,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "load": f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
         "commit": os.popen(f"git -C {REPO} rev-parse --short HEAD").read().strip(),
-        "histories": histories}
+        "floor": start_floor, "histories": histories}
     summary = (
         "`leadml train` (read, audit, candidates, calibration choice, refit, bootstrap "
         "intervals, importances, plots, report, MLflow run, registration, promotion) against "
@@ -208,7 +228,12 @@ def main() -> None:
         "each on the train + calibration windows) on the same windows, in the same run. Load "
         "is the 1-minute load average before and after the run (2 cores). 'Same store': a "
         "second training into an existing MLflow store; 'new store': the project's first.\n\n"
-        + table(labels))
+        + table(labels)
+        + "\n\nThe floor (a process that imports what training imports and opens the MLflow "
+        "store, nothing else), per run: " + "; ".join(
+            f"{label}: {d['floor']['same_store_seconds']:.1f} s with the store existing, "
+            f"{d['floor']['new_store_seconds']:.1f} s creating it"
+            for label, d in labels.items() if "floor" in d))
     write_results("train_speed", {"labels": labels}, summary)
 
 
