@@ -214,8 +214,6 @@ def importance_png(rows: list[dict]) -> bytes:
     in the report, drawn once."""
     import io
 
-    from leadml.explain.html import pyplot
-
     fig = importance_figure(pd.DataFrame(rows).assign(field=lambda f: f["field"].map(words)))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
