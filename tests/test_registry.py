@@ -46,6 +46,9 @@ def test_train_registers_and_promotes_the_first_champion(config, sample_files):
     assert run.info.run_name.startswith("train leadml: ") and "(8,000 leads)" in \
         run.info.run_name
     assert len(run.data.params["data_sha256"]) == 64
+    from leadml import __version__
+
+    assert client.get_run(reg.run_id).data.tags["leadml.version"] == __version__
     artifacts = {a.path for a in client.list_artifacts(reg.run_id)}
     assert {"plots", "config", "evaluation", "model_card.md"} <= artifacts
     plots = {Path(a.path).name for a in client.list_artifacts(reg.run_id, "plots")}

@@ -140,9 +140,10 @@ def scores_kept():
 
 
 #: From how many leads a gradient boosting's trees are walked compiled: below, scikit-learn's
-#: own walk takes less time than loading the compiled one (0.5 s per process), with the same
-#: sums (bit for bit, :mod:`leadml.model.trees`).
-COMPILED_FROM = 50_000
+#: own walk takes as long (0.03 s for 3,000 leads, 0.11 s for 20,000, against 0.19 s and
+#: 0.30 s at 50,000) and a process never pays the compiled walk's loading (0.5 to 1.2 s),
+#: with the same sums (bit for bit, :mod:`leadml.model.trees`).
+COMPILED_FROM = 20_000
 
 
 class LeadPipeline(Pipeline):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml import __version__
 from leadml.config import default_rules
 from leadml.errors import RegistryUnavailableError
 from leadml.explain import report
@@ -140,8 +141,10 @@ def training_run(cfg, facts: dict[str, Any]):
     name = (f"train {cfg.registry.model_name} on {Path(str(facts['path'])).name} "
             f"({facts['rows']:,} leads)")
     with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+        # (MLflow tags the git commit itself, mlflow.source.git.commit, when leadml runs
+        # from a repository; the version says which release otherwise)
         mlflow.set_tags({"leadml.stage": "train", "leadml.host": socket.gethostname(),
-                         "leadml.pid": str(os.getpid())})
+                         "leadml.pid": str(os.getpid()), "leadml.version": __version__})
         yield run
 
 
