@@ -271,7 +271,7 @@ class ModelConfig(Frozen):
         "each calibration fold's model (which only scores the next part, for choosing the "
         "calibration) is fitted on at most this many of the newest leads before its part; "
         "null: max_fit_leads. Binds only on histories over about 200,000 leads "
-        "(benchmarks/results/train_speed.md)"))
+        "(docs/performance.md)"))
     seed: int = 0
     C: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic regression")
     learning_rate: float = Field(0.06, gt=0, le=1)
