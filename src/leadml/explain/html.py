@@ -25,13 +25,18 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
 
 
 def figure_png(fig) -> str:
+    fig.tight_layout()
+    return png_img(figure_bytes(fig))
+
+
+def figure_bytes(fig) -> bytes:
+    """A figure as PNG bytes (100 dpi), the figure closed."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    return png_img(buf.getvalue())
+    return buf.getvalue()
 
 
 def png_img(png: bytes, alt: str = "chart") -> str:

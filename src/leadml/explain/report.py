@@ -17,7 +17,7 @@ import pandas as pd
 
 from leadml.data.schema import REPORTED_COLUMNS
 from leadml.explain.effects import field_words as words
-from leadml.explain.html import CSS, figure_png, html_table, png_img, pyplot
+from leadml.explain.html import CSS, figure_bytes, figure_png, html_table, png_img, pyplot
 from leadml.explain.importance import importance_figure
 from leadml.rules import bant
 from leadml.rules.capacity_plan import gain_figure
@@ -212,13 +212,8 @@ IMPORTANCE_WORDS = (
 def importance_png(rows: list[dict]) -> bytes:
     """The importance chart as PNG, the fields in words: logged with the run and embedded
     in the report, drawn once."""
-    import io
-
-    fig = importance_figure(pd.DataFrame(rows).assign(field=lambda f: f["field"].map(words)))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    pyplot().close(fig)
-    return buf.getvalue()
+    return figure_bytes(importance_figure(
+        pd.DataFrame(rows).assign(field=lambda f: f["field"].map(words))))
 
 
 def _importances(rows: list[dict], png: bytes | None = None) -> str:

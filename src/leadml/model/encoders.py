@@ -226,7 +226,7 @@ def fitting_rows(encoder, X) -> pd.DataFrame | None:
         return None
     cap = encoder.min_frequency
     if isinstance(cap, bool) or not (cap is None or isinstance(cap, numbers.Integral)) \
-            or isinstance(encoder.categories, list | tuple) or encoder.categories != "auto" \
+            or not isinstance(encoder.categories, str) \
             or getattr(encoder, "drop", None) is not None:
         return None
     cap = max(1, int(cap or 1))
