@@ -47,33 +47,31 @@ def test_the_airflow_dag_parses_and_calls_commands_leadml_accepts():
         _accepted(shlex.split(command.split("&&")[-1]))
 
 
-def test_the_airflow_dag_runs_its_module_and_wires_score_before_monitor(monkeypatch):
-    """Airflow is not installed here (it pins much of what leadml uses): the DAG module runs
-    against a stand-in of the two Airflow names it imports, which records the tasks."""
+def _dag_module(monkeypatch):
+    """The DAG module run against a stand-in of the two Airflow names it imports (Airflow
+    is not installed here: it pins much of what leadml uses), recording each DAG's tasks."""
     import importlib.util
     import sys
     import types
 
-    tasks, edges = {}, []
-
     class DAG:
+        current = None
+
         def __init__(self, dag_id, **kwargs):
-            self.dag_id, self.kwargs = dag_id, kwargs
+            self.dag_id, self.kwargs, self.tasks = dag_id, kwargs, {}
 
         def __enter__(self):
+            DAG.current = self
             return self
 
         def __exit__(self, *exc):
+            DAG.current = None
             return False
 
     class BashOperator:
         def __init__(self, task_id, bash_command, **kwargs):
-            self.task_id, self.bash_command = task_id, bash_command
-            tasks[task_id] = self
-
-        def __rshift__(self, other):
-            edges.append((self.task_id, other.task_id))
-            return other
+            self.task_id, self.bash_command, self.kwargs = task_id, bash_command, kwargs
+            DAG.current.tasks[task_id] = self
 
     airflow = types.ModuleType("airflow")
     airflow.DAG = DAG
@@ -85,9 +83,49 @@ def test_the_airflow_dag_runs_its_module_and_wires_score_before_monitor(monkeypa
     spec = importlib.util.spec_from_file_location("leadml_dag", SCHEDULE / "airflow_dag.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _cron_line(command: str) -> str:
+    return next(x for x in (SCHEDULE / "crontab").read_text().splitlines()
+                if not x.startswith("#") and f"$LEADML {command}" in x)
+
+
+def test_the_dags_score_nightly_and_monitor_weekly_when_the_crontab_does(monkeypatch):
+    module = _dag_module(monkeypatch)
     assert module.dag.dag_id == "leadml_nightly" and module.dag.kwargs["catchup"] is False
-    assert set(tasks) == {"score", "monitor"} and edges == [("score", "monitor")]
-    assert "/.venv/bin/leadml score" in tasks["score"].bash_command
+    assert set(module.dag.tasks) == {"score"} and set(module.weekly.tasks) == {"monitor"}
+    assert "/.venv/bin/leadml score" in module.dag.tasks["score"].bash_command
+    for dag, command in ((module.dag, "score"), (module.weekly, "monitor")):
+        assert dag.kwargs["schedule"] == " ".join(_cron_line(command).split()[:5]), command
+    assert module.weekly.tasks["monitor"].kwargs["retries"] == 0  # exit 7 is an alert
+
+
+def test_the_score_task_rendered_for_one_data_interval_scores_the_file_cron_scores(
+        monkeypatch):
+    """Rendered as Airflow 2 renders it (Jinja, with its ``ds`` and ``ts`` filters) for the
+    run that starts at 02:15 on 2026-12-08: the interval's end names tonight's file, as
+    ``date +%F`` does in the crontab at that time, and pins the scoring time."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import jinja2
+
+    module = _dag_module(monkeypatch)
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters.update(ds=lambda t: t.strftime("%Y-%m-%d"), ts=lambda t: t.isoformat())
+    start, end = datetime(2026, 12, 7, 2, 15, tzinfo=UTC), datetime(2026, 12, 8, 2, 15, tzinfo=UTC)
+    context = {"data_interval_start": start, "data_interval_end": end, "ds": "2026-12-07",
+               "var": SimpleNamespace(value=SimpleNamespace(leadml_home="/srv/leadml"))}
+    rendered = env.from_string(module.dag.tasks["score"].bash_command).render(context)
+    assert rendered == (
+        "cd /srv/leadml && /srv/leadml/.venv/bin/leadml score /data/crm/nightly/2026-12-08.csv "
+        "--output /data/scored/2026-12-08.csv --rules pipelines/configs/bant.yaml "
+        "--scored-at 2026-12-08T02:15:00+00:00")
+    cron = _cron_line("score").replace("$(date +\\%F)", end.strftime("%F"))
+    assert "/data/crm/nightly/2026-12-08.csv --output /data/scored/2026-12-08.csv" in cron
+    words = shlex.split(rendered.split("&&")[-1])
+    _accepted(words[1:])
 
 
 def test_the_dockerfile_copies_what_exists_and_runs_the_cli():

@@ -165,7 +165,7 @@ CASES = [  # case, exit code, message in output or manifest reject reason, rejec
     ("1 MB field", 0, "longer than", 1),
     ("NaN and inf", 0, "is not a finite number", 2),
     ("negative budget", 0, "estimated_budget is negative", 1),
-    ("future dates", 0, "is in the future", 1),
+    ("future dates", 0, "is after --scored-at", 1),
     ("duplicate ids", 0, "duplicate lead id", 1),
     ("missing id", 0, "missing lead id", 1),
     ("malformed row", 0, "malformed row", 1),
@@ -235,6 +235,27 @@ def test_too_many_rejects_writes_no_output(champion, tmp_path, nightly):
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     ok, _ = run_score(tmp_path / "in.csv", out, "--max-reject-rate", "0.2")
     assert ok.exit_code == 0 and out.exists()
+
+
+def test_a_scoring_time_pinned_before_the_leads_were_created_is_named_as_the_fault(
+        champion, tmp_path, nightly):
+    """The clock allows a day's skew; a pinned --scored-at allows none: a lead created after
+    it did not exist when it was scored. When most leads are, the error names the flag."""
+    frame = nightly.copy()
+    frame["created_at"] = "2026-07-01T05:59:00"
+    frame.loc[:1, "created_at"] = "2026-07-01T06:01:00"  # two minutes after PINNED
+    out = tmp_path / "out.csv"
+    result, manifest = run_score(write(frame, tmp_path / "in.csv"), out)
+    assert result.exit_code == 0 and manifest["rejected"] == 2
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv")
+    assert rejects["reason"].str.contains("is after --scored-at 2026-07-01T06:00:00Z").all()
+    frame["created_at"] = "2026-07-01T07:00:00"
+    result, _ = run_score(write(frame, tmp_path / "late.csv"), out := tmp_path / "late_out.csv")
+    assert result.exit_code == 4 and not out.exists()
+    assert "Most were created after --scored-at 2026-07-01T06:00:00Z" in result.output
+    clock = CliRunner().invoke(app, ["score", str(tmp_path / "late.csv"), "--output",
+                                     str(tmp_path / "clock.csv"), "--rules", str(RULES)])
+    assert clock.exit_code == 0, clock.output  # (today is later than those leads)
 
 
 SALESFORCE_FOOTER = ('""\n"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."\n'

@@ -23,7 +23,7 @@ from leadml.rules import bant, capacity
 from leadml.rules import capacity_plan as planning
 from leadml.rules.capacity_plan import gain_figure
 from leadml.scoring.chunks import check_columns, validate_rows
-from leadml.scoring.run import with_record_ids
+from leadml.scoring.run import scored_at_time, with_record_ids
 from leadml.scoring.seen_ids import SeenIds
 from leadml.training.fit import split_windows
 
@@ -76,7 +76,7 @@ def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | N
     check_columns(list(frame.columns), run_contract, rules, path=cfg.dataset.path,
                   delimiter=cfg.dataset.csv.delimiter)
     typed, _ = validate_rows(frame, run_contract, rules, seen=SeenIds(),
-                             scored_at=pd.Timestamp("2200-01-01", tz="UTC"))
+                             scored_at=scored_at_time("2200-01-01")[1])
     p = fitted.predict_proba(typed[contract.features])[:, 1]
     policy = planning.capacity_policy(rules.label_policy)
     ev = None

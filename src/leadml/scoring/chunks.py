@@ -66,6 +66,7 @@ from leadml.rules import bant, capacity
 from leadml.scoring.read_ahead import Behind, ahead
 from leadml.scoring.run import (
     Run,
+    ScoringTime,
     build_manifest,
     check_accounted,
     grade_cutoffs,
@@ -83,7 +84,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_RULES_NAME = "bant_default.yaml"
 
 REJECT_COLUMNS = ["record", "lead_id", "reason", "raw_record"]
-FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks and time zones of CRM exports differ
 #: A number is "far outside" training when it lies beyond the training range by more than
 #: this many times the range's width (or the largest magnitude seen, if wider): 1e300 is
 #: rejected, a budget twice the largest seen is scored.
@@ -158,7 +158,7 @@ REPEATED_HEADER = "repeated header line: not a lead (files joined with their hea
 
 
 def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
-                  scored_at: pd.Timestamp, seen: SeenIds) -> tuple[pd.DataFrame, np.ndarray]:
+                  scored_at: ScoringTime, seen: SeenIds) -> tuple[pd.DataFrame, np.ndarray]:
     """Typed leads and a reason per row ('' for rows that can be scored)."""
     markers = contract.missing_values
     reasons = [np.full(len(frame), "", dtype=object)]
@@ -218,14 +218,14 @@ def validate_rows(frame: pd.DataFrame, contract: Contract, rules: Rules, *,
         times = parse_times(raw.where(stated, None), fmt)
         unreadable = stated & times.isna().to_numpy()
         future = np.zeros(len(raw), bool) if fmt == "sequence" else \
-            (times > scored_at + FUTURE_TOLERANCE).fillna(False).to_numpy()
+            (times > scored_at.latest_created).fillna(False).to_numpy()
         if unreadable.any():
             what = "not a number (time_format sequence)" if fmt == "sequence" else \
                 f"not a time in the model's time_format {fmt!r}"
             what = what.replace("{", "{{").replace("}", "}}")
             reasons.append(_where(unreadable, raw, contract.time_column + " '{}' is " + what))
         if future.any():
-            reasons.append(_where(future, raw, contract.time_column + " '{}' is in the future"))
+            reasons.append(_where(future, raw, scored_at.too_late(contract.time_column)))
     joined = [r for r in reasons if (np.asarray(r) != "").any()]
     reason = join_texts(joined) if len(joined) > 1 else \
         (joined[0] if joined else reasons[0])
@@ -743,7 +743,9 @@ def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
     if status != "ok":
         raise too_many_rejects(tally.rejected, tally.rows_in, settings.max_reject_rate,
                                paths.rejects, tally.counts["reject_reason"],
-                               footer=len(tally.footer))
+                               footer=len(tally.footer),
+                               hint=scored_at_ts.hint(contract.time_column,
+                                                      tally.counts["reject_reason"]))
     return manifest
 
 

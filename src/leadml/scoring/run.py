@@ -123,11 +123,49 @@ def is_uri(path) -> bool:
     return "://" in text or text.startswith("dbfs:/")
 
 
-def scored_at_time(pinned: str | None) -> tuple[str, pd.Timestamp]:
-    """The run's ``scored_at`` text and its UTC timestamp (now, unless pinned)."""
+#: How far past the scoring time a lead's creation may read when the time is the clock's:
+#: the clocks and time zones of CRM exports differ.
+FUTURE_TOLERANCE = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ScoringTime:
+    """When a run scores (UTC), and whether ``--scored-at`` pinned it. A pinned time is a
+    statement about the export (a scheduler's data interval, a backfill): a lead created
+    after it did not exist when it was scored, so none may read later. The clock's own time
+    allows :data:`FUTURE_TOLERANCE`."""
+
+    text: str
+    stamp: pd.Timestamp
+    pinned: bool
+
+    @property
+    def latest_created(self) -> pd.Timestamp:
+        return self.stamp if self.pinned else self.stamp + FUTURE_TOLERANCE
+
+    def too_late(self, column: str) -> str:
+        """A reject reason's template (``{}``: the lead's value) for a time after it."""
+        if self.pinned:
+            return (f"{column} '{{}}' is after --scored-at {self.text}: the lead did not "
+                    "exist when it was scored")
+        return column + " '{}' is in the future"
+
+    def hint(self, column: str | None, reasons: Counter) -> str:
+        """What to fix when most rejects are leads created after a pinned time."""
+        if not self.pinned or column is None or not reasons or \
+                reasons.most_common(1)[0][0] != column:
+            return ""
+        return (f" Most were created after --scored-at {self.text}: the scoring time must "
+                "come after the leads it scores (a scheduler passes its data interval's end); "
+                "fix --scored-at or drop it to use the clock.")
+
+
+def scored_at_time(pinned: str | None) -> tuple[str, ScoringTime]:
+    """The run's ``scored_at`` text and its time (now, unless pinned)."""
     text = pinned or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     stamp = pd.Timestamp(text)
-    return text, stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return text, ScoringTime(text, stamp, pinned is not None)
 
 
 def with_record_ids(contract: Contract) -> Contract:
@@ -154,12 +192,12 @@ def reject_status(rows: int, rejected: int, max_rate: float, footer: int = 0) ->
 
 
 def too_many_rejects(rejected: int, rows: int, max_rate: float, rejects_path,
-                     reasons: Counter, footer: int = 0) -> TooManyRejects:
+                     reasons: Counter, footer: int = 0, hint: str = "") -> TooManyRejects:
     rejected, rows = rejected - footer, rows - footer
     return TooManyRejects(
         f"{rejected} of {rows} rows ({rejected / rows:.1%}) were rejected, above "
         f"--max-reject-rate {max_rate:.1%}; no output was written. See {rejects_path} for "
-        f"each row's reason (top: {dict(reasons.most_common(3))}).")
+        f"each row's reason (top: {dict(reasons.most_common(3))}).{hint}")
 
 
 def check_accounted(rows: int, scored: int, rejected: int) -> None:

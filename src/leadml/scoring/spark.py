@@ -256,7 +256,9 @@ def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
     if manifest["status"] != "ok":
         raise too_many_rejects(manifest["rejected"], total, settings.max_reject_rate,
                                      paths.rejects, counts["reject_reason"],
-                                     footer=len(manifest["input"]["footer"]))
+                                     footer=len(manifest["input"]["footer"]),
+                                     hint=scored_at_ts.hint(contract.time_column,
+                                                            counts["reject_reason"]))
     return manifest
 
 
