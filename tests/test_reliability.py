@@ -383,6 +383,8 @@ def test_hostile_configs_and_rules_are_exit_2_quickly(tmp_path, leads, case, com
 # --- 8. spreadsheet formulas; 9. absurd values ----------------------------------------------
 
 def test_csv_text_cannot_start_a_formula_and_ids_stay_exact(champion, tmp_path, leads):
+    from leadml.data.tables import spreadsheet_text
+
     hostile = leads.copy()
     hostile.loc[0, "lead_id"] = "=1+1"
     hostile.loc[1, "job_title"] = '=HYPERLINK("http://x","click")'
@@ -392,9 +394,10 @@ def test_csv_text_cannot_start_a_formula_and_ids_stay_exact(champion, tmp_path, 
     result, _ = score(tmp_path / "in.csv", tmp_path / "out.csv")
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
-    assert scored["lead_id"].iloc[0] == "=1+1"  # ids stay exact
+    assert scored["lead_id"].iloc[0] == "'=1+1"  # escaped, and read back exactly:
+    assert spreadsheet_text(scored["lead_id"]).iloc[0] == "=1+1"
     rejected = rejects_of(tmp_path / "out.csv")
-    assert rejected["lead_id"].tolist() == ["+44"]
+    assert rejected["lead_id"].tolist() == ["'+44"]
     for col in ("reason", "raw_record"):
         assert not rejected[col].str.match(r"^[=+\-@]").any()
     assert rejected["raw_record"].iloc[0].startswith("'+44,")

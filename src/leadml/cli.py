@@ -343,6 +343,10 @@ def score(
         "train); probability, score and grade stay empty."))] = False,
     id_column: Annotated[str, typer.Option(help=(
         "Lead id column, with --rules-only (a model knows its own)."))] = "lead_id",
+    writeback: Annotated[str | None, typer.Option(help=(
+        "Also write the CRM's import file beside OUT (OUT stem + .PRESET.csv): a preset, "
+        "salesforce or hubspot, or a write-back YAML naming the key and fields "
+        "(docs/writeback.md)."))] = None,
     verbose: Verbose = False,
 ) -> None:
     """Score a lead file: probability, score, grade, BANT, label and reasons per lead."""
@@ -359,7 +363,7 @@ def score(
             input=input_path, output=output, model=model, model_name=name,
             rules=rules, rules_only=rules_only, id_column=id_column, engine=engine,
             spark_master=spark_master, spark_conf=tuple(spark_conf or ()),
-            log_to_mlflow=log_to_mlflow)
+            log_to_mlflow=log_to_mlflow, writeback=writeback)
         settings = ScoreSettings(delimiter=delimiter, encoding=encoding, decimal=decimal,
                                  thousands=thousands,
                                  chunk_rows=chunk_rows, max_reject_rate=max_reject_rate,
@@ -376,6 +380,12 @@ def score(
         typer.echo("labels: " + ", ".join(f"{k} {v}" for k, v in manifest["labels"].items()))
         if manifest["grades"]:
             typer.echo("grades: " + ", ".join(f"{k} {v}" for k, v in manifest["grades"].items()))
+        if manifest.get("writeback"):
+            wb = manifest["writeback"]
+            typer.echo(f"write-back ({wb['preset']}): {wb['rows']} leads by {wb['key']}"
+                       + (f", {wb['unkeyed']} without a record id in '{wb['key_column']}' "
+                          f"left out (e.g. {wb['unkeyed_examples'][:2]})" if wb["unkeyed"]
+                          else "") + f"\n            {paths.writeback}")
         typer.echo(f"output:   {output}\nrejects:  {paths.rejects}\nmanifest: {paths.manifest}")
 
     _run(job)

@@ -12,6 +12,7 @@ from leadml.config.rules import (
     SalesQualified,
     TimelineRule,
     Value,
+    carrying,
     default_rules,
     load_rules,
 )
@@ -42,7 +43,7 @@ __all__ = [
     "CANDIDATES", "DECIMAL_MARKS", "MISSING_VALUES", "THOUSANDS_SEPARATORS", "AuditConfig",
     "AuthorityRule", "BudgetRule", "Columns", "CsvOptions", "DatasetConfig", "DriftConfig",
     "EvaluationConfig", "Grades", "LabelPolicy", "ModelConfig", "NeedRule", "OutcomesTable",
-    "PromotionConfig", "RegistryConfig", "Rules", "SalesQualified", "SplitConfig",
+    "PromotionConfig", "carrying", "RegistryConfig", "Rules", "SalesQualified", "SplitConfig",
     "TargetColumn", "TimelineRule", "TrainConfig", "TuneConfig", "Value", "config_line",
     "default_rules", "load_config", "load_rules",
 ]

@@ -133,6 +133,31 @@ class Grades(Frozen):
         return self
 
 
+#: The scored file's own columns, which a carried lead column may not shadow.
+SCORED_COLUMNS = ("lead_id", "conversion_probability", "expected_value", "score", "grade",
+                  "bant_budget", "bant_authority", "bant_need", "bant_timeline", "label",
+                  "reasons", "model_name", "model_version", "rules_version", "scored_at")
+
+
+class Output(Frozen):
+    """What the scored file carries beside leadml's columns: ``carry``, the lead file's own
+    columns (name, company, owner, email, the CRM's record id) copied after ``lead_id``, as
+    read, so sales see who a lead is. They are never read by the model or the rules."""
+
+    carry: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _own_names(self) -> Output:
+        taken = [c for c in self.carry if c in SCORED_COLUMNS]
+        if taken:
+            raise ValueError(f"output.carry names {taken}, which the scored file writes "
+                             "itself: carry the lead file's other columns")
+        twice = sorted({c for c in self.carry if self.carry.count(c) > 1})
+        if twice:
+            raise ValueError(f"output.carry names {twice} twice")
+        return self
+
+
 class Rules(Frozen):
     """BANT criteria, each optional (a criterion the export cannot support is left out and
     is ``unknown`` for every lead), the label policy and the grades."""
@@ -144,6 +169,7 @@ class Rules(Frozen):
     label_policy: LabelPolicy
     value: Value | None = None
     grades: Grades = Grades()
+    output: Output = Output()
     source: Path | None = Field(None, exclude=True)
     sha256: str | None = Field(None, exclude=True)
 
@@ -193,6 +219,12 @@ class Rules(Frozen):
         value = [self.value.column] if self.value and self.value.column else []
         return list(dict.fromkeys([*(getattr(self, c).column for c in self.configured),
                                    *value]))
+
+
+def carrying(rules: Rules, columns: list[str]) -> Rules:
+    """``rules`` carrying ``columns`` too (after its own ``output.carry``)."""
+    carry = list(dict.fromkeys([*rules.output.carry, *columns]))
+    return rules.model_copy(update={"output": Output(carry=carry)})
 
 
 def load_rules(path: str | os.PathLike) -> Rules:

@@ -875,16 +875,20 @@ def is_parquet(path: str | os.PathLike) -> bool:
     return path.suffix.lower() in {".parquet", ".pq"}
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Starts a spreadsheet reads as a formula, and the apostrophe that escapes them (itself
+#: escaped, so that :func:`spreadsheet_text` reads every value back exactly).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 def spreadsheet_safe(values: pd.Series) -> pd.Series:
     """Text that cannot start a formula when the CSV is opened in a spreadsheet: a value
     starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe, as
-    OWASP recommends against CSV injection. Missing values stay missing.
+    OWASP recommends against CSV injection (a spreadsheet shows the value without it).
+    A value starting with an apostrophe gets one too, so the escape can be undone exactly
+    (:func:`spreadsheet_text`). Missing values stay missing.
 
-    >>> spreadsheet_safe(pd.Series(["=1+1", "Job title raised it", "-2"])).tolist()
-    ["'=1+1", 'Job title raised it', "'-2"]
+    >>> spreadsheet_safe(pd.Series(["=1+1", "Job title raised it", "-2", "'t"])).tolist()
+    ["'=1+1", 'Job title raised it', "'-2", "''t"]
     """
     if isinstance(values.dtype, pd.CategoricalDtype):  # escape each category once
         categories = pd.Series(values.cat.categories, dtype=object)
@@ -906,6 +910,22 @@ def spreadsheet_safe(values: pd.Series) -> pd.Series:
     text = values.astype(object)
     out = text.copy()
     out[risky] = "'" + text[risky]
+    return out
+
+
+def spreadsheet_text(values: pd.Series) -> pd.Series:
+    """The values :func:`spreadsheet_safe` escaped, as they were: one leading apostrophe
+    removed (how monitoring reads the lead ids of a scored CSV back).
+
+    >>> spreadsheet_text(pd.Series(["'+L123", "L7", "''t"])).tolist()
+    ['+L123', 'L7', "'t"]
+    """
+    text = values.astype(object)
+    quoted = np.array([isinstance(v, str) and v.startswith("'") for v in text], dtype=bool)
+    if not quoted.any():
+        return values
+    out = text.copy()
+    out[quoted] = text[quoted].str.slice(1)
     return out
 
 

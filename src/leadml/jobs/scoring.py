@@ -9,11 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from leadml.config import (
+    carrying,
     default_rules,
     load_rules,
 )
 from leadml.data.schema import REPORTED_COLUMNS, require_columns
-from leadml.data.tables import input_files, read_table, write_text
+from leadml.data.tables import (
+    input_files,
+    is_parquet,
+    read_table,
+    spreadsheet_text,
+    write_text,
+)
 from leadml.errors import ConfigError, LeadDataError
 from leadml.explain.effects import Explainer
 from leadml.explain.report import render
@@ -42,10 +49,14 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
     # is checked on its store once the Spark session is up).
     if not is_uri(request.input):
         input_files(request.input)
+    writeback = request.writeback_spec
     paths = run_paths(request.input, request.output, settings.rejects,
                       output_is_folder=request.spark,
-                      rejects_suffix=".rejects.parquet" if request.spark else ".rejects.csv")
+                      rejects_suffix=".rejects.parquet" if request.spark else ".rejects.csv",
+                      writeback=writeback.preset if writeback else None)
     rules = load_rules(request.rules) if request.rules else default_rules()
+    if writeback is not None:  # the lead columns it writes are carried in the scored file too
+        rules = carrying(rules, writeback.lead_columns)
     if request.rules_only:
         model, contract = None, rules_only_contract(request.id_column, rules)
         using = "the BANT rules alone"
@@ -66,7 +77,8 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
                                conf=dict(c.split("=", 1) for c in request.spark_conf))
     else:
         manifest = score_file(request.input, request.output, model=model, contract=contract,
-                              rules=rules, settings=settings, on_progress=on_progress)
+                              rules=rules, settings=settings, on_progress=on_progress,
+                              writeback=writeback)
     for warning in manifest["warnings"]:
         logger.warning(warning)
     if request.log_to_mlflow:
@@ -95,6 +107,8 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
         for col in ("conversion_probability", "expected_value"):
             if col in frame:
                 frame[col] = frame[col].astype(float)
+        if not is_parquet(scored):
+            frame["lead_id"] = spreadsheet_text(frame["lead_id"])
     sq = ruleset.label_policy.sales_qualified
     capacities = [sq.capacity_share] if sq.capacity_share else \
         [min(sq.capacity / len(frame), 1.0)] if sq.capacity and frame is not None and len(frame) \

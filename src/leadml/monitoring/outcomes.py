@@ -18,7 +18,7 @@ import pandas as pd
 
 from leadml.config import MISSING_VALUES
 from leadml.data.schema import MONITORED_COLUMNS
-from leadml.data.tables import file_sha256, read_table
+from leadml.data.tables import file_sha256, is_parquet, read_table, spreadsheet_text
 from leadml.data.values import id_text, is_missing, parse_times
 from leadml.errors import ConfigError, LeadDataError
 
@@ -70,6 +70,7 @@ def read_scored(paths) -> Scored:
             continue
         table = read_table(output)
         frame = table[[*MONITORED_COLUMNS, *(c for c in BANT_COLUMNS if c in table)]]
+        ids = frame["lead_id"] if is_parquet(output) else spreadsheet_text(frame["lead_id"])
         frame["conversion_probability"] = pd.to_numeric(frame["conversion_probability"],
                                                         errors="coerce")
         scored_at = pd.Timestamp(data["scored_at"])
@@ -80,7 +81,7 @@ def read_scored(paths) -> Scored:
             run = f"{run} in {output.parent}"
         model = f"{data['model']['name']} v{data['model']['version']}"
         leads.append(frame.assign(run=run, scored_at=scored_at, model=model,
-                                  lead_id=id_text(frame["lead_id"])))
+                                  lead_id=id_text(ids)))
         runs.append({"run": run, "scored_at": scored_at, "model": model,
                      "model_name": data["model"]["name"],
                      "model_version": str(data["model"]["version"]),

@@ -7,7 +7,7 @@ everything around that is here, once.
 The commit protocol (``docs/reliability.md``), for ``OUT`` and its side files:
 
 1. **Arguments**: the input exists; ``OUT`` is not a folder (local engine); ``OUT``, the
-   rejects and the manifest are three different files, none of them the input (links
+   rejects, the write-back file and the manifest are different files, none of them the input (links
    followed). A failure here changes nothing.
 2. **Lock**: ``.OUT.lock`` beside ``OUT`` is held for the whole run, so two runs writing one
    ``OUT`` take turns; temporaries left beside ``OUT`` by killed runs are removed.
@@ -15,8 +15,8 @@ The commit protocol (``docs/reliability.md``), for ``OUT`` and its side files:
 4. **Begin**: the manifest is written with status ``running``; yesterday's ``OUT`` and
    rejects are removed, so a failed run can never leave them under tonight's manifest.
 5. **Stream**: rows go to temporaries ``.NAME.<random>.tmp`` beside their targets.
-6. **Commit**: rejects, then ``OUT``, are renamed into place (each fsynced first); the
-   manifest, with status ``ok``, is written last.
+6. **Commit**: rejects, then the write-back file (when asked for), then ``OUT``, are renamed
+   into place (each fsynced first); the manifest, with status ``ok``, is written last.
 
 A failure after step 4 (bad data mid-file, too many rejects, a full disk, SIGTERM) removes
 the temporaries and writes the manifest with status ``failed: ...`` and no ``OUT`` (the
@@ -59,6 +59,12 @@ class RunPaths:
     output: Path | str
     rejects: Path | str
     manifest: Path | str
+    writeback: Path | None = None  # the CRM's import file (leadml.scoring.writeback)
+
+    @property
+    def side_files(self) -> tuple:
+        """The files a run replaces besides ``OUT`` (the manifest aside)."""
+        return (self.rejects, *([self.writeback] if self.writeback else []))
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -66,7 +72,7 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def run_paths(input_path, output, rejects=None, *, rejects_suffix: str = ".rejects.csv",
-              output_is_folder: bool = False) -> RunPaths:
+              output_is_folder: bool = False, writeback: str | None = None) -> RunPaths:
     """Side files beside ``output``, checked so that no file of the run overwrites another.
 
     Raises :class:`~leadml.config.ConfigError` (exit 2) before anything is touched.
@@ -77,12 +83,14 @@ def run_paths(input_path, output, rejects=None, *, rejects_suffix: str = ".rejec
     stem = output.with_suffix("")
     paths = RunPaths(input=input_path, output=output,
                      rejects=Path(rejects) if rejects else Path(f"{stem}{rejects_suffix}"),
-                     manifest=Path(f"{stem}.manifest.json"))
+                     manifest=Path(f"{stem}.manifest.json"),
+                     writeback=Path(f"{stem}.{writeback}.csv") if writeback else None)
     if output.is_dir() and not output_is_folder:
         raise ConfigError(f"--output '{output}' is a folder: name the file to write, e.g. "
                           f"{output / 'scored.csv'}")
     roles = {"--output": paths.output, "the rejects file (--rejects)": paths.rejects,
-             "the manifest": paths.manifest}
+             "the manifest": paths.manifest,
+             **({"the write-back file": paths.writeback} if writeback else {})}
     local_input = Path(input_path) if not is_uri(input_path) else None
     for role, path in roles.items():
         if local_input is not None and _same(path, local_input):
@@ -416,7 +424,7 @@ class Run:
     # -- the lock and leftovers ----------------------------------------------------------
     def __enter__(self) -> Run:
         self._lock = self.store.lock(self.paths.output)
-        for target in (self.paths.output, self.paths.rejects, self.paths.manifest):
+        for target in (self.paths.output, *self.paths.side_files, self.paths.manifest):
             for stale in self.store.leftovers(target):
                 logger.info("removing %s, left by a run that was killed", stale)
                 self.store.remove(stale)
@@ -448,7 +456,7 @@ class Run:
         self._write_manifest(self._stub)
         self.begun = True
         checkpoint("begun")
-        for old in (self.paths.output, self.paths.rejects):
+        for old in (self.paths.output, *self.paths.side_files):
             self.store.remove(old)
 
     def temp(self, target):
@@ -465,11 +473,12 @@ class Run:
         if rejects is not None:
             self.store.publish(rejects, self.paths.rejects)
         checkpoint("rejects_committed")
-        produced = self._temps.pop(self.paths.output, None)
-        if output and produced is not None:
-            self.store.publish(produced, self.paths.output)
-        elif produced is not None:  # (too many rejects: the scored rows are not published)
-            self.store.remove(produced)
+        for target in (self.paths.writeback, self.paths.output):
+            produced = self._temps.pop(target, None) if target else None
+            if output and produced is not None:
+                self.store.publish(produced, target)
+            elif produced is not None:  # (too many rejects: the scored rows are not published)
+                self.store.remove(produced)
         checkpoint("output_committed")
         self.committed = True
         self._write_manifest(manifest)

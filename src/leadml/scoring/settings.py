@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from leadml.config import DECIMAL_MARKS, THOUSANDS_SEPARATORS
+from leadml.config.writeback import load_writeback
 from leadml.errors import ConfigError
 from leadml.scoring.run import is_uri
 
@@ -78,6 +79,12 @@ class ScoreRequest:
     spark_master: str | None = None
     spark_conf: tuple[str, ...] = ()
     log_to_mlflow: bool = False
+    writeback: str | Path | None = None  # a preset name or a write-back YAML
+
+    @property
+    def writeback_spec(self):
+        """The write-back file asked for, loaded (None when not)."""
+        return load_writeback(self.writeback) if self.writeback else None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -87,6 +94,9 @@ class ScoreRequest:
             raise ConfigError(f"--spark-conf takes KEY=VALUE, got {bad}")
         if self.rules_only and self.model is not None:
             raise ConfigError("--rules-only scores without a model: drop --model")
+        if self.writeback and self.engine == "spark":
+            raise ConfigError("--writeback is not written by the Spark engine yet: score "
+                              "with --engine local to get the CRM's import file")
 
     @property
     def spark(self) -> bool:

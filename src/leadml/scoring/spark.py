@@ -179,10 +179,12 @@ def _worker_model(blob, explain: bool, reference):
     return _WORKER_CACHE[key]
 
 
-def _out_schema():
+def _out_schema(carry: tuple[str, ...] | list[str] = ()):
+    """The scored batches' schema; ``carry``: the lead columns the rules carry (text)."""
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
     text = [c for c in OUTPUT_COLUMNS if c not in ("conversion_probability", "score")]
+    text = [*text, *carry]
     fields = [StructField(RECORD_ID, LongType()), StructField(STATUS, StringType()),
               StructField("conversion_probability", DoubleType()),
               StructField("expected_value", DoubleType()),
@@ -401,7 +403,8 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
                               cutoffs=cutoffs, scored_at=scored_at, scored_at_ts=scored_at_ts,
                               delimiter=delimiter, categories=categories)
 
-    return numbered.mapInPandas(score, _out_schema()).persist(), total, explain
+    return numbered.mapInPandas(score, _out_schema(rules.output.carry)).persist(), total, \
+        explain
 
 
 def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, model,
@@ -440,7 +443,8 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
         if counted:
             parts.append(pd.DataFrame({STATUS: kind, "lead_id": list(counted),
                                        "count": list(counted.values())}))
-    out = pd.concat(parts, ignore_index=True).reindex(columns=_out_schema().fieldNames())
+    out = pd.concat(parts, ignore_index=True).reindex(
+        columns=_out_schema(rules.output.carry).fieldNames())
     for col in ("score", "count", RECORD_ID):
         out[col] = pd.array(out[col], dtype="Int64")
     for col in ("conversion_probability", "expected_value"):

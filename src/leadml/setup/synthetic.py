@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from leadml.data.crm_ids import salesforce_suffix
+
 HISTORY_END = pd.Timestamp("2026-06-30")
 HISTORY_DAYS = 548  # about 18 months
 
@@ -271,15 +273,48 @@ def make_leads(
     return frame[COLUMNS]
 
 
+#: The CRM's own columns of a nightly export: who the lead is and its record ids, for the
+#: scored file to carry and the write-back file to key by (never model fields).
+IDENTITY_COLUMNS = ["company", "email", "owner", "sf_lead_id", "hubspot_record_id"]
+_BASE62 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+_NAMES = ["ana", "ben", "chen", "dana", "eli", "fatima", "goran", "hana", "ivan", "jo"]
+_FAMILY = ["ruiz", "okafor", "lee", "novak", "smith", "haddad", "sato", "berg", "costa"]
+_WORDS = ["North", "Blue", "Apex", "Cedar", "Nova", "Iron", "Bright", "Delta", "Summit"]
+_KINDS = ["Systems", "Labs", "Logistics", "Health", "Foods", "Energy", "Retail", "Works"]
+_SUFFIXES = ["Inc", "GmbH", "Ltd", "SA", "LLC"]
+OWNERS = ["Maria Lopez", "Tom Becker", "Aisha Khan", "Li Wei", "Sven Olsen"]
+
+
+def with_identity(leads: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """``leads`` with the CRM columns of :data:`IDENTITY_COLUMNS`, from a stream of their
+    own (the other columns are the same with or without them): a company, an email at its
+    domain, the owning rep, an 18-character Salesforce Lead id and a HubSpot Record ID."""
+    rng = np.random.default_rng(seed + 77)
+    n = len(leads)
+    word, kind = rng.choice(_WORDS, n), rng.choice(_KINDS, n)
+    company = [f"{w} {k} {x}" for w, k, x in zip(word, kind, rng.choice(_SUFFIXES, n),
+                                                  strict=True)]
+    people = zip(rng.choice(_NAMES, n), rng.choice(_FAMILY, n), word, kind, strict=True)
+    email = [f"{a}.{b}@{w.lower()}{k.lower()}.example" for a, b, w, k in people]
+    body = ["".join(row) for row in rng.choice(_BASE62, size=(n, 9))]
+    sf = [f"00Q5f{b}0" for b in body]  # the Lead key prefix 00Q, then 12 characters
+    return leads.assign(
+        company=company, email=email, owner=rng.choice(OWNERS, n),
+        sf_lead_id=[i + salesforce_suffix(i) for i in sf],
+        hubspot_record_id=(51_000_000_000 + rng.choice(10**9, size=n, replace=False)).astype(str))
+
+
 def make_sample(rows: int, *, seed: int, nightly_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """History of ``rows`` leads and a nightly file of leads created the day after it ends.
 
     The nightly leads share the history's columns but carry no outcome; they are drawn
-    from the same model at the end of the drift (``t = 1``).
+    from the same model at the end of the drift (``t = 1``). Their export also holds the
+    CRM's own columns (:func:`with_identity`), which the history (a training export) does
+    not need.
     """
     history = make_leads(rows, seed=seed)
     # A different stream from the same seed, created in the 24 h after the history.
     nightly = make_leads(nightly_rows, seed=seed + 1_000_003, start=HISTORY_END, days=1.0,
                          drift_at=1.0)
-    nightly = nightly.drop(columns=OUTCOME_COLUMNS)
+    nightly = with_identity(nightly.drop(columns=OUTCOME_COLUMNS), seed)
     return history, nightly
