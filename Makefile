@@ -21,12 +21,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $@ $(VENV)/.installed-run
 
-## run: generate the sample, train, register, promote, score tonight's leads
+## run: generate the sample, train, register, promote, score tonight's leads (with the
+## Salesforce write-back file), write the report
 run: $(VENV)/.installed-run
 	$(BIN)/leadml sample --out data/sample --rows 20000 --seed 42
 	$(BIN)/leadml train --config pipelines/configs/sample.yaml
 	$(BIN)/leadml score data/sample/nightly.csv --output $(OUT)/nightly_scored.csv \
-		--rules pipelines/configs/bant.yaml
+		--rules pipelines/configs/bant.yaml \
+		--writeback pipelines/configs/writeback_salesforce.yaml
 	$(BIN)/leadml report --output $(OUT)/report.html --scored $(OUT)/nightly_scored.csv
 
 # Tools that some tests drive: Java for the Spark engine, Chromium for the report's

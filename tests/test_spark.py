@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.config import load_rules
+from leadml.config import carrying, load_rules
 from leadml.errors import TooManyRejects
 from leadml.registry import load_scoring_model
 from leadml.scoring.chunks import score_file
@@ -60,6 +60,7 @@ def _run_both(spark, champion, path, tmp_path, remote_path=None, **settings):
 
     model, contract = load_scoring_model("models:/leadml@champion")
     rules = load_rules(REPO / "pipelines" / "configs" / "bant.yaml")
+    rules = carrying(rules, ["company", "owner", "sf_lead_id"])  # the lead's own columns
     cfg = ScoreSettings(scored_at=PINNED, **settings)
     local = score_file(path, tmp_path / "local.parquet", model=model, contract=contract,
                        rules=rules, settings=cfg)
@@ -74,6 +75,7 @@ def test_spark_output_equals_local_output_row_for_row(spark, champion, leads_wit
     a = pd.read_parquet(tmp_path / "local.parquet")
     b = pd.read_parquet(tmp_path / "spark.parquet")  # a folder of parts, in input order
     assert list(a.columns) == list(b.columns)
+    assert list(a.columns[1:4]) == ["company", "owner", "sf_lead_id"]
     assert a["lead_id"].tolist() == b["lead_id"].tolist()
     np.testing.assert_allclose(a["conversion_probability"], b["conversion_probability"],
                                atol=1e-9, rtol=0)
