@@ -209,6 +209,34 @@ def test_leads_not_yet_matured_are_estimated_never_counted(runs, tmp_path):
     assert "estimate" in (tmp_path / "mon" / "monitor.html").read_text()
 
 
+def test_the_first_night_page_says_outcomes_are_not_known_yet_and_draws_no_empty_chart(
+        runs, tmp_path):
+    """Monitoring the night after the first scoring: nothing has matured, so no chart, no
+    'nan', the terms explained beside the table and a sentence in their place."""
+    folder, outcomes = runs
+    first = tmp_path / "first"
+    first.mkdir()
+    for name in ("m0.csv", "m0.manifest.json", "m0.rejects.csv"):
+        (first / name).write_bytes((folder / name).read_bytes())
+    result = _monitor(first, outcomes, tmp_path / "mon", "--as-of", "2026-07-02")
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output and "not enough outcomes yet" in result.output
+    page = (tmp_path / "mon" / "monitor.html").read_text()
+    assert "<img" not in page and "nan" not in page.replace("nance", "")
+    assert "Not enough outcomes yet" in page and "What the columns mean" in page
+    for term in ("outcome known", "calibration error", "ranking (ROC AUC)",
+                 "sales-qualified vs nurture"):
+        assert page.count(term) >= 2, term  # a column, and its sentence
+
+
+def test_chart_labels_are_whole_dates_and_files():
+    from leadml.monitoring.page import tick
+
+    assert tick("week of 2026-04-06") == "week of 2026-04-06"
+    assert tick("2026-07-01T02:15:00Z nightly.csv") == "2026-07-01 nightly.csv"
+    assert tick("2026-07-01T02:15:00Z scored.csv in /data/eu") == "2026-07-01 scored.csv"
+
+
 @pytest.mark.slow
 def test_a_failed_or_changed_run_is_skipped_with_its_reason(runs, tmp_path):
     folder, _ = runs

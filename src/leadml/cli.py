@@ -644,9 +644,10 @@ def monitor(
                                      "max_unseen": max_unseen, "alpha": alpha})
         for row in result.periods.itertuples():
             realised = f"{row.realised_rate:.1%} realised [{row.realised_low:.1%}, " \
-                f"{row.realised_high:.1%}]" if row.matured else "no lead matured yet"
+                f"{row.realised_high:.1%}] | {row.predicted_rate:.1%} predicted" \
+                if row.matured else "not enough outcomes yet (no lead matured)"
             typer.echo(f"{row.period} | {row.model} | {row.scored:,} scored, {row.matured:,} "
-                       f"matured | {realised} | {row.predicted_rate:.1%} predicted | "
+                       f"matured | {realised} | "
                        f"estimated {row.estimated_conversions_unmatured:,.1f} conversions among "
                        f"{row.unmatured:,} not matured"
                        + (f" | {row.converted_before_scoring:,} had converted before they "

@@ -24,9 +24,11 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
 """
 
 
-def figure_png(fig) -> str:
+def figure_png(fig, alt: str) -> str:
+    """A figure as an embedded image; ``alt`` says what it shows, for a reader who cannot
+    see it."""
     fig.tight_layout()
-    return png_img(figure_bytes(fig))
+    return png_img(figure_bytes(fig), alt)
 
 
 def figure_bytes(fig) -> bytes:
@@ -39,7 +41,7 @@ def figure_bytes(fig) -> bytes:
     return buf.getvalue()
 
 
-def png_img(png: bytes, alt: str = "chart") -> str:
+def png_img(png: bytes, alt: str) -> str:
     """A PNG image (drawn once, also logged as a file) embedded in a page."""
     encoded = base64.b64encode(png).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'

@@ -23,6 +23,18 @@ from leadml.rules import bant
 from leadml.rules.capacity_plan import gain_figure
 from leadml.training.metrics import calibration_table
 
+#: What each chart shows, for a reader who cannot see it (the images' alt text).
+RELIABILITY_ALT = (
+    "Reliability chart: for leads grouped by predicted probability, the share that "
+    "converted against the probability predicted; points on the dashed diagonal mean "
+    "the probabilities can be taken at their word")
+IMPORTANCE_ALT = (
+    "Bar chart of the fields that move the probability most: how much worse the model "
+    "ranks leads when each field is shuffled")
+GAIN_ALT = (
+    "Gain chart: the share of all conversions found when sales work the top share of "
+    "leads by probability, against working leads at random")
+
 
 def model_card(result, cfg, facts: dict[str, Any]) -> str:
     """The model card (Markdown): data, windows, features, test metrics, use and limits;
@@ -135,11 +147,11 @@ def _reliability(y: np.ndarray, p: np.ndarray) -> str:
     ax.set(xlabel="predicted probability", ylabel="share that converted", xlim=(0, 1),
            ylim=(0, 1), title="Do the probabilities mean what they say?")
     ax.legend(loc="upper left")
-    return figure_png(fig)
+    return figure_png(fig, RELIABILITY_ALT)
 
 
 def _importance_chart(rows: list[dict]) -> str:
-    return figure_png(importance_figure(pd.DataFrame(rows)))
+    return figure_png(importance_figure(pd.DataFrame(rows)), IMPORTANCE_ALT)
 
 
 def _plain_metrics(m: dict, ci: dict) -> str:
@@ -198,7 +210,7 @@ def _insights(rows: list[dict], fields: list[str]) -> str:
 
 
 def _gain(y: np.ndarray, p: np.ndarray, capacities: list[float]) -> str:
-    return figure_png(gain_figure(y, p, capacities))
+    return figure_png(gain_figure(y, p, capacities), GAIN_ALT)
 
 
 IMPORTANCE_WORDS = (
@@ -223,7 +235,8 @@ def _importances(rows: list[dict], png: bytes | None = None) -> str:
                           "range": [f"{lo:.3f} to {hi:.3f}" for lo, hi in
                                     zip(t["low"], t["high"], strict=True)]}) \
         if {"low", "high"} <= set(t) else t[["rank", "field", "importance"]]
-    chart = png_img(png) if png is not None else _importance_chart(t.to_dict("records"))
+    chart = png_img(png, IMPORTANCE_ALT) if png is not None else \
+        _importance_chart(t.to_dict("records"))
     return (f"<p>{html.escape(IMPORTANCE_WORDS)}</p>" + chart
             + html_table(table, {"drop in ROC AUC": "{:.3f}", "importance": "{:.3f}"}))
 
@@ -291,7 +304,7 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         "<h2>Can the probabilities be trusted?</h2>",
         "<p>Each dot groups leads with similar predictions: if it sits on the dashed line, "
         "those leads converted as often as predicted.</p>",
-        png_img(charts["reliability"]) if "reliability" in charts
+        png_img(charts["reliability"], RELIABILITY_ALT) if "reliability" in charts
         else _reliability(y_test, p_test),
         "<h2>Conversion per grade (test window)</h2>", _grades(y_test, p_test, cutoffs),
         *([_labels(meanings)] if meanings else []),

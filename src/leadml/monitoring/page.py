@@ -12,7 +12,27 @@ from leadml.explain.html import CSS, figure_png, html_table, pyplot
 from leadml.monitoring.monitor import Monitoring
 
 
+def tick(period) -> str:
+    """A period's label on a chart, whole: ``week of 2026-04-06``, or a run's date and
+    file (``2026-07-01 nightly.csv``)."""
+    text = str(period)
+    if text.startswith("week of") or " " not in text:
+        return text
+    when, rest = text.split(" ", 1)
+    rest = rest.split(" in ", 1)[0]  # (the folder, when runs share a name: in the table)
+    return f"{when[:10]} {rest if len(rest) <= 24 else rest[:23] + chr(8230)}"
+
+
+def _ticks(ax, x: np.ndarray, periods: pd.Series) -> None:
+    """Whole period labels under a chart, at most 12 of them (every k-th)."""
+    step = max(1, -(-len(x) // 12))
+    ax.set_xticks(x[::step], [tick(p) for p in periods.iloc[::step]], rotation=45, ha="right",
+                  fontsize=7)
+
+
 def _over_time(mon: Monitoring) -> str:
+    from matplotlib.ticker import PercentFormatter
+
     plt = pyplot()
     t = mon.periods
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -25,8 +45,10 @@ def _over_time(mon: Monitoring) -> str:
     for i in np.flatnonzero(t["calibration_alert"].to_numpy()):
         ax.annotate("alert", (x[i], t["realised_rate"].iloc[i]), textcoords="offset points",
                     xytext=(0, 8), ha="center", color="#d1495b", fontsize=8)
-    ax.set(title="Realised against predicted conversion", xlabel=mon.by, ylabel="rate")
-    ax.set_xticks(x, [str(p)[:16] for p in t["period"]], rotation=45, ha="right", fontsize=7)
+    ax.set(title="Realised against predicted conversion", xlabel=mon.by,
+           ylabel="conversion rate")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    _ticks(ax, x, t["period"])
     ax.legend(fontsize=8)
     ax = axes[1]
     colours = {"A": "#2a9d5c", "B": "#3b7dd8", "C": "#e0a100", "D": "#888888"}
@@ -38,10 +60,33 @@ def _over_time(mon: Monitoring) -> str:
             predicted.append(rows[grade]["predicted_rate"] if grade in rows else np.nan)
         ax.plot(x, realised, "o-", c=colour, label=f"grade {grade} realised")
         ax.plot(x, predicted, ":", c=colour)
-    ax.set(title="Per grade (dotted: predicted)", xlabel=mon.by, ylabel="rate")
-    ax.set_xticks(x, [str(p)[:16] for p in t["period"]], rotation=45, ha="right", fontsize=7)
+    ax.set(title="Per grade (dotted: predicted)", xlabel=mon.by, ylabel="conversion rate")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    _ticks(ax, x, t["period"])
     ax.legend(fontsize=7, ncol=2)
-    return figure_png(fig)
+    return figure_png(fig, alt="Two charts over time: on the left the share of leads that "
+                      "converted against the share the model predicted, with the 95% band of "
+                      "the realised share; on the right the same per grade A to D")
+
+
+#: Every term of the page a sales manager may not know, in one sentence each.
+GLOSSARY = [
+    ("outcome known (matured)", "a lead whose outcome can be known: scored long enough ago "
+     "that it would have converted by now if it was going to."),
+    ("realised", "the share of leads with a known outcome that converted."),
+    ("predicted", "the share the model expected to convert, the average of their "
+                  "probabilities; realised and predicted should agree."),
+    ("95% interval", "the range the realised share would fall in 95 times in 100 by chance "
+                     "alone, given how few leads it counts."),
+    ("calibration error", "the average gap, in probability bands, between the predicted and "
+                          "realised share: 0.02 means predictions off by about 2 points."),
+    ("ranking (ROC AUC)", "how often a lead that converted had a higher probability than one "
+                          "that did not: 0.5 is a coin toss, 1.0 is perfect."),
+    ("sales-qualified vs nurture", "how many times more often sales-qualified leads "
+                                   "converted than nurture leads."),
+    ("drift (PSI)", "how much the probabilities or a field's values moved away from those "
+                    "of the leads the model was tested on; above 0.10 is worth a look."),
+]
 
 
 def render(mon: Monitoring, *, title: str, note: str = "") -> str:
@@ -56,26 +101,36 @@ def render(mon: Monitoring, *, title: str, note: str = "") -> str:
                   zip(t["realised_low"], t["realised_high"], t["matured"], strict=True)],
         **{c: t[c] for c in ("predicted_rate", "ece", "roc_auc", "qualification_rate",
                              "sql_over_nurture", "estimated_conversions_unmatured")}).rename(
-        columns={"realised_rate": "realised", "interval": "95% interval",
-                 "predicted_rate": "predicted", "ece": "calibration error",
-                 "roc_auc": "ROC AUC", "qualification_rate": "qualified",
-                 "sql_over_nurture": "SQL vs nurture",
-                 "estimated_conversions_unmatured": "estimate, not matured"})
+        columns={"matured": "outcome known", "realised_rate": "realised",
+                 "interval": "95% interval", "predicted_rate": "predicted",
+                 "ece": "calibration error", "roc_auc": "ranking (ROC AUC)",
+                 "qualification_rate": "sales-qualified",
+                 "sql_over_nurture": "sales-qualified vs nurture",
+                 "estimated_conversions_unmatured": "expected conversions, not known yet"})
+    shown["period"] = t["period"].map(tick)
+    known = int(t["matured"].sum())
     body = [
         f"<h1>{esc(title)}</h1>",
         f'<p class="sub">{esc(note)}</p>',
         "<h2>Alerts</h2>",
         f'<ul class="warn">{alerts}</ul>' if alerts else "<p>No threshold was crossed.</p>",
         "<h2>Did the leads convert as predicted?</h2>",
-        "<p>Only matured leads count as realised (their outcome can be known). The band is "
+        "<p>Only leads whose outcome is known count as realised. The band is "
         "the 95% interval of the realised rate; a predicted line outside it, by more than "
         "the alert gap, is an alert. The last column is an <b>estimate</b>, not a result: "
         "the conversions the model expects among leads whose outcome is not known yet.</p>",
-        _over_time(mon),
-        html_table(shown, {"scored": "{:,}", "matured": "{:,}", "realised": pct,
-                       "predicted": pct, "calibration error": "{:.3f}", "ROC AUC": "{:.3f}",
-                       "qualified": pct, "SQL vs nurture": "{:.1f}x",
-                       "estimate, not matured": "{:,.1f}"}),
+        _over_time(mon) if known else
+        f"<p><b>Not enough outcomes yet</b>: none of the {int(t['scored'].sum()):,} scored "
+        "leads is old enough for its outcome to be known, so there is nothing to compare "
+        "the predictions with. The charts appear once leads mature; until then the last "
+        "column says how many conversions the model expects.</p>",
+        html_table(shown, {
+            "scored": "{:,}", "outcome known": "{:,}", "realised": pct, "predicted": pct,
+            "calibration error": "{:.3f}", "ranking (ROC AUC)": "{:.3f}",
+            "sales-qualified": pct, "sales-qualified vs nurture": "{:.1f}x",
+            "expected conversions, not known yet": "{:,.1f}"}),
+        "<h3>What the columns mean</h3><dl>" + "".join(
+            f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>" for term, text in GLOSSARY) + "</dl>",
         "<h2>Per grade, label and score band</h2>",
     ]
     for key, parts in mon.breakdowns.items():
