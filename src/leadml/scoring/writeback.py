@@ -176,7 +176,11 @@ class Tee:
         self.writeback.write(frame)
 
     def finish(self, empty: pd.DataFrame):
-        self.writeback.finish()
+        try:
+            self.writeback.finish()
+        except BaseException:
+            self.out.close_handles()  # (the run removes both temporaries)
+            raise
         return self.out.finish(empty)
 
     def close_handles(self) -> None:
