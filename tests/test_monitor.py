@@ -148,6 +148,9 @@ def test_monitor_flags_the_run_after_the_rate_jumped_and_exits_7(runs, tmp_path)
     assert [g["grade"] for g in grades] == sorted(g["grade"] for g in grades)
     assert "ALERT" in result.output and "leadml recalibrate" in result.output
     assert (tmp_path / "mon" / "periods.csv").exists()
+    page = (tmp_path / "mon" / "monitor.html").read_text()
+    assert "leads converted more often than predicted" in page.split("Per grade")[1]
+    assert page.index(f"{MONTHS[2][:10]} m2.csv: grade") < page.index("<details>")
 
 
 @pytest.mark.slow

@@ -43,9 +43,18 @@ def test_report_speaks_to_sales_ops_without_jargon(report_files):
     grade cut-offs and what each label means, placeholders read as not stated."""
     _, html = report_files
     assert "Purchase timeline" in html and "purchase_timeline</" not in html
-    assert "How the model was chosen" in html and "ROC AUC on the calibration window" in html
+    assert "How the model was chosen" in html
+    assert "ranking on the newer leads (ROC AUC)" in html and "0.5 a coin toss" in html
     assert "How much worse the model ranks the newest leads" in html
-    assert "<th>std</th>" not in html and "<th>drop in ROC AUC</th>" in html
+    assert "<th>std</th>" not in html and "<th>drop in ranking quality</th>" in html
+    # The terms a sales manager would not know, gone or explained beside them:
+    for jargon in ("calibrated with", "leadml plan", "learning_rate=", "max_leaf_nodes",
+                   "text_max_features", 'alt="chart"', "perfectly calibrated"):
+        assert jargon not in html, jargon
+    assert not re.search(r"\d\d:\d\d:\d\d[+-]\d\d:\d\d", html)  # times as dates
+    assert "(the calibration window) set how its scores turn into probabilities" in html
+    assert "<th>as predicted?</th>" in html
+    assert ("than predicted (" in html) or ("converted as predicted, within" in html)
     assert "Grade cut-offs" in html and "What each label means" in html
     assert "<b>sales qualified</b>: hand to sales" in html
     assert '"Select"' not in html  # a placeholder is "(not stated)" in reasons
@@ -98,3 +107,19 @@ def test_report_on_a_model_without_a_run_is_a_clear_error(tmp_path, champion):
                                       "models:/nope@champion"])
     assert result.exit_code == 5
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_grade_that_converts_outside_its_prediction_is_said_in_words():
+    import numpy as np
+
+    from leadml.explain.report import grade_table, outside_words
+
+    rng = np.random.default_rng(0)
+    p = np.r_[np.full(400, 0.5), np.full(2_000, 0.1)]
+    y = np.r_[rng.random(400) < 0.62, rng.random(2_000) < 0.1].astype(int)  # A too low
+    t = grade_table(y, p, (0.4, 0.2, 0.08))
+    verdict = dict(zip(t["grade"], t["as predicted?"], strict=True))
+    assert verdict["A"] == "more often than predicted" and verdict["C"] == "yes, within chance"
+    said = outside_words(t)
+    assert said.startswith("Grade A leads converted more often than predicted (")
+    assert "their probabilities are too low" in said and "Grade C" not in said

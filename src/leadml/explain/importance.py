@@ -163,7 +163,7 @@ def importance_figure(table: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(t) + 1.2))
     ax.barh(t["field"], t["importance"], xerr=t["std"], color="#3b7dd8", ecolor="grey")
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("drop in ROC AUC when the field is shuffled (test window)")
+    ax.set_xlabel("drop in ranking quality (ROC AUC) when the field is shuffled")
     ax.set_title("Which fields the model leans on")
     fig.tight_layout()
     return fig

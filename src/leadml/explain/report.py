@@ -21,7 +21,7 @@ from leadml.explain.html import CSS, figure_bytes, figure_png, html_table, png_i
 from leadml.explain.importance import importance_figure
 from leadml.rules import bant
 from leadml.rules.capacity_plan import gain_figure
-from leadml.training.metrics import calibration_table
+from leadml.training.metrics import calibration_table, wilson
 
 #: What each chart shows, for a reader who cannot see it (the images' alt text).
 RELIABILITY_ALT = (
@@ -34,6 +34,47 @@ IMPORTANCE_ALT = (
 GAIN_ALT = (
     "Gain chart: the share of all conversions found when sales work the top share of "
     "leads by probability, against working leads at random")
+
+
+#: A candidate's settings, in words (the machine name of any other is shown as it is).
+SETTING_WORDS = {
+    "C": "regularisation strength {}", "learning_rate": "learning rate {}",
+    "max_iter": "at most {} trees", "max_leaf_nodes": "up to {} leaves per tree",
+    "l2_regularization": "L2 penalty {}", "min_samples_leaf": "at least {} leads per leaf",
+    "max_depth": "trees at most {} deep",
+    "text_max_features": "up to {} words of text fields",
+    "min_category_count": "values of fewer than {} leads grouped as 'other'",
+}
+
+
+def settings_words(settings: dict) -> str:
+    """A candidate's settings as a sentence a sales manager can read.
+
+    >>> settings_words({"learning_rate": 0.06, "max_iter": 300, "odd": 1})
+    'learning rate 0.06, at most 300 trees, odd 1'
+    """
+    return ", ".join(SETTING_WORDS.get(k, f"{k.replace('_', ' ')} {{}}").format(
+        f"{v:.3g}" if isinstance(v, float) else v) for k, v in settings.items())
+
+
+def method_words(method: str) -> str:
+    """How the probabilities were set, in words.
+
+    >>> method_words("sigmoid")
+    'probabilities set on newer leads with a smooth curve (sigmoid calibration)'
+    """
+    if method.startswith("none"):
+        return "probabilities as the model gives them (no calibration needed)"
+    shape = {"sigmoid": "a smooth curve", "isotonic": "a step curve"}.get(method, method)
+    return f"probabilities set on newer leads with {shape} ({method} calibration)"
+
+
+def day(when) -> str:
+    """A time as its date (``2024-12-29``); a sequence number as it is."""
+    try:
+        return pd.Timestamp(str(when)).strftime("%Y-%m-%d")
+    except (ValueError, TypeError):
+        return str(when)
 
 
 def model_card(result, cfg, facts: dict[str, Any]) -> str:
@@ -142,7 +183,7 @@ def _reliability(y: np.ndarray, p: np.ndarray) -> str:
     plt = pyplot()
     t = calibration_table(y, p, 10)
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
-    ax.plot([0, 1], [0, 1], ls="--", c="grey", label="perfectly calibrated")
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", label="predicted = converted")
     ax.plot(t["predicted"], t["observed"], "o-", c="#3b7dd8", label="this model")
     ax.set(xlabel="predicted probability", ylabel="share that converted", xlim=(0, 1),
            ylim=(0, 1), title="Do the probabilities mean what they say?")
@@ -182,15 +223,42 @@ def _plain_metrics(m: dict, ci: dict) -> str:
     return out
 
 
-def _grades(y: np.ndarray, p: np.ndarray, cutoffs: tuple[float, ...]) -> str:
+def grade_table(y: np.ndarray, p: np.ndarray, cutoffs: tuple[float, ...]) -> pd.DataFrame:
+    """Leads, conversion and prediction per grade, and whether the conversion is within
+    what chance allows of the prediction (the 95% Wilson interval of the converted share)."""
     g = bant.grade(p, cutoffs)
     t = pd.DataFrame({"grade": g, "y": y, "p": p}).groupby("grade").agg(
-        leads=("y", "size"), converted=("y", "mean"), predicted=("p", "mean")).reset_index()
-    t = t.set_index("grade").reindex(list("ABCD")).reset_index().fillna(0)
+        leads=("y", "size"), won=("y", "sum"), predicted=("p", "mean")).reindex(list("ABCD"))
+    t = t.fillna(0).reset_index()
     t["leads"] = t["leads"].astype(int)
+    t["converted"] = np.where(t["leads"] > 0, t["won"] / t["leads"].clip(lower=1), 0.0)
+    bands = [wilson(k, n) for k, n in zip(t["won"], t["leads"], strict=True)]
+    t["as predicted?"] = [
+        "" if n == 0 else "more often than predicted" if q < lo else
+        "less often than predicted" if q > hi else "yes, within chance"
+        for n, q, (lo, hi) in zip(t["leads"], t["predicted"], bands, strict=True)]
+    return t[["grade", "leads", "converted", "predicted", "as predicted?"]]
+
+
+def outside_words(t: pd.DataFrame) -> str:
+    """A sentence per grade that converted outside what chance allows of its prediction."""
+    off = t[t["as predicted?"].str.endswith("than predicted")]
+    return " ".join(
+        f"Grade {r['grade']} leads converted {r['as predicted?'].split(' than')[0]} than "
+        f"predicted ({r['converted']:.1%} against {r['predicted']:.1%}), by more than chance "
+        f"explains on {r['leads']:,} leads: their probabilities are too "
+        f"{'low' if r['as predicted?'].startswith('more') else 'high'}; recalibrating or "
+        "retraining fixes it." for _, r in off.iterrows())
+
+
+def _grades(y: np.ndarray, p: np.ndarray, cutoffs: tuple[float, ...]) -> str:
+    t = grade_table(y, p, cutoffs)
     bounds = ", ".join(f"{g} from {c:.1%}" for g, c in zip("ABC", cutoffs, strict=True))
+    said = outside_words(t)
     return (f"<p>Grade cut-offs (from the BANT rules file): {bounds}, D below.</p>"
-            + html_table(t, {"leads": "{:,}", "converted": "{:.1%}", "predicted": "{:.1%}"}))
+            + html_table(t, {"leads": "{:,}", "converted": "{:.1%}", "predicted": "{:.1%}"})
+            + (f'<p class="warn">{html.escape(said)}</p>' if said else
+               "<p>Every grade converted as predicted, within what chance allows.</p>"))
 
 
 def _insights(rows: list[dict], fields: list[str]) -> str:
@@ -231,27 +299,29 @@ def importance_png(rows: list[dict]) -> bytes:
 def _importances(rows: list[dict], png: bytes | None = None) -> str:
     t = pd.DataFrame(rows).assign(field=lambda f: f["field"].map(words))
     table = pd.DataFrame({"rank": t["rank"], "field": t["field"],
-                          "drop in ROC AUC": t["importance"],
+                          "drop in ranking quality": t["importance"],
                           "range": [f"{lo:.3f} to {hi:.3f}" for lo, hi in
                                     zip(t["low"], t["high"], strict=True)]}) \
         if {"low", "high"} <= set(t) else t[["rank", "field", "importance"]]
     chart = png_img(png, IMPORTANCE_ALT) if png is not None else \
         _importance_chart(t.to_dict("records"))
     return (f"<p>{html.escape(IMPORTANCE_WORDS)}</p>" + chart
-            + html_table(table, {"drop in ROC AUC": "{:.3f}", "importance": "{:.3f}"}))
+            + html_table(table, {"drop in ranking quality": "{:.3f}",
+                                 "importance": "{:.3f}"}))
 
 
 def _leaderboard(rows: list[dict]) -> str:
     t = pd.DataFrame([{
         "rank": r["rank"], "candidate": r["name"].replace("_", " "),
-        "ROC AUC on the calibration window": r["calibration_window_roc_auc"],
-        "settings": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                              for k, v in r["settings"].items()),
+        "ranking on the newer leads (ROC AUC)": r["calibration_window_roc_auc"],
+        "settings": settings_words(r["settings"]),
         "seconds": r["seconds"], "chosen": "chosen" if r["chosen"] else ""} for r in rows])
-    return ("<p>Each candidate was fitted on the older leads and ranked on the calibration "
-            "window, the leads just after them; the best was calibrated and tested. "
-            "The test window played no part in the choice.</p>"
-            + html_table(t, {"ROC AUC on the calibration window": "{:.4f}",
+    return ("<p>Each candidate was fitted on the older leads and ranked on the leads just "
+            "after them (the calibration window): ranking quality (ROC AUC) is how often a "
+            "lead that converted scored above one that did not, 0.5 a coin toss, 1.0 perfect. "
+            "The best had its probabilities set and was tested; the test window played no "
+            "part in the choice.</p>"
+            + html_table(t, {"ranking on the newer leads (ROC AUC)": "{:.4f}",
                          "seconds": "{:.1f}"}))
 
 
@@ -278,8 +348,8 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         *data["features"]["text"]]
     body = [
         f"<h1>Lead scoring model: {esc(m['name'])} version {esc(str(m['version']))}</h1>",
-        f'<p class="sub">{esc(m["kind"].replace("_", " "))}, calibrated with '
-        f"{esc(m['calibration'])}; report made {esc(data['created'])}</p>",
+        f'<p class="sub">{esc(m["kind"].replace("_", " "))}, '
+        f"{esc(method_words(m['calibration']))}; report made {esc(data['created'])}</p>",
         f"<p>It predicts {esc(d.get('probability_means', 'the probability that a lead converts'))}"
         + (f"; {d['unlabelled_young_leads']:,} leads younger than {d['horizon_days']:g} days "
            "were left out, their outcome not known yet" if d.get("horizon_days") else "")
@@ -288,11 +358,12 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         + ".</p>",
         "<h2>What it learned from</h2>",
         f"<p>{d['rows']:,} past leads from <code>{esc(str(d['path']))}</code>, created "
-        f"{esc(d['first_time'])} to {esc(d['last_time'])}, of which {d['conversions']:,} "
-        f"({d['positive_rate']:.1%}) converted. The oldest {w['train']['rows']:,} taught the "
-        f"model, the next {w['calibration']['rows']:,} tuned its probabilities, and the newest "
-        f"{w['test']['rows']:,} (from {esc(w['test']['first'])}) were kept aside to test it, "
-        "as if they were tonight's leads"
+        f"{esc(day(d['first_time']))} to {esc(day(d['last_time']))}, of which "
+        f"{d['conversions']:,} ({d['positive_rate']:.1%}) converted. The oldest "
+        f"{w['train']['rows']:,} taught the model; the next {w['calibration']['rows']:,} (the "
+        "calibration window) set how its scores turn into probabilities; the newest "
+        f"{w['test']['rows']:,} (the test window, from {esc(day(w['test']['first']))}) were "
+        "kept aside to test it, as if they were tonight's leads"
         + (f" (oldest and newest by {esc(d['time_order'])})" if d.get("time_order") else "")
         + ".</p>",
         f"<p>Fields used: {esc(', '.join(map(words, order)))}. Never used: "
@@ -312,8 +383,8 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         "<p>If sales work the leads the model likes best first, how many of the conversions "
         "do they reach? Read across from the share of leads the team can work (its "
         "capacity" + (", the red line, from the rules file" if capacities else "") + ") to "
-        "the share of all conversions among them. <code>leadml plan</code> gives the numbers "
-        "and the rules lines for a capacity.</p>",
+        "the share of all conversions among them. Your data team's capacity plan gives the "
+        "exact numbers, and the lines of the rules file that set a capacity.</p>",
         _gain(y_test, p_test, capacities or []),
         "<h2>Which fields matter</h2>",
     ]

@@ -69,6 +69,23 @@ def _over_time(mon: Monitoring) -> str:
                       "the realised share; on the right the same per grade A to D")
 
 
+def off_grades(mon: Monitoring, most: int = 8) -> list[str]:
+    """A sentence per period and grade whose leads converted outside the 95% interval of
+    their predicted rate, newest first (at most ``most``)."""
+    said = []
+    for key in reversed(list(mon.breakdowns)):
+        for r in mon.breakdowns[key].get("grade", []):
+            lo, hi, q = r.get("realised_low"), r.get("realised_high"), r.get("predicted_rate")
+            if not r.get("matured") or q is None or lo is None or not (q < lo or q > hi):
+                continue
+            way = "more" if q < lo else "less"
+            said.append(f"{tick(key.split(' | ')[0])}: grade {r['grade']} leads converted "
+                        f"{way} often than predicted ({r['realised_rate']:.1%} of "
+                        f"{r['matured']:,} with a known outcome, against {q:.1%}; chance "
+                        f"allows {lo:.1%} to {hi:.1%}).")
+    return said[:most]
+
+
 #: Every term of the page a sales manager may not know, in one sentence each.
 GLOSSARY = [
     ("outcome known (matured)", "a lead whose outcome can be known: scored long enough ago "
@@ -132,6 +149,9 @@ def render(mon: Monitoring, *, title: str, note: str = "") -> str:
         "<h3>What the columns mean</h3><dl>" + "".join(
             f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>" for term, text in GLOSSARY) + "</dl>",
         "<h2>Per grade, label and score band</h2>",
+        ('<ul class="warn">' + "".join(f"<li>{esc(x)}</li>" for x in off_grades(mon))
+         + "</ul>") if off_grades(mon) else
+        "<p>Each grade converted as predicted, within what chance allows.</p>",
     ]
     for key, parts in mon.breakdowns.items():
         body.append(f"<details><summary>{esc(key)}</summary>")

@@ -4,28 +4,11 @@ and the reference itself, stored with the model at training."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from leadml.data.values import is_missing, parse_numbers
-
-Z95 = 1.959964
-
-
-def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """95% Wilson score interval of a rate of ``k`` in ``n``.
-
-    >>> [round(x, 3) for x in wilson(30, 100)]
-    [0.219, 0.396]
-    """
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from leadml.training.metrics import Z95, wilson  # noqa: F401 (monitoring's; the report's too)
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:

@@ -6,6 +6,7 @@ mean 30 conversions in 100 misleads every threshold sales sets on it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,22 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
+
+Z95 = 1.959964
+
+
+def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval of a rate of ``k`` in ``n``.
+
+    >>> [round(x, 3) for x in wilson(30, 100)]
+    [0.219, 0.396]
+    """
+    if n == 0:
+        return (math.nan, math.nan)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
