@@ -97,9 +97,9 @@ def test_reasons_name_every_failed_criterion_in_words():
     frame = pd.DataFrame({"estimated_budget": [5_000.0], "job_title": ["Analyst"],
                           "stated_need": [None], "purchase_timeline": ["next year"]})
     reasons = bant.evaluate(frame, RULES)["bant_reasons"][0]
-    assert reasons == ("Budget: budget 5,000 is below 10,000; Authority: job title 'Analyst' "
-                       "shows no buying authority; Need: need not stated; Timeline: timeline "
-                       "'next year' is beyond 6 months")
+    assert reasons == ("Budget 5,000 is below 10,000; Authority: job title 'Analyst' "
+                       "shows no buying authority; Need not stated; Timeline "
+                       "'next year' is beyond 6 months")  # each criterion named once
 
 
 def test_share_grades_use_the_reference_window():

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.data.crm_ids import salesforce_id
-from leadml.scoring.writeback import cut_text
+from leadml.rules.display import cut_text, strongest_first
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
@@ -84,7 +84,7 @@ def test_each_preset_writes_a_file_its_crm_imports_as_it_is(champion, sample_fil
         text = got["leadml_reasons"]
     assert set(got.iloc[:, 3]) <= set("ABCD")  # the grade picklist
     assert text.str.len().max() <= 255 and manifest["writeback"]["text_cut"] > 0
-    full = scored["reasons"]
+    full = scored["reasons"].map(strongest_first)  # what decided the label first
     for cut, whole in zip(text, full, strict=True):  # whole reasons, strongest first
         assert whole.startswith(cut) and (cut == whole or whole[len(cut):].startswith("; "))
 
@@ -195,3 +195,48 @@ def test_text_is_cut_at_a_reasons_end_then_a_words():
     assert len(cut) <= 255 and reasons.startswith(cut) and reasons[len(cut):].startswith("; ")
     assert cut_text("x" * 300, 255) == "x" * 254 + "\u2026"
     assert cut_text("short", 255) == "short"
+
+
+def test_a_csv_in_peoples_words_reads_back_as_the_contract(champion, sample_files, tmp_path):
+    """``output.style: people``: words for labels and BANT states, percents, reasons
+    strongest first within 255 characters (the whole list beside them), in the CSV only;
+    monitoring and the report read it back as the contract's values."""
+    from leadml.config import load_rules
+    from leadml.monitoring.outcomes import read_scored
+    from leadml.rules.display import as_machine
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text() + "\noutput:\n  style: people\n  full_reasons: true\n"
+                     "  words: {nurture: Keep warm}\n")
+    machine = tmp_path / "machine.parquet"
+    people = tmp_path / "people.csv"
+    for out in (machine, people):
+        result = CliRunner().invoke(app, ["score", str(sample_files / "nightly.csv"),
+                                          "--output", str(out), "--rules", str(rules),
+                                          "--scored-at", PINNED])
+        assert result.exit_code == 0, result.output
+    exact = pd.read_parquet(machine)
+    shown = pd.read_csv(people, dtype=str, keep_default_na=False)
+    assert set(exact["label"]) <= {"sales_qualified", "nurture", "disqualified"}  # Parquet
+    assert set(shown["label"]) <= {"Sales-qualified", "Keep warm", "Disqualified"}
+    assert set(shown["bant_need"]) <= {"Met", "Not met", "Unknown"}
+    assert shown["conversion_probability"].str.fullmatch(r"\d{1,3}\.\d%").all()
+    assert shown["reasons"].str.len().max() <= 255 and shown["reasons_full"].str.len().max() > 255
+    for cut, whole, mine in zip(shown["reasons"], shown["reasons_full"], exact["reasons"],
+                                strict=True):
+        said = whole.replace("the chance of converting", "it").split("; ")
+        assert whole.startswith(cut) and sorted(said) == sorted(
+            mine.replace("the chance of converting", "it").split("; "))
+        decided = [p for p in whole.split("; ") if " by " not in p]  # failed criteria first
+        assert whole.split("; ")[:len(decided)] == decided
+    back = as_machine(shown, load_rules(rules).output.people_words)
+    assert back["label"].tolist() == exact["label"].tolist()
+    assert back["bant_need"].tolist() == exact["bant_need"].astype(str).tolist()
+    assert (back["conversion_probability"] - exact["conversion_probability"]).abs().max() \
+        <= 0.0005 + 1e-12
+    read = read_scored([people]).leads
+    assert read["label"].tolist() == exact["label"].tolist()
+    report = CliRunner().invoke(app, ["report", "--output", str(tmp_path / "r.html"),
+                                      "--scored", str(people), "--rules", str(rules)])
+    assert report.exit_code == 0, report.output
+    assert "Tonight's leads: 600 scored" in (tmp_path / "r.html").read_text()

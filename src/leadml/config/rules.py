@@ -139,12 +139,39 @@ SCORED_COLUMNS = ("lead_id", "conversion_probability", "expected_value", "score"
                   "reasons", "model_name", "model_version", "rules_version", "scored_at")
 
 
+#: The words a salesperson reads for the labels and BANT states (``output.style: people``
+#: and the Salesforce write-back's picklist values).
+PEOPLE_WORDS = {"sales_qualified": "Sales-qualified", "nurture": "Nurture",
+                "disqualified": "Disqualified", "met": "Met", "not_met": "Not met",
+                "unknown": "Unknown"}
+
+
 class Output(Frozen):
-    """What the scored file carries beside leadml's columns: ``carry``, the lead file's own
-    columns (name, company, owner, email, the CRM's record id) copied after ``lead_id``, as
-    read, so sales see who a lead is. They are never read by the model or the rules."""
+    """What the scored file carries beside leadml's columns, and how a scored CSV reads.
+
+    ``carry``: the lead file's own columns (name, company, owner, email, the CRM's record
+    id) copied after ``lead_id``, as read, so sales see who a lead is; never read by the
+    model or the rules. ``style``: ``machine`` (the default: the values of the scored-lead
+    contract, for loaders) or ``people``: in a CSV, the labels and BANT states in ``words``,
+    the probability as a percent with one decimal, and the reasons cut to
+    ``reasons_length`` characters (default 255: a CRM text field), the strongest first;
+    ``full_reasons`` adds the whole list as ``reasons_full``. Parquet and the Python API
+    always hold the machine values."""
 
     carry: list[str] = Field(default_factory=list)
+    style: Literal["machine", "people"] = "machine"
+    words: dict[str, str] = Field(default_factory=dict)
+    reasons_length: int | None = Field(None, ge=40)
+    full_reasons: bool = False
+
+    @property
+    def people_words(self) -> dict[str, str]:
+        return {**PEOPLE_WORDS, **self.words}
+
+    @property
+    def reasons_cut(self) -> int | None:
+        """The most characters of ``reasons`` in a CSV (None: the whole list)."""
+        return self.reasons_length or (255 if self.style == "people" else None)
 
     @model_validator(mode="after")
     def _own_names(self) -> Output:
@@ -155,6 +182,13 @@ class Output(Frozen):
         twice = sorted({c for c in self.carry if self.carry.count(c) > 1})
         if twice:
             raise ValueError(f"output.carry names {twice} twice")
+        unknown = sorted(set(self.words) - set(PEOPLE_WORDS))
+        if unknown:
+            raise ValueError(f"output.words maps {unknown}; it maps {list(PEOPLE_WORDS)}")
+        shown = list(self.people_words.values())
+        if len(set(shown)) < len(shown):
+            raise ValueError(f"output.words gives two values the same word: {shown}; each "
+                             "must read back as one")
         return self
 
 
@@ -224,7 +258,7 @@ class Rules(Frozen):
 def carrying(rules: Rules, columns: list[str]) -> Rules:
     """``rules`` carrying ``columns`` too (after its own ``output.carry``)."""
     carry = list(dict.fromkeys([*rules.output.carry, *columns]))
-    return rules.model_copy(update={"output": Output(carry=carry)})
+    return rules.model_copy(update={"output": rules.output.model_copy(update={"carry": carry})})
 
 
 def load_rules(path: str | os.PathLike) -> Rules:

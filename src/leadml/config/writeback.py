@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from leadml.config.loading import Frozen, load_yaml
-from leadml.config.rules import SCORED_COLUMNS
+from leadml.config.rules import PEOPLE_WORDS, SCORED_COLUMNS
 from leadml.errors import ConfigError
 
 PRESETS = ("salesforce", "hubspot")
@@ -95,9 +95,7 @@ PRESET_DEFAULTS = {
                    "label": "Lead_Qualification__c",  # Picklist
                    "reasons": "Lead_Score_Reasons__c",  # Text(255)
                    "scored_at": "Lead_Scored_At__c"},  # Date/Time
-        "values": {"sales_qualified": "Sales-qualified", "nurture": "Nurture",
-                   "disqualified": "Disqualified", "met": "Met", "not_met": "Not met",
-                   "unknown": "Unknown"},
+        "values": dict(PEOPLE_WORDS),
     },
     "hubspot": {  # an import file of contacts (or any object keyed by Record ID)
         "key_field": "Record ID", "key_kind": "hubspot_id", "text_length": 255,

@@ -957,13 +957,16 @@ class _HashedFile:
 class ChunkWriter:
     """Appends frames to one CSV or Parquet file (a run's temporary; :mod:`leadml.scoring.run`
     renames it into place). ``spreadsheet_safe`` names CSV text columns a person opens,
-    escaped with :func:`spreadsheet_safe`. :meth:`sha256` is the finished file's hash."""
+    escaped with :func:`spreadsheet_safe`; ``transform`` rewrites each frame first (a
+    CSV in people's words: :func:`leadml.rules.display.for_people`). :meth:`sha256` is
+    the finished file's hash."""
 
     def __init__(self, path: str | os.PathLike, *, parquet: bool,
-                 spreadsheet_safe: tuple[str, ...] = ()):
+                 spreadsheet_safe: tuple[str, ...] = (), transform=None):
         self.path = Path(path)
         self.parquet = parquet
         self.escaped = () if parquet else spreadsheet_safe
+        self.transform = transform  # frame -> frame, before anything else
         self._writer = None
         self._file: _HashedFile | None = None
         self._opened = False
@@ -971,6 +974,8 @@ class ChunkWriter:
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
+        if self.transform is not None:
+            frame = self.transform(frame)
         if self.escaped:
             frame = frame.assign(**{c: spreadsheet_safe(frame[c]) for c in self.escaped
                                     if c in frame.columns})

@@ -3,6 +3,7 @@ report of a model with tonight's leads, and a quick look at why leads score as t
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from leadml.explain.effects import Explainer
 from leadml.explain.report import render
 from leadml.registry import load_scoring_model, log_scoring, report_inputs, resolve_model_uri
 from leadml.rules import bant
+from leadml.rules.display import as_machine
 from leadml.scoring.chunks import rules_only_contract, score_file, typed_features
 from leadml.scoring.run import is_uri, run_paths
 from leadml.scoring.settings import ScoreRequest, ScoreSettings
@@ -104,6 +106,11 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
         frame = read_table(scored)
         require_columns(list(frame.columns), REPORTED_COLUMNS, what=f"scored file '{scored}'",
                         fix="Pass a file written by leadml score.")
+        if not is_parquet(scored):  # people's words and percents back to the contract's
+            manifest = Path(scored).with_suffix("").with_name(
+                Path(scored).stem + ".manifest.json")
+            said = json.loads(manifest.read_text()) if manifest.exists() else {}
+            frame = as_machine(frame, said.get("rules", {}).get("output", {}).get("words"))
         for col in ("conversion_probability", "expected_value"):
             if col in frame:
                 frame[col] = frame[col].astype(float)

@@ -21,6 +21,7 @@ from leadml.data.schema import MONITORED_COLUMNS
 from leadml.data.tables import file_sha256, is_parquet, read_table, spreadsheet_text
 from leadml.data.values import id_text, is_missing, parse_times
 from leadml.errors import ConfigError, LeadDataError
+from leadml.rules.display import as_machine
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ def read_scored(paths) -> Scored:
             continue
         table = read_table(output)
         frame = table[[*MONITORED_COLUMNS, *(c for c in BANT_COLUMNS if c in table)]]
+        if not is_parquet(output):  # a CSV in people's words reads back as the contract's
+            frame = as_machine(frame, (data.get("rules") or {}).get("output", {}).get("words"))
         ids = frame["lead_id"] if is_parquet(output) else spreadsheet_text(frame["lead_id"])
         frame["conversion_probability"] = pd.to_numeric(frame["conversion_probability"],
                                                         errors="coerce")

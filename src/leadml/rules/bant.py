@@ -279,12 +279,26 @@ def judged(leads: pd.DataFrame, rules: Rules, missing_values: tuple[str, ...] = 
              "timeline": "Timeline"}
     failed = []
     for c, j in verdicts.items():
-        words = np.array(["", *(f"{names[c]}: {t}" if t else "" for t in j.texts)],
+        words = np.array(["", *(_criterion_text(names[c], t) for t in j.texts)],
                          dtype=object)
         unique, words = pd.factorize(words)
         shown = np.where(j.status == 0, 0, j.text + 1)
         failed.append(pd.Categorical.from_codes(unique[shown], np.asarray(words)))
     return out, failed
+
+
+def _criterion_text(name: str, text: str) -> str:
+    """A failed criterion's reason, its name said once: "Budget not stated", "Authority: job
+    title 'Analyst' shows no buying authority".
+
+    >>> _criterion_text("Budget", "budget not stated"), _criterion_text("Need", "")
+    ('Budget not stated', '')
+    """
+    if not text:
+        return ""
+    if text.lower().startswith(name.lower() + " "):
+        return name + text[len(name):]
+    return f"{name}: {text}"
 
 
 def criteria_met(bant: pd.DataFrame) -> np.ndarray:

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,7 @@ from leadml.model import encoded
 from leadml.model.sklearn_compat import fitted_transformer, model_parts
 from leadml.process import spared
 from leadml.rules import bant, capacity
+from leadml.rules.display import for_people, with_reasons
 from leadml.scoring.read_ahead import Behind, ahead
 from leadml.scoring.run import (
     Run,
@@ -789,18 +791,29 @@ def _explainer(model, contract: Contract, settings: ScoreSettings) -> Explainer 
     return Explainer(model, contract.reference_lead)
 
 
+def csv_text(frame: pd.DataFrame, output) -> pd.DataFrame:
+    """A scored CSV's rows as the rules' ``output`` says: in people's words, or with the
+    machine style only the reasons ordered and cut (when ``reasons_length`` is set)."""
+    return for_people(frame, output) if output.style == "people" else \
+        with_reasons(frame, output)
+
+
 def spreadsheet_columns(rules: Rules) -> tuple[str, ...]:
     """The scored CSV's columns escaped for spreadsheets: the lead id, the reasons and the
     carried lead columns (a name or company can start with ``=`` as well as a reason)."""
-    return (*SPREADSHEET_TEXT["output"], *rules.output.carry)
+    full = ("reasons_full",) if rules.output.full_reasons else ()
+    return (*SPREADSHEET_TEXT["output"], *full, *rules.output.carry)
 
 
 def _output_writer(run: Run, paths, csv_out: bool, rules: Rules,
                    writeback: WriteBack | None) -> ChunkWriter | Tee:
     """The scored file's writer: a spreadsheet-safe CSV or Parquet, into the run's
     temporary; with the write-back file's writer beside it when asked for."""
+    people = csv_out and (rules.output.style == "people" or rules.output.reasons_cut
+                          or rules.output.full_reasons)
     out = ChunkWriter(run.temp(paths.output), parquet=not csv_out,
-                      spreadsheet_safe=spreadsheet_columns(rules) if csv_out else ())
+                      spreadsheet_safe=spreadsheet_columns(rules) if csv_out else (),
+                      transform=partial(csv_text, output=rules.output) if people else None)
     if writeback is None:
         return out
     return Tee(out, WriteBackWriter(run.temp(paths.writeback), writeback))

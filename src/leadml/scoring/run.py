@@ -296,7 +296,12 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
                   # said once here, not in every lead's reasons
                   "not_configured": [c for c in bant.CRITERIA if c not in rules.configured],
                   "grade_cutoffs": dict(zip("ABC", cutoffs, strict=True))
-                  if has_model else None},
+                  if has_model else None,
+                  # how a scored CSV reads (rules.display.as_machine reads it back)
+                  "output": {"carry": list(rules.output.carry), "style": rules.output.style,
+                             "words": rules.output.people_words
+                             if rules.output.style == "people" else {},
+                             "reasons_length": rules.output.reasons_cut}},
         "scored_at": scored_at,
         "field_reasons": field_reasons,
         "timings": {k: round(float(v), 3) for k, v in timings.items()},

@@ -23,35 +23,11 @@ import pandas as pd
 from leadml.config.writeback import BANT_STATES, LABELS, WriteBack
 from leadml.data import crm_ids
 from leadml.errors import LeadDataError
+from leadml.rules.display import cut_text, strongest_first
 
 KEYS = {"salesforce_id": crm_ids.salesforce_id, "hubspot_id": crm_ids.hubspot_id,
         "email": crm_ids.email}
 EMPTY = {"salesforce": "#N/A", "hubspot": ""}  # what a missing value is written as
-ELLIPSIS = "\u2026"
-REASON_SEPARATOR = "; "
-
-
-def cut_text(text: str, length: int) -> str:
-    """``text`` in at most ``length`` characters: whole reasons (``; `` apart) while they
-    fit, else the first one cut at a word's end with an ellipsis.
-
-    >>> cut_text("Budget raised it by 9 points; Title lowered it by 3 points", 30)
-    'Budget raised it by 9 points'
-    >>> cut_text("Purchase timeline raised the chance", 20)
-    'Purchase timeline\u2026'
-    """
-    if len(text) <= length:
-        return text
-    kept = ""
-    for part in text.split(REASON_SEPARATOR):
-        longer = f"{kept}{REASON_SEPARATOR}{part}" if kept else part
-        if len(longer) > length:
-            break
-        kept = longer
-    if kept:
-        return kept
-    head = text[:length - 1]
-    return (head.rsplit(" ", 1)[0] if " " in head else head) + ELLIPSIS
 
 
 def _number(values: pd.Series, scale: float, decimals: int, empty: str) -> np.ndarray:
@@ -110,6 +86,8 @@ class WriteBackRows:
         if column == "scored_at":
             return _time(values, self.spec.preset, self.empty)
         text = values.astype(object).where(values.notna(), "").astype(str)
+        if column == "reasons":  # what decided the label first: it must survive the cut
+            text = text.map(strongest_first)
         if column == "label" or column.startswith("bant_"):
             known = LABELS if column == "label" else BANT_STATES
             text = text.map(lambda v: self.spec.values[v] if v in known else v)

@@ -306,4 +306,8 @@ def _policy_lines(base: float, configured: int) -> list[str]:
         "  B: 0.20",
         "  C: 0.30",
         "",
+        "# output:                    # how the scored file reads (docs/configuration.md)",
+        "#   carry: [company, owner]  # the export's own columns, copied after the lead id",
+        "#   style: people            # a CSV in words: Sales-qualified, 69.5%, reasons in 255",
+        "",
     ]
