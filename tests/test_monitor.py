@@ -233,7 +233,7 @@ def test_the_first_night_page_says_outcomes_are_not_known_yet_and_draws_no_empty
 
 
 def test_chart_labels_are_whole_dates_and_files():
-    from leadml.monitoring.page import tick
+    from leadml.monitoring.outcomes import period_words as tick
 
     assert tick("week of 2026-04-06") == "week of 2026-04-06"
     assert tick("2026-07-01T02:15:00Z nightly.csv") == "2026-07-01 nightly.csv"

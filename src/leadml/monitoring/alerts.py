@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from leadml.errors import ConfigError
+from leadml.monitoring.outcomes import period_words
 from leadml.monitoring.significance import per_test_level, significant
 
 
@@ -75,7 +76,7 @@ def alerts_of(rows: list[dict], windows: list[dict], th: Thresholds) -> list[dic
         [*rows, *(w for w in windows if w["periods"] > 1)], th))
     out = []
     for row in rows:
-        out += _alerts(row, f"{row['period']} ({row['model']})", level, th)
+        out += _alerts(row, f"{period_words(row['period'])} ({row['model']})", level, th)
         row["calibration_alert"] = any(a["kind"] == "calibration" and a["period"] ==
                                        row["period"] for a in out)
         row["ece_alert"] = any(a["kind"] == "ece" and a["period"] == row["period"]
@@ -105,6 +106,17 @@ def _strongest_window(alerts: list[dict]) -> list[dict]:
     return plain + [a for a in best.values() if a["pooled_periods"] > 1]
 
 
+def chance(p: float) -> str:
+    """How likely chance alone makes a finding, in words (with the p-value).
+
+    >>> chance(1e-52), chance(0.004)
+    ('far beyond chance: p = 1e-52', 'chance alone would show it 4 times in 1,000: p = 0.004')
+    """
+    if p < 1e-3:
+        return f"far beyond chance: p = {p:.1g}"
+    return f"chance alone would show it {p * 1000:.2g} times in 1,000: p = {p:.1g}"
+
+
 def _alerts(g: dict, where: str, level: dict[str, float], th: Thresholds) -> list[dict]:
     head = {"period": g["period"], "model": g["model"]}
     out = []
@@ -112,31 +124,32 @@ def _alerts(g: dict, where: str, level: dict[str, float], th: Thresholds) -> lis
             abs(g["realised_rate"] - g["predicted_rate"]) >= gap_floor(g["predicted_rate"], th):
         began = f"; it began around {g['since']}" if "since" in g else ""
         out.append({**head, "kind": "calibration", "p_value": g["rate_p"],
-                    "message": f"{where}: {g['matured']:,} matured leads converted at "
-                    f"{g['realised_rate']:.1%} (95% {g['realised_low']:.1%} to "
+                    "message": f"{where}: {g['matured']:,} leads with a known outcome "
+                    f"converted at {g['realised_rate']:.1%} (95% {g['realised_low']:.1%} to "
                     f"{g['realised_high']:.1%}) against {g['predicted_rate']:.1%} "
-                    f"predicted (chance alone: p = {g['rate_p']:.1g}){began}: the conversion "
+                    f"predicted ({chance(g['rate_p'])}){began}: the conversion "
                     "rate has moved; run leadml recalibrate"})
     if g.get("calibration_p") is not None and g["matured"] >= th.min_matured and \
             significant(g["calibration_p"], level["calibration"]) and g["ece"] >= th.max_ece:
         out.append({**head, "kind": "ece", "p_value": g["calibration_p"],
-                    "message": f"{where}: calibration error {g['ece']:.3f} on matured "
-                    f"leads, at or above {th.max_ece} (chance alone: p = "
-                    f"{g['calibration_p']:.1g})"})
+                    "message": f"{where}: the probabilities are off by {100 * g['ece']:.1f} points "
+                    "on average from the share that converted, on leads with a known "
+                    f"outcome (calibration error {g['ece']:.3f}, alert from {th.max_ece}; "
+                    f"{chance(g['calibration_p'])})"})
     if g.get("score_p") is not None and significant(g["score_p"], level["score_drift"]) and \
             g["score_psi"] >= th.max_psi:
         out.append({**head, "kind": "score_drift", "p_value": g["score_p"],
-                    "message": f"{where}: the probabilities shifted (PSI "
-                    f"{g['score_psi']:.2f} against the model's reference, at or above "
-                    f"{th.max_psi}; chance alone: p = {g['score_p']:.1g}): the leads coming "
+                    "message": f"{where}: the probabilities shifted from those of the "
+                    f"leads the model was tested on (drift, PSI {g['score_psi']:.2f}, alert "
+                    f"from {th.max_psi}; {chance(g['score_p'])}): the leads coming "
                     "in have changed"})
     drift = g.get("input_psi") or {}
     for col, p in sorted((g.get("input_p") or {}).items(), key=lambda kv: kv[1]):
         if significant(p, level["input_drift"]) and drift[col] >= th.max_psi:
             out.append({**head, "kind": "input_drift", "field": col, "p_value": p,
-                        "message": f"{where}: '{col}' is distributed differently from the "
-                        f"leads the model was tested on (PSI {drift[col]:.2f}, at or above "
-                        f"{th.max_psi}; chance alone: p = {p:.1g})"})
+                        "message": f"{where}: '{col}' takes other values, or in other "
+                        "shares, than in the leads the model was tested on (drift, PSI "
+                        f"{drift[col]:.2f}, alert from {th.max_psi}; {chance(p)})"})
     for warning in g.get("warnings") or []:
         out.append({**head, "kind": "empty_field", "p_value": 0.0,
                     "message": f"{where}: {warning}"})

@@ -56,6 +56,17 @@ def manifests(paths) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))  # one run, however it was spelt
 
 
+def period_words(period) -> str:
+    """A period's label on a chart, whole: ``week of 2026-04-06``, or a run's date and
+    file (``2026-07-01 nightly.csv``)."""
+    text = str(period)
+    if text.startswith("week of") or " " not in text:
+        return text
+    when, rest = text.split(" ", 1)
+    rest = rest.split(" in ", 1)[0]  # (the folder, when runs share a name: in the table)
+    return f"{when[:10]} {rest if len(rest) <= 24 else rest[:23] + chr(8230)}"
+
+
 def read_scored(paths) -> Scored:
     """Every scored lead of the valid runs behind ``paths``, oldest run first. Runs that
     share an output name and time (two regions each writing ``scored.csv``) are told apart

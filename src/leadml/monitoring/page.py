@@ -10,24 +10,14 @@ import pandas as pd
 
 from leadml.explain.html import CSS, figure_png, html_table, pyplot
 from leadml.monitoring.monitor import Monitoring
-
-
-def tick(period) -> str:
-    """A period's label on a chart, whole: ``week of 2026-04-06``, or a run's date and
-    file (``2026-07-01 nightly.csv``)."""
-    text = str(period)
-    if text.startswith("week of") or " " not in text:
-        return text
-    when, rest = text.split(" ", 1)
-    rest = rest.split(" in ", 1)[0]  # (the folder, when runs share a name: in the table)
-    return f"{when[:10]} {rest if len(rest) <= 24 else rest[:23] + chr(8230)}"
+from leadml.monitoring.outcomes import period_words
 
 
 def _ticks(ax, x: np.ndarray, periods: pd.Series) -> None:
     """Whole period labels under a chart, at most 12 of them (every k-th)."""
     step = max(1, -(-len(x) // 12))
-    ax.set_xticks(x[::step], [tick(p) for p in periods.iloc[::step]], rotation=45, ha="right",
-                  fontsize=7)
+    ax.set_xticks(x[::step], [period_words(p) for p in periods.iloc[::step]], rotation=45,
+                  ha="right", fontsize=7)
 
 
 def _over_time(mon: Monitoring) -> str:
@@ -79,7 +69,7 @@ def off_grades(mon: Monitoring, most: int = 8) -> list[str]:
             if not r.get("matured") or q is None or lo is None or not (q < lo or q > hi):
                 continue
             way = "more" if q < lo else "less"
-            said.append(f"{tick(key.split(' | ')[0])}: grade {r['grade']} leads converted "
+            said.append(f"{period_words(key.split(' | ')[0])}: grade {r['grade']} leads converted "
                         f"{way} often than predicted ({r['realised_rate']:.1%} of "
                         f"{r['matured']:,} with a known outcome, against {q:.1%}; chance "
                         f"allows {lo:.1%} to {hi:.1%}).")
@@ -101,6 +91,8 @@ GLOSSARY = [
                           "that did not: 0.5 is a coin toss, 1.0 is perfect."),
     ("sales-qualified vs nurture", "how many times more often sales-qualified leads "
                                    "converted than nurture leads."),
+    ("expected, not known yet", "the conversions the model expects among the leads whose "
+                                "outcome is not known yet: an estimate, not a result."),
     ("drift (PSI)", "how much the probabilities or a field's values moved away from those "
                     "of the leads the model was tested on; above 0.10 is worth a look."),
 ]
@@ -123,8 +115,8 @@ def render(mon: Monitoring, *, title: str, note: str = "") -> str:
                  "ece": "calibration error", "roc_auc": "ranking (ROC AUC)",
                  "qualification_rate": "sales-qualified",
                  "sql_over_nurture": "sales-qualified vs nurture",
-                 "estimated_conversions_unmatured": "expected conversions, not known yet"})
-    shown["period"] = t["period"].map(tick)
+                 "estimated_conversions_unmatured": "expected, not known yet"})
+    shown["period"] = t["period"].map(period_words)
     known = int(t["matured"].sum())
     body = [
         f"<h1>{esc(title)}</h1>",
@@ -145,7 +137,7 @@ def render(mon: Monitoring, *, title: str, note: str = "") -> str:
             "scored": "{:,}", "outcome known": "{:,}", "realised": pct, "predicted": pct,
             "calibration error": "{:.3f}", "ranking (ROC AUC)": "{:.3f}",
             "sales-qualified": pct, "sales-qualified vs nurture": "{:.1f}x",
-            "expected conversions, not known yet": "{:,.1f}"}),
+            "expected, not known yet": "{:,.1f}"}),
         "<h3>What the columns mean</h3><dl>" + "".join(
             f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>" for term, text in GLOSSARY) + "</dl>",
         "<h2>Per grade, label and score band</h2>",
@@ -154,7 +146,8 @@ def render(mon: Monitoring, *, title: str, note: str = "") -> str:
         "<p>Each grade converted as predicted, within what chance allows.</p>",
     ]
     for key, parts in mon.breakdowns.items():
-        body.append(f"<details><summary>{esc(key)}</summary>")
+        period, _, model = key.partition(" | ")
+        body.append(f"<details><summary>{esc(period_words(period))} | {esc(model)}</summary>")
         for rows in parts.values():
             if rows:
                 body.append(html_table(pd.DataFrame(rows).rename(
