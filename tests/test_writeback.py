@@ -207,7 +207,7 @@ def test_a_csv_in_peoples_words_reads_back_as_the_contract(champion, sample_file
 
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES.read_text() + "\noutput:\n  style: people\n  full_reasons: true\n"
-                     "  words: {nurture: Keep warm}\n")
+                     "  words: {nurture: Keep warm}\n  fields: {job_title: Title}\n")
     machine = tmp_path / "machine.parquet"
     people = tmp_path / "people.csv"
     for out in (machine, people):
@@ -222,6 +222,8 @@ def test_a_csv_in_peoples_words_reads_back_as_the_contract(champion, sample_file
     assert set(shown["bant_need"]) <= {"Met", "Not met", "Unknown"}
     assert shown["conversion_probability"].str.fullmatch(r"\d{1,3}\.\d%").all()
     assert shown["reasons"].str.len().max() <= 255 and shown["reasons_full"].str.len().max() > 255
+    assert shown["reasons_full"].str.contains('Title "').any()  # the field's display name
+    assert not exact["reasons"].str.contains('Job title "').any()
     for cut, whole, mine in zip(shown["reasons"], shown["reasons_full"], exact["reasons"],
                                 strict=True):
         said = whole.replace("the chance of converting", "it").split("; ")

@@ -156,13 +156,15 @@ class Output(Frozen):
     the probability as a percent with one decimal, and the reasons cut to
     ``reasons_length`` characters (default 255: a CRM text field), the strongest first;
     ``full_reasons`` adds the whole list as ``reasons_full``. Parquet and the Python API
-    always hold the machine values."""
+    always hold the machine values. ``fields``: the names the reasons give the model's
+    fields (``job_title: Title``), in every style (default: the column name in words)."""
 
     carry: list[str] = Field(default_factory=list)
     style: Literal["machine", "people"] = "machine"
     words: dict[str, str] = Field(default_factory=dict)
     reasons_length: int | None = Field(None, ge=40)
     full_reasons: bool = False
+    fields: dict[str, str] = Field(default_factory=dict)  # display names in the reasons
 
     @property
     def people_words(self) -> dict[str, str]:

@@ -150,13 +150,14 @@ def _shown(value) -> str:
     return f'"{str(value).strip()[:60]}"'
 
 
-def _prefixes(field: str, values: pd.Series, missing_values=()
+def _prefixes(field: str, values: pd.Series, missing_values=(), names=None
               ) -> tuple[np.ndarray, np.ndarray]:
     """'Job title "VP Sales" ' for each lead, as a code into a table of the distinct
     prefixes (each formatted once). A placeholder the model reads as missing
-    (``missing_values``: "Select", "N/A") is shown as not stated, as the model sees it."""
+    (``missing_values``: "Select", "N/A") is shown as not stated, as the model sees it.
+    ``names``: display names of fields (the rules' ``output.fields``), else in words."""
     codes, uniques = factorize(values, use_na_sentinel=True)  # (the model's codes too)
-    label = field_words(field)
+    label = (names or {}).get(field) or field_words(field)
     markers = set(missing_values)
     shown = np.array([f"{label} {_shown(None if str(u).strip() in markers else u)} "
                       for u in uniques] + [f"{label} {_shown(None)} "], dtype=object)
@@ -206,7 +207,7 @@ def sentences(leads: pd.DataFrame, effects: pd.DataFrame, *,
 
 
 def sentence_slots(leads: pd.DataFrame, effects: pd.DataFrame, *,
-                   top: int = MAX_REASONS, missing_values=()) -> list[pa.Array]:
+                   top: int = MAX_REASONS, missing_values=(), names=None) -> list[pa.Array]:
     """The parts :func:`sentences` joins (:func:`leadml.data.reason_text.join_slots`): per slot (the
     strongest raising field, the next, ..., then the lowering ones) a text per lead, null
     where the slot is empty; slots empty for every lead are left out. In Arrow: 1M leads'
@@ -218,7 +219,7 @@ def sentence_slots(leads: pd.DataFrame, effects: pd.DataFrame, *,
     fields = list(effects.columns)
     codes, tables, offset = [], [], 0  # every field's prefixes in one table
     for f in fields:
-        code, table = _prefixes(f, leads[f], missing_values)
+        code, table = _prefixes(f, leads[f], missing_values, names)
         codes.append(code + offset)
         tables.append(table)
         offset += len(table)

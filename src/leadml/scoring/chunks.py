@@ -270,7 +270,8 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         if explainer is not None:
             p, effects = explainer.effects(features)
             field_reasons = sentence_slots(features, effects,
-                                                   missing_values=contract.missing_values)
+                                           missing_values=contract.missing_values,
+                                           names=rules.output.fields)
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
