@@ -89,6 +89,74 @@ def test_every_fields_effect_equals_scoring_again_with_that_field_swapped(fitted
                                    atol=1e-9, err_msg=field)
 
 
+def _hostile(X: pd.DataFrame, reference: dict, seed: int) -> pd.DataFrame:
+    """Leads with values the model never saw: missing, unseen categories, extremes."""
+    rng = np.random.default_rng(seed)
+    out = X.astype(object).copy()
+    for field in out.columns:
+        rows = rng.random(len(out)) < 0.15
+        if isinstance(reference[field], float | int | np.floating | np.integer):
+            out.loc[rows, field] = rng.choice([np.nan, -1e6, 1e9, 0.0], int(rows.sum()))
+        else:
+            out.loc[rows, field] = rng.choice(["", "never seen before", None], int(rows.sum()))
+    for field in out.columns:
+        if isinstance(reference[field], float | int | np.floating | np.integer):
+            out[field] = pd.to_numeric(out[field])
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_contributions_add_up_to_the_probability_minus_the_typical_leads(fitted, seed):
+    """Every lead, hostile values included: the typical lead's probability plus the fields'
+    contributions is the lead's probability, to 1e-9, for every model kind."""
+    model, X, reference = fitted
+    leads = _hostile(X.head(400), reference, seed)
+    p, p_ref, contributions = Explainer(model, reference).contributions(leads)
+    np.testing.assert_allclose(p, model.predict_proba(leads)[:, 1], atol=1e-12)
+    typical = pd.DataFrame([reference])[list(X.columns)]
+    assert abs(p_ref - model.predict_proba(typical)[0, 1]) < 1e-12
+    assert list(contributions.columns) == list(X.columns)
+    np.testing.assert_allclose(p_ref + contributions.sum(axis=1).to_numpy(), p, atol=1e-9)
+
+
+def test_contributions_are_shapley_values_of_the_swaps_against_the_typical_lead(fitted):
+    """Against brute force: for a few leads, every coalition of fields taken from the lead
+    (the rest from the typical lead) scored by the model's own decision function; each
+    field's Shapley value of those, scaled as the contributions are, is its contribution."""
+    from itertools import product
+    from math import factorial
+
+    from leadml.model.sklearn_compat import model_parts
+
+    model, X, reference = fitted
+    pipeline = model_parts(model)[0]
+    fields = list(X.columns)
+    n = len(fields)
+    leads = _hostile(X.head(3), reference, 5)
+    p, p_ref, contributions = Explainer(model, reference).contributions(leads)
+    masks = np.array(list(product([False, True], repeat=n)))
+    weight = {k: factorial(k) * factorial(n - k - 1) / factorial(n) for k in range(n)}
+    for i in range(len(leads)):
+        lead = leads.iloc[i]
+        rows = pd.DataFrame([{f: lead[f] if m[j] else reference[f]
+                              for j, f in enumerate(fields)} for m in masks])
+        for f in fields:
+            if isinstance(reference[f], float | int | np.floating | np.integer):
+                rows[f] = pd.to_numeric(rows[f])
+        v = dict(zip(map(tuple, masks), pipeline.decision_function(rows), strict=True))
+        phi = np.zeros(n)
+        for m, value in v.items():
+            for j in range(n):
+                if m[j]:
+                    without = m[:j] + (False,) + m[j + 1:]
+                    phi[j] += weight[sum(m) - 1] * (value - v[without])
+        gap = v[(True,) * n] - v[(False,) * n]
+        assert abs(phi.sum() - gap) < 1e-9
+        if abs(gap) > 1e-6:  # contributions are phi scaled by (p - p_ref) / gap
+            np.testing.assert_allclose(contributions.iloc[i].to_numpy(),
+                                       phi * (p[i] - p_ref) / gap, atol=1e-9)
+
+
 def test_permutation_importances_are_scikit_learns_without_scoring_again(fitted):
     """Fields shuffled as scikit-learn's permutation_importance shuffles them (the same
     orders, from the same seed), swapped in one walk per repeat: its very numbers; and each

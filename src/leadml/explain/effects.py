@@ -108,6 +108,44 @@ class Explainer:
             out[field] = effect
         return p, pd.DataFrame(out, index=leads.index)
 
+    def contributions(self, leads: pd.DataFrame) -> tuple[np.ndarray, float, pd.DataFrame]:
+        """The probability of each lead, the reference lead's, and a (leads x fields) frame
+        of contributions in probability that add up: each row sums to the lead's probability
+        minus the reference's (to rounding). Each field's Shapley value of the decision
+        against the reference (the decision is additive for a logistic regression: a
+        field's part minus the reference's; exact for gradient boosting by
+        :func:`leadml.model.trees.shapley_decisions`), then scaled by the lead's change in
+        probability over its change in decision, so that they sum in probability too."""
+        if self.reference is None:
+            raise ValueError("contributions need a reference lead: Explainer(model, reference)")
+        if self._linear:
+            parts = linear.field_parts(self.pipeline, leads)
+            decision = linear.decision(self.pipeline, parts)
+            ref_decision = float(linear.decision(self.pipeline, {
+                f: np.array([v]) for f, v in self._ref_parts.items()})[0])
+            phi = pd.DataFrame({f: parts[f] - self._ref_parts[f] if f in parts else 0.0
+                                for f in self.fields}, index=leads.index)
+        elif self._trees and len(leads):
+            from leadml.model.trees import decisions, shapley_decisions  # lazy: numba
+
+            decision, values = shapley_decisions(self._classifier, self._matrix(leads),
+                                                 self._z_ref[0], self._field_of,
+                                                 len(self.fields) + 1)
+            ref_decision = float(decisions(self._classifier, self._z_ref)[0])
+            phi = pd.DataFrame(values[:, :len(self.fields)], index=leads.index,
+                               columns=list(self.fields))
+        else:  # a model whose fields cannot be taken apart: the swaps, scaled to add up
+            p, effects = self.effects(leads)
+            p_ref = float(self._probability(
+                self._classifier.decision_function(self._z_ref))[0])
+            total = effects.sum(axis=1).to_numpy()
+            scale = np.divide(p - p_ref, total, out=np.zeros_like(p), where=total != 0)
+            return p, p_ref, effects.mul(scale, axis=0)
+        p = self._probability(decision)
+        p_ref = float(self._probability(np.array([ref_decision]))[0])
+        return p, p_ref, phi.mul(_slope(decision, ref_decision, p, p_ref,
+                                        self._probability), axis=0)
+
     def shuffled(self, leads: pd.DataFrame, donors: list[np.ndarray]
                  ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]] | None:
         """The probability of each lead and, for each order ``donor`` in ``donors``, every
@@ -135,6 +173,20 @@ class Explainer:
             out.append({field: self._probability(swapped[:, g])
                         for g, field in enumerate(self.fields)})
         return self._probability(decision), out
+
+
+def _slope(decision: np.ndarray, ref_decision: float, p: np.ndarray, p_ref: float,
+           probability) -> np.ndarray:
+    """Per lead, probability points per unit of decision between the reference and the
+    lead (the secant of the calibration curve; its tangent where the two decisions agree)."""
+    gap = decision - ref_decision
+    near = np.abs(gap) < 1e-9
+    out = np.empty(len(decision))
+    out[~near] = (p[~near] - p_ref) / gap[~near]
+    if near.any():
+        h = 1e-4
+        out[near] = (probability(decision[near] + h) - probability(decision[near] - h)) / (2 * h)
+    return out
 
 
 def field_words(field: str) -> str:
