@@ -72,7 +72,12 @@ def test_explain_gives_every_field_and_reads_placeholders_as_not_stated(champion
     leads = leads.head(20).assign(industry="Select")
     model = leadml.load_model()
     why = leadml.explain_leads(leads, model)
-    assert list(why.columns[3:]) == model.features
+    assert list(why.columns[4:]) == model.features
+    np.testing.assert_allclose(why["typical_probability"] + why[model.features].sum(axis=1)
+                               / 100, why["conversion_probability"], atol=1e-3)  # (rounded)
+    what_if = leadml.explain_leads(leads, model, points="what_if")
+    assert list(what_if.columns) == list(why.columns)
+    assert (what_if[model.features] - why[model.features]).abs().max().max() > 0.5
     p = model.predict_proba(leads)
     np.testing.assert_allclose(why["conversion_probability"], p, atol=1e-12)
     assert not why["reasons"].str.contains('"Select"').any()

@@ -311,14 +311,23 @@ def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
                   manifest=manifest)
 
 
-def explain_leads(leads: pd.DataFrame, model: LeadModel | str | None = None) -> pd.DataFrame:
-    """Why each lead scores as it does: its probability, the reasons a salesperson reads
-    (every field that moved it by half a point or more, not only the top three), and one
-    column per field with its effect in probability points (how far that field moves this
-    lead from a typical recent lead)."""
+def explain_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
+                  points: str = "contributions") -> pd.DataFrame:
+    """Why each lead scores as it does: its probability, the typical lead's, the reasons a
+    salesperson reads (every field that moved it by half a point or more, not only the top
+    three), and one column per field in probability points.
+
+    ``points="contributions"`` (default): each field's share of the lead's distance from
+    the typical lead; they add up (typical + every field = the lead's probability), as the
+    scored file's reasons do. ``points="what_if"``: how far the probability would move if
+    that one field alone took the typical lead's value; each is exact on its own, but they
+    do not add up (fields act together)."""
     from leadml.data.schema import require_columns
-    from leadml.errors import LeadDataError
-    from leadml.explain.effects import Explainer, sentences
+    from leadml.errors import ConfigError, LeadDataError
+    from leadml.explain.effects import Explainer, remainder_slot, sentences
+
+    if points not in ("contributions", "what_if"):
+        raise ConfigError(f"points must be 'contributions' or 'what_if', got {points!r}")
     from leadml.scoring.chunks import typed_features
 
     chosen = _model(model)
@@ -329,11 +338,18 @@ def explain_leads(leads: pd.DataFrame, model: LeadModel | str | None = None) -> 
     require_columns(list(leads.columns), chosen.features, what="the leads",
                     fix=f"{chosen!r} reads {chosen.features}.")
     typed = typed_features(leads, contract)
-    p, effects = Explainer(chosen.estimator, contract.reference_lead).effects(typed)
+    explainer = Explainer(chosen.estimator, contract.reference_lead)
+    p, typical, contributions = explainer.contributions(typed)
+    effects = contributions if points == "contributions" else explainer.effects(typed)[1]
     ids = leads[contract.id_column].astype(str).to_numpy() \
         if contract.id_column in leads else np.arange(1, len(leads) + 1).astype(str)
-    words = sentences(typed, effects, top=len(chosen.features),
+    words = sentences(typed, contributions, top=len(chosen.features),
                       missing_values=contract.missing_values)
+    rest = remainder_slot(contributions, top=len(chosen.features))
+    if rest is not None:
+        words = [f"{w}; {r}" if w and r else w or r or ""
+                 for w, r in zip(words, rest.to_pylist(), strict=True)]
     return pd.concat([pd.DataFrame({"lead_id": ids, "conversion_probability": p,
-                                    "reasons": words}, index=effects.index),
+                                    "typical_probability": typical, "reasons": words},
+                                   index=effects.index),
                       (100 * effects).round(2)], axis=1).reset_index(drop=True)

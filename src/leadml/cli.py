@@ -436,19 +436,25 @@ def explain(
         from leadml import jobs
         from leadml.explain.effects import strongest
 
-        contract, ids, p, effects = jobs.explain(lead_file, model=model,
-                                                 model_name=name, rows=rows,
-                                                 delimiter=delimiter)
+        contract, ids, p, typical, points, what_if = jobs.explain(
+            lead_file, model=model, model_name=name, rows=rows, delimiter=delimiter)
         table = Table(title=f"{contract.name} v{contract.version}: why these leads score as "
-                      "they do (effects in probability points, against a typical lead)")
-        for col in ("lead", "probability", "raised by", "lowered by"):
+                      f"they do. Points add up from a typical lead ({typical:.1%}) to each "
+                      "lead's probability")
+        for col in ("lead", "probability", "raised by", "lowered by", "other fields",
+                    "what if (one field alone typical)"):
             table.add_column(col, overflow="fold")
         for i in range(len(ids)):
-            up, down = strongest(effects.iloc[i])
+            up, down = strongest(points.iloc[i])
+            rest = float(points.iloc[i].sum()) - sum(v for _, v in up + down)
+            alone_up, alone_down = strongest(what_if.iloc[i], top=1)
             table.add_row(ids[i], f"{p[i]:.1%}",
                           "\n".join(f"{f} {100 * v:+.1f}" for f, v in up),
-                          "\n".join(f"{f} {100 * v:+.1f}" for f, v in down))
-        Console(width=120).print(table)
+                          "\n".join(f"{f} {100 * v:+.1f}" for f, v in down),
+                          f"{100 * rest:+.1f}",
+                          "\n".join(f"{f}: {p[i] - v:.1%}"
+                                    for f, v in alone_up + alone_down))
+        Console(width=140).print(table)
 
     _run(job)
 

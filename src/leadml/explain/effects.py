@@ -32,6 +32,7 @@ from leadml.model.wrappers import shift_rate
 
 MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
+OTHER_FIELDS = "Other fields "  # the reasons' remainder: what the fields not named add up to
 
 
 class Explainer:
@@ -107,6 +108,10 @@ class Explainer:
                     self._classifier.decision_function(swapped))
             out[field] = effect
         return p, pd.DataFrame(out, index=leads.index)
+
+    def typical_probability(self) -> float:
+        """The reference (typical) lead's probability: where the reasons' points start."""
+        return float(self.contributions(self.reference)[1])
 
     def contributions(self, leads: pd.DataFrame) -> tuple[np.ndarray, float, pd.DataFrame]:
         """The probability of each lead, the reference lead's, and a (leads x fields) frame
@@ -306,6 +311,34 @@ def sentence_slots(leads: pd.DataFrame, effects: pd.DataFrame, *,
                 _tails(np.where(empty, 0.0, effect), first, direction),
                 pa.scalar("", pa.large_string())))
     return slots
+
+
+def remainder_slot(effects: pd.DataFrame, *, top: int = MAX_REASONS) -> pa.Array | None:
+    """Per lead, "Other fields lowered it by 2 points": the sum of the contributions the
+    reasons do not name (:func:`sentence_slots` names the ``top`` strongest each way of at
+    least :data:`MIN_POINTS`), so that the points shown add up to the lead's distance from
+    the typical lead; null where it rounds to nothing (under 0.05 points). None when no
+    lead has one."""
+    v = np.nan_to_num(effects.to_numpy(dtype=float))
+    n = len(v)
+    if n == 0 or v.shape[1] == 0:
+        return None
+    threshold = MIN_POINTS / 100
+    ordered = np.sort(v, axis=1)
+    k = min(top, v.shape[1])
+    up, down = ordered[:, ::-1][:, :k], ordered[:, :k]
+    shown = np.where(up >= threshold, up, 0.0).sum(axis=1) + \
+        np.where(down <= -threshold, down, 0.0).sum(axis=1)
+    rest = v.sum(axis=1) - shown
+    keep = np.abs(rest) >= 0.0005
+    if not keep.any():
+        return None
+    named = (up[:, 0] >= threshold) | (down[:, 0] <= -threshold)
+    tail = pc.if_else(pa.array(rest >= 0), _tails(rest, ~named, "raised"),
+                      _tails(rest, ~named, "lowered"))
+    text = pc.binary_join_element_wise(pa.scalar(OTHER_FIELDS, pa.large_string()), tail,
+                                       pa.scalar("", pa.large_string()))
+    return pc.if_else(pa.array(keep), text, pa.nulls(n, pa.large_string()))
 
 
 def strongest(effects: pd.Series, *, top: int = MAX_REASONS

@@ -334,8 +334,8 @@ def _labels(meanings: dict[str, str]) -> str:
 def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
            cutoffs: tuple[float, ...], scored: pd.DataFrame | None = None,
            scored_name: str = "", capacities: list[float] | None = None,
-           meanings: dict[str, str] | None = None, charts: dict[str, bytes] | None = None
-           ) -> str:
+           meanings: dict[str, str] | None = None, charts: dict[str, bytes] | None = None,
+           typical: float | None = None) -> str:
     """The report page as one HTML string. ``meanings``: what each label means under the
     rules (:func:`leadml.rules.bant.meanings`). ``charts``: PNGs already drawn
     (``reliability``, ``importance``: a training draws each once, logs it and embeds it);
@@ -395,13 +395,13 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
              "overall rate (above 1x: converts more often than average).</p>",
              _insights(data["insights"], order)]
     if scored is not None:
-        body += _tonight(scored, scored_name)
+        body += _tonight(scored, scored_name, typical)
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>leadml report: "
             f"{esc(m['name'])} v{esc(str(m['version']))}</title><style>{CSS}</style></head>"
             f"<body>{''.join(body)}</body></html>")
 
 
-def _tonight(scored: pd.DataFrame, name: str) -> list[str]:
+def _tonight(scored: pd.DataFrame, name: str, typical: float | None = None) -> list[str]:
     per_label = scored.groupby("label").agg(
         leads=("lead_id", "size"), expected_conversion_rate=("conversion_probability", "mean"),
         expected_conversions=("conversion_probability", "sum"),
@@ -423,6 +423,11 @@ def _tonight(scored: pd.DataFrame, name: str) -> list[str]:
         html_table(pd.DataFrame({"grade": grades.index, "leads": grades.to_numpy()}),
                {"leads": "{:,}"}),
         "<h3>The 20 most likely to convert, and why</h3>",
+        *([f"<p>A reason's points are that field's share of the distance from a typical "
+           f"lead, which converts at {typical:.1%}, to this lead: the typical lead's "
+           "probability plus the points of every reason (the fields named and \"Other "
+           "fields\") is the lead's probability. Then come the BANT criteria it failed.</p>"]
+          if typical is not None else []),
         html_table(top.rename(columns=lambda c: c.replace("_", " ")).assign(
             label=lambda f: f["label"].str.replace("_", " ")),
             {"conversion probability": "{:.1%}"}),

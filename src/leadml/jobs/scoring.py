@@ -97,7 +97,7 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
     import numpy as np
 
     uri = resolve_model_uri(model, model_name)
-    _, contract = load_scoring_model(uri)
+    fitted, contract = load_scoring_model(uri)
     data, predictions = report_inputs(uri)
     ruleset = load_rules(rules) if rules else default_rules()
     cutoffs = bant.grade_cutoffs(ruleset.grades, np.asarray(contract.reference_quantiles))
@@ -122,7 +122,9 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
         else []
     page = render(data, predictions["y"].to_numpy(), predictions["p"].to_numpy(),
                   cutoffs=cutoffs, scored=frame, scored_name=scored.name if scored else "",
-                  capacities=capacities, meanings=bant.meanings(ruleset.label_policy))
+                  capacities=capacities, meanings=bant.meanings(ruleset.label_policy),
+                  typical=Explainer(fitted, contract.reference_lead).typical_probability()
+                  if contract.reference_lead is not None else None)
     write_text(page, output)
     return page, contract
 
@@ -130,7 +132,8 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
 def explain(lead_file: Path, *, model: str | None = None, model_name: str = "leadml",
             rows: int = 5, delimiter: str = ","):
     """Why the first ``rows`` leads of a file score as they do: (contract, ids,
-    probabilities, per-field effects)."""
+    probabilities, the typical lead's probability, per-field contributions that add up
+    from it, per-field what-if effects: one field alone set to the typical value)."""
 
     fitted, contract = load_scoring_model(resolve_model_uri(model, model_name))
     if contract.reference_lead is None:
@@ -139,8 +142,9 @@ def explain(lead_file: Path, *, model: str | None = None, model_name: str = "lea
     leads = read_table(lead_file, delimiter=delimiter).head(rows)
     require_columns(list(leads.columns), contract.features, what=f"'{lead_file}'",
                     fix=f"The model expects {contract.features}.")
-    p, effects = Explainer(fitted, contract.reference_lead).effects(
-        typed_features(leads, contract))
+    explainer = Explainer(fitted, contract.reference_lead)
+    typed = typed_features(leads, contract)
+    p, typical, contributions = explainer.contributions(typed)
     ids = leads[contract.id_column].astype(str).tolist() if contract.id_column in leads \
         else [str(i) for i in range(1, len(leads) + 1)]
-    return contract, ids, p, effects
+    return contract, ids, p, typical, contributions, explainer.effects(typed)[1]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.config.rules import PEOPLE_WORDS, Output
+from leadml.explain.effects import OTHER_FIELDS
 
 SEPARATOR = "; "
 ELLIPSIS = "\u2026"
@@ -59,6 +60,8 @@ def strongest_first(text: str) -> str:
     ['Need not stated', 'Budget lowered the chance of converting by 12 points']
     """
     parts = list(dict.fromkeys(p for p in text.split(SEPARATOR) if p))
+    rest = [p for p in parts if p.startswith(OTHER_FIELDS)]  # the remainder: always last
+    parts = [p for p in parts if not p.startswith(OTHER_FIELDS)]
     points = [_EFFECT.search(p) for p in parts]
     decided = [p for p, m in zip(parts, points, strict=True) if m is None]
     effects = sorted(((float(m.group(1).replace(",", "")), i) for i, m in enumerate(points)
@@ -66,7 +69,7 @@ def strongest_first(text: str) -> str:
     what = ["the chance of converting", *["it"] * len(effects)]
     said = [_VERB.sub(lambda v, k=k: f" {v.group(1)} {what[k]} by ", parts[i], count=1)
             for k, (_, i) in enumerate(effects)]
-    return SEPARATOR.join([*decided, *said])
+    return SEPARATOR.join([*decided, *said, *rest])
 
 
 def for_people(scored: pd.DataFrame, output: Output) -> pd.DataFrame:

@@ -60,7 +60,7 @@ from leadml.data.tables import (
 )
 from leadml.data.values import is_missing, number_looks, parse_numbers, parse_times
 from leadml.errors import ConfigError, LeadDataError
-from leadml.explain.effects import Explainer, sentence_slots
+from leadml.explain.effects import Explainer, remainder_slot, sentence_slots
 from leadml.model import encoded
 from leadml.model.sklearn_compat import fitted_transformer, model_parts
 from leadml.process import spared
@@ -267,11 +267,13 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         grades = pd.array([pd.NA] * n, dtype="string")
     else:
         features = leads[contract.features]
-        if explainer is not None:
-            p, effects = explainer.effects(features)
-            field_reasons = sentence_slots(features, effects,
+        if explainer is not None:  # points that add up to the distance from a typical lead
+            p, _, contributions = explainer.contributions(features)
+            field_reasons = sentence_slots(features, contributions,
                                            missing_values=contract.missing_values,
                                            names=rules.output.fields)
+            rest = remainder_slot(contributions)
+            field_reasons += [rest] if rest is not None else []
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
@@ -763,6 +765,7 @@ def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
             scored=tally.scored, rejected=tally.rejected, settings=settings,
             counts=tally.counts, has_model=model is not None, contract=contract, rules=rules,
             cutoffs=cutoffs, scored_at=scored_at, field_reasons=explainer is not None,
+            typical=explainer.typical_probability() if explainer is not None else None,
             capacity=cap, footer=tally.footer,
             timings={"scan_seconds": scan_seconds, **tally.timings,
                      "total_seconds": time.perf_counter() - started},

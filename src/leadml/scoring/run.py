@@ -253,12 +253,13 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
                    scored_at: str, field_reasons: bool, timings: dict[str, float],
                    engine: str = "local", output_sha256: str | None = None,
                    checksum: str | None = None, capacity: dict | None = None,
-                   footer: list[str] = ()) -> dict:
+                   footer: list[str] = (), typical: float | None = None) -> dict:
     """The run manifest, the same for every engine; written last, it marks a finished run.
     ``input.rows`` counts records (scored + rejected); a report footer's lines (see
     :data:`leadml.data.tables.FOOTER_LINES`) are rejects named in ``input.footer``, left out of the
     reject rate; ``input.line_breaks`` is counted from the bytes, for a reader to
-    cross-check."""
+    cross-check. ``typical``: the typical lead's probability, from which the reasons' points
+    add up to each lead's."""
     rate = reject_rate(rows_in, rejected, len(footer))
     ok = status == "ok"
     return {
@@ -304,6 +305,8 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
                              "reasons_length": rules.output.reasons_cut}},
         "scored_at": scored_at,
         "field_reasons": field_reasons,
+        # the typical lead's probability: each lead's reasons' points add up from it
+        "typical_probability": round(typical, 6) if typical is not None else None,
         "timings": {k: round(float(v), 3) for k, v in timings.items()},
     }
 

@@ -562,6 +562,8 @@ def _finish(results, *, run: Run, total, settings, model, contract, rules, cutof
         scored=scored, rejected=rejected, settings=settings, counts=counts,
         has_model=model is not None, contract=contract, rules=rules, cutoffs=cutoffs,
         scored_at=scored_at, field_reasons=explain, capacity=cap, footer=footer,
+        typical=Explainer(model, contract.reference_lead).typical_probability() if explain
+        else None,
         timings={"total_seconds": time.perf_counter() - started}, engine="spark")
     run.commit(manifest, output=status == "ok")
     return manifest, counts
