@@ -154,91 +154,97 @@ def swapped_decisions(classifier, X: np.ndarray, reference: np.ndarray,
     return _swapped_decisions(X, R, rows, field_of, n_fields, *_walked(trees))
 
 
+@njit(cache=True)
+def _reference_turns(ref, value, feature, threshold, missing_left, is_leaf, is_categorical,
+                     bitset_idx, raw_left, known, f_idx_map):
+    """Whether the reference goes left at each node (it is the same for every lead)."""
+    out = np.zeros(value.shape[0], dtype=np.bool_)
+    for k in range(value.shape[0]):
+        if is_leaf[k] == 0:
+            out[k] = _goes_left(k, ref[feature[k]], missing_left, is_categorical, threshold,
+                                bitset_idx, feature, raw_left, known, f_idx_map)
+    return out
+
+
 @njit(cache=True, parallel=True)
-def _shapley_decisions(X, ref, field_of, n_fields, depth, w_in, w_out, baseline, roots,
+def _shapley_decisions(X, ref_left, field_of, n_fields, depth, w_in, w_out, baseline, roots,
                        value, feature, threshold, missing_left, left, right, is_leaf,
                        is_categorical, bitset_idx, raw_left, known, f_idx_map):
     n = X.shape[0]
     decision = np.empty(n)
     phi = np.zeros((n, n_fields))
-    for i in prange(n):
-        acc = baseline
+    block = 256
+    for start in prange((n + block - 1) // block):  # each block's scratch allocated once
         in_x = np.zeros(n_fields, dtype=np.int64)  # fields whose lead's turn the path took
         in_r = np.zeros(n_fields, dtype=np.int64)  # ... whose reference's turn it took
-        path_field = np.empty(depth + 1, dtype=np.int64)
-        path_kind = np.zeros(depth + 1, dtype=np.int64)  # 0 none, 1 lead's, 2 reference's
-        stack_node = np.empty(2 * depth + 2, dtype=np.int64)
-        stack_depth = np.empty(2 * depth + 2, dtype=np.int64)
-        stack_field = np.empty(2 * depth + 2, dtype=np.int64)
-        stack_kind = np.empty(2 * depth + 2, dtype=np.int64)
-        for t in range(roots.shape[0]):
-            sp = 0
-            stack_node[0], stack_depth[0], stack_field[0], stack_kind[0] = roots[t], 0, -1, 0
-            sp = 1
-            cur = 0  # the path's length: memberships taken on the way to the node
-            while sp > 0:
-                sp -= 1
-                k, d, g0, kind = stack_node[sp], stack_depth[sp], stack_field[sp], \
-                    stack_kind[sp]
-                while cur > d:  # back up to the node's parent
-                    cur -= 1
-                    if path_kind[cur] == 1:
-                        in_x[path_field[cur]] -= 1
-                    elif path_kind[cur] == 2:
-                        in_r[path_field[cur]] -= 1
-                path_field[cur], path_kind[cur] = g0, kind
-                if kind == 1:
-                    in_x[g0] += 1
-                elif kind == 2:
-                    in_r[g0] += 1
-                cur += 1
-                if is_leaf[k] == 1:
-                    a, b = 0, 0
-                    for q in range(cur):
-                        if path_kind[q] == 1:
-                            a += 1
-                        elif path_kind[q] == 2:
-                            b += 1
+        taken_field = np.empty(depth + 1, dtype=np.int64)  # the path's fields taken, in order
+        taken_kind = np.empty(depth + 1, dtype=np.int64)  # 1 the lead's turn, 2 the reference's
+        stack_node = np.empty(depth + 1, dtype=np.int64)  # the reference's turns left to walk
+        stack_taken = np.empty(depth + 1, dtype=np.int64)  # fields taken above each
+        stack_field = np.empty(depth + 1, dtype=np.int64)
+        for i in range(start * block, min(n, (start + 1) * block)):
+            acc = baseline
+            for t in range(roots.shape[0]):
+                k = roots[t]
+                sp = 0
+                m = 0  # fields taken on the way to k
+                a = 0  # ... of them the lead's
+                while True:
+                    while is_leaf[k] == 0:  # down the lead's side of every parting
+                        j = feature[k]
+                        g = field_of[j]
+                        x_left = _goes_left(k, X[i, j], missing_left, is_categorical,
+                                            threshold, bitset_idx, feature, raw_left, known,
+                                            f_idx_map)
+                        if in_x[g] == 1:  # the field is the lead's on this path
+                            k = left[k] if x_left else right[k]
+                            continue
+                        r_left = ref_left[k]
+                        if in_r[g] == 1 or r_left == x_left:
+                            k = left[k] if r_left else right[k]
+                            continue
+                        stack_node[sp] = left[k] if r_left else right[k]  # later
+                        stack_taken[sp] = m
+                        stack_field[sp] = g
+                        sp += 1
+                        taken_field[m] = g
+                        taken_kind[m] = 1
+                        in_x[g] = 1
+                        m += 1
+                        a += 1
+                        k = left[k] if x_left else right[k]
                     v = value[k]
+                    b = m - a
                     if b == 0:
                         acc += v  # the leaf the lead itself reaches
-                    if a + b > 0:
-                        for q in range(cur):
-                            if path_kind[q] == 1:
-                                phi[i, path_field[q]] += v * w_in[a, b]
-                            elif path_kind[q] == 2:
-                                phi[i, path_field[q]] -= v * w_out[a, b]
-                    continue
-                j = feature[k]
-                g = field_of[j]
-                x_left = _goes_left(k, X[i, j], missing_left, is_categorical, threshold,
-                                    bitset_idx, feature, raw_left, known, f_idx_map)
-                x_child = left[k] if x_left else right[k]
-                if in_x[g] > 0:  # the field is the lead's on this path: its turn only
-                    stack_node[sp], stack_depth[sp], stack_field[sp], stack_kind[sp] = \
-                        x_child, cur, -1, 0
-                    sp += 1
-                    continue
-                r_left = _goes_left(k, ref[j], missing_left, is_categorical, threshold,
-                                    bitset_idx, feature, raw_left, known, f_idx_map)
-                r_child = left[k] if r_left else right[k]
-                if in_r[g] > 0 or r_left == x_left:
-                    stack_node[sp], stack_depth[sp], stack_field[sp], stack_kind[sp] = \
-                        r_child, cur, -1, 0
-                    sp += 1
-                    continue
-                stack_node[sp], stack_depth[sp], stack_field[sp], stack_kind[sp] = \
-                    x_child, cur, g, 1
-                stack_node[sp + 1], stack_depth[sp + 1], stack_field[sp + 1], \
-                    stack_kind[sp + 1] = r_child, cur, g, 2
-                sp += 2
-            while cur > 0:  # (the next tree starts with no field taken)
-                cur -= 1
-                if path_kind[cur] == 1:
-                    in_x[path_field[cur]] -= 1
-                elif path_kind[cur] == 2:
-                    in_r[path_field[cur]] -= 1
-        decision[i] = acc
+                    if m > 0:
+                        share_in, share_out = v * w_in[a, b], v * w_out[a, b]
+                        for q in range(m):
+                            if taken_kind[q] == 1:
+                                phi[i, taken_field[q]] += share_in
+                            else:
+                                phi[i, taken_field[q]] -= share_out
+                    if sp == 0:
+                        break
+                    sp -= 1
+                    while m > stack_taken[sp]:  # back up to where the walks parted
+                        m -= 1
+                        if taken_kind[m] == 1:
+                            in_x[taken_field[m]] = 0
+                            a -= 1
+                        else:
+                            in_r[taken_field[m]] = 0
+                    g = stack_field[sp]
+                    taken_field[m] = g
+                    taken_kind[m] = 2
+                    in_r[g] = 1
+                    m += 1
+                    k = stack_node[sp]
+                while m > 0:  # (the next tree starts with no field taken)
+                    m -= 1
+                    in_x[taken_field[m]] = 0
+                    in_r[taken_field[m]] = 0
+            decision[i] = acc
     return decision, phi
 
 
@@ -289,8 +295,11 @@ def shapley_decisions(classifier, X: np.ndarray, reference: np.ndarray,
     trees = hist_gradient_boosting_trees(classifier)
     X = hist_gradient_boosting_input(classifier, X)
     ref = hist_gradient_boosting_input(classifier, np.asarray(reference)[None, :])[0]
+    ref_left = _reference_turns(ref, trees.value, trees.feature, trees.threshold,
+                                trees.missing_left, trees.is_leaf, trees.is_categorical,
+                                trees.bitset_idx, trees.raw_left, trees.known, trees.f_idx_map)
     field_of = np.asarray(field_of, dtype=np.int64)[trees.columns]
     depth = _depth(trees)
     w_in, w_out = _shapley_weights(depth)
-    return _shapley_decisions(X, ref, field_of, n_fields, depth, w_in, w_out,
+    return _shapley_decisions(X, ref_left, field_of, n_fields, depth, w_in, w_out,
                               *_walked(trees))
