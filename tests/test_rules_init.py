@@ -75,6 +75,10 @@ def test_an_export_without_budget_or_timeline_is_scored_with_rules_from_rules_in
     manifest = json.loads((folder / "scored.manifest.json").read_text())
     assert {"budget", "timeline"} <= set(manifest["rules"]["not_configured"])
     assert manifest["scored"] == len(scored) == 600
+    # fit and engagement proposed from the field names, and scored with them
+    assert rules.axes is not None and rules.axes.fit and rules.axes.engagement
+    assert {"fit_grade", "engagement_level"} <= set(scored.columns)
+    assert sum(manifest["axes"]["cells"].values()) == 600
 
 
 def test_criteria_are_optional_but_the_policy_must_be_reachable(tmp_path):

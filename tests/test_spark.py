@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadml.config import carrying, load_rules
+from leadml.config import Axes, carrying, load_rules
 from leadml.errors import TooManyRejects
 from leadml.registry import load_scoring_model
 from leadml.scoring.chunks import score_file
@@ -61,6 +61,8 @@ def _run_both(spark, champion, path, tmp_path, remote_path=None, **settings):
     model, contract = load_scoring_model("models:/leadml@champion")
     rules = load_rules(REPO / "pipelines" / "configs" / "bant.yaml")
     rules = carrying(rules, ["company", "owner", "sf_lead_id"])  # the lead's own columns
+    rules = rules.model_copy(update={"axes": Axes(  # and the fit and engagement axes
+        fit=["industry", "company_size", "job_title"], engagement=["web_visits", "meetings"])})
     cfg = ScoreSettings(scored_at=PINNED, **settings)
     local = score_file(path, tmp_path / "local.parquet", model=model, contract=contract,
                        rules=rules, settings=cfg)
@@ -79,7 +81,9 @@ def test_spark_output_equals_local_output_row_for_row(spark, champion, leads_wit
     assert a["lead_id"].tolist() == b["lead_id"].tolist()
     np.testing.assert_allclose(a["conversion_probability"], b["conversion_probability"],
                                atol=1e-9, rtol=0)
-    for col in a.columns.drop(["conversion_probability"]):
+    for col in ("fit_points", "engagement_points"):
+        np.testing.assert_allclose(a[col], b[col], atol=0.011)  # (rounded to 0.01 points)
+    for col in a.columns.drop(["conversion_probability", "fit_points", "engagement_points"]):
         assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
     ra = pd.read_csv(tmp_path / "local.rejects.csv", dtype=str, keep_default_na=False)
     rb = pd.read_parquet(tmp_path / "spark.rejects.parquet").astype(str)
@@ -89,8 +93,10 @@ def test_spark_output_equals_local_output_row_for_row(spark, champion, leads_wit
     assert len(ra) == 8  # id, 2 duplicates, 3 budgets, 2 dates
     assert len(a) + len(ra) == 3_000 == remote["input"]["rows"]
     for key in ("scored", "rejected", "labels", "grades", "score_distribution", "reject_reasons",
-                "unseen_category_values", "missing_values", "warnings", "field_reasons"):
+                "unseen_category_values", "missing_values", "warnings", "field_reasons", "axes",
+                "typical_probability"):
         assert local[key] == remote[key], key
+    assert sum(local["axes"]["cells"].values()) == local["scored"]
     assert remote["engine"] == "spark"
     assert json.loads((tmp_path / "spark.manifest.json").read_text())["status"] == "ok"
 

@@ -242,3 +242,51 @@ def test_a_csv_in_peoples_words_reads_back_as_the_contract(champion, sample_file
                                       "--scored", str(people), "--rules", str(rules)])
     assert report.exit_code == 0, report.output
     assert "Tonight's leads: 600 scored" in (tmp_path / "r.html").read_text()
+
+
+def test_fit_and_engagement_add_up_and_grade_the_leads(champion, sample_files, tmp_path):
+    """The axes are sums of the reasons' points: typical + fit + engagement + the other
+    fields' points = the lead's probability; their grades follow the rules' cut-offs, and
+    the manifest counts every lead in one cell of the 4x4 matrix."""
+    import numpy as np
+
+    import leadml
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text() + "\naxes:\n  fit: [industry, company_size, job_title]\n"
+                     "  engagement: [web_visits, email_opens, meetings]\n"
+                     "  fit_grades: {A: 8, B: 1, C: -2}\n")
+    out = tmp_path / "scored.parquet"
+    result, manifest = score(sample_files / "nightly.csv", out, "--rules", str(rules))
+    assert result.exit_code == 0, result.output
+    scored = pd.read_parquet(out)
+    assert list(scored.columns[4:8]) == ["fit_points", "engagement_points", "fit_grade",
+                                         "engagement_level"]
+    why = leadml.explain_leads(pd.read_csv(sample_files / "nightly.csv", dtype=str,
+                                           keep_default_na=False), leadml.load_model())
+    fit = why[["industry", "company_size", "job_title"]].sum(axis=1)
+    engaged = why[["web_visits", "email_opens", "meetings"]].sum(axis=1)
+    np.testing.assert_allclose(scored["fit_points"], fit, atol=0.05)
+    np.testing.assert_allclose(scored["engagement_points"], engaged, atol=0.05)
+    other = why.drop(columns=["lead_id", "conversion_probability", "typical_probability",
+                              "reasons", "industry", "company_size", "job_title",
+                              "web_visits", "email_opens", "meetings"]).sum(axis=1)
+    np.testing.assert_allclose(100 * manifest["typical_probability"] + scored["fit_points"]
+                               + scored["engagement_points"] + other,
+                               100 * scored["conversion_probability"], atol=0.2)
+    expected = np.select([scored["fit_points"] >= 8, scored["fit_points"] >= 1,
+                          scored["fit_points"] >= -2], ["A", "B", "C"], "D")
+    assert scored["fit_grade"].astype(str).tolist() == expected.tolist()
+    cells = manifest["axes"]["cells"]
+    assert len(cells) == 16 and sum(cells.values()) == manifest["scored"] == 600
+    for bad, words in (("  fit: [industry, lead_score]\n  engagement: [meetings]\n",
+                        "does not read them"),
+                       ("  fit: [industry]\n  engagement: [industry]\n", "in both")):
+        rules.write_text(RULES.read_text() + "\naxes:\n" + bad)
+        result, _ = score(sample_files / "nightly.csv", tmp_path / "bad.csv", "--rules",
+                          str(rules))
+        assert result.exit_code == 2 and words in result.output, result.output
+    rules.write_text(RULES.read_text() + "\naxes:\n  fit: [industry]\n  engagement: [meetings]\n")
+    result, _ = score(sample_files / "nightly.csv", tmp_path / "nr.csv", "--rules", str(rules),
+                      "--no-reasons")
+    assert result.exit_code == 2 and "drop --no-reasons" in result.output

@@ -4,6 +4,7 @@ read by :mod:`~leadml.config.loading`, which reports every problem at its line."
 
 from leadml.config.rules import (
     AuthorityRule,
+    Axes,
     BudgetRule,
     Grades,
     LabelPolicy,
@@ -43,7 +44,8 @@ __all__ = [
     "CANDIDATES", "DECIMAL_MARKS", "MISSING_VALUES", "THOUSANDS_SEPARATORS", "AuditConfig",
     "AuthorityRule", "BudgetRule", "Columns", "CsvOptions", "DatasetConfig", "DriftConfig",
     "EvaluationConfig", "Grades", "LabelPolicy", "ModelConfig", "NeedRule", "OutcomesTable",
-    "PromotionConfig", "carrying", "RegistryConfig", "Rules", "SalesQualified", "SplitConfig",
+    "PromotionConfig", "carrying", "Axes", "RegistryConfig", "Rules", "SalesQualified",
+    "SplitConfig",
     "TargetColumn", "TimelineRule", "TrainConfig", "TuneConfig", "Value", "config_line",
     "default_rules", "load_config", "load_rules",
 ]

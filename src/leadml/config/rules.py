@@ -133,8 +133,47 @@ class Grades(Frozen):
         return self
 
 
+class Axes(Frozen):
+    """Fit and engagement: which of the model's fields describe the ideal customer profile
+    (``fit``: industry, size, role, budget) and which the lead's actions (``engagement``:
+    visits, opens, forms, meetings). Each lead's ``fit_points`` and ``engagement_points`` are
+    the sums of those fields' reason points (so the typical lead's probability, the two, and
+    the other fields' points add up to the lead's); ``fit_grades`` (A, B, C: the fit points at
+    or above which a lead has that grade, D below) and ``engagement_levels`` (1, 2, 3 likewise,
+    4 below) cut them, in probability points. A field in neither is reported as other."""
+
+    fit: list[str]
+    engagement: list[str]
+    fit_grades: dict[Literal["A", "B", "C"], float] = Field(
+        default_factory=lambda: {"A": 10.0, "B": 0.0, "C": -5.0})
+    engagement_levels: dict[Literal[1, 2, 3], float] = Field(
+        default_factory=lambda: {1: 10.0, 2: 0.0, 3: -5.0})
+
+    @model_validator(mode="after")
+    def _apart(self) -> Axes:
+        both = sorted(set(self.fit) & set(self.engagement))
+        if both:
+            raise ValueError(f"axes: {both} are in both fit and engagement; a field belongs "
+                             "to one axis (or to neither)")
+        if not self.fit or not self.engagement:
+            raise ValueError("axes needs at least one fit field and one engagement field")
+        for name, cuts, keys in (("fit_grades", self.fit_grades, ("A", "B", "C")),
+                                 ("engagement_levels", self.engagement_levels, (1, 2, 3))):
+            if sorted(cuts, key=str) != sorted(keys, key=str):
+                raise ValueError(f"axes.{name} needs {list(keys)}, got {list(cuts)}")
+            values = [cuts[k] for k in keys]
+            if not values[0] > values[1] > values[2]:
+                raise ValueError(f"axes.{name} must fall from {keys[0]} to {keys[2]}: {values}")
+        return self
+
+    @property
+    def fields(self) -> list[str]:
+        return [*self.fit, *self.engagement]
+
+
 #: The scored file's own columns, which a carried lead column may not shadow.
 SCORED_COLUMNS = ("lead_id", "conversion_probability", "expected_value", "score", "grade",
+                  "fit_points", "engagement_points", "fit_grade", "engagement_level",
                   "bant_budget", "bant_authority", "bant_need", "bant_timeline", "label",
                   "reasons", "model_name", "model_version", "rules_version", "scored_at")
 
@@ -206,6 +245,7 @@ class Rules(Frozen):
     value: Value | None = None
     grades: Grades = Grades()
     output: Output = Output()
+    axes: Axes | None = None
     source: Path | None = Field(None, exclude=True)
     sha256: str | None = Field(None, exclude=True)
 

@@ -64,7 +64,7 @@ from leadml.explain.effects import Explainer, remainder_slot, sentence_slots
 from leadml.model import encoded
 from leadml.model.sklearn_compat import fitted_transformer, model_parts
 from leadml.process import spared
-from leadml.rules import bant, capacity
+from leadml.rules import axes, bant, capacity
 from leadml.rules.display import for_people, with_reasons
 from leadml.scoring.read_ahead import Behind, ahead
 from leadml.scoring.run import (
@@ -97,6 +97,8 @@ RANGE_MARGIN = 10.0
 SPREADSHEET_TEXT = {"output": ("lead_id", "reasons"), "rejects": ("lead_id", "reason",
                                                                   "raw_record")}
 
+
+FLOAT_COLUMNS = ("expected_value", "fit_points", "engagement_points")
 
 MAX_CHUNK_ROWS = 50_000
 MIN_CHUNK_ROWS = 1_000
@@ -256,11 +258,12 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
     ``judged``: :func:`leadml.rules.bant.judged` of the leads, when already known.
     """
     if leads.empty:
-        return pd.DataFrame({c: pd.Series(dtype=float if c == "expected_value" else object)
+        return pd.DataFrame({c: pd.Series(dtype=float if c in FLOAT_COLUMNS else object)
                              for c in output_columns(rules)})
     carried = {c: _as_read(leads[c]) for c in rules.output.carry}
     n = len(leads)
     field_reasons = []  # per lead, the fields that raised and lowered the probability most
+    on_axes = {}  # fit and engagement (leadml.rules.axes), when the rules name them
     if model is None:  # rules-only: no probability, score or grade; the rules decide
         p = np.full(n, np.nan)
         scores = pd.array([pd.NA] * n, dtype="Int64")
@@ -274,6 +277,8 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
                                            names=rules.output.fields)
             rest = remainder_slot(contributions)
             field_reasons += [rest] if rest is not None else []
+            if rules.axes is not None:
+                on_axes = axes.columns(contributions, rules.axes)
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)
@@ -306,6 +311,7 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         **value,
         "score": scores,
         "grade": grades,
+        **on_axes,
         **{f"bant_{c}": checks[f"bant_{c}"].array for c in bant.CRITERIA},
         "label": labels,
         "reasons": reasons,
@@ -333,9 +339,11 @@ def output_columns(rules: Rules) -> list[str]:
     file, then leadml's; ``expected_value`` follows the probability when the rules give a
     value."""
     carry = list(rules.output.carry)
-    if rules.value is None:
-        return [OUTPUT_COLUMNS[0], *carry, *OUTPUT_COLUMNS[1:]]
-    return [OUTPUT_COLUMNS[0], *carry, OUTPUT_COLUMNS[1], "expected_value", *OUTPUT_COLUMNS[2:]]
+    value = ["expected_value"] if rules.value is not None else []
+    on_axes = axes.COLUMNS if rules.axes is not None else []
+    g = OUTPUT_COLUMNS.index("grade")
+    return [OUTPUT_COLUMNS[0], *carry, OUTPUT_COLUMNS[1], *value, *OUTPUT_COLUMNS[2:g + 1],
+            *on_axes, *OUTPUT_COLUMNS[g + 1:]]
 
 
 def typed_features(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -431,7 +439,7 @@ class _Tally:
 
     def __post_init__(self) -> None:
         self.counts = {k: Counter() for k in ("label", "grade", "score", "reject_reason",
-                                              "unseen", "missing",
+                                              "unseen", "missing", "cell",
                                               "expected_conversions", "expected_value")}
         self.timings: Counter = Counter()
         self.candidates = capacity.Candidates()
@@ -444,6 +452,8 @@ class _Tally:
         self.counts["label"].update(result["label"].value_counts().to_dict())
         self.counts["grade"].update(result["grade"].value_counts().to_dict())
         self.counts["score"].update(result["score"].value_counts().to_dict())
+        if "fit_grade" in result:  # the fit x engagement matrix (leadml.rules.axes)
+            self.counts["cell"].update(axes.cells(result))
         for key, col in (("expected_conversions", "conversion_probability"),
                          ("expected_value", "expected_value")):
             if col in result and len(result):
@@ -700,6 +710,8 @@ def _score_file(input_path, output, *, model, contract: Contract, rules: Rules,
     run_contract = with_record_ids(contract)
     cutoffs = grade_cutoffs(model, rules, contract)
     explainer = _explainer(model, contract, settings)
+    axes.check(rules.axes, contract.features, reasons=explainer is not None,
+               source=rules.source)
     csv_out = not is_parquet(output)
     # The input's SHA-256 and line count are taken beside the scoring (hashing releases the
     # GIL). A UTF-8 file's bytes are checked by the fast reader itself, which hands an

@@ -50,7 +50,7 @@ from leadml.data.tables import (
 from leadml.errors import ConfigError, LeadDataError
 from leadml.explain.effects import Explainer
 from leadml.model.saved_paths import TRUSTED_TYPES
-from leadml.rules import capacity
+from leadml.rules import axes, capacity
 from leadml.scoring.chunks import (
     ScoreSettings,
     capacity_section,
@@ -179,17 +179,23 @@ def _worker_model(blob, explain: bool, reference):
     return _WORKER_CACHE[key]
 
 
-def _out_schema(carry: tuple[str, ...] | list[str] = ()):
-    """The scored batches' schema; ``carry``: the lead columns the rules carry (text)."""
+def _out_schema(rules: Rules | None = None):
+    """The scored batches' schema, with the lead columns the rules carry (text) and the fit
+    and engagement columns when the rules name the axes."""
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
     text = [c for c in OUTPUT_COLUMNS if c not in ("conversion_probability", "score")]
-    text = [*text, *carry]
+    text = [*text, *(rules.output.carry if rules else ())]
+    on_axes = [StructField("fit_points", DoubleType()),
+               StructField("engagement_points", DoubleType()),
+               StructField("fit_grade", StringType()),
+               StructField("engagement_level", StringType())] \
+        if rules is not None and rules.axes is not None else []
     fields = [StructField(RECORD_ID, LongType()), StructField(STATUS, StringType()),
               StructField("conversion_probability", DoubleType()),
               StructField("expected_value", DoubleType()),
               StructField("score", LongType()),
-              *[StructField(c, StringType()) for c in text],
+              *[StructField(c, StringType()) for c in text], *on_axes,
               StructField("reason", StringType()), StructField("raw_record", StringType()),
               StructField("reason_kind", StringType()), StructField("count", LongType())]
     return StructType(fields)
@@ -227,6 +233,8 @@ def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
     scored_at, scored_at_ts = scored_at_time(settings.scored_at)
     run_contract = with_record_ids(contract)
     cutoffs = grade_cutoffs(model, rules, contract)
+    axes.check(rules.axes, contract.features, source=rules.source, reasons=settings.reasons
+               and model is not None and contract.reference_lead is not None)
     spark = spark or session(master, conf)
     hadoop = HadoopStore(spark)
     if isinstance(input_path, str):
@@ -403,7 +411,7 @@ def _score(spark, frame, header: list[str], from_csv: bool, *, model, contract: 
                               cutoffs=cutoffs, scored_at=scored_at, scored_at_ts=scored_at_ts,
                               delimiter=delimiter, categories=categories)
 
-    return numbered.mapInPandas(score, _out_schema(rules.output.carry)).persist(), total, \
+    return numbered.mapInPandas(score, _out_schema(rules)).persist(), total, \
         explain
 
 
@@ -444,18 +452,21 @@ def score_batch(batch: pd.DataFrame, *, columns: list[str], from_csv: bool, mode
             parts.append(pd.DataFrame({STATUS: kind, "lead_id": list(counted),
                                        "count": list(counted.values())}))
     out = pd.concat(parts, ignore_index=True).reindex(
-        columns=_out_schema(rules.output.carry).fieldNames())
+        columns=_out_schema(rules).fieldNames())
     for col in ("score", "count", RECORD_ID):
         out[col] = pd.array(out[col], dtype="Int64")
-    for col in ("conversion_probability", "expected_value"):
-        out[col] = out[col].astype("float64")
+    for col in ("conversion_probability", "expected_value", "fit_points",
+                "engagement_points"):
+        if col in out:
+            out[col] = out[col].astype("float64")
     return _for_arrow(out)
 
 
 def _for_arrow(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as plain Python strings: PySpark's Arrow bridge rejects pandas' own
     Arrow-backed strings (chunked arrays)."""
-    numeric = {"conversion_probability", "expected_value", "score", "count", RECORD_ID}
+    numeric = {"conversion_probability", "expected_value", "score", "count", RECORD_ID,
+               "fit_points", "engagement_points"}
     for col in frame.columns:
         if col not in numeric:  # text: Python strings, None where missing
             values = frame[col].astype(object)
@@ -502,11 +513,13 @@ def _counts(ok, bad, results) -> dict[str, Counter]:
 
     tallies = results.filter(sf.col(STATUS).isin(*TALLIES))
     field = sf.when(sf.col(STATUS).isin(*TALLIES), sf.col("lead_id")).alias("field")
+    cell = sf.concat("fit_grade", "engagement_level") if "fit_grade" in ok.columns \
+        else sf.lit(None).cast("string")
     groups = ok.unionByName(bad).unionByName(tallies).groupBy(
-        STATUS, "label", "grade", "score", "reason_kind", field).agg(
+        STATUS, "label", "grade", "score", "reason_kind", field, cell.alias("cell")).agg(
         sf.count(sf.lit(1)).alias("n"), sf.sum("conversion_probability").alias("p"),
         sf.sum("expected_value").alias("ev"), sf.sum("count").alias("c")).collect()
-    names = ("label", "expected_conversions", "expected_value", "grade", "score",
+    names = ("label", "expected_conversions", "expected_value", "grade", "score", "cell",
              "reject_reason", *TALLIES)
     counts = {name: Counter() for name in names}
     for row in groups:
@@ -520,6 +533,8 @@ def _counts(ok, bad, results) -> dict[str, Counter]:
                 counts["grade"][row["grade"]] += row["n"]
             if row["score"] is not None:
                 counts["score"][row["score"]] += row["n"]
+            if row["cell"]:
+                counts["cell"][row["cell"]] += row["n"]
         elif row[STATUS] == "rejected":
             counts["reject_reason"][row["reason_kind"]] += row["n"]
         else:

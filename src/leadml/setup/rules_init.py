@@ -168,6 +168,7 @@ def rules_text(history: History, cfg: TrainConfig, ranked: Ranked | None = None)
         out += lines
         configured += used
     out += _policy_lines(base, configured)
+    out += axes_lines([*numeric, *words])
     text = "\n".join(out)
     rules = Rules.model_validate(yaml.safe_load(text))  # a bug here, not a user's bad file
     if ranked is not None:
@@ -283,6 +284,44 @@ def _timeline_lines(history: History, words: list[str], markers) -> tuple[list[s
     return [f"timeline:                    # guessed from the column name '{column}'",
             f"  column: {_q(column)}", "  max_months: 6", "  disqualify_no_plans: true",
             ""], True
+
+
+#: Column names that say a field describes the customer (fit) or what the lead did
+#: (engagement); a CRM's names vary, so these are read as words, in any case.
+FIT_WORDS = re.compile(r"industr|sector|vertical|company|employee|size|revenue|country|"
+                       r"region|(?<![a-z])(city|state|role)(?![a-z])|title|seniority|"
+                       r"department|budget|specializ|occupation|profile", re.IGNORECASE)
+ENGAGEMENT_WORDS = re.compile(r"visit|view|open|click|download|form|meeting|call|email|"
+                              r"webinar|demo|event|activity|page|time.?spent|session|"
+                              r"engag|reply|response|last.?notable", re.IGNORECASE)
+
+
+def axes_lines(fields: list[str]) -> list[str]:
+    r"""The fit and engagement axes proposed from the model's field names, each with why; a
+    commented suggestion when the names give one axis only.
+
+    >>> print("\n".join(axes_lines(["industry", "web_visits", "channel"])))
+    axes:                        # fit (who the lead is) and engagement (what it did)
+      fit: ["industry"]  # names like industry, size, country, title, budget
+      engagement: ["web_visits"]  # names like visits, opens, forms, meetings, activity
+      # neither, reported as other fields: channel
+    <BLANKLINE>
+    """
+    fit = [f for f in fields if FIT_WORDS.search(f) and not ENGAGEMENT_WORDS.search(f)]
+    engaged = [f for f in fields if ENGAGEMENT_WORDS.search(f) and f not in fit]
+    other = [f for f in fields if f not in fit and f not in engaged]
+    lines = ["axes:                        # fit (who the lead is) and engagement (what it did)",
+             f"  fit: [{', '.join(map(_q, fit))}]  # names like industry, size, country, "
+             "title, budget",
+             f"  engagement: [{', '.join(map(_q, engaged))}]  # names like visits, opens, "
+             "forms, meetings, activity",
+             *([f"  # neither, reported as other fields: {', '.join(other)}"] if other else []),
+             ""]
+    if fit and engaged:
+        return lines
+    return ["# Fit and engagement axes: the field names suggest no "
+            f"{'fit' if not fit else 'engagement'} field; name them yourself:",
+            *[f"# {line}" for line in lines if line], ""]
 
 
 def _policy_lines(base: float, configured: int) -> list[str]:

@@ -1,0 +1,68 @@
+"""Fit and engagement: each lead's points on the two axes the rules file names, its fit grade
+(A to D) and engagement level (1 to 4), from the fields' contributions (the reasons' points,
+:meth:`leadml.explain.effects.Explainer.contributions`), so that the typical lead's
+probability, the two axes and the other fields' points add up to the lead's probability.
+
+A1 is a lead that fits the ideal customer profile and is engaged; A4 fits but has not acted
+(nurture it with content); D1 acts but does not fit (self-service, or disqualify).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from leadml.config.rules import Axes
+from leadml.errors import ConfigError
+
+COLUMNS = ["fit_points", "engagement_points", "fit_grade", "engagement_level"]
+GRADES = ["A", "B", "C", "D"]
+LEVELS = ["1", "2", "3", "4"]
+
+
+def check(axes: Axes | None, features: list[str] | tuple[str, ...], *, reasons: bool,
+          source) -> None:
+    """The axes name only the model's fields, and the points they sum are computed."""
+    if axes is None:
+        return
+    unknown = [f for f in axes.fields if f not in features]
+    if unknown:
+        raise ConfigError(f"the rules file '{source}' puts {unknown} on the fit or engagement "
+                          f"axis, but the model does not read them; its fields: "
+                          f"{list(features)}")
+    if not reasons:
+        raise ConfigError("the rules' axes are sums of the reasons' points: score with "
+                          "reasons (drop --no-reasons), or remove the axes section")
+
+
+def _cut(points: np.ndarray, cuts: list[float], names: list[str]) -> pd.Categorical:
+    codes = np.select([points >= cuts[0], points >= cuts[1], points >= cuts[2]], [0, 1, 2],
+                      3).astype(np.int8)
+    return pd.Categorical.from_codes(codes, names)
+
+
+def columns(contributions: pd.DataFrame, axes: Axes) -> dict[str, object]:
+    """``fit_points``, ``engagement_points`` (probability points, 0.01 apart), ``fit_grade``
+    and ``engagement_level`` per lead.
+
+    >>> c = pd.DataFrame({"industry": [0.2, -0.1], "visits": [0.01, 0.3], "x": [0.0, 0.0]})
+    >>> out = columns(c, Axes(fit=["industry"], engagement=["visits"]))
+    >>> out["fit_points"].tolist(), out["fit_grade"].tolist(), out["engagement_level"].tolist()
+    ([20.0, -10.0], ['A', 'D'], ['2', '1'])
+    """
+    fit = 100 * contributions[axes.fit].to_numpy(dtype=float).sum(axis=1)
+    engagement = 100 * contributions[axes.engagement].to_numpy(dtype=float).sum(axis=1)
+    return {
+        "fit_points": np.round(fit, 2),
+        "engagement_points": np.round(engagement, 2),
+        "fit_grade": _cut(fit, [axes.fit_grades[k] for k in ("A", "B", "C")], GRADES),
+        "engagement_level": _cut(engagement, [axes.engagement_levels[k] for k in (1, 2, 3)],
+                                 LEVELS),
+    }
+
+
+def cells(frame: pd.DataFrame) -> dict[str, int]:
+    """Leads per cell of the 4x4 matrix (``A1`` ... ``D4``), every cell named."""
+    found = (frame["fit_grade"].astype(str) + frame["engagement_level"].astype(str)) \
+        .value_counts().to_dict()
+    return {f"{g}{e}": int(found.get(f"{g}{e}", 0)) for g in GRADES for e in LEVELS}
