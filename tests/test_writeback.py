@@ -274,9 +274,23 @@ def test_fit_and_engagement_add_up_and_grade_the_leads(champion, sample_files, t
     np.testing.assert_allclose(100 * manifest["typical_probability"] + scored["fit_points"]
                                + scored["engagement_points"] + other,
                                100 * scored["conversion_probability"], atol=0.2)
-    expected = np.select([scored["fit_points"] >= 8, scored["fit_points"] >= 1,
-                          scored["fit_points"] >= -2], ["A", "B", "C"], "D")
+    # The grade is cut on what the profile alone adds to a typical lead: it does not move
+    # with the lead's engagement (for this logistic regression, exactly).
+    from leadml.explain.effects import Explainer
+    from leadml.scoring.chunks import typed_features
+
+    model = leadml.load_model()
+    leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    shares = Explainer(model.estimator, model.contract.reference_lead).shares(
+        typed_features(leads, model.contract))
+    alone = shares.at_typical(["industry", "company_size", "job_title"])
+    expected = np.select([alone >= 8, alone >= 1, alone >= -2], ["A", "B", "C"], "D")
     assert scored["fit_grade"].astype(str).tolist() == expected.tolist()
+    engaged_more = leads.assign(meetings="3", web_visits="40")
+    again = Explainer(model.estimator, model.contract.reference_lead).shares(
+        typed_features(engaged_more, model.contract))
+    np.testing.assert_allclose(again.at_typical(["industry", "company_size", "job_title"]),
+                               alone, atol=1e-9)
     cells = manifest["axes"]["cells"]
     assert len(cells) == 16 and sum(cells.values()) == manifest["scored"] == 600
     for bad, words in (("  fit: [industry, lead_score]\n  engagement: [meetings]\n",

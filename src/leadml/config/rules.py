@@ -138,16 +138,18 @@ class Axes(Frozen):
     (``fit``: industry, size, role, budget) and which the lead's actions (``engagement``:
     visits, opens, forms, meetings). Each lead's ``fit_points`` and ``engagement_points`` are
     the sums of those fields' reason points (so the typical lead's probability, the two, and
-    the other fields' points add up to the lead's); ``fit_grades`` (A, B, C: the fit points at
-    or above which a lead has that grade, D below) and ``engagement_levels`` (1, 2, 3 likewise,
-    4 below) cut them, in probability points. A field in neither is reported as other."""
+    the other fields' points add up to the lead's). ``fit_grades`` (A, B, C: the points at or
+    above which a lead has that grade, D below) and ``engagement_levels`` (1, 2, 3 likewise,
+    4 below) cut what the axis' fields alone would add to a typical lead, in probability
+    points (on the sample, the defaults make about a quarter of the leads A, and of the
+    leads 1). A field in neither is reported as other."""
 
     fit: list[str]
     engagement: list[str]
     fit_grades: dict[Literal["A", "B", "C"], float] = Field(
-        default_factory=lambda: {"A": 10.0, "B": 0.0, "C": -5.0})
+        default_factory=lambda: {"A": 5.0, "B": 0.0, "C": -4.0})
     engagement_levels: dict[Literal[1, 2, 3], float] = Field(
-        default_factory=lambda: {1: 10.0, 2: 0.0, 3: -5.0})
+        default_factory=lambda: {1: 5.0, 2: 1.5, 3: 0.0})
 
     @model_validator(mode="after")
     def _apart(self) -> Axes:

@@ -18,6 +18,9 @@ value and scoring again, which the tests check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +36,31 @@ from leadml.model.wrappers import shift_rate
 MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
 OTHER_FIELDS = "Other fields "  # the reasons' remainder: what the fields not named add up to
+
+
+@dataclass(frozen=True)
+class Shares:
+    """Fields' shares of each lead's distance from the reference lead (:meth:`Explainer.shares`):
+    ``points`` in probability (they add up to ``p - p_ref``), ``log_odds`` on the model's
+    decision (they add up to the lead's decision minus the reference's; None for a model
+    whose decision cannot be taken apart)."""
+
+    p: np.ndarray
+    p_ref: float
+    points: pd.DataFrame
+    log_odds: pd.DataFrame | None
+    ref_decision: float
+    probability: Callable[[np.ndarray], np.ndarray]
+
+    def at_typical(self, fields: list[str]) -> np.ndarray:
+        """Per lead, how many points ``fields`` as the lead has them would move the typical
+        lead: the probability of the reference's decision plus those fields' share of the
+        lead's, minus the reference's. It does not depend on the lead's other fields (for a
+        logistic regression exactly), so it ranks leads on those fields alone."""
+        if self.log_odds is None:
+            return 100 * self.points[fields].to_numpy(dtype=float).sum(axis=1)
+        moved = self.ref_decision + self.log_odds[fields].to_numpy(dtype=float).sum(axis=1)
+        return 100 * (self.probability(moved) - self.p_ref)
 
 
 class Explainer:
@@ -116,11 +144,18 @@ class Explainer:
     def contributions(self, leads: pd.DataFrame) -> tuple[np.ndarray, float, pd.DataFrame]:
         """The probability of each lead, the reference lead's, and a (leads x fields) frame
         of contributions in probability that add up: each row sums to the lead's probability
-        minus the reference's (to rounding). Each field's Shapley value of the decision
-        against the reference (the decision is additive for a logistic regression: a
-        field's part minus the reference's; exact for gradient boosting by
-        :func:`leadml.model.trees.shapley_decisions`), then scaled by the lead's change in
-        probability over its change in decision, so that they sum in probability too."""
+        minus the reference's (to rounding). See :meth:`shares`."""
+        found = self.shares(leads)
+        return found.p, found.p_ref, found.points
+
+    def shares(self, leads: pd.DataFrame) -> Shares:
+        """Each field's share of the lead's distance from the reference, on the decision
+        (log-odds) and in probability. On the decision: its Shapley value against the
+        reference (the decision is additive for a logistic regression: a field's part minus
+        the reference's; exact for gradient boosting by
+        :func:`leadml.model.trees.shapley_decisions`). In probability: that, scaled by the
+        lead's change in probability over its change in decision, so that they sum in
+        probability too."""
         if self.reference is None:
             raise ValueError("contributions need a reference lead: Explainer(model, reference)")
         if self._linear:
@@ -141,15 +176,16 @@ class Explainer:
                                columns=list(self.fields))
         else:  # a model whose fields cannot be taken apart: the swaps, scaled to add up
             p, effects = self.effects(leads)
-            p_ref = float(self._probability(
-                self._classifier.decision_function(self._z_ref))[0])
+            ref_decision = float(self._classifier.decision_function(self._z_ref)[0])
+            p_ref = float(self._probability(np.array([ref_decision]))[0])
             total = effects.sum(axis=1).to_numpy()
             scale = np.divide(p - p_ref, total, out=np.zeros_like(p), where=total != 0)
-            return p, p_ref, effects.mul(scale, axis=0)
+            points = effects.mul(scale, axis=0)
+            return Shares(p, p_ref, points, None, ref_decision, self._probability)
         p = self._probability(decision)
         p_ref = float(self._probability(np.array([ref_decision]))[0])
-        return p, p_ref, phi.mul(_slope(decision, ref_decision, p, p_ref,
-                                        self._probability), axis=0)
+        points = phi.mul(_slope(decision, ref_decision, p, p_ref, self._probability), axis=0)
+        return Shares(p, p_ref, points, phi, ref_decision, self._probability)
 
     def shuffled(self, leads: pd.DataFrame, donors: list[np.ndarray]
                  ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]] | None:

@@ -1,7 +1,9 @@
 """Fit and engagement: each lead's points on the two axes the rules file names, its fit grade
 (A to D) and engagement level (1 to 4), from the fields' contributions (the reasons' points,
-:meth:`leadml.explain.effects.Explainer.contributions`), so that the typical lead's
-probability, the two axes and the other fields' points add up to the lead's probability.
+:meth:`leadml.explain.effects.Explainer.shares`), so that the typical lead's probability,
+the two axes and the other fields' points add up to the lead's probability. The grade and
+level are cut on what each axis alone would add to a typical lead, so that a lead's fit grade
+does not move with its engagement.
 
 A1 is a lead that fits the ideal customer profile and is engaged; A4 fits but has not acted
 (nurture it with content); D1 acts but does not fit (self-service, or disqualify).
@@ -41,23 +43,23 @@ def _cut(points: np.ndarray, cuts: list[float], names: list[str]) -> pd.Categori
     return pd.Categorical.from_codes(codes, names)
 
 
-def columns(contributions: pd.DataFrame, axes: Axes) -> dict[str, object]:
-    """``fit_points``, ``engagement_points`` (probability points, 0.01 apart), ``fit_grade``
-    and ``engagement_level`` per lead.
-
-    >>> c = pd.DataFrame({"industry": [0.2, -0.1], "visits": [0.01, 0.3], "x": [0.0, 0.0]})
-    >>> out = columns(c, Axes(fit=["industry"], engagement=["visits"]))
-    >>> out["fit_points"].tolist(), out["fit_grade"].tolist(), out["engagement_level"].tolist()
-    ([20.0, -10.0], ['A', 'D'], ['2', '1'])
-    """
-    fit = 100 * contributions[axes.fit].to_numpy(dtype=float).sum(axis=1)
-    engagement = 100 * contributions[axes.engagement].to_numpy(dtype=float).sum(axis=1)
+def columns(shares, axes: Axes) -> dict[str, object]:
+    """``fit_points`` and ``engagement_points`` (probability points, 0.01 apart: the sums
+    of the axis' fields' contributions, adding up with the rest to the lead's probability),
+    and ``fit_grade`` and ``engagement_level``, cut on what the axis' fields alone would add
+    to a typical lead (``shares.at_typical``: a grade for the profile that does not move with
+    the lead's engagement, nor its level with its profile). ``shares``: the fields' shares
+    of each lead's distance from the typical lead
+    (:meth:`leadml.explain.effects.Explainer.shares`)."""
+    fit = 100 * shares.points[axes.fit].to_numpy(dtype=float).sum(axis=1)
+    engagement = 100 * shares.points[axes.engagement].to_numpy(dtype=float).sum(axis=1)
     return {
         "fit_points": np.round(fit, 2),
         "engagement_points": np.round(engagement, 2),
-        "fit_grade": _cut(fit, [axes.fit_grades[k] for k in ("A", "B", "C")], GRADES),
-        "engagement_level": _cut(engagement, [axes.engagement_levels[k] for k in (1, 2, 3)],
-                                 LEVELS),
+        "fit_grade": _cut(shares.at_typical(axes.fit),
+                          [axes.fit_grades[k] for k in ("A", "B", "C")], GRADES),
+        "engagement_level": _cut(shares.at_typical(axes.engagement),
+                                 [axes.engagement_levels[k] for k in (1, 2, 3)], LEVELS),
     }
 
 

@@ -271,14 +271,15 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
     else:
         features = leads[contract.features]
         if explainer is not None:  # points that add up to the distance from a typical lead
-            p, _, contributions = explainer.contributions(features)
+            shares = explainer.shares(features)
+            p, contributions = shares.p, shares.points
             field_reasons = sentence_slots(features, contributions,
                                            missing_values=contract.missing_values,
                                            names=rules.output.fields)
             rest = remainder_slot(contributions)
             field_reasons += [rest] if rest is not None else []
             if rules.axes is not None:
-                on_axes = axes.columns(contributions, rules.axes)
+                on_axes = axes.columns(shares, rules.axes)
         else:
             p = model.predict_proba(features)[:, 1]
         scores, grades = bant.score(p), bant.grade(p, cutoffs)

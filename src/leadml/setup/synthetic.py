@@ -155,6 +155,7 @@ def make_leads(
     drift_at: float | None = None,
     swing: float = 0.0,
     swings: float = 2.0,
+    parts: bool = False,
 ) -> pd.DataFrame:
     """Draw ``n`` leads with outcomes, in creation order.
 
@@ -178,6 +179,11 @@ def make_leads(
         1.0 moves the conversion rate between about a third and twice its level.
     swings : float
         Full cycles of the swing over the span.
+    parts : bool
+        Also return ``true_fit`` and ``true_engagement``: the parts of each lead's true
+        log-odds that its profile (industry, size, country, seniority, budget) and its
+        actions (visits, opens, forms, meetings) make, for checking the fit and engagement
+        axes against the truth. The draws are the same with or without them.
 
     Returns
     -------
@@ -223,21 +229,27 @@ def make_leads(
     form_fills = rng.poisson(0.3 + 0.5 * np.isin(source, ["web_form", "webinar"]), n)
     meetings = rng.poisson(np.where(senior, 0.45, 0.2), n)
 
-    logit = (
-        -3.6 + drift * t + swing * np.sin(2 * np.pi * swings * t)
-        + _effect(source, SOURCES)
-        + _effect(industry, INDUSTRIES)
+    true_fit = (  # who the lead is: the ideal customer profile
+        _effect(industry, INDUSTRIES)
         + _effect(size, SIZES)
         + np.array([COUNTRY_EFFECT.get(c, 0.0) for c in country])
         + _effect(seniority, SENIORITY)
         + np.where(budget_missing, -0.35, 0.30 + 0.35 * np.clip(log_budget_ratio, -2, 2))
+        + 0.55 * (np.isin(seniority, ["c_level", "vp"]) & np.isin(size, ["201-1000",
+                                                                          "1001-5000", "5000+"]))
+    )
+    true_engagement = (  # what the lead did
+        0.22 * np.log1p(web_visits) + 0.06 * np.log1p(email_opens)
+        + 0.35 * np.minimum(form_fills, 3) + 0.55 * np.minimum(meetings, 3)
+    )
+    logit = (
+        -3.6 + drift * t + swing * np.sin(2 * np.pi * swings * t)
+        + _effect(source, SOURCES)
+        + true_fit
         + _effect(timeline, TIMELINES)
         + _effect(need, NEEDS)
         + np.array([PRODUCT_EFFECT.get(p, 0.0) for p in product])
-        + 0.22 * np.log1p(web_visits) + 0.06 * np.log1p(email_opens)
-        + 0.35 * np.minimum(form_fills, 3) + 0.55 * np.minimum(meetings, 3)
-        + 0.55 * (np.isin(seniority, ["c_level", "vp"]) & np.isin(size, ["201-1000",
-                                                                          "1001-5000", "5000+"]))
+        + true_engagement
         + 0.60 * ((industry == "software") & (product == "api"))
         + 0.40 * ((source == "referral") & (meetings > 0))
     )
@@ -270,6 +282,9 @@ def make_leads(
     })
     for col in ["job_title", "purchase_timeline", "stated_need", "converted_at"]:
         frame[col] = frame[col].replace("", np.nan)
+    if parts:
+        return frame[COLUMNS].assign(true_fit=np.round(true_fit, 6),
+                                     true_engagement=np.round(true_engagement, 6))
     return frame[COLUMNS]
 
 
