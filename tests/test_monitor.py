@@ -14,7 +14,7 @@ from leadml.monitoring.monitor import mature
 from leadml.monitoring.outcomes import read_scored
 from leadml.monitoring.statistics import wilson
 from leadml.setup.synthetic import make_leads
-from tests.helpers import CHROMIUM, images_in_chromium, screenshot
+from tests.helpers import CHROMIUM, REPO, images_in_chromium, screenshot
 
 MONTHS = ["2026-07-01T06:00:00Z", "2026-08-01T06:00:00Z", "2026-09-01T06:00:00Z",
           "2026-10-01T06:00:00Z"]
@@ -518,3 +518,32 @@ def test_training_is_not_promoted_on_a_handful_of_test_leads():
     few = decide("2", ours, champion_version="1", y_test=y, p_champion=np.full(12, 0.5),
                  cfg=PromotionConfig(), test_first_time="", champion_train_end=None)
     assert not few.promote and "12 leads with 6 conversions" in few.message
+
+
+@pytest.mark.slow
+def test_monitoring_tracks_realised_against_predicted_per_fit_and_engagement_cell(
+        champion, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((REPO / "pipelines" / "configs" / "bant.yaml").read_text()
+                     + "\naxes:\n  fit: [industry, company_size, job_title]\n"
+                     "  engagement: [web_visits, email_opens, meetings]\n")
+    folder = tmp_path / "runs"
+    months = [_month(k, jump) for k, jump in enumerate([0.0, 1.2])]
+    for k, leads in enumerate(months):
+        leads.drop(columns=["true_probability", "converted", "converted_at"]).to_csv(
+            tmp_path / f"m{k}.csv", index=False)
+        done = CliRunner().invoke(app, ["score", str(tmp_path / f"m{k}.csv"), "--output",
+                                        str(folder / f"m{k}.csv"), "--scored-at", MONTHS[k],
+                                        "--rules", str(rules)])
+        assert done.exit_code == 0, done.output
+    pd.concat(m[["lead_id", "converted"]] for m in months).to_csv(tmp_path / "o.csv",
+                                                                  index=False)
+    result = _monitor(folder, tmp_path / "o.csv", tmp_path / "mon", "--as-of", "2026-10-05")
+    assert result.exit_code == 7, result.output  # (the jump)
+    report = json.loads((tmp_path / "mon" / "monitor.json").read_text())
+    for key, parts in report["breakdowns"].items():
+        cells = parts["cell"]
+        assert {r["cell"] for r in cells} <= {f"{g}{e}" for g in "ABCD" for e in "1234"}
+        assert sum(r["matured"] for r in cells) == 1500, key
+    page = (tmp_path / "mon" / "monitor.html").read_text()
+    assert "leads (fit and engagement) converted more often than predicted" in page

@@ -284,6 +284,10 @@ def summarize(frame: pd.DataFrame, runs: pd.DataFrame, *, by: str = "run",
             "label": _breakdown(part, "label", ["sales_qualified", "nurture", "disqualified"]),
             "band": _breakdown(part, "band", sorted(part["band"].unique(),
                                                     key=lambda b: float(b.split("%")[0]))),
+            **({"cell": _breakdown(part.assign(cell=part["fit_grade"].astype(str)
+                                               + part["engagement_level"].astype(str)),
+                                   "cell", [f"{g}{e}" for g in "ABCD" for e in "1234"])}
+               if "fit_grade" in part and part["fit_grade"].notna().any() else {}),
         }
     windows = []
     for model, periods in sums.items():

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 #: The scored file's BANT columns, read back for recalibration's label check.
 BANT_COLUMNS = ("bant_budget", "bant_authority", "bant_need", "bant_timeline")
+AXIS_COLUMNS = ("fit_grade", "engagement_level")  # when the rules named the axes
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def read_scored(paths) -> Scored:
             logger.warning("skipping %s: %s", path, why)
             continue
         table = read_table(output)
-        frame = table[[*MONITORED_COLUMNS, *(c for c in BANT_COLUMNS if c in table)]]
+        frame = table[[*MONITORED_COLUMNS, *(c for c in (*BANT_COLUMNS, *AXIS_COLUMNS)
+                                             if c in table)]]
         if not is_parquet(output):  # a CSV in people's words reads back as the contract's
             frame = as_machine(frame, (data.get("rules") or {}).get("output", {}).get("words"))
         ids = frame["lead_id"] if is_parquet(output) else spreadsheet_text(frame["lead_id"])

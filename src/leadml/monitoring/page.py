@@ -60,19 +60,23 @@ def _over_time(mon: Monitoring) -> str:
 
 
 def off_grades(mon: Monitoring, most: int = 8) -> list[str]:
-    """A sentence per period and grade whose leads converted outside the 95% interval of
-    their predicted rate, newest first (at most ``most``)."""
+    """A sentence per period and grade (and fit x engagement cell, when the rules name the
+    axes) whose leads converted outside the 95% interval of their predicted rate, newest
+    first (at most ``most``)."""
     said = []
     for key in reversed(list(mon.breakdowns)):
-        for r in mon.breakdowns[key].get("grade", []):
-            lo, hi, q = r.get("realised_low"), r.get("realised_high"), r.get("predicted_rate")
-            if not r.get("matured") or q is None or lo is None or not (q < lo or q > hi):
-                continue
-            way = "more" if q < lo else "less"
-            said.append(f"{period_words(key.split(' | ')[0])}: grade {r['grade']} leads converted "
-                        f"{way} often than predicted ({r['realised_rate']:.1%} of "
-                        f"{r['matured']:,} with a known outcome, against {q:.1%}; chance "
-                        f"allows {lo:.1%} to {hi:.1%}).")
+        for part, name in (("grade", "grade {} leads"),
+                           ("cell", "{} leads (fit and engagement)")):
+            for r in mon.breakdowns[key].get(part, []):
+                lo, hi = r.get("realised_low"), r.get("realised_high")
+                q = r.get("predicted_rate")
+                if not r.get("matured") or q is None or lo is None or not (q < lo or q > hi):
+                    continue
+                way = "more" if q < lo else "less"
+                said.append(f"{period_words(key.split(' | ')[0])}: "
+                            f"{name.format(r[part])} converted {way} often than predicted "
+                            f"({r['realised_rate']:.1%} of {r['matured']:,} with a known "
+                            f"outcome, against {q:.1%}; chance allows {lo:.1%} to {hi:.1%}).")
     return said[:most]
 
 
