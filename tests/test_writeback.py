@@ -304,3 +304,34 @@ def test_fit_and_engagement_add_up_and_grade_the_leads(champion, sample_files, t
     result, _ = score(sample_files / "nightly.csv", tmp_path / "nr.csv", "--rules", str(rules),
                       "--no-reasons")
     assert result.exit_code == 2 and "drop --no-reasons" in result.output
+
+
+def test_the_label_policy_can_decide_on_fit_and_engagement(champion, sample_files, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    policy = RULES.read_text().replace(
+        "    min_criteria_met: 2\n", "    min_criteria_met: 2\n    min_fit_grade: B\n").replace(
+        "  disqualify_below_probability: 0.02\n",
+        "  disqualify_below_probability: 0.02\n  disqualify_cells: [D1, D2, D3, D4]\n")
+    rules.write_text(policy + "\naxes:\n  fit: [industry, company_size, job_title, country]\n"
+                     "  engagement: [web_visits, email_opens, form_fills, meetings]\n"
+                     "  fit_grades: {A: 2, B: 0, C: -1}\n")  # (this model's typical: 3.6%)
+    out = tmp_path / "scored.parquet"
+    result, manifest = score(sample_files / "nightly.csv", out, "--rules", str(rules))
+    assert result.exit_code == 0, result.output
+    scored = pd.read_parquet(out)
+    cell = scored["fit_grade"].astype(str) + scored["engagement_level"].astype(str)
+    qualified = scored["label"] == "sales_qualified"
+    assert qualified.any() and set(scored.loc[qualified, "fit_grade"]) <= {"A", "B"}
+    outside = cell.str.startswith("D")
+    assert outside.any() and (scored.loc[outside, "label"] == "disqualified").all()
+    engaged = outside & scored["engagement_level"].isin(["1", "2"])
+    assert scored.loc[engaged, "reasons"].str.contains(
+        "Engaged, but outside the customer profile (fit D)", regex=False).all()
+    assert scored.loc[outside & ~engaged, "reasons"].str.contains(
+        "Outside the customer profile (fit D, engagement", regex=False).all()
+    held = (scored["label"] == "nurture") & scored["fit_grade"].isin(["C", "D"])
+    assert scored.loc[held, "reasons"].str.contains("is below B, the least").all()
+    no_axes = tmp_path / "no_axes.yaml"
+    no_axes.write_text(policy)
+    result, _ = score(sample_files / "nightly.csv", tmp_path / "x.csv", "--rules", str(no_axes))
+    assert result.exit_code == 2 and "no axes section" in result.output

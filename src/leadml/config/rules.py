@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from leadml.config.loading import Frozen, load_yaml
 
@@ -69,6 +69,7 @@ class SalesQualified(Frozen):
     capacity: int | None = Field(None, ge=0)
     capacity_share: float | None = Field(None, gt=0, le=1)
     rank_by: Literal["probability", "expected_value"] = "probability"
+    min_fit_grade: Literal["A", "B", "C"] | None = None  # needs the rules' axes
 
     @model_validator(mode="after")
     def _one_way_in(self) -> SalesQualified:
@@ -94,6 +95,10 @@ class LabelPolicy(Frozen):
 
     sales_qualified: SalesQualified
     disqualify_below_probability: float | None = Field(None, ge=0, le=1)
+    #: fit x engagement cells whose leads are disqualified (``D1``: engaged, but outside
+    #: the customer profile); needs the rules' axes
+    disqualify_cells: list[Annotated[str, StringConstraints(pattern=r"^[A-D][1-4]$")]] = \
+        Field(default_factory=list)
 
 
 class Value(Frozen):
@@ -278,6 +283,10 @@ class Rules(Frozen):
                 f"{len(self.configured)} criteria are configured ({self.configured}): no lead "
                 "could be sales-qualified; lower it")
         sq = self.label_policy.sales_qualified
+        if self.axes is None and (sq.min_fit_grade or self.label_policy.disqualify_cells):
+            raise ValueError("label_policy uses the fit and engagement axes "
+                             "(sales_qualified.min_fit_grade or disqualify_cells) but the file "
+                             "has no axes section: add axes.fit and axes.engagement")
         if self.value is None and (sq.rank_by == "expected_value"
                                    or sq.min_expected_value is not None):
             raise ValueError("label_policy.sales_qualified uses expected value (rank_by or "

@@ -63,6 +63,31 @@ def columns(shares, axes: Axes) -> dict[str, object]:
     }
 
 
+def notes(on_axes: dict, policy, labels: pd.Categorical) -> list[pd.Categorical]:
+    """The reasons the axes gave a label: a lead disqualified by its cell ("Engaged, but
+    outside the customer profile"), a lead held back by its fit grade. Empty without axes."""
+    if not on_axes:
+        return []
+    fit = np.asarray(on_axes["fit_grade"]).astype(str)
+    level = np.asarray(on_axes["engagement_level"]).astype(str)
+    out = []
+    if policy.disqualify_cells:
+        cell = np.char.add(fit, level)
+        hit = np.isin(cell, policy.disqualify_cells) & (np.asarray(labels) == "disqualified")
+        words = np.where(np.isin(level, ["1", "2"]),
+                         "Engaged, but outside the customer profile (fit " + fit + ")",
+                         "Outside the customer profile (fit " + fit + ", engagement " + level
+                         + ")")
+        out.append(pd.Categorical(np.where(hit, words, "")))
+    grade = policy.sales_qualified.min_fit_grade
+    if grade is not None:
+        held = (fit > grade) & (np.asarray(labels) == "nurture")
+        out.append(pd.Categorical(np.where(
+            held, "Fit grade " + fit + f" is below {grade}, the least to be sales-qualified",
+            "")))
+    return out
+
+
 def cells(frame: pd.DataFrame) -> dict[str, int]:
     """Leads per cell of the 4x4 matrix (``A1`` ... ``D4``), every cell named."""
     found = (frame["fit_grade"].astype(str) + frame["engagement_level"].astype(str)) \

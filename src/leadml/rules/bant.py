@@ -306,7 +306,8 @@ def criteria_met(bant: pd.DataFrame) -> np.ndarray:
 
 
 def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy,
-          expected_value: np.ndarray | None = None) -> pd.Categorical:
+          expected_value: np.ndarray | None = None,
+          on_axes: dict | None = None) -> pd.Categorical:
     """One label per lead (a categorical of :data:`LABELS`), by the policy's stated
     precedence.
 
@@ -316,6 +317,10 @@ def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy,
        ``sales_qualified.min_probability`` and expected value at least
        ``min_expected_value`` (those set) -> ``sales_qualified``;
     4. otherwise ``nurture``.
+
+    With the fit and engagement axes (``on_axes``: :func:`leadml.rules.axes.columns`), a
+    lead in one of ``disqualify_cells`` is disqualified after step 1, and step 3 also needs
+    a fit grade of ``sales_qualified.min_fit_grade`` or better.
 
     A capacity, when the policy sets one, then keeps only the best of the
     ``sales_qualified`` leads (:mod:`leadml.rules.capacity`): it needs the whole run.
@@ -339,8 +344,16 @@ def label(probability: np.ndarray, bant: pd.DataFrame, policy: LabelPolicy,
         qualified &= ~known | (~np.isnan(ev) & (ev >= (sq.min_expected_value
                                                         if sq.min_expected_value is not None
                                                         else -np.inf)))
-    codes = np.select([bant["hard_disqualifier"].to_numpy(), low, qualified],
-                      [LABELS.index("disqualified")] * 2 + [LABELS.index("sales_qualified")],
+    outside = np.zeros(len(p), bool)
+    if on_axes is not None:
+        fit = np.asarray(on_axes["fit_grade"]).astype(str)
+        if sq.min_fit_grade is not None:
+            qualified &= fit <= sq.min_fit_grade  # (A < B < C < D)
+        if policy.disqualify_cells:
+            cell = np.char.add(fit, np.asarray(on_axes["engagement_level"]).astype(str))
+            outside = np.isin(cell, policy.disqualify_cells)
+    codes = np.select([bant["hard_disqualifier"].to_numpy(), outside, low, qualified],
+                      [LABELS.index("disqualified")] * 3 + [LABELS.index("sales_qualified")],
                       LABELS.index("nurture")).astype(np.int8)
     return pd.Categorical.from_codes(codes, LABELS)
 
@@ -363,6 +376,8 @@ def meanings(policy: LabelPolicy) -> dict[str, str]:
         tests.append(f"a probability of {sq.min_probability:.0%} or more")
     if sq.min_expected_value is not None:
         tests.append(f"an expected value of {sq.min_expected_value:,.0f} or more")
+    if sq.min_fit_grade is not None:
+        tests.append(f"a fit grade of {sq.min_fit_grade} or better")
     qualified = "hand to sales: " + (" and ".join(tests) or "every lead that is not "
                                      "disqualified")
     if sq.capacity is not None:
@@ -378,7 +393,10 @@ def meanings(policy: LabelPolicy) -> dict[str, str]:
         "disqualified": "do not pursue: a BANT rule disqualifies the lead (for example a "
                         "budget below the floor)"
                         + (f", or a probability below {floor:.0%}" if floor is not None
-                           else ""),
+                           else "")
+                        + (f", or a lead in {', '.join(policy.disqualify_cells)} of the fit "
+                           "and engagement matrix (outside the customer profile)"
+                           if policy.disqualify_cells else ""),
     }
 
 

@@ -290,12 +290,14 @@ def score_rows(leads: pd.DataFrame, model, contract: Contract, rules: Rules, *,
         ev = capacity.expected_value(p, deal, rules.value)
         value = {"expected_value": ev}
         value_note = f"Expected value unknown: {rules.value.column} not stated"
-    labels = bant.label(p, checks, rules.label_policy, value.get("expected_value"))
+    labels = bant.label(p, checks, rules.label_policy, value.get("expected_value"),
+                        on_axes or None)
     floor = rules.label_policy.disqualify_below_probability
     nowhere = np.zeros(n, dtype=bool)
     notes = [_note((p < floor) & ~checks["hard_disqualifier"].to_numpy() if floor is not None
                    else nowhere, f"Probability below the {floor or 0:.0%} floor"),
-             _note(np.isnan(ev) & ~np.isnan(p) if value else nowhere, value_note)]
+             _note(np.isnan(ev) & ~np.isnan(p) if value else nowhere, value_note),
+             *axes.notes(on_axes, rules.label_policy, labels)]
     if explainer is None:  # a few distinct texts per slot: joined per combination
         reasons = join_strings([*notes, *failed])
     else:  # the notes, the fields that moved the probability most, the failed criteria
