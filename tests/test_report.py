@@ -123,3 +123,19 @@ def test_a_grade_that_converts_outside_its_prediction_is_said_in_words():
     said = outside_words(t)
     assert said.startswith("Grade A leads converted more often than predicted (")
     assert "their probabilities are too low" in said and "Grade C" not in said
+
+
+def test_report_draws_the_fit_and_engagement_matrix_of_the_test_window(champion, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((REPO / "pipelines" / "configs" / "bant.yaml").read_text()
+                     + "\naxes:\n  fit: [industry, company_size, job_title, country]\n"
+                     "  engagement: [web_visits, email_opens, form_fills, meetings]\n"
+                     "  fit_grades: {A: 2, B: 0, C: -1}\n")
+    result = CliRunner().invoke(app, ["report", "--output", str(tmp_path / "r.html"),
+                                      "--rules", str(rules)])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    section = html.split("Fit and engagement (test window)</h2>")[1].split("<h2>")[0]
+    assert section.count("<th>fit ") == 4 and section.count("<th>engagement ") == 4
+    shown = [int(n.replace(",", "")) for n in re.findall(r"<br>([\d,]+) leads</td>", section)]
+    assert sum(shown) > 0 and "converted most" in section

@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+#: The reasons' remainder: what the fields a lead's reasons do not name add up to.
+OTHER_FIELDS = "Other fields "
 _SEPARATOR = pa.scalar("; ", pa.large_string())
 
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadml.data.factor_codes import factorize
-from leadml.data.reason_text import join_slots
+from leadml.data.reason_text import OTHER_FIELDS, join_slots
 from leadml.model import encoded, linear
 from leadml.model.encoded import field_columns
 from leadml.model.sklearn_compat import is_binary_hist_gradient_boosting, model_parts
@@ -35,7 +35,6 @@ from leadml.model.wrappers import shift_rate
 
 MAX_REASONS = 3  # fields that raised, and fields that lowered, per lead
 MIN_POINTS = 0.5  # smaller effects are not worth a salesperson's attention
-OTHER_FIELDS = "Other fields "  # the reasons' remainder: what the fields not named add up to
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,17 @@ class Shares:
     log_odds: pd.DataFrame | None
     ref_decision: float
     probability: Callable[[np.ndarray], np.ndarray]
+
+    @classmethod
+    def logged(cls, frame: pd.DataFrame, explainer: Explainer) -> Shares:
+        """The shares a training run logged for its newest test leads
+        (:func:`leadml.registry.training.test_shares`), read back for ``explainer``'s model."""
+        reference = explainer.shares(explainer.reference)
+        points = frame.filter(like="points:").rename(columns=lambda c: c.split(":", 1)[1])
+        log_odds = frame.filter(like="log_odds:").rename(columns=lambda c: c.split(":", 1)[1])
+        return cls(frame["p"].to_numpy(), reference.p_ref, points.astype(float),
+                   log_odds.astype(float) if len(log_odds.columns) else None,
+                   reference.ref_decision, explainer._probability)
 
     def at_typical(self, fields: list[str]) -> np.ndarray:
         """Per lead, how many points ``fields`` as the lead has them would move the typical

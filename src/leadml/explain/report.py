@@ -335,7 +335,8 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
            cutoffs: tuple[float, ...], scored: pd.DataFrame | None = None,
            scored_name: str = "", capacities: list[float] | None = None,
            meanings: dict[str, str] | None = None, charts: dict[str, bytes] | None = None,
-           typical: float | None = None) -> str:
+           typical: float | None = None, matrix: pd.DataFrame | None = None,
+           matrix_note: str = "") -> str:
     """The report page as one HTML string. ``meanings``: what each label means under the
     rules (:func:`leadml.rules.bant.meanings`). ``charts``: PNGs already drawn
     (``reliability``, ``importance``: a training draws each once, logs it and embeds it);
@@ -379,6 +380,8 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
         else _reliability(y_test, p_test),
         "<h2>Conversion per grade (test window)</h2>", _grades(y_test, p_test, cutoffs),
         *([_labels(meanings)] if meanings else []),
+        *(["<h2>Fit and engagement (test window)</h2>", matrix_section(matrix, matrix_note)]
+          if matrix is not None or matrix_note else []),
         "<h2>Working the best leads first</h2>",
         "<p>If sales work the leads the model likes best first, how many of the conversions "
         "do they reach? Read across from the share of leads the team can work (its "
@@ -399,6 +402,50 @@ def render(data: dict, y_test: np.ndarray, p_test: np.ndarray, *,
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>leadml report: "
             f"{esc(m['name'])} v{esc(str(m['version']))}</title><style>{CSS}</style></head>"
             f"<body>{''.join(body)}</body></html>")
+
+
+def matrix_section(table: pd.DataFrame | None, note: str = "") -> str:
+    """The fit x engagement matrix of the test window (:func:`leadml.rules.axes.matrix`):
+    per cell the share that converted, the share predicted and the leads, shaded by the
+    conversion; then in words which cells convert."""
+    if table is None:
+        return f"<p>{html.escape(note)}</p>" if note else ""
+    top = max(float(table["converted"].max(skipna=True) or 0), 1e-9)
+    cells = {(r.fit, r.engagement): r for r in table.itertuples()}
+    rows = []
+    for g in "ABCD":
+        tds = []
+        for e in "1234":
+            r = cells[(g, e)]
+            if r.leads == 0:
+                tds.append('<td class="n">no leads</td>')
+                continue
+            shade = int(255 - 120 * (r.converted / top))
+            tds.append(f'<td class="n" style="background:rgb({shade},{255},{shade})">'
+                       f"<b>{r.converted:.1%}</b> converted<br>{r.predicted:.1%} predicted"
+                       f"<br>{r.leads:,} leads</td>")
+        rows.append(f"<tr><th>fit {g}</th>{''.join(tds)}</tr>")
+    head = "".join(f"<th>engagement {e}</th>" for e in "1234")
+    filled = table[table["leads"] >= 20].sort_values("converted", ascending=False)
+    words = []
+    if len(filled):
+        best, worst = filled.iloc[0], filled.iloc[-1]
+        words.append(f"{best.fit}{best.engagement} leads converted most ({best.converted:.1%} "
+                     f"of {best.leads:,}), {worst.fit}{worst.engagement} least "
+                     f"({worst.converted:.1%} of {worst.leads:,}).")
+    for cell, meaning in (("A4", "fit the profile but have not acted: nurture them with "
+                                 "content"),
+                          ("D1", "act but fall outside the profile: self-service, or "
+                                 "disqualify")):
+        r = cells[(cell[0], cell[1])]
+        if r.leads:
+            words.append(f"{cell} leads {meaning} ({r.converted:.1%} converted of "
+                         f"{r.leads:,}).")
+    return ("<p>Fit (A to D) is who the lead is, the fields of the ideal customer profile; "
+            "engagement (1 to 4) is what it did. Each cell holds the newest test leads with "
+            "that fit grade and engagement level, graded as tonight's leads are.</p>"
+            f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+            f"<p>{html.escape(' '.join(words))}</p>")
 
 
 def _tonight(scored: pd.DataFrame, name: str, typical: float | None = None) -> list[str]:

@@ -23,10 +23,16 @@ from leadml.data.tables import (
     write_text,
 )
 from leadml.errors import ConfigError, LeadDataError
-from leadml.explain.effects import Explainer
+from leadml.explain.effects import Explainer, Shares
 from leadml.explain.report import render
-from leadml.registry import load_scoring_model, log_scoring, report_inputs, resolve_model_uri
-from leadml.rules import bant
+from leadml.registry import (
+    load_scoring_model,
+    log_scoring,
+    logged_test_shares,
+    report_inputs,
+    resolve_model_uri,
+)
+from leadml.rules import axes, bant
 from leadml.rules.display import as_machine
 from leadml.scoring.chunks import rules_only_contract, score_file, typed_features
 from leadml.scoring.run import is_uri, run_paths
@@ -120,11 +126,22 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
     capacities = [sq.capacity_share] if sq.capacity_share else \
         [min(sq.capacity / len(frame), 1.0)] if sq.capacity and frame is not None and len(frame) \
         else []
+    table, note = None, ""
+    if ruleset.axes is not None:
+        logged = logged_test_shares(uri)
+        if logged is None:
+            note = ("This model's training run logged no test-window shares (it is older than "
+                    "the axes): retrain it to see the fit and engagement matrix.")
+        else:
+            shares = Shares.logged(logged, Explainer(fitted, contract.reference_lead))
+            table = axes.matrix(axes.columns(shares, ruleset.axes), logged["y"].to_numpy(),
+                                logged["p"].to_numpy())
     page = render(data, predictions["y"].to_numpy(), predictions["p"].to_numpy(),
                   cutoffs=cutoffs, scored=frame, scored_name=scored.name if scored else "",
                   capacities=capacities, meanings=bant.meanings(ruleset.label_policy),
                   typical=Explainer(fitted, contract.reference_lead).typical_probability()
-                  if contract.reference_lead is not None else None)
+                  if contract.reference_lead is not None else None,
+                  matrix=table, matrix_note=note)
     write_text(page, output)
     return page, contract
 

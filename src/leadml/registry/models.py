@@ -23,6 +23,22 @@ from leadml.registry.store import client, tracking_uri
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
+def logged_test_shares(model_uri: str, *, uri: str | None = None) -> pd.DataFrame | None:
+    """The newest test leads' fields' shares logged with a model's training run
+    (:func:`leadml.registry.training.test_shares`); None for a run from before they were."""
+    import mlflow
+
+    run_id = model_version(model_uri, uri=uri).get("run_id")
+    if not run_id:
+        return None
+    try:
+        path = Path(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="evaluation/test_shares.parquet"))
+    except Exception:  # (an older run: the report says how to get the matrix)
+        return None
+    return pd.read_parquet(path)
+
+
 def report_inputs(model_uri: str, *, uri: str | None = None
                   ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The report data and test-window predictions logged with a model's training run."""

@@ -20,6 +20,7 @@ from leadml import __version__
 from leadml.config import default_rules
 from leadml.errors import RegistryUnavailableError
 from leadml.explain import report
+from leadml.explain.effects import Explainer, Shares
 from leadml.model.encoders import distinct_rows
 from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.model.sklearn_compat import model_parts
@@ -32,7 +33,7 @@ from leadml.monitoring.statistics import (
 from leadml.process import checkpoint
 from leadml.registry import promotion, store
 from leadml.registry.models import CHALLENGER, CHAMPION, load_model
-from leadml.rules import bant
+from leadml.rules import axes, bant
 from leadml.scoring.chunks import known_categories
 from leadml.training.metrics import save_plots
 
@@ -385,6 +386,27 @@ def _log_leaderboard(result, experiment_id: str) -> None:
                                | {"fit_seconds": row["seconds"]})
 
 
+#: The newest test leads whose fields' shares are logged, for the report's fit and
+#: engagement matrix under any rules' axes (a few seconds at most, whatever the history).
+SHARES_LEADS = 20_000
+
+
+def test_shares(result, cfg) -> pd.DataFrame:
+    """The newest test leads' outcome and probability, and each field's share of their
+    distance from the typical lead, on the decision (``log_odds:FIELD``) and in probability
+    (``points:FIELD``): :meth:`leadml.explain.effects.Explainer.shares`."""
+    features = list(cfg.dataset.columns.features)
+    X = result.X_test[features].iloc[-SHARES_LEADS:]
+    reference = input_example(result.X_test[features], cfg.dataset.columns.numeric)
+    found = Explainer(result.model, reference.iloc[0].to_dict()).shares(X)
+    frame = pd.DataFrame({"y": result.y_test[-SHARES_LEADS:], "p": found.p})
+    for f in found.points.columns:
+        frame[f"points:{f}"] = found.points[f].to_numpy(dtype="float32")
+        if found.log_odds is not None:
+            frame[f"log_odds:{f}"] = found.log_odds[f].to_numpy(dtype="float32")
+    return frame
+
+
 def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: str,
                    folder: Path, rules=None, reliability: Path | None = None) -> None:
     """Importances, field insights, the test window's predictions and the HTML report
@@ -404,6 +426,10 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
     predictions = folder / "test_predictions.parquet"
     pd.DataFrame({"y": result.y_test, "p": result.p_test}).to_parquet(predictions)
     mlflow.log_artifact(str(predictions), "evaluation")
+    shares = folder / "test_shares.parquet"
+    logged = test_shares(result, cfg)
+    logged.to_parquet(shares)
+    mlflow.log_artifact(str(shares), "evaluation")
     data = report.report_data(result, cfg, facts, name=name, version=version,
                               importances=result.importances, insights=result.insights)
     mlflow.log_dict(data, "report/report_data.json")
@@ -412,9 +438,16 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
                      "leadml.report_rules_sha256": rules.sha256})
     cutoffs = bant.grade_cutoffs(rules.grades, np.quantile(result.p_test,
                                                            np.linspace(0, 1, 101)))
+    table = None
+    features = list(cfg.dataset.columns.features)
+    if rules.axes is not None and set(rules.axes.fields) <= set(features):
+        reference = input_example(result.X_test[features], cfg.dataset.columns.numeric)
+        explainer = Explainer(result.model, reference.iloc[0].to_dict())
+        table = axes.matrix(axes.columns(Shares.logged(logged, explainer), rules.axes),
+                            logged["y"].to_numpy(), logged["p"].to_numpy())
     mlflow.log_text(report.render(data, result.y_test, result.p_test, cutoffs=cutoffs,
                                   meanings=bant.meanings(rules.label_policy),
-                                  charts=charts),
+                                  charts=charts, matrix=table),
                     "report/report.html")
 
 

@@ -88,6 +88,20 @@ def notes(on_axes: dict, policy, labels: pd.Categorical) -> list[pd.Categorical]
     return out
 
 
+def matrix(on_axes: dict, y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """Per cell of the fit x engagement matrix: leads, the share that converted, and the
+    share predicted (the mean probability), fit A-D down, engagement 1-4 across."""
+    frame = pd.DataFrame({"fit": np.asarray(on_axes["fit_grade"]).astype(str),
+                          "engagement": np.asarray(on_axes["engagement_level"]).astype(str),
+                          "y": y, "p": p})
+    table = frame.groupby(["fit", "engagement"]).agg(
+        leads=("y", "size"), converted=("y", "mean"), predicted=("p", "mean"))
+    full = pd.MultiIndex.from_product([GRADES, LEVELS], names=["fit", "engagement"])
+    table = table.reindex(full)
+    table["leads"] = table["leads"].fillna(0).astype(int)
+    return table.reset_index()
+
+
 def cells(frame: pd.DataFrame) -> dict[str, int]:
     """Leads per cell of the 4x4 matrix (``A1`` ... ``D4``), every cell named."""
     found = (frame["fit_grade"].astype(str) + frame["engagement_level"].astype(str)) \

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.config.rules import PEOPLE_WORDS, Output
-from leadml.explain.effects import OTHER_FIELDS
+from leadml.data.reason_text import OTHER_FIELDS
 
 SEPARATOR = "; "
 ELLIPSIS = "\u2026"
