@@ -1,5 +1,7 @@
 """Per-lead reasons are faithful to the calibrated model that scores the lead."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -225,6 +227,22 @@ def test_cli_explain_prints_a_table(champion, sample_files):
     assert "raised by" in result.output and "probability" in result.output
     nightly = pd.read_csv(sample_files / "nightly.csv", dtype=str)
     assert nightly["lead_id"].iloc[0] in result.output
+    assert "Points add up from a typical lead" in result.output and "what if" in result.output
+
+
+def test_cli_explain_shows_each_leads_fit_and_engagement_under_the_rules_axes(
+        champion, sample_files, tmp_path):
+    from tests.helpers import REPO
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((REPO / "pipelines" / "configs" / "bant.yaml").read_text()
+                     + "\naxes:\n  fit: [industry, job_title]\n  engagement: [meetings]\n")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["explain", str(sample_files / "nightly.csv"), "--rows", "3", "--rules",
+              str(rules)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "fit, engagement" in result.output
+    assert len(re.findall(r"[A-D][1-4]: fit [+-]", result.output)) == 3
 
 
 def test_typed_features_reads_numbers_from_text(champion):

@@ -423,6 +423,9 @@ def explain(
     config: NameConfig = None,
     rows: Annotated[int, typer.Option(min=1, help="How many leads to explain.")] = 5,
     delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = ",",
+    rules: Annotated[Path | None, typer.Option(help=(
+        "A rules file whose axes section names the fit and engagement fields: shows each "
+        "lead's cell and points."))] = None,
     verbose: Verbose = False,
 ) -> None:
     """Print why the first leads of a file score as they do, for a quick look."""
@@ -436,13 +439,16 @@ def explain(
         from leadml import jobs
         from leadml.explain.effects import strongest
 
-        contract, ids, p, typical, points, what_if = jobs.explain(
-            lead_file, model=model, model_name=name, rows=rows, delimiter=delimiter)
+        done = jobs.explain(lead_file, model=model, model_name=name, rows=rows,
+                            delimiter=delimiter, rules=rules)
+        contract, ids, p, typical, points, what_if = (
+            done.contract, done.ids, done.p, done.typical, done.points, done.what_if)
         table = Table(title=f"{contract.name} v{contract.version}: why these leads score as "
                       f"they do. Points add up from a typical lead ({typical:.1%}) to each "
                       "lead's probability")
         for col in ("lead", "probability", "raised by", "lowered by", "other fields",
-                    "what if (one field alone typical)"):
+                    "what if (one field alone typical)",
+                    *(["fit, engagement"] if done.on_axes else [])):
             table.add_column(col, overflow="fold")
         for i in range(len(ids)):
             up, down = strongest(points.iloc[i])
@@ -453,7 +459,12 @@ def explain(
                           "\n".join(f"{f} {100 * v:+.1f}" for f, v in down),
                           f"{100 * rest:+.1f}",
                           "\n".join(f"{f}: {p[i] - v:.1%}"
-                                    for f, v in alone_up + alone_down))
+                                    for f, v in alone_up + alone_down),
+                          *([f"{done.on_axes['fit_grade'][i]}"
+                             f"{done.on_axes['engagement_level'][i]}: fit "
+                             f"{done.on_axes['fit_points'][i]:+.1f}, engagement "
+                             f"{done.on_axes['engagement_points'][i]:+.1f}"]
+                            if done.on_axes else []))
         Console(width=140).print(table)
 
     _run(job)

@@ -146,22 +146,40 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
     return page, contract
 
 
+@dataclass(frozen=True)
+class Explained:
+    """Why some leads score as they do (:func:`explain`)."""
+
+    contract: Any
+    ids: list[str]
+    p: Any  # each lead's probability
+    typical: float  # the typical lead's
+    points: Any  # per field, adding up from ``typical`` to ``p``
+    what_if: Any  # per field, the move with that field alone made typical
+    on_axes: dict | None = None  # fit and engagement, when the rules name the axes
+
+
 def explain(lead_file: Path, *, model: str | None = None, model_name: str = "leadml",
-            rows: int = 5, delimiter: str = ","):
-    """Why the first ``rows`` leads of a file score as they do: (contract, ids,
-    probabilities, the typical lead's probability, per-field contributions that add up
-    from it, per-field what-if effects: one field alone set to the typical value)."""
+            rows: int = 5, delimiter: str = ",", rules: Path | None = None) -> Explained:
+    """Why the first ``rows`` leads of a file score as they do, and with ``rules`` naming
+    the axes, their fit and engagement."""
 
     fitted, contract = load_scoring_model(resolve_model_uri(model, model_name))
     if contract.reference_lead is None:
         raise LeadDataError(f"model {contract.name} v{contract.version} has no reference "
                             "lead (trained before reasons existed); retrain it")
+    ruleset = load_rules(rules) if rules else None
+    if ruleset is not None:
+        axes.check(ruleset.axes, contract.features, reasons=True, source=ruleset.source)
     leads = read_table(lead_file, delimiter=delimiter).head(rows)
     require_columns(list(leads.columns), contract.features, what=f"'{lead_file}'",
                     fix=f"The model expects {contract.features}.")
     explainer = Explainer(fitted, contract.reference_lead)
     typed = typed_features(leads, contract)
-    p, typical, contributions = explainer.contributions(typed)
+    shares = explainer.shares(typed)
     ids = leads[contract.id_column].astype(str).tolist() if contract.id_column in leads \
         else [str(i) for i in range(1, len(leads) + 1)]
-    return contract, ids, p, typical, contributions, explainer.effects(typed)[1]
+    on_axes = axes.columns(shares, ruleset.axes) \
+        if ruleset is not None and ruleset.axes is not None else None
+    return Explained(contract, ids, shares.p, shares.p_ref, shares.points,
+                     explainer.effects(typed)[1], on_axes)
