@@ -325,10 +325,10 @@ def explain_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
     from leadml.data.schema import require_columns
     from leadml.errors import ConfigError, LeadDataError
     from leadml.explain.effects import Explainer, remainder_slot, sentences
+    from leadml.scoring.chunks import typed_features
 
     if points not in ("contributions", "what_if"):
         raise ConfigError(f"points must be 'contributions' or 'what_if', got {points!r}")
-    from leadml.scoring.chunks import typed_features
 
     chosen = _model(model)
     contract = chosen.contract

@@ -113,8 +113,7 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
         require_columns(list(frame.columns), REPORTED_COLUMNS, what=f"scored file '{scored}'",
                         fix="Pass a file written by leadml score.")
         if not is_parquet(scored):  # people's words and percents back to the contract's
-            manifest = Path(scored).with_suffix("").with_name(
-                Path(scored).stem + ".manifest.json")
+            manifest = Path(scored).with_name(Path(scored).stem + ".manifest.json")
             said = json.loads(manifest.read_text()) if manifest.exists() else {}
             frame = as_machine(frame, said.get("rules", {}).get("output", {}).get("words"))
         for col in ("conversion_probability", "expected_value"):

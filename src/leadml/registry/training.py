@@ -391,10 +391,11 @@ def _log_leaderboard(result, experiment_id: str) -> None:
 SHARES_LEADS = 20_000
 
 
-def test_shares(result, cfg) -> pd.DataFrame:
+def test_shares(result, cfg) -> tuple[pd.DataFrame, Shares]:
     """The newest test leads' outcome and probability, and each field's share of their
     distance from the typical lead, on the decision (``log_odds:FIELD``) and in probability
-    (``points:FIELD``): :meth:`leadml.explain.effects.Explainer.shares`."""
+    (``points:FIELD``), as logged; and the shares themselves
+    (:meth:`leadml.explain.effects.Explainer.shares`)."""
     features = list(cfg.dataset.columns.features)
     X = result.X_test[features].iloc[-SHARES_LEADS:]
     reference = input_example(result.X_test[features], cfg.dataset.columns.numeric)
@@ -404,7 +405,7 @@ def test_shares(result, cfg) -> pd.DataFrame:
         frame[f"points:{f}"] = found.points[f].to_numpy(dtype="float32")
         if found.log_odds is not None:
             frame[f"log_odds:{f}"] = found.log_odds[f].to_numpy(dtype="float32")
-    return frame
+    return frame, found
 
 
 def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: str,
@@ -427,7 +428,7 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
     pd.DataFrame({"y": result.y_test, "p": result.p_test}).to_parquet(predictions)
     mlflow.log_artifact(str(predictions), "evaluation")
     shares = folder / "test_shares.parquet"
-    logged = test_shares(result, cfg)
+    logged, found = test_shares(result, cfg)
     logged.to_parquet(shares)
     mlflow.log_artifact(str(shares), "evaluation")
     data = report.report_data(result, cfg, facts, name=name, version=version,
@@ -439,12 +440,9 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
     cutoffs = bant.grade_cutoffs(rules.grades, np.quantile(result.p_test,
                                                            np.linspace(0, 1, 101)))
     table = None
-    features = list(cfg.dataset.columns.features)
-    if rules.axes is not None and set(rules.axes.fields) <= set(features):
-        reference = input_example(result.X_test[features], cfg.dataset.columns.numeric)
-        explainer = Explainer(result.model, reference.iloc[0].to_dict())
-        table = axes.matrix(axes.columns(Shares.logged(logged, explainer), rules.axes),
-                            logged["y"].to_numpy(), logged["p"].to_numpy())
+    if rules.axes is not None and set(rules.axes.fields) <= set(found.points.columns):
+        table = axes.matrix(axes.columns(found, rules.axes), logged["y"].to_numpy(),
+                            logged["p"].to_numpy())
     mlflow.log_text(report.render(data, result.y_test, result.p_test, cutoffs=cutoffs,
                                   meanings=bant.meanings(rules.label_policy),
                                   charts=charts, matrix=table),
