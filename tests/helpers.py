@@ -13,6 +13,23 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SAMPLE_CONFIG = REPO / "pipelines" / "configs" / "sample.yaml"
+RULES = REPO / "pipelines" / "configs" / "bant.yaml"
+PINNED = "2026-07-01T06:00:00Z"
+
+
+def score(path: Path, out: Path, *extra: str):
+    """``leadml score`` of ``path`` into ``out`` with the shipped rules (later ``--rules``
+    win) and a pinned time: the CLI's result and the manifest, or None without one."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    result = CliRunner().invoke(app, ["score", str(path), "--output", str(out), "--rules",
+                                      str(RULES), "--scored-at", PINNED, *extra])
+    manifest = out.with_name(out.stem + ".manifest.json")
+    return result, json.loads(manifest.read_text()) if manifest.exists() else None
 
 
 def write_config(folder: Path, data_path: Path, **sections) -> Path:

@@ -1,12 +1,14 @@
 """BANT on an export that lacks some fields: optional criteria and `leadml rules init`."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+import leadml
 from leadml.cli import app
 from leadml.config import load_rules
 from tests.helpers import write_config
@@ -79,6 +81,13 @@ def test_an_export_without_budget_or_timeline_is_scored_with_rules_from_rules_in
     assert rules.axes is not None and rules.axes.fit and rules.axes.engagement
     assert {"fit_grade", "engagement_level"} <= set(scored.columns)
     assert sum(manifest["axes"]["cells"].values()) == 600
+    # cut as quarters of the champion's test window, whose matrix the file shows
+    assert rules.axes.method == "share" and manifest["axes"]["method"] == "share"
+    shown = text.split("The matrix of the champion's test window", 1)[1].splitlines()[1:6]
+    assert [line.split()[1] for line in shown] == ["fit", "A", "B", "C", "D"]
+    assert sum(int(n.replace(",", "")) for line in shown[1:] for n in
+               re.findall(r"([\d,]+) at", line)) == \
+        leadml.load_model().report_data["windows"]["test"]["rows"]
 
 
 def test_criteria_are_optional_but_the_policy_must_be_reachable(tmp_path):

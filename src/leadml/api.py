@@ -286,8 +286,10 @@ def score_leads(leads: pd.DataFrame, model: LeadModel | str | None = None, *,
         raise LeadDataError(f"the leads have repeated column names {repeated}: rename or drop "
                             "the copies")
     leads = leads.set_axis([str(c) for c in leads.columns], axis=1)
+    from leadml.registry import axes_in_points
+
     chosen = _model(model)
-    ruleset = load_rules(rules)
+    ruleset = axes_in_points(load_rules(rules), chosen.estimator, chosen.contract)
     with tempfile.TemporaryDirectory(prefix="leadml-score-") as tmp:
         source, target = Path(tmp, "leads.parquet"), Path(tmp, "scored.parquet")
         settings = ScoreSettings(reasons=reasons, scored_at=scored_at,

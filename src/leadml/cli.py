@@ -558,6 +558,9 @@ def plan(
         Console(width=140).print(table)
         for s, lines in made.lines.items():
             typer.echo(f"\n# capacity {s:.0%}: paste into the rules file\n{lines}")
+        if made.matrix is not None:
+            typer.echo("\nFit and engagement on the test window: leads, the share that "
+                       "converted (predicted)\n" + "\n".join(made.matrix_lines()))
         if output is not None:
             jobs.write_plan(made, output)
             typer.echo(f"\nplan: {output} and {output.with_suffix('.png')}")

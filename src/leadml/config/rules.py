@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, PrivateAttr, StringConstraints, model_validator
 
 from leadml.config.loading import Frozen, load_yaml
 
@@ -145,16 +145,40 @@ class Axes(Frozen):
     the sums of those fields' reason points (so the typical lead's probability, the two, and
     the other fields' points add up to the lead's). ``fit_grades`` (A, B, C: the points at or
     above which a lead has that grade, D below) and ``engagement_levels`` (1, 2, 3 likewise,
-    4 below) cut what the axis' fields alone would add to a typical lead, in probability
-    points (on the sample, the defaults make about a quarter of the leads A, and of the
-    leads 1). A field in neither is reported as other."""
+    4 below) cut what the axis' fields alone would add to a typical lead: with ``method:
+    points`` (default) in probability points (on the sample, the defaults make about a
+    quarter of the leads A, and of the leads 1); with ``method: share`` as the shares of the
+    model's test window in A, B and C (1, 2 and 3), turned into points once when the model
+    is loaded (from the shares its training logged), so a grade means the same every night.
+    A field in neither is reported as other."""
 
     fit: list[str]
     engagement: list[str]
+    method: Literal["points", "share"] = "points"
     fit_grades: dict[Literal["A", "B", "C"], float] = Field(
         default_factory=lambda: {"A": 5.0, "B": 0.0, "C": -4.0})
     engagement_levels: dict[Literal[1, 2, 3], float] = Field(
         default_factory=lambda: {1: 5.0, 2: 1.5, 3: 0.0})
+    #: share cut-offs as points, for one model (:meth:`with_points`); None until then
+    _points: tuple[tuple[float, float, float], tuple[float, float, float]] | None = \
+        PrivateAttr(default=None)
+
+    def with_points(self, fit: list[float], engagement: list[float]) -> Axes:
+        """These share cut-offs with the points they are for one model: the fit grades' and
+        the engagement levels' lower bounds, from the shares of its test window."""
+        out = self.model_copy()
+        out._points = (tuple(map(float, fit)), tuple(map(float, engagement)))
+        return out
+
+    def cutoffs(self) -> tuple[list[float], list[float]]:
+        """The lower bounds of A, B, C and of 1, 2, 3, in probability points."""
+        if self.method == "points":
+            return ([self.fit_grades[k] for k in ("A", "B", "C")],
+                    [self.engagement_levels[k] for k in (1, 2, 3)])
+        if self._points is None:
+            raise ValueError("axes with method share are cut on a model's test window: "
+                             "load them with the model (leadml.registry.axes_in_points)")
+        return list(self._points[0]), list(self._points[1])
 
     @model_validator(mode="after")
     def _apart(self) -> Axes:
@@ -169,7 +193,13 @@ class Axes(Frozen):
             if sorted(cuts, key=str) != sorted(keys, key=str):
                 raise ValueError(f"axes.{name} needs {list(keys)}, got {list(cuts)}")
             values = [cuts[k] for k in keys]
-            if not values[0] > values[1] > values[2]:
+            if self.method == "share":
+                if min(values) <= 0 or sum(values) >= 1:
+                    raise ValueError(f"axes.{name} with method share are the shares of "
+                                     f"{list(keys)}, each above 0 and together below 1 "
+                                     f"(the rest are {'D' if name == 'fit_grades' else 4}): "
+                                     f"{values}")
+            elif not values[0] > values[1] > values[2]:
                 raise ValueError(f"axes.{name} must fall from {keys[0]} to {keys[2]}: {values}")
         return self
 

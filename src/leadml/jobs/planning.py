@@ -17,9 +17,15 @@ from leadml.config import (
 )
 from leadml.data.tables import atomic_path, file_sha256, write_json
 from leadml.errors import ConfigError, LeadDataError
+from leadml.explain.effects import Explainer
 from leadml.jobs.training import audited_history
-from leadml.registry import load_scoring_model, report_inputs, resolve_model_uri
-from leadml.rules import bant, capacity
+from leadml.registry import (
+    axes_in_points,
+    load_scoring_model,
+    report_inputs,
+    resolve_model_uri,
+)
+from leadml.rules import axes, bant, capacity
 from leadml.rules import capacity_plan as planning
 from leadml.rules.capacity_plan import gain_figure
 from leadml.scoring.chunks import check_columns, validate_rows
@@ -39,6 +45,11 @@ class Plan:
     keys: Any
     oracle: Any
     model: str
+    matrix: pd.DataFrame | None = None  # the fit x engagement matrix, when the rules name axes
+
+    def matrix_lines(self) -> list[str]:
+        """The fit x engagement matrix as text (:func:`leadml.rules.axes.matrix_lines`)."""
+        return axes.matrix_lines(self.matrix) if self.matrix is not None else []
 
 
 def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | None = None,
@@ -52,6 +63,7 @@ def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | N
         raise ConfigError(f"capacity shares must be in (0, 1], got {list(shares)}")
     uri = resolve_model_uri(model, model_name)
     fitted, contract = load_scoring_model(uri)
+    rules = axes_in_points(rules, fitted, contract)
     data, _ = report_inputs(uri)
     trained_on = data["data"].get("sha256")
     if trained_on and trained_on != file_sha256(cfg.dataset.path):
@@ -93,8 +105,13 @@ def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | N
     table = planning.plan_table(y, p, ids, eligible, list(shares), keys=keys, oracle=oracle)
     lines = {float(r["capacity_share"]): planning.rules_lines(r, rules.label_policy)
              for _, r in table.iterrows()}
+    matrix = None
+    if rules.axes is not None:
+        axes.check(rules.axes, contract.features, reasons=True, source=rules.source)
+        shares = Explainer(fitted, contract.reference_lead).shares(typed[contract.features])
+        matrix = axes.matrix(axes.columns(shares, rules.axes), y, p)
     return Plan(table=table, lines=lines, y=y, p=p, keys=keys, oracle=oracle,
-                model=f"{contract.name} v{contract.version}")
+                model=f"{contract.name} v{contract.version}", matrix=matrix)
 
 
 def write_plan(made: Plan, output: Path) -> None:
@@ -106,7 +123,9 @@ def write_plan(made: Plan, output: Path) -> None:
     shares = made.table["capacity_share"].tolist()
     write_json({"model": made.model, "leads": len(made.y), "conversions": int(made.y.sum()),
                 "capacities": made.table.to_dict("records"),
-                "rules_lines": {f"{s:g}": t for s, t in made.lines.items()}}, output)
+                "rules_lines": {f"{s:g}": t for s, t in made.lines.items()},
+                **({"matrix": made.matrix.to_dict("records")} if made.matrix is not None
+                   else {})}, output)
     fig = gain_figure(made.y, made.keys, shares, oracle=made.oracle, policy_points=made.table)
     buf = stdio.BytesIO()
     fig.tight_layout()

@@ -26,6 +26,7 @@ from leadml.errors import ConfigError, LeadDataError
 from leadml.explain.effects import Explainer, Shares
 from leadml.explain.report import render
 from leadml.registry import (
+    axes_in_points,
     load_scoring_model,
     log_scoring,
     logged_test_shares,
@@ -71,6 +72,7 @@ def score(request: ScoreRequest, settings=None, *, on_progress=None) -> ScoreOut
     else:
         model, contract = load_scoring_model(resolve_model_uri(request.model,
                                                                request.model_name))
+        rules = axes_in_points(rules, model, contract)
         using = f"{contract.name} v{contract.version}"
     contract = settings.number_format(contract)
     logger.info("scoring %s with %s, rules %s", request.input, using, rules.sha256[:16])
@@ -105,7 +107,7 @@ def report(output: Path, *, model: str | None = None, model_name: str = "leadml"
     uri = resolve_model_uri(model, model_name)
     fitted, contract = load_scoring_model(uri)
     data, predictions = report_inputs(uri)
-    ruleset = load_rules(rules) if rules else default_rules()
+    ruleset = axes_in_points(load_rules(rules) if rules else default_rules(), fitted, contract)
     cutoffs = bant.grade_cutoffs(ruleset.grades, np.asarray(contract.reference_quantiles))
     frame = None
     if scored is not None:
@@ -167,7 +169,7 @@ def explain(lead_file: Path, *, model: str | None = None, model_name: str = "lea
     if contract.reference_lead is None:
         raise LeadDataError(f"model {contract.name} v{contract.version} has no reference "
                             "lead (trained before reasons existed); retrain it")
-    ruleset = load_rules(rules) if rules else None
+    ruleset = axes_in_points(load_rules(rules), fitted, contract) if rules else None
     if ruleset is not None:
         axes.check(ruleset.axes, contract.features, reasons=True, source=ruleset.source)
     leads = read_table(lead_file, delimiter=delimiter).head(rows)

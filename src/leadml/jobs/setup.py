@@ -7,12 +7,16 @@ import logging
 import os
 from pathlib import Path
 
+import yaml
+
 from leadml.config import (
+    Rules,
     TrainConfig,
     load_config,
 )
 from leadml.data.tables import read_table, write_table, write_text
-from leadml.errors import ConfigError, LeadDataError
+from leadml.errors import ConfigError, LeadDataError, ModelUnavailableError
+from leadml.jobs.planning import plan
 from leadml.jobs.training import audited_history
 from leadml.setup.config_init import draft
 from leadml.setup.rules_init import ranked_newest, rules_text
@@ -30,9 +34,30 @@ def rules_init(cfg: TrainConfig, output: Path) -> str:
         raise ConfigError(f"'{output}' exists: leadml rules init never overwrites a rules "
                           "file; choose another --output or remove it")
     _, history = audited_history(cfg, refuse=False)
-    text = rules_text(history, cfg, ranked_newest(history, cfg))
+    text = with_matrix(rules_text(history, cfg, ranked_newest(history, cfg)), cfg)
     write_text(text, output)
     return text
+
+
+def with_matrix(text: str, cfg: TrainConfig) -> str:
+    """The rules file ``text`` with, below its axes, the fit x engagement matrix of the
+    champion's test window as comments (or how to see it, when no model was trained on
+    this history yet)."""
+    drafted = yaml.safe_load(text) or {}
+    if "axes" not in drafted:
+        return text
+    try:
+        made = plan(cfg, [0.1], rules=Rules.model_validate(drafted))
+        said = ["# The matrix of the champion's test window with these axes: leads, the share "
+                "that converted (predicted)", *[f"#   {line}" for line in
+                                                made.matrix_lines()]]
+    except (ConfigError, LeadDataError, ModelUnavailableError) as exc:
+        logger.info("no fit and engagement matrix in the rules file: %s", exc)
+        said = ["# No matrix yet (no champion trained on this history): after leadml train, "
+                "`leadml plan --config ... --rules THIS_FILE` prints its test window's"]
+    lines = text.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("  engagement_levels:"))
+    return "\n".join([*lines[:at + 1], *said, *lines[at + 1:]])
 
 
 def _read_export(path: Path, delimiter: str, encoding: str):

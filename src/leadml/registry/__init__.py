@@ -17,7 +17,7 @@ from importlib import import_module
 _HOME = {
     "ModelUnavailableError": "leadml.errors", "RegistryUnavailableError": "leadml.errors",
     "TrackingServerDownError": "leadml.errors", "TRUSTED_TYPES": "leadml.model.saved_paths",
-    **dict.fromkeys(["CHALLENGER", "CHAMPION", "export_model", "load_model",
+    **dict.fromkeys(["CHALLENGER", "CHAMPION", "axes_in_points", "export_model", "load_model",
                      "load_scoring_model", "logged_test_shares", "model_version", "recorded_auc",
                      "report_inputs",
                      "resolve_model_uri"], "leadml.registry.models"),

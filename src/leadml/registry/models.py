@@ -15,10 +15,12 @@ import pandas as pd
 
 from leadml.data.schema import Contract
 from leadml.data.tables import file_sha256
-from leadml.errors import ModelUnavailableError, OutputError
+from leadml.errors import ConfigError, ModelUnavailableError, OutputError
+from leadml.explain.effects import Explainer, Shares
 from leadml.model.saved_paths import TRUSTED_TYPES
 from leadml.model.sklearn_compat import check_trees
 from leadml.registry.store import client, tracking_uri
+from leadml.rules import axes
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -37,6 +39,27 @@ def logged_test_shares(model_uri: str, *, uri: str | None = None) -> pd.DataFram
     except Exception:  # (an older run: the report says how to get the matrix)
         return None
     return pd.read_parquet(path)
+
+
+def axes_in_points(rules, fitted, contract):
+    """``rules`` with their fit and engagement cut-offs in points for this model: share
+    cut-offs (``axes.method: share``) are cut on the shares its training run logged for its
+    test window (:func:`leadml.rules.axes.share_points`); points are kept as they are."""
+    if rules.axes is None or rules.axes.method == "points":
+        return rules
+    logged = None
+    if contract.uri.startswith("models:/") and contract.reference_lead is not None:
+        logged = logged_test_shares(contract.uri)
+    if logged is None or not set(rules.axes.fields) <= {
+            c.split(":", 1)[1] for c in logged.columns if c.startswith("points:")}:
+        raise ConfigError(
+            f"the rules file '{rules.source}' cuts the fit and engagement axes by shares "
+            f"(axes.method: share), but model {contract.name} v{contract.version} has no "
+            "test-window shares to cut them on (a model folder, or trained before leadml "
+            "logged them): score a registered model trained by this version, or give the "
+            "cut-offs in points (axes.method: points)")
+    shares = Shares.logged(logged, Explainer(fitted, contract.reference_lead))
+    return rules.model_copy(update={"axes": axes.share_points(rules.axes, shares)})
 
 
 def report_inputs(model_uri: str, *, uri: str | None = None

@@ -53,14 +53,30 @@ def columns(shares, axes: Axes) -> dict[str, object]:
     (:meth:`leadml.explain.effects.Explainer.shares`)."""
     fit = 100 * shares.points[axes.fit].to_numpy(dtype=float).sum(axis=1)
     engagement = 100 * shares.points[axes.engagement].to_numpy(dtype=float).sum(axis=1)
+    fit_cuts, engagement_cuts = axes.cutoffs()
     return {
         "fit_points": np.round(fit, 2),
         "engagement_points": np.round(engagement, 2),
-        "fit_grade": _cut(shares.at_typical(axes.fit),
-                          [axes.fit_grades[k] for k in ("A", "B", "C")], GRADES),
-        "engagement_level": _cut(shares.at_typical(axes.engagement),
-                                 [axes.engagement_levels[k] for k in (1, 2, 3)], LEVELS),
+        "fit_grade": _cut(shares.at_typical(axes.fit), fit_cuts, GRADES),
+        "engagement_level": _cut(shares.at_typical(axes.engagement), engagement_cuts, LEVELS),
     }
+
+
+def share_points(axes: Axes, shares) -> Axes:
+    """``axes`` with ``method: share`` cut in points on ``shares`` (a model's test window,
+    :meth:`leadml.explain.effects.Shares.logged`): A the top ``fit_grades['A']`` of its
+    leads by what the fit fields alone add to a typical lead, B the next, and so on; the
+    same for engagement. ``axes`` unchanged with ``method: points``."""
+    if axes.method == "points":
+        return axes
+
+    def cuts(fields: list[str], given: list[float]) -> list[float]:
+        alone = shares.at_typical(fields)
+        return [round(float(np.quantile(alone, 1 - s)), 4) for s in np.cumsum(given)]
+
+    return axes.with_points(cuts(axes.fit, [axes.fit_grades[k] for k in ("A", "B", "C")]),
+                            cuts(axes.engagement,
+                                 [axes.engagement_levels[k] for k in (1, 2, 3)]))
 
 
 def notes(on_axes: dict, policy, labels: pd.Categorical) -> list[pd.Categorical]:
@@ -100,6 +116,26 @@ def matrix(on_axes: dict, y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
     table = table.reindex(full)
     table["leads"] = table["leads"].fillna(0).astype(int)
     return table.reset_index()
+
+
+def matrix_lines(table: pd.DataFrame) -> list[str]:
+    r"""The matrix (:func:`matrix`) as text: per cell its leads, the share that converted
+    and (in brackets) the share predicted; fit A-D down, engagement 1-4 across.
+
+    >>> t = matrix({"fit_grade": ["A", "A", "D"], "engagement_level": ["1", "1", "4"]},
+    ...            np.array([1, 0, 0]), np.array([0.6, 0.4, 0.02]))
+    >>> print("\n".join(matrix_lines(t)[:2]))
+    fit \ engagement                   1                   2                   3                   4
+    A                     2 at 50% (50%)                none                none                none
+    """
+    lines = ["fit \\ engagement" + "".join(f"{e:>20}" for e in LEVELS)]
+    for g in GRADES:
+        row = table[table["fit"] == g].set_index("engagement")
+        out = [f"{int(row.loc[e, 'leads']):,} at {row.loc[e, 'converted']:.0%} "
+               f"({row.loc[e, 'predicted']:.0%})" if row.loc[e, "leads"] else "none"
+               for e in LEVELS]
+        lines.append(f"{g:<16}" + "".join(f"{c:>20}" for c in out))
+    return lines
 
 
 def cells(frame: pd.DataFrame) -> dict[str, int]:

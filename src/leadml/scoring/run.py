@@ -282,13 +282,8 @@ def build_manifest(*, status: str, paths: RunPaths, sha256: str | None, rows_in:
         "by_label": by_label(counts, has_model=has_model, value=rules.value is not None),
         "capacity": capacity,
         "grades": {k: int(counts["grade"].get(k, 0)) for k in "ABCD"} if has_model else {},
-        "axes": {"fit": rules.axes.fit, "engagement": rules.axes.engagement,
-                 "fit_grades": rules.axes.fit_grades,
-                 "engagement_levels": {str(k): v for k, v in
-                                       rules.axes.engagement_levels.items()},
-                 "cells": {c: int(counts.get("cell", {}).get(c, 0)) for c in
-                           (f"{g}{e}" for g in "ABCD" for e in "1234")}}
-        if rules.axes is not None and has_model else None,
+        "axes": axes_manifest(rules.axes, counts) if rules.axes is not None and has_model
+        else None,
         "score_distribution": score_distribution(counts.get("score", {})) if has_model
         else None,
         "reject_reasons": dict(Counter(counts["reject_reason"]).most_common()),
@@ -518,3 +513,16 @@ def _output_error(exc: OSError, target: Path) -> OutputError:
                        "another --output")
 
 
+def axes_manifest(axes, counts) -> dict:
+    """The manifest's axes: the fields, the cut-offs in points (and the test-window shares
+    they came from, with ``method: share``) and the leads per cell of the 4x4 matrix."""
+    fit, engagement = axes.cutoffs()
+    return {"fit": axes.fit, "engagement": axes.engagement, "method": axes.method,
+            "fit_grades": dict(zip("ABC", fit, strict=True)),
+            "engagement_levels": dict(zip("123", engagement, strict=True)),
+            **({"shares": {"fit_grades": axes.fit_grades,
+                           "engagement_levels": {str(k): v for k, v in
+                                                 axes.engagement_levels.items()}}}
+               if axes.method == "share" else {}),
+            "cells": {c: int(counts.get("cell", {}).get(c, 0)) for c in
+                      (f"{g}{e}" for g in "ABCD" for e in "1234")}}

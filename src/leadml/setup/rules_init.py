@@ -305,6 +305,9 @@ def axes_lines(fields: list[str]) -> list[str]:
       fit: ["industry"]  # names like industry, size, country, title, budget
       engagement: ["web_visits"]  # names like visits, opens, forms, meetings, activity
       # neither, reported as other fields: channel
+      method: share               # cut on the model's test window: a quarter of its leads
+      fit_grades: {A: 0.25, B: 0.25, C: 0.25}        # in each fit grade,
+      engagement_levels: {1: 0.25, 2: 0.25, 3: 0.25}  # and each engagement level
     <BLANKLINE>
     """
     fit = [f for f in fields if FIT_WORDS.search(f) and not ENGAGEMENT_WORDS.search(f)]
@@ -316,6 +319,10 @@ def axes_lines(fields: list[str]) -> list[str]:
              f"  engagement: [{', '.join(map(_q, engaged))}]  # names like visits, opens, "
              "forms, meetings, activity",
              *([f"  # neither, reported as other fields: {', '.join(other)}"] if other else []),
+             "  method: share               # cut on the model's test window: a quarter of "
+             "its leads",
+             "  fit_grades: {A: 0.25, B: 0.25, C: 0.25}        # in each fit grade,",
+             "  engagement_levels: {1: 0.25, 2: 0.25, 3: 0.25}  # and each engagement level",
              ""]
     if fit and engaged:
         return lines
