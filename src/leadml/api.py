@@ -203,34 +203,46 @@ class Trained:
 
 def train_model(config: PathLike | dict | TrainConfig, data: pd.DataFrame | None = None, *,
                 outcomes: pd.DataFrame | None = None, rules: PathLike | Rules | None = None,
-                force_promote: bool = False) -> Trained:
+                force_promote: bool = False, engine: str = "local",
+                spark_master: str | None = None, spark_conf: dict[str, str] | None = None,
+                source: str | None = None) -> Trained:
     """Audit, fit, calibrate, evaluate, log to MLflow, register and (when it beats the
     champion on the newest leads) promote, as ``leadml train`` does.
 
     ``config``: a training config (YAML path, dict or :class:`~leadml.config.TrainConfig`).
     ``data``: the lead history as a DataFrame, instead of the config's ``dataset.path``
-    (``outcomes`` likewise for an outcomes table). Raises
+    (``outcomes`` likewise for an outcomes table). ``engine="spark"``: read the history
+    (the config's, or ``source``: any URI Spark reads) on Spark, the driver holding the newest
+    leads of each window (docs/spark.md); ``spark_master`` and ``spark_conf`` as the CLI's
+    ``--spark-master`` and ``--spark-conf``. Raises
     :class:`~leadml.errors.LeadDataError` when the audit finds a leak, too few leads or
     repeated ids, with each problem and its fix.
     """
     from leadml import jobs
 
+    spark = jobs.spark_engine(engine, master=spark_master, source=source,
+                              conf=tuple(f"{k}={v}" for k, v in (spark_conf or {}).items()))
     result, reg = jobs.train(load_config(config), force_promote=force_promote,
                              rules=load_rules(rules) if rules is not None else None,
-                             data=data, outcomes=outcomes)
+                             data=data, outcomes=outcomes, spark=spark)
     return Trained(name=reg.name, version=reg.version, uri=reg.uri, run_id=reg.run_id,
                    promoted=reg.promoted, decision=reg.decision,
                    metrics=dict(result.test_metrics), result=result)
 
 
 def audit_leads(config: PathLike | dict | TrainConfig, data: pd.DataFrame | None = None, *,
-                outcomes: pd.DataFrame | None = None):
+                outcomes: pd.DataFrame | None = None, engine: str = "local",
+                spark_master: str | None = None, spark_conf: dict[str, str] | None = None,
+                source: str | None = None):
     """The pre-training audit (:class:`~leadml.data.audit.Audit`): leaks, maturity, health and
     drift per column. ``audit.blocking`` lists what would stop :func:`train_model`;
-    ``audit.table()`` prints every column."""
+    ``audit.table()`` prints every column. ``engine="spark"`` as for :func:`train_model`
+    (the audit is then of the leads a training on Spark keeps)."""
     from leadml import jobs
 
-    report, _ = jobs.audit(load_config(config), data=data, outcomes=outcomes)
+    spark = jobs.spark_engine(engine, master=spark_master, source=source,
+                              conf=tuple(f"{k}={v}" for k, v in (spark_conf or {}).items()))
+    report, _ = jobs.audit(load_config(config), data=data, outcomes=outcomes, spark=spark)
     return report
 
 

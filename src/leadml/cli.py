@@ -115,6 +115,17 @@ ModelName = Annotated[str | None, typer.Option("--model-name", help=(
 NameConfig = Annotated[Path | None, typer.Option("--config", "-c", help=(
     "The training config of the model: the name it registers (registry.model_name) is the "
     "model used, unless --model-name or --model says otherwise."))]
+TrainEngine = Annotated[str, typer.Option(help=(
+    "local, or spark (pip install 'leadml[spark]'): the history read on Spark and reduced on "
+    "the cluster to the newest leads of each window (docs/spark.md)."))]
+SparkMaster = Annotated[str | None, typer.Option(help=(
+    "Spark master URL with --engine spark; default local[*]."))]
+SparkConf = Annotated[list[str] | None, typer.Option(help=(
+    "Spark setting KEY=VALUE with --engine spark (repeatable), e.g. "
+    "spark.driver.memory=4g."))]
+SparkInput = Annotated[str | None, typer.Option("--input", help=(
+    "With --engine spark: the history at this URI (s3a://, abfss://, hdfs://, a folder of "
+    "Parquet parts) instead of the config's dataset.path."))]
 
 
 def _tracking_first(model: str | Path | None = None, configured: str | None = None) -> None:
@@ -188,6 +199,10 @@ def train(
     rules: Annotated[Path | None, typer.Option(help=(
         "The team's BANT rules YAML, for the grade cut-offs of the report logged with the "
         "run; default: the rules shipped with leadml."))] = None,
+    engine: TrainEngine = "local",
+    spark_master: SparkMaster = None,
+    spark_conf: SparkConf = None,
+    source: SparkInput = None,
     verbose: Verbose = False,
 ) -> None:
     """Train, calibrate, evaluate, log to MLflow, register, and promote if better."""
@@ -200,7 +215,9 @@ def train(
         cfg = load_config(config)
         _tracking_first(configured=cfg.registry.tracking_uri)
         ruleset = load_rules(rules) if rules else None
-        result, reg = jobs.train(cfg, force_promote=force_promote, rules=ruleset)
+        spark = jobs.spark_engine(engine, master=spark_master, conf=tuple(spark_conf or ()),
+                                  source=source)
+        result, reg = jobs.train(cfg, force_promote=force_promote, rules=ruleset, spark=spark)
         m, ci = result.test_metrics, result.intervals
         typer.echo("\ncandidates (fitted on the train window, ranked on the calibration window):")
         for row in result.leaderboard[:10]:
@@ -233,6 +250,10 @@ def audit(
     config: Annotated[Path, typer.Option("--config", "-c", help="Training config (YAML).")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help=(
         "Audit JSON; default outputs/audit/<config name>.json."))] = None,
+    engine: TrainEngine = "local",
+    spark_master: SparkMaster = None,
+    spark_conf: SparkConf = None,
+    source: SparkInput = None,
     verbose: Verbose = False,
 ) -> None:
     """Check a lead history before training: enough data, leakage, data health, drift.
@@ -247,8 +268,10 @@ def audit(
         from leadml.config import load_config
         from leadml.errors import LeadDataError
 
+        spark = jobs.spark_engine(engine, master=spark_master, conf=tuple(spark_conf or ()),
+                                  source=source)
         report, path = jobs.audit(load_config(config), output or Path("outputs") / "audit"
-                                  / f"{config.stem}.json")
+                                  / f"{config.stem}.json", spark=spark)
         typer.echo(report.table())
         typer.echo(f"\naudit: {path}")
         if report.blocking:

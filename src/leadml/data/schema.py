@@ -346,7 +346,7 @@ def outcome_keys(values) -> set[str]:
     return {str(v).strip().lower() for v in values}
 
 
-def _required_columns(raw: pd.DataFrame, cfg: TrainConfig) -> list[str]:
+def required_columns(raw: pd.DataFrame, cfg: TrainConfig) -> list[str]:
     """The columns the config names, each found in the file (else the error names where the
     config names it)."""
     ds = cfg.dataset
@@ -453,7 +453,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
     ds = cfg.dataset
     if raw.empty:
         raise LeadDataError(f"lead file '{ds.source_name}' has no rows")
-    required = _required_columns(raw, cfg)
+    required = required_columns(raw, cfg)
     if ds.id_column is None:  # the record number (1 = first data row) is the id
         raw = raw.assign(**{RECORD_ID: np.arange(1, len(raw) + 1).astype(str)})
     id_column = ds.id_column or RECORD_ID

@@ -21,7 +21,7 @@ from importlib import import_module
 
 FAMILIES = {
     "training": ["audit", "audited_history", "backtest", "dataset_facts", "read_history",
-                 "train"],
+                 "spark_engine", "train"],
     "scoring": ["ScoreOutcome", "ScoreRequest", "explain", "report", "score"],
     "planning": ["Plan", "plan", "write_plan"],
     "monitoring": ["OutcomeSource", "monitor"],

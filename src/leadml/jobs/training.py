@@ -27,6 +27,7 @@ from leadml.config import (
 )
 from leadml.data.audit import audit_frame, refuse_if_blocked
 from leadml.data.schema import History, probability_meaning
+from leadml.data.spark_history import OnSpark, reduce_history
 from leadml.data.tables import file_sha256, frame_sha256, read_table
 from leadml.errors import ConfigError
 from leadml.explain.importance import field_insights, permutation_importances
@@ -102,13 +103,56 @@ def audited_history(cfg: TrainConfig, *, refuse: bool = True, data: pd.DataFrame
     return audit, history
 
 
+def spark_engine(engine: str, *, master: str | None = None, conf: tuple[str, ...] = (),
+                 source: str | None = None) -> OnSpark | None:
+    """The Spark engine a job runs on (None for ``local``), checked before any work:
+    ``conf`` as ``KEY=VALUE`` settings, PySpark installed."""
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"--engine must be local or spark, got {engine!r}")
+    if engine == "local":
+        if master or conf or source:
+            raise ConfigError("--spark-master, --spark-conf and --input go with --engine spark")
+        return None
+    bad = [c for c in conf if "=" not in c]
+    if bad:
+        raise ConfigError(f"--spark-conf takes KEY=VALUE, got {bad}")
+    try:
+        import pyspark  # noqa: F401  (optional: leadml[spark])
+    except ImportError:
+        raise ConfigError("--engine spark needs PySpark: pip install 'leadml[spark]'") from None
+    return OnSpark(master=master, conf=dict(c.split("=", 1) for c in conf), source=source)
+
+
+def _on_spark(cfg: TrainConfig, spark: OnSpark | None, data, outcomes):
+    """(the config, leads, outcomes and Spark's facts) a job goes on with: as given, or
+    read and reduced on Spark (:mod:`leadml.data.spark_history`)."""
+    if spark is None:
+        return cfg, data, outcomes, {}
+    if data is not None:
+        raise ConfigError("the Spark engine reads the history itself: pass the config's "
+                          "file (or a source URI), not a DataFrame")
+    reduced = reduce_history(cfg, spark)
+    facts = {f"spark_{k}": v for k, v in reduced.facts.items() if k != "source"}
+    return reduced.config(cfg), reduced.leads, reduced.outcomes, facts
+
+
+def _data_sha256(cfg: TrainConfig, data: pd.DataFrame | None, spark: OnSpark | None):
+    if spark is not None:  # a local file is hashed as the local engine hashes it
+        path = Path(spark.source or str(cfg.dataset.path))
+        return file_sha256(path) if path.is_file() else None
+    return file_sha256(cfg.dataset.path) if data is None else frame_sha256(data)
+
+
 # --- the jobs ------------------------------------------------------------------------------
 
 def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None = None,
-          data: pd.DataFrame | None = None, outcomes: pd.DataFrame | None = None):
+          data: pd.DataFrame | None = None, outcomes: pd.DataFrame | None = None,
+          spark: OnSpark | None = None):
     """Read, validate, audit, train, log, register, promote. ``rules``: the team's BANT
     rules, for the grade cut-offs of the report logged with the run. ``data`` (and
-    ``outcomes``): the history as DataFrames instead of the config's files.
+    ``outcomes``): the history as DataFrames instead of the config's files. ``spark``: read
+    the history on Spark, the driver holding the newest leads of each window
+    (:mod:`leadml.data.spark_history`).
 
     Returns the :class:`~leadml.training.fit.TrainResult` and the
     :class:`~leadml.registry.Registered` version.
@@ -117,20 +161,21 @@ def train(cfg: TrainConfig, *, force_promote: bool = False, rules: Rules | None 
     registry.check_reachable(registry.tracking_uri(cfg.registry.tracking_uri))  # before fitting
     with spared():  # (MLflow's and scikit-learn's modules, imported by now)
         return _train(cfg, force_promote=force_promote, rules=rules, data=data,
-                      outcomes=outcomes)
+                      outcomes=outcomes, spark=spark)
 
 
 def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
-           data: pd.DataFrame | None, outcomes: pd.DataFrame | None):
+           data: pd.DataFrame | None, outcomes: pd.DataFrame | None, spark: OnSpark | None):
 
     started = time.perf_counter()
+    sha256 = _data_sha256(cfg, data, spark)
+    cfg, data, outcomes, on_spark = _on_spark(cfg, spark, data, outcomes)
     audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
     audited = time.perf_counter() - started
     for finding in audit.findings:
         logger.warning("audit: %s", finding.message)
     refuse_if_blocked(audit)
-    facts = dataset_facts(history, cfg, file_sha256(cfg.dataset.path) if data is None
-                          else frame_sha256(data))
+    facts = {**dataset_facts(history, cfg, sha256), **on_spark}
     logger.info("%d leads, %d conversions (%.2f%%), %s to %s", facts["rows"],
                 facts["conversions"], 100 * facts["positive_rate"], facts["first_time"],
                 facts["last_time"])
@@ -168,9 +213,11 @@ def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
 
 
 def audit(cfg: TrainConfig, output: Path | None = None, *, data: pd.DataFrame | None = None,
-          outcomes: pd.DataFrame | None = None):
+          outcomes: pd.DataFrame | None = None, spark: OnSpark | None = None):
     """Audit the history and write the audit JSON (when ``output``); returns (the audit, its
-    path). Does not raise on blocking findings: the caller reads ``audit.blocking``."""
+    path). Does not raise on blocking findings: the caller reads ``audit.blocking``.
+    ``spark``: read it on Spark (the audit is then of the leads a training keeps)."""
+    cfg, data, outcomes, _ = _on_spark(cfg, spark, data, outcomes)
     report, _ = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
     if output is None:
         return report, None

@@ -26,8 +26,6 @@ unless the user set it. See docs/spark.md for clusters.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,6 +35,7 @@ import pandas as pd
 
 from leadml.config import Rules
 from leadml.data.schema import OUTPUT_COLUMNS, RECORD_ID, Contract
+from leadml.data.spark_files import CORRUPT, read_leads, session, spark_charset
 from leadml.data.tables import (
     FOOTER_LINES,
     FOOTER_REASON,
@@ -78,80 +77,9 @@ from leadml.scoring.run import (
 
 logger = logging.getLogger(__name__)
 
-CORRUPT = "_corrupt_record"
 # the record number rides in RECORD_ID (a number here, the id of a config without one)
 FIRST, STATUS = "_first_record", "_status"
 _WORKER_CACHE: dict[str, object] = {}  # per Python worker: model and explainer, loaded once
-
-
-def session(master: str | None = None, conf: dict[str, str] | None = None):
-    """A Spark session whose workers run this Python; ``local[*]`` unless told otherwise.
-    ``conf``: extra Spark settings (``spark.driver.memory``, ...), applied before start."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.appName("leadml-score")
-    # Under spark-submit (or with a session already running) the master is set already.
-    submitted = "PYSPARK_GATEWAY_PORT" in os.environ or SparkSession.getActiveSession()
-    if master or not submitted:
-        master = master or "local[*]"
-        builder = builder.master(master)
-        if master.startswith("local"):  # one machine: few shuffle partitions, not 200
-            builder = builder.config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count()
-                                                                             or 2)))
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, value)
-    return (builder.config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .config("spark.ui.showConsoleProgress", "false")
-            .getOrCreate())
-
-
-#: Python's name of an encoding -> the name Spark's CSV reader takes (it takes no other).
-SPARK_CHARSETS = {"utf-8": "utf-8", "iso8859-1": "iso-8859-1", "ascii": "us-ascii",
-                  "utf-16": "utf-16", "utf-16-be": "utf-16be", "utf-16-le": "utf-16le",
-                  "utf-32": "utf-32"}
-
-
-def spark_charset(encoding: str) -> str:
-    """The name Spark reads ``encoding`` by, or a ConfigError naming what it reads.
-
-    >>> spark_charset("latin-1")
-    'iso-8859-1'
-    """
-    import codecs
-
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        raise ConfigError(f"unknown encoding {encoding!r}") from None
-    if name not in SPARK_CHARSETS:
-        raise ConfigError(
-            f"the Spark engine's CSV reader cannot read {encoding!r}: it reads "
-            f"{', '.join(sorted(set(SPARK_CHARSETS.values())))}. Score with the local engine "
-            "(no --engine spark), or convert the file to UTF-8 first")
-    return SPARK_CHARSETS[name]
-
-
-def _read(spark, source: str, parquet: bool, settings: ScoreSettings):
-    """Every row of a CSV or Parquet file (or folder of parts), CSV values as text."""
-    from pyspark.sql.types import StringType, StructField, StructType
-
-    if parquet:
-        return spark.read.parquet(source), False
-    options = {"header": "true", "sep": settings.delimiter,
-               "encoding": spark_charset(settings.encoding),
-               "multiLine": "true", "escape": '"', "mode": "PERMISSIVE",
-               "nullValue": "\0never\0", "emptyValue": ""}
-    header = spark.read.options(**options).csv(source).columns
-    if not header:
-        raise LeadDataError(f"'{source}' has no header row")
-    schema = StructType([StructField(c, StringType()) for c in header]
-                        + [StructField(CORRUPT, StringType())])
-    frame = spark.read.options(**options, columnNameOfCorruptRecord=CORRUPT).schema(schema) \
-        .csv(source)
-    return frame, True
 
 
 class _FirstRecords:
@@ -235,7 +163,7 @@ def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
     cutoffs = grade_cutoffs(model, rules, contract)
     axes.check(rules.axes, contract.features, source=rules.source, reasons=settings.reasons
                and model is not None and contract.reference_lead is not None)
-    spark = spark or session(master, conf)
+    spark = spark or session(master, conf, name="leadml-score")
     hadoop = HadoopStore(spark)
     if isinstance(input_path, str):
         hadoop.data_files(input_path)  # it exists, on its store
@@ -247,7 +175,9 @@ def score_spark(input_path, output, *, model, contract: Contract, rules: Rules,
         raise ConfigError(f"the manifest '{paths.manifest}' is a folder: move it or choose "
                           "another --output")
     with Run(paths, engine="spark", store=store) as run:
-        frame, from_csv = _read(spark, str(input_path), parquet, settings)
+        frame, from_csv = read_leads(spark, str(input_path), parquet=parquet,
+                                      delimiter=settings.delimiter,
+                                      encoding=settings.encoding)
         header = [c for c in frame.columns if c != CORRUPT]
         check_columns([*header, *([RECORD_ID] if contract.id_column is None else [])],
                       run_contract, rules, path=input_path, delimiter=settings.delimiter)

@@ -1,0 +1,287 @@
+"""A lead history read on Spark and reduced, on the cluster, to the leads one machine trains
+on: what ``leadml train --engine spark`` and ``leadml audit --engine spark`` hand to the
+local engine's own code (validation, audit, fits, evaluation, MLflow).
+
+Training fits each model on at most the newest ``model.max_fit_leads`` leads of its window
+(:func:`leadml.training.fit.newest`); so the driver needs the newest leads of each window,
+not the history:
+
+1. Spark reads the file or folder (CSV as text, or Parquet) from any URI it reads, drops the
+   config's personal columns at the door, and checks the header, the rows it could not split
+   and the empty file, with the local engine's messages;
+2. a history whose three windows each fit the budget is handed over whole: the training is
+   then the local engine's, lead for lead (``tests/test_spark_training.py`` holds it to
+   that);
+3. a larger one is cut into the config's windows on the cluster, over every lead, in time
+   order (each lead's time parsed by the local engine's own parser, on the workers; ties in
+   file order), and the driver gets the newest ``max_fit_leads`` of each window. Rows the
+   local engine would stop on (a time or number it cannot read, no id, a repeated header
+   line) and every copy of a repeated id travel with them whatever their time, so the
+   driver's validation stops, or sets them aside, as the local engine does.
+
+With an outcomes table (``dataset.outcomes``), its rows for the leads kept are handed over.
+What the reduction changes for a history over the budget (the calibration choice's
+backtest windows, the test metrics and the audit's statistics are those of the leads kept)
+is stated in docs/spark.md and recorded with the run (:attr:`Reduced.facts`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadml.config import TrainConfig
+from leadml.data.schema import repeated_header, required_columns
+from leadml.data.spark_files import CORRUPT, read_leads, session
+from leadml.data.values import is_missing, parse_numbers, parse_times
+from leadml.errors import ConfigError, LeadDataError
+
+logger = logging.getLogger(__name__)
+
+POS, TIME, SUSPECT = "_leadml_position", "_leadml_time", "_leadml_suspect"
+WINDOWS = ("train", "calibration", "test")
+
+
+@dataclass(frozen=True)
+class OnSpark:
+    """Where and how a job reads its history on Spark: ``master`` (default ``local[*]``, or
+    the one spark-submit set), extra Spark settings (``conf``), and ``source``, a URI that
+    replaces the config's ``dataset.path`` (``s3a://``, ``abfss://``, ``hdfs://``, ...)."""
+
+    master: str | None = None
+    conf: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """The leads the driver trains on, in the file's order; the outcomes table's rows for
+    them (or None); what the cluster counted (``facts``); and, when the history was cut,
+    the shares of the config's ``split`` that cut the kept leads into the cluster's
+    windows (``split``: None when every lead was kept)."""
+
+    leads: pd.DataFrame
+    outcomes: pd.DataFrame | None
+    facts: dict = field(default_factory=dict)
+    split: dict[str, float] | None = None
+
+    def config(self, cfg: TrainConfig) -> TrainConfig:
+        """``cfg`` with the split that gives the kept leads the cluster's windows."""
+        if self.split is None:
+            return cfg
+        return cfg.model_copy(update={"split": cfg.split.model_copy(update=self.split)})
+
+
+def is_parquet(source: str) -> bool:
+    """A Parquet file, or a local folder of Parquet parts; else read as CSV."""
+    if source.lower().endswith((".parquet", ".pq")):
+        return True
+    return Path(source).is_dir() and any(Path(source).glob("*.parquet"))
+
+
+def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
+    """Read the config's history (or ``on.source``: any URI Spark reads) on Spark and
+    reduce it to the newest ``model.max_fit_leads`` leads of each window (see the module)."""
+    ds = cfg.dataset
+    source = on.source or (str(ds.path) if ds.path is not None else None)
+    if source is None:
+        raise ConfigError("dataset.path is not set: name the lead history in the config "
+                          "(any URI Spark reads)")
+    spark = spark or session(on.master, on.conf, name="leadml-train")
+    frame, from_csv = read_leads(spark, source, parquet=is_parquet(source),
+                                 delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
+    header = [c for c in frame.columns if c != CORRUPT]
+    kept_columns = [c for c in header if c not in ds.columns.personal]  # (at the door)
+    required_columns(pd.DataFrame(columns=kept_columns), cfg)  # the local engine's message
+    frame = frame.select(*kept_columns, *([CORRUPT] if from_csv else []))
+    from pyspark.sql import functions as sf
+
+    frame = frame.withColumn(POS, sf.monotonically_increasing_id()).cache()
+    if from_csv:
+        _refuse_corrupt(frame, source)
+    total = frame.count()
+    if total == 0:
+        raise LeadDataError(f"lead file '{ds.source_name}' has no rows")
+    budget = cfg.model.max_fit_leads
+    sizes = _window_sizes(total, cfg)
+    facts = {"engine": "spark", "source": source, "history_leads": int(total),
+             "max_fit_leads": budget}
+    columns = [c for c in frame.columns if c != CORRUPT]
+    if budget is None or max(sizes.values()) <= budget:
+        leads = _to_pandas(frame.select(*columns), kept_columns)
+        facts["kept_leads"] = int(len(leads))
+        return Reduced(leads, _outcomes(spark, cfg, leads), facts)
+
+    flagged = _flagged(frame.select(*columns), cfg, kept_columns)
+    good = flagged.filter(~sf.col(SUSPECT))
+    n_good = good.count()
+    sizes = _window_sizes(n_good, cfg)
+    ranges = _kept_ranges(sizes, budget)
+    bounds = _bounds(good, ranges)
+    keep = sf.col(SUSPECT)
+    for lo, hi in bounds.values():
+        keep = keep | (_at_or_after(lo) & _at_or_before(hi))
+    leads = _to_pandas(flagged.filter(keep), kept_columns)
+    kept = {w: int(b - a) for w, (a, b) in ranges.items()}
+    n_kept = sum(kept.values())
+    facts.update(kept_leads=int(len(leads)), windows_on_cluster=sizes, kept_per_window=kept,
+                 suspect_rows=int(len(leads) - n_kept))
+    logger.info("Spark: %d leads, windows %s on the cluster; the driver trains on the newest "
+                "%s of each (%d leads)", total, sizes, f"{budget:,}", n_kept)
+    split = {"train": kept["train"] / n_kept, "calibration": kept["calibration"] / n_kept}
+    return Reduced(leads, _outcomes(spark, cfg, leads), facts, split)
+
+
+def _refuse_corrupt(frame, source: str) -> None:
+    from pyspark.sql import functions as sf
+
+    bad = frame.filter(sf.col(CORRUPT).isNotNull())
+    found = bad.limit(3).select(CORRUPT).collect()
+    if found:
+        shown = "; ".join(repr(r[0][:80]) for r in found)
+        raise LeadDataError(
+            f"lead file '{source}' is malformed: {bad.count():,} row(s) do not split into its "
+            f"header's fields (for example {shown}). Check dataset.csv.delimiter and quoting.")
+
+
+def _window_sizes(n: int, cfg: TrainConfig) -> dict[str, int]:
+    """The leads of each window of ``n`` time-ordered leads, cut as the local engine cuts
+    them (:func:`leadml.training.fit.split_windows`)."""
+    cut1 = int(round(n * cfg.split.train))
+    cut2 = int(round(n * (cfg.split.train + cfg.split.calibration)))
+    return {"train": cut1, "calibration": cut2 - cut1, "test": n - cut2}
+
+
+def _kept_ranges(sizes: dict[str, int], budget: int) -> dict[str, tuple[int, int]]:
+    """Per window, the ranks (0-based, in time order, end excluded) of its newest
+    ``budget`` leads.
+
+    >>> _kept_ranges({"train": 600, "calibration": 200, "test": 200}, 300)
+    {'train': (300, 600), 'calibration': (600, 800), 'test': (800, 1000)}
+    """
+    out, start = {}, 0
+    for w in WINDOWS:
+        stop = start + sizes[w]
+        out[w] = (max(start, stop - budget), stop)
+        start = stop
+    return out
+
+
+def _flagged(frame, cfg: TrainConfig, columns: list[str]):
+    """Each row with its time (the local engine's parser, on the workers; its position
+    without a time column) and whether the local engine would stop on it or set it aside."""
+    from pyspark.sql import functions as sf
+    from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
+
+    schema = StructType([*frame.schema.fields, StructField(TIME, DoubleType()),
+                         StructField(SUSPECT, BooleanType())])
+    ds = cfg.dataset
+    required = required_columns(pd.DataFrame(columns=columns), cfg)
+
+    def flag(batches):
+        for batch in batches:
+            yield batch.assign(**{TIME: _times(batch, cfg),
+                                  SUSPECT: _suspect(batch, cfg, required)})
+
+    flagged = frame.mapInPandas(flag, schema)
+    if ds.id_column:  # every copy of a repeated id: the local audit sets the later ones aside
+        repeated = frame.groupBy(ds.id_column).count().filter(sf.col("count") > 1) \
+            .select(sf.col(ds.id_column).alias("_leadml_repeated"))
+        flagged = flagged.join(repeated, flagged[ds.id_column] == repeated["_leadml_repeated"],
+                               "left") \
+            .withColumn(SUSPECT, sf.col(SUSPECT) | sf.col("_leadml_repeated").isNotNull()) \
+            .drop("_leadml_repeated")
+    return flagged.cache()
+
+
+def _times(batch: pd.DataFrame, cfg: TrainConfig) -> np.ndarray:
+    ds = cfg.dataset
+    if not ds.time_column:
+        return batch[POS].to_numpy(dtype=float)
+    parsed = parse_times(batch[ds.time_column].astype(object).where(
+        batch[ds.time_column].notna(), ""), ds.time_format)
+    if pd.api.types.is_datetime64_any_dtype(parsed):
+        seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        return seconds.to_numpy(dtype=float, na_value=np.nan)
+    return parsed.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _suspect(batch: pd.DataFrame, cfg: TrainConfig, required: list[str]) -> np.ndarray:
+    """Rows the local validation stops on: no id, a time or number it cannot read, a
+    repeated header line."""
+    ds = cfg.dataset
+    out = repeated_header(batch, required)
+    if ds.id_column:
+        out |= is_missing(batch[ds.id_column], ds.missing_values)
+    if ds.time_column:
+        out |= np.isnan(_times(batch, cfg))
+    for col in ds.columns.numeric:
+        out |= np.asarray(parse_numbers(batch[col], ds.missing_values, decimal=ds.csv.decimal,
+                                        thousands=ds.csv.thousands)[1], dtype=bool)
+    return out
+
+
+def _bounds(good, ranges: dict[str, tuple[int, int]]) -> dict[str, tuple[tuple, tuple]]:
+    """The (time, position) keys of the first and last lead of each kept range, ranked on
+    the cluster over every lead (only the two key columns are sorted)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as sf
+
+    wanted = sorted({r for a, b in ranges.values() for r in (a, b - 1)})
+    ranked = good.select(TIME, POS).withColumn(
+        "_leadml_rank", sf.row_number().over(Window.orderBy(TIME, POS)) - 1)
+    keys = {int(r["_leadml_rank"]): (float(r[TIME]), int(r[POS])) for r in
+            ranked.filter(sf.col("_leadml_rank").isin(wanted)).collect()}
+    return {w: (keys[a], keys[b - 1]) for w, (a, b) in ranges.items()}
+
+
+def _at_or_after(key: tuple):
+    from pyspark.sql import functions as sf
+
+    t, pos = key
+    return (sf.col(TIME) > t) | ((sf.col(TIME) == t) & (sf.col(POS) >= pos))
+
+
+def _at_or_before(key: tuple):
+    from pyspark.sql import functions as sf
+
+    t, pos = key
+    return (sf.col(TIME) < t) | ((sf.col(TIME) == t) & (sf.col(POS) <= pos))
+
+
+def _to_pandas(frame, columns: list[str]) -> pd.DataFrame:
+    """The rows on the driver in the file's order, through Parquet on local disk (the JVM
+    never holds them all at once), without the reduction's own columns."""
+    with tempfile.TemporaryDirectory(prefix="leadml-spark-") as tmp:
+        folder = os.path.join(tmp, "kept.parquet")
+        frame.write.parquet(folder)
+        out = pd.read_parquet(folder)
+    return out.sort_values(POS, kind="stable")[columns].reset_index(drop=True)
+
+
+def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame) -> pd.DataFrame | None:
+    """The outcomes table's rows for the kept leads (read on Spark), or None without one."""
+    table = cfg.dataset.outcomes
+    if table is None:
+        return None
+    from pyspark.sql import functions as sf
+
+    source = str(table.path)
+    frame, _ = read_leads(spark, source, parquet=is_parquet(source),
+                          delimiter=cfg.dataset.csv.delimiter, encoding=cfg.dataset.csv.encoding)
+    frame = frame.drop(CORRUPT) if CORRUPT in frame.columns else frame
+    if table.id_column not in frame.columns or cfg.dataset.id_column is None:
+        return _to_pandas(frame.withColumn(POS, sf.monotonically_increasing_id()),
+                          [c for c in frame.columns])  # (the local engine says what is wrong)
+    ids = spark.createDataFrame(pd.DataFrame(
+        {"_leadml_id": leads[cfg.dataset.id_column].astype(str).unique()}))
+    kept = frame.join(sf.broadcast(ids), frame[table.id_column].cast("string")
+                      == ids["_leadml_id"], "left_semi")
+    return _to_pandas(kept.withColumn(POS, sf.monotonically_increasing_id()),
+                      list(frame.columns))

@@ -1,0 +1,146 @@
+"""Training and the audit on the Spark engine: the local engine's training, lead for lead,
+when each window fits the fit budget; the newest leads of each window, cut on the cluster,
+when not; and a bad history stopped with the local engine's exit codes and messages. Runs
+with local[2] (PySpark from `.[spark]`, Java 17)."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from leadml import jobs
+from leadml.cli import app
+from leadml.config import load_config
+from leadml.data.schema import validate_history
+from leadml.data.spark_history import OnSpark, reduce_history
+from leadml.training.fit import split_windows
+from tests.helpers import write_config
+
+pytest.importorskip("pyspark")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java")]
+ON_SPARK = OnSpark(master="local[2]")
+
+
+def _store(monkeypatch, folder):
+    folder.mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    monkeypatch.setenv("LEADML_HOME", str(folder))
+
+
+def _same_training(local, spark):
+    """Windows, chosen candidate, calibration choice, test metrics and probabilities."""
+    assert {k: vars(w) for k, w in spark.windows.items()} == \
+        {k: vars(w) for k, w in local.windows.items()}
+    assert (spark.kind, spark.calibration_method, spark.drift) == \
+        (local.kind, local.calibration_method, local.drift)
+    assert spark.calibration_choice == local.calibration_choice
+    for key, value in local.test_metrics.items():
+        assert spark.test_metrics[key] == pytest.approx(value, abs=1e-9), key
+    np.testing.assert_allclose(spark.p_test, local.p_test, atol=1e-12)
+    assert [f.message for f in spark.audit.findings] == \
+        [f.message for f in local.audit.findings]
+
+
+def test_a_history_within_the_budget_trains_on_spark_as_on_one_machine(
+        sample_files, tmp_path, monkeypatch):
+    cfg = load_config(write_config(tmp_path, sample_files / "leads.csv"))
+    _store(monkeypatch, tmp_path / "local")
+    local, _ = jobs.train(cfg)
+    _store(monkeypatch, tmp_path / "spark")
+    spark, registered = jobs.train(cfg, spark=ON_SPARK)
+    _same_training(local, spark)
+    # the registered model is the one object both scoring engines load
+    import leadml
+
+    model = leadml.load_model(registered.uri)
+    leads = pd.read_csv(sample_files / "nightly.csv", dtype=str, keep_default_na=False)
+    scored = leadml.score_leads(leads, model)
+    assert len(scored.leads) + len(scored.rejects) == len(leads)
+
+
+def test_an_export_with_outcomes_in_a_second_table_and_a_horizon_trains_alike(
+        tmp_path, monkeypatch):
+    from leadml.setup.synthetic_crm import write_crm_export
+
+    export = tmp_path / "export"
+    export.mkdir()
+    write_crm_export(export, 4000, seed=5, nightly_rows=10)
+    raw = yaml.safe_load((export / "train.yaml").read_text())
+    raw["dataset"]["outcomes"]["horizon_days"] = 60
+    raw["dataset"]["columns"]["excluded"] = ["Lead Quality", "Deal Amount", "Contract Type",
+                                             "Activity Score", "Last Notable Activity",
+                                             "Last Activity", "Lead Profile"]
+    for role in ("numeric", "categorical"):
+        raw["dataset"]["columns"][role] = [c for c in raw["dataset"]["columns"][role]
+                                           if c not in raw["dataset"]["columns"]["excluded"]]
+    raw["evaluation"] = {"bootstrap": 20}
+    (export / "train.yaml").write_text(yaml.safe_dump(raw))
+    cfg = load_config(export / "train.yaml")
+    _store(monkeypatch, tmp_path / "local")
+    local, _ = jobs.train(cfg)
+    _store(monkeypatch, tmp_path / "spark")
+    spark, _ = jobs.train(cfg, spark=ON_SPARK)
+    _same_training(local, spark)
+    audit, _ = jobs.audit(cfg, spark=ON_SPARK)
+    assert audit.to_dict() == jobs.audit(cfg)[0].to_dict()
+
+
+def test_over_the_budget_the_driver_holds_the_newest_leads_of_each_window(
+        sample_files, tmp_path):
+    cfg = load_config(write_config(tmp_path, sample_files / "leads.csv",
+                                   model={"max_fit_leads": 1000}))
+    _, local = jobs.audited_history(cfg)
+    windows = split_windows(local, cfg)
+    reduced = reduce_history(cfg, ON_SPARK)
+    assert reduced.facts["history_leads"] == 8000
+    assert reduced.facts["windows_on_cluster"] == {w: windows[w].rows for w in windows}
+    assert reduced.facts["kept_per_window"] == dict.fromkeys(windows, 1000)
+    assert len(reduced.leads) == 3000
+    kept_cfg = reduced.config(cfg)
+    kept = validate_history(reduced.leads, kept_cfg)
+    for name, window in split_windows(kept, kept_cfg).items():
+        newest = local.ids.iloc[windows[name].stop - 1000:windows[name].stop]
+        assert kept.ids.iloc[window.rows_slice].tolist() == newest.tolist(), name
+
+
+def _bad(folder, sample_files, change):
+    frame = pd.read_csv(sample_files / "leads.csv", dtype=str, keep_default_na=False)
+    frame = change(frame)
+    path = folder / "leads.csv"
+    frame.to_csv(path, index=False)
+    return write_config(folder, path, model={"max_fit_leads": 1000})
+
+
+@pytest.mark.parametrize("case", ["bad time", "missing column", "leaky field"])
+def test_a_bad_history_stops_on_spark_with_the_local_exit_code_and_message(
+        case, sample_files, tmp_path, monkeypatch):
+    _store(monkeypatch, tmp_path / "store")
+    if case == "bad time":  # an old row, far from any window the driver keeps
+        config = _bad(tmp_path, sample_files,
+                      lambda f: f.assign(created_at=f["created_at"].where(
+                          f.index != 40, "yesterday")))
+    elif case == "missing column":
+        config = _bad(tmp_path, sample_files, lambda f: f.drop(columns=["industry"]))
+    else:
+        config = _bad(tmp_path, sample_files, lambda f: f.assign(won_flag=f["converted"]))
+        raw = yaml.safe_load(config.read_text())
+        raw["dataset"]["columns"]["categorical"].append("won_flag")
+        config.write_text(yaml.safe_dump(raw))
+    runner = CliRunner()
+    local = runner.invoke(app, ["train", "--config", str(config)])
+    spark = runner.invoke(app, ["train", "--config", str(config), "--engine", "spark",
+                                "--spark-master", "local[2]"])
+    assert local.exit_code == spark.exit_code == 3, (local.output, spark.output)
+
+    def said(result):
+        line = next(x for x in result.output.splitlines() if x.startswith("error:"))
+        return line if case != "bad time" else line.split(" of ")[0]  # (N of the leads read)
+
+    assert said(spark) == said(local)
+    assert "yesterday" in spark.output if case == "bad time" else True
+    refused = runner.invoke(app, ["train", "--config", str(config), "--spark-master", "x"])
+    assert refused.exit_code == 2 and "go with --engine spark" in refused.output
