@@ -3,6 +3,7 @@ and writing a results file with the command and the date."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -66,9 +67,13 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
             "stdout": proc.stdout.decode()[-2000:]}
 
 
-def run_measured_tree(cmd: list[str], env: dict | None = None, every: float = 0.2) -> dict:
+def run_measured_tree(cmd: list[str], env: dict | None = None, every: float = 0.2, *,
+                      check: bool = True, timeout: float | None = None) -> dict:
     """Like :func:`run_measured`, but peak memory is the largest sum of RSS over the child
-    and all its descendants (a Spark driver's JVM and Python workers), sampled."""
+    and all its descendants (a Spark driver's JVM and Python workers), sampled; and the
+    child's own (``root_peak_rss_mib``: the leadml process, without Spark's JVM and
+    workers). ``check=False``: a failure (or ``timeout`` seconds passed, the child killed) is
+    returned (``returncode``, the end of its stderr) instead of raised."""
     import tempfile
 
     import psutil
@@ -77,22 +82,28 @@ def run_measured_tree(cmd: list[str], env: dict | None = None, every: float = 0.
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out,
                                 stderr=err)
-        root, peak = psutil.Process(proc.pid), 0
+        root, peak, root_peak = psutil.Process(proc.pid), 0, 0
         while proc.poll() is None:
             try:
                 procs = [root, *root.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+                root_peak = max(root_peak, root.memory_info().rss)
             except psutil.Error:
                 pass
+            if timeout is not None and time.perf_counter() - start > timeout:
+                for p in [*root.children(recursive=True), root]:
+                    with contextlib.suppress(psutil.Error):
+                        p.kill()
             time.sleep(every)
         wall = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and check:
         raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{stderr[-3000:]}")
     return {"seconds": round(wall, 2), "peak_rss_mib": round(peak / 2**20, 1),
-            "stdout": stdout[-2000:]}
+            "root_peak_rss_mib": round(root_peak / 2**20, 1), "returncode": proc.returncode,
+            "stdout": stdout[-2000:], **({"stderr": stderr[-1500:]} if proc.returncode else {})}
 
 
 def write_results(name: str, numbers: dict, summary: str) -> Path:

@@ -204,8 +204,7 @@ def _times(batch: pd.DataFrame, cfg: TrainConfig) -> np.ndarray:
     ds = cfg.dataset
     if not ds.time_column:
         return batch[POS].to_numpy(dtype=float)
-    parsed = parse_times(batch[ds.time_column].astype(object).where(
-        batch[ds.time_column].notna(), ""), ds.time_format)
+    parsed = parse_times(batch[ds.time_column], ds.time_format)  # as the local engine does
     if pd.api.types.is_datetime64_any_dtype(parsed):
         seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
         return seconds.to_numpy(dtype=float, na_value=np.nan)

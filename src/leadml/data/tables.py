@@ -35,10 +35,19 @@ logger = logging.getLogger(__name__)
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes; of a folder of parts (Parquet as Spark writes it),
+    of each data file's name and bytes in name order (files starting with . or _ are
+    bookkeeping, not data)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+    path = Path(path)
+    files = sorted(f for f in path.rglob("*") if f.is_file() and not f.name.startswith(
+        (".", "_"))) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
     return digest.hexdigest()
 
 

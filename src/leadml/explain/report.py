@@ -77,6 +77,13 @@ def day(when) -> str:
         return str(when)
 
 
+def _digest(facts: dict) -> str:
+    """The history's digest as the model card says it (none for a file on a cluster)."""
+    if facts.get("sha256"):
+        return f"sha256 {facts['sha256'][:16]}..."
+    return "read on Spark from cluster storage: no local digest"
+
+
 def model_card(result, cfg, facts: dict[str, Any]) -> str:
     """The model card (Markdown): data, windows, features, test metrics, use and limits;
     the registered version's description."""
@@ -98,7 +105,7 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
           if result.drift.get("method", "none") != "none" else []),
         f"- Predicts {facts.get('probability_means', 'the probability that a lead converts')}"
         ".",
-        f"- Data: `{facts['path']}` (sha256 {facts['sha256'][:16]}...), {facts['rows']} leads, "
+        f"- Data: `{facts['path']}` ({_digest(facts)}), {facts['rows']} leads, "
         f"positive rate {facts['positive_rate']:.4f}.",
         *([f"- Time order: leads are ordered by {facts['time_order']}; the newest are the "
            "last by it."] if facts.get("time_order") else []),

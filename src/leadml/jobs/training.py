@@ -138,8 +138,8 @@ def _on_spark(cfg: TrainConfig, spark: OnSpark | None, data, outcomes):
 
 def _data_sha256(cfg: TrainConfig, data: pd.DataFrame | None, spark: OnSpark | None):
     if spark is not None:  # a local file is hashed as the local engine hashes it
-        path = Path(spark.source or str(cfg.dataset.path))
-        return file_sha256(path) if path.is_file() else None
+        path = Path(spark.source or str(cfg.dataset.path))  # (None for a cluster URI)
+        return file_sha256(path) if path.exists() else None
     return file_sha256(cfg.dataset.path) if data is None else frame_sha256(data)
 
 
