@@ -144,3 +144,28 @@ def test_a_bad_history_stops_on_spark_with_the_local_exit_code_and_message(
     assert "yesterday" in spark.output if case == "bad time" else True
     refused = runner.invoke(app, ["train", "--config", str(config), "--spark-master", "x"])
     assert refused.exit_code == 2 and "go with --engine spark" in refused.output
+
+
+def test_the_training_commands_of_the_spark_docs_run(sample_files, tmp_path, monkeypatch):
+    """docs/spark.md's audit and train commands, as written (the yarn one needs a cluster);
+    a history read from a URI has no local digest, and the model card says why."""
+    import shlex
+
+    from tests.helpers import REPO
+
+    doc = (REPO / "docs" / "spark.md").read_text()
+    audit = "leadml audit --config train.yaml --engine spark"
+    train = ("leadml train --config train.yaml --engine spark --input "
+             "file://$PWD/history.parquet")
+    assert audit in doc and train in doc
+    _store(monkeypatch, tmp_path / "store")
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path, sample_files / "leads.csv")
+    pd.read_csv(sample_files / "leads.csv", dtype=str, keep_default_na=False).to_parquet(
+        tmp_path / "history.parquet")
+    runner = CliRunner()
+    done = runner.invoke(app, shlex.split(audit)[1:])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(app, shlex.split(train.replace("$PWD", str(tmp_path)))[1:])
+    assert done.exit_code == 0, done.output
+    assert "registered: models:/leadml/1" in done.output
