@@ -169,3 +169,8 @@ def test_the_training_commands_of_the_spark_docs_run(sample_files, tmp_path, mon
     done = runner.invoke(app, shlex.split(train.replace("$PWD", str(tmp_path)))[1:])
     assert done.exit_code == 0, done.output
     assert "registered: models:/leadml/1" in done.output
+    from mlflow import MlflowClient
+
+    card = MlflowClient().get_model_version("leadml", "1").description
+    assert "Read on Spark: 8,000 leads, every one handed to the training" in card
+    assert "read on Spark from cluster storage: no local digest" in card  # (a file:// URI)

@@ -39,6 +39,7 @@ import pandas as pd
 from leadml.config import TrainConfig
 from leadml.data.schema import repeated_header, required_columns
 from leadml.data.spark_files import CORRUPT, read_leads, session
+from leadml.data.tables import csv_header
 from leadml.data.values import is_missing, parse_numbers, parse_times
 from leadml.errors import ConfigError, LeadDataError
 
@@ -93,6 +94,8 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     if source is None:
         raise ConfigError("dataset.path is not set: name the lead history in the config "
                           "(any URI Spark reads)")
+    if not is_parquet(source) and Path(source).is_file():  # the local reader's header checks
+        csv_header(source, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
     spark = spark or session(on.master, on.conf, name="leadml-train")
     frame, from_csv = read_leads(spark, source, parquet=is_parquet(source),
                                  delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)

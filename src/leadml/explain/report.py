@@ -84,6 +84,18 @@ def _digest(facts: dict) -> str:
     return "read on Spark from cluster storage: no local digest"
 
 
+def _spark_words(facts: dict) -> str:
+    """What the Spark engine read and handed the driver (leadml.data.spark_history)."""
+    read = f"- Read on Spark: {facts['spark_history_leads']:,} leads"
+    if "spark_windows_on_cluster" not in facts:
+        return read + ", every one handed to the training (each window within the budget)."
+    cut = ", ".join(f"{k} {v:,}" for k, v in facts["spark_windows_on_cluster"].items())
+    kept = ", ".join(f"{k} {v:,}" for k, v in facts["spark_kept_per_window"].items())
+    return (f"{read}, cut into windows on the cluster ({cut}); trained, calibrated and "
+            f"tested on the newest of each ({kept}: `model.max_fit_leads`), as the windows "
+            "below count them (docs/spark.md).")
+
+
 def model_card(result, cfg, facts: dict[str, Any]) -> str:
     """The model card (Markdown): data, windows, features, test metrics, use and limits;
     the registered version's description."""
@@ -119,7 +131,9 @@ def model_card(result, cfg, facts: dict[str, Any]) -> str:
           f"{x.first_time} to {x.last_time}" for n, x in w.items()),
         *([f"- Fitted on the newest {result.fitted_leads:,} labelled leads "
            f"(`model.max_fit_leads`); chosen, calibrated and tested on every lead of its "
-           "windows."] if result.fitted_leads == cfg.model.max_fit_leads else []),
+           "windows."] if result.fitted_leads == cfg.model.max_fit_leads
+          and "spark_windows_on_cluster" not in facts else []),
+        *([_spark_words(facts)] if "spark_history_leads" in facts else []),
         f"- Features: numeric {list(cfg.dataset.columns.numeric)}, categorical "
         f"{list(cfg.dataset.columns.categorical)}, text {list(cfg.dataset.columns.text)}.",
         f"- Excluded (never used): {list(cfg.dataset.columns.excluded)}.",
