@@ -174,3 +174,29 @@ def test_the_training_commands_of_the_spark_docs_run(sample_files, tmp_path, mon
     card = MlflowClient().get_model_version("leadml", "1").description
     assert "Read on Spark: 8,000 leads, every one handed to the training" in card
     assert "read on Spark from cluster storage: no local digest" in card  # (a file:// URI)
+
+
+def test_over_the_budget_the_test_metrics_are_those_of_the_whole_test_window(
+        sample_files, tmp_path, monkeypatch):
+    """The test window's older leads, not kept by the driver, are read back in chunks and
+    scored: the metrics are the model's over every lead of the window, as the local engine
+    would compute them for this model."""
+    from leadml.training.metrics import bootstrap_intervals, metrics
+
+    cfg = load_config(write_config(tmp_path, sample_files / "leads.csv",
+                                   model={"max_fit_leads": 1000}))
+    _store(monkeypatch, tmp_path / "store")
+    result, _ = jobs.train(cfg, spark=ON_SPARK)
+    _, local = jobs.audited_history(cfg)
+    test = split_windows(local, cfg)["test"]
+    assert (result.windows["test"].rows, result.windows["test"].first_time) == \
+        (test.rows, test.first_time)
+    X = local.features.iloc[test.rows_slice][list(cfg.dataset.columns.features)]
+    y = local.target[test.rows_slice]
+    p = result.model.predict_proba(X)[:, 1]
+    expected = metrics(y, p, bins=cfg.evaluation.calibration_bins)
+    for key, value in expected.items():
+        assert result.test_metrics[key] == pytest.approx(value, abs=1e-9), key
+    assert result.intervals == bootstrap_intervals(y, p, n=cfg.evaluation.bootstrap,
+                                                   seed=cfg.model.seed)
+    assert len(result.p_test) == 1000  # the kept leads: importances and charts read them

@@ -20,9 +20,11 @@ not the history:
    driver's validation stops, or sets them aside, as the local engine does.
 
 With an outcomes table (``dataset.outcomes``), its rows for the leads kept are handed over.
-What the reduction changes for a history over the budget (the calibration choice's
-backtest windows, the test metrics and the audit's statistics are those of the leads kept)
-is stated in docs/spark.md and recorded with the run (:attr:`Reduced.facts`).
+The test window's older leads are spilled to the driver's disk in time order, for the test
+metrics over the whole window (:mod:`leadml.training.whole_test`). What the reduction
+changes for a history over the budget (the calibration choice's backtest windows and the
+audit's statistics are those of the leads kept) is stated in docs/spark.md and recorded
+with the run (:attr:`Reduced.facts`).
 """
 
 from __future__ import annotations
@@ -71,6 +73,16 @@ class Reduced:
     outcomes: pd.DataFrame | None
     facts: dict = field(default_factory=dict)
     split: dict[str, float] | None = None
+    #: the test window's leads older than those kept (Parquet parts in time order, on the
+    #: driver's disk, for the test metrics over the whole window), and their outcomes
+    rest_of_test: Path | None = None
+    rest_outcomes: pd.DataFrame | None = None
+    spill: tempfile.TemporaryDirectory | None = None
+
+    def close(self) -> None:
+        """Remove the spilled rest of the test window."""
+        if self.spill is not None:
+            self.spill.cleanup()
 
     def config(self, cfg: TrainConfig) -> TrainConfig:
         """``cfg`` with the split that gives the kept leads the cluster's windows."""
@@ -126,11 +138,22 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     n_good = good.count()
     sizes = _window_sizes(n_good, cfg)
     ranges = _kept_ranges(sizes, budget)
-    bounds = _bounds(good, ranges)
+    first_test = sizes["train"] + sizes["calibration"]
+    older_test = (first_test, ranges["test"][0]) if ranges["test"][0] > first_test else None
+    bounds = _bounds(good, {**ranges, **({"older_test": older_test} if older_test else {})})
     keep = sf.col(SUSPECT)
-    for lo, hi in bounds.values():
-        keep = keep | (_at_or_after(lo) & _at_or_before(hi))
+    for w in WINDOWS:
+        keep = keep | (_at_or_after(bounds[w][0]) & _at_or_before(bounds[w][1]))
     leads = _to_pandas(flagged.filter(keep), kept_columns)
+    spill, rest, rest_outcomes = None, None, None
+    if older_test:  # the test window's older leads, for the metrics of the whole window
+        lo, hi = bounds["older_test"]
+        older = good.filter(_at_or_after(lo) & _at_or_before(hi))
+        spill = tempfile.TemporaryDirectory(prefix="leadml-spark-test-")
+        rest = Path(spill.name) / "rest.parquet"
+        older.orderBy(TIME, POS).select(*kept_columns).write.parquet(str(rest))
+        rest_outcomes = _outcomes(spark, cfg, None, ids=older.select(ds.id_column)) \
+            if ds.id_column else None
     kept = {w: int(b - a) for w, (a, b) in ranges.items()}
     n_kept = sum(kept.values())
     facts.update(kept_leads=int(len(leads)), windows_on_cluster=sizes, kept_per_window=kept,
@@ -138,7 +161,8 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     logger.info("Spark: %d leads, windows %s on the cluster; the driver trains on the newest "
                 "%s of each (%d leads)", total, sizes, f"{budget:,}", n_kept)
     split = {"train": kept["train"] / n_kept, "calibration": kept["calibration"] / n_kept}
-    return Reduced(leads, _outcomes(spark, cfg, leads), facts, split)
+    return Reduced(leads, _outcomes(spark, cfg, leads), facts, split, rest, rest_outcomes,
+                   spill)
 
 
 def _refuse_corrupt(frame, source: str) -> None:
@@ -267,8 +291,10 @@ def _to_pandas(frame, columns: list[str]) -> pd.DataFrame:
     return out.sort_values(POS, kind="stable")[columns].reset_index(drop=True)
 
 
-def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame) -> pd.DataFrame | None:
-    """The outcomes table's rows for the kept leads (read on Spark), or None without one."""
+def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame | None, *, ids=None
+              ) -> pd.DataFrame | None:
+    """The outcomes table's rows for the kept ``leads`` (or for ``ids``, a one-column Spark
+    frame of lead ids), read on Spark; None without an outcomes table."""
     table = cfg.dataset.outcomes
     if table is None:
         return None
@@ -281,9 +307,13 @@ def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame) -> pd.DataFrame | No
     if table.id_column not in frame.columns or cfg.dataset.id_column is None:
         return _to_pandas(frame.withColumn(POS, sf.monotonically_increasing_id()),
                           [c for c in frame.columns])  # (the local engine says what is wrong)
-    ids = spark.createDataFrame(pd.DataFrame(
-        {"_leadml_id": leads[cfg.dataset.id_column].astype(str).unique()}))
-    kept = frame.join(sf.broadcast(ids), frame[table.id_column].cast("string")
-                      == ids["_leadml_id"], "left_semi")
+    if ids is None:
+        ids = spark.createDataFrame(pd.DataFrame(
+            {"_leadml_id": leads[cfg.dataset.id_column].astype(str).unique()}))
+        ids = sf.broadcast(ids)
+    else:
+        ids = ids.select(sf.col(ids.columns[0]).cast("string").alias("_leadml_id")).distinct()
+    kept = frame.join(ids, frame[table.id_column].cast("string") == ids["_leadml_id"],
+                      "left_semi")
     return _to_pandas(kept.withColumn(POS, sf.monotonically_increasing_id()),
                       list(frame.columns))

@@ -91,9 +91,9 @@ def _spark_words(facts: dict) -> str:
         return read + ", every one handed to the training (each window within the budget)."
     cut = ", ".join(f"{k} {v:,}" for k, v in facts["spark_windows_on_cluster"].items())
     kept = ", ".join(f"{k} {v:,}" for k, v in facts["spark_kept_per_window"].items())
-    return (f"{read}, cut into windows on the cluster ({cut}); trained, calibrated and "
-            f"tested on the newest of each ({kept}: `model.max_fit_leads`), as the windows "
-            "below count them (docs/spark.md).")
+    return (f"{read}, cut into windows on the cluster ({cut}); trained and calibrated on "
+            f"the newest of each ({kept}: `model.max_fit_leads`), tested on every lead of "
+            "the test window (docs/spark.md).")
 
 
 def model_card(result, cfg, facts: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ from leadml.registry import log_backtest
 from leadml.training.backtest import backtest as replay
 from leadml.training.backtest import write_backtest
 from leadml.training.fit import train as fit
+from leadml.training.whole_test import over_whole_window
 
 logger = logging.getLogger(__name__)
 
@@ -127,13 +128,12 @@ def _on_spark(cfg: TrainConfig, spark: OnSpark | None, data, outcomes):
     """(the config, leads, outcomes and Spark's facts) a job goes on with: as given, or
     read and reduced on Spark (:mod:`leadml.data.spark_history`)."""
     if spark is None:
-        return cfg, data, outcomes, {}
+        return cfg, data, outcomes, None
     if data is not None:
         raise ConfigError("the Spark engine reads the history itself: pass the config's "
                           "file (or a source URI), not a DataFrame")
     reduced = reduce_history(cfg, spark)
-    facts = {f"spark_{k}": v for k, v in reduced.facts.items() if k != "source"}
-    return reduced.config(cfg), reduced.leads, reduced.outcomes, facts
+    return reduced.config(cfg), reduced.leads, reduced.outcomes, reduced
 
 
 def _data_sha256(cfg: TrainConfig, data: pd.DataFrame | None, spark: OnSpark | None):
@@ -169,7 +169,21 @@ def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
 
     started = time.perf_counter()
     sha256 = _data_sha256(cfg, data, spark)
-    cfg, data, outcomes, on_spark = _on_spark(cfg, spark, data, outcomes)
+    cfg, data, outcomes, reduced = _on_spark(cfg, spark, data, outcomes)
+    try:
+        return _train_history(cfg, force_promote=force_promote, rules=rules, data=data,
+                              outcomes=outcomes, reduced=reduced, sha256=sha256,
+                              started=started)
+    finally:
+        if reduced is not None:
+            reduced.close()
+
+
+def _train_history(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
+                   data: pd.DataFrame | None, outcomes: pd.DataFrame | None, reduced,
+                   sha256: str | None, started: float):
+    on_spark = {} if reduced is None else \
+        {f"spark_{k}": v for k, v in reduced.facts.items() if k != "source"}
     audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
     audited = time.perf_counter() - started
     for finding in audit.findings:
@@ -190,6 +204,9 @@ def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
     with registry.training_run(cfg, facts) as run:  # its duration is the training's
         start = time.perf_counter()
         result = fit(history, cfg)
+        if reduced is not None and reduced.rest_of_test is not None:
+            result = over_whole_window(result, cfg, history, reduced.rest_of_test,
+                                       reduced.rest_outcomes)
         checkpoint("train_fitted")
         result.timings["read_and_audit_seconds"] = audited
         result.timings["train_seconds"] = time.perf_counter() - start
@@ -217,8 +234,12 @@ def audit(cfg: TrainConfig, output: Path | None = None, *, data: pd.DataFrame | 
     """Audit the history and write the audit JSON (when ``output``); returns (the audit, its
     path). Does not raise on blocking findings: the caller reads ``audit.blocking``.
     ``spark``: read it on Spark (the audit is then of the leads a training keeps)."""
-    cfg, data, outcomes, _ = _on_spark(cfg, spark, data, outcomes)
-    report, _ = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
+    cfg, data, outcomes, reduced = _on_spark(cfg, spark, data, outcomes)
+    try:
+        report, _ = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
+    finally:
+        if reduced is not None:
+            reduced.close()
     if output is None:
         return report, None
     return report, report.write(output)
