@@ -200,3 +200,25 @@ def test_over_the_budget_the_test_metrics_are_those_of_the_whole_test_window(
     assert result.intervals == bootstrap_intervals(y, p, n=cfg.evaluation.bootstrap,
                                                    seed=cfg.model.seed)
     assert len(result.p_test) == 1000  # the kept leads: importances and charts read them
+
+
+def test_a_backtest_on_spark_replays_a_history_the_driver_can_hold_as_locally(
+        sample_files, tmp_path, monkeypatch):
+    _store(monkeypatch, tmp_path / "store")
+    config = write_config(tmp_path, sample_files / "leads.csv")
+    runner = CliRunner()
+    args = ["backtest", "--config", str(config), "--start", "0.6", "--window", "0.2"]
+    local = runner.invoke(app, [*args, "-o", str(tmp_path / "local")])
+    spark = runner.invoke(app, [*args, "-o", str(tmp_path / "spark"), "--engine", "spark",
+                                "--spark-master", "local[2]"])
+    assert local.exit_code == spark.exit_code == 0, spark.output
+    def printed(result):  # every window's and the pooled numbers (not the log lines)
+        return [line for line in result.output.split("files:")[0].splitlines()
+                if not line.startswith("20")]
+
+    assert printed(spark) == printed(local) and len(printed(local)) > 5
+    raw = yaml.safe_load(config.read_text())
+    raw["model"]["max_fit_leads"] = 1000
+    config.write_text(yaml.safe_dump(raw))
+    over = runner.invoke(app, [*args, "--engine", "spark", "--spark-master", "local[2]"])
+    assert over.exit_code == 2 and "needs the whole history on the driver" in over.output

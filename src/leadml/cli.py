@@ -293,6 +293,10 @@ def backtest(
         "before your test window (e.g. 0.8) so the test stays unseen."))] = 1.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help=(
         "Folder for the tables and plot; default outputs/backtest/<config name>."))] = None,
+    engine: TrainEngine = "local",
+    spark_master: SparkMaster = None,
+    spark_conf: SparkConf = None,
+    source: SparkInput = None,
     verbose: Verbose = False,
 ) -> None:
     """Replay history: retrain before each window, score it, compare drift corrections."""
@@ -302,9 +306,11 @@ def backtest(
         from leadml import jobs
         from leadml.config import load_config
 
+        spark = jobs.spark_engine(engine, master=spark_master, conf=tuple(spark_conf or ()),
+                                  source=source)
         bt, files, run_id = jobs.backtest(
             load_config(config), start=start, window=window, end=end,
-            output=output or Path("outputs") / "backtest" / config.stem)
+            output=output or Path("outputs") / "backtest" / config.stem, spark=spark)
         cols = ["window", "method", "leads", "positive_rate", "mean_probability", "roc_auc",
                 "log_loss", "brier", "ece"]
         typer.echo(bt.windows[cols].to_string(index=False, float_format="%.4f"))

@@ -24,6 +24,7 @@ from leadml import registry
 from leadml.config import (
     Rules,
     TrainConfig,
+    config_line,
 )
 from leadml.data.audit import audit_frame, refuse_if_blocked
 from leadml.data.schema import History, probability_meaning
@@ -245,11 +246,23 @@ def audit(cfg: TrainConfig, output: Path | None = None, *, data: pd.DataFrame | 
     return report, report.write(output)
 
 
-def backtest(cfg: TrainConfig, *, start: float, window: float, end: float, output: Path):
+def backtest(cfg: TrainConfig, *, start: float, window: float, end: float, output: Path,
+             spark: OnSpark | None = None):
     """Retrain before each window and score it; writes the tables and plot to ``output``
-    and logs an MLflow run. Returns (the backtest, its files, the run id)."""
+    and logs an MLflow run. Returns (the backtest, its files, the run id). ``spark``: read
+    the history on Spark; a replay scores every lead of its windows, so the history must
+    reach the driver whole (each training window within ``model.max_fit_leads``)."""
 
-    _, history = audited_history(cfg)
+    cfg, data, outcomes, reduced = _on_spark(cfg, spark, None, None)
+    if reduced is not None:
+        reduced.close()
+        if reduced.split is not None:
+            raise ConfigError(
+                f"a backtest on Spark needs the whole history on the driver (it scores every "
+                f"lead of its windows), and this one has {reduced.facts['history_leads']:,} "
+                f"leads, over {config_line(cfg, 'model', 'max_fit_leads')} in a window: "
+                "backtest a stretch of it (--input of a time slice), or on the local engine")
+    _, history = audited_history(cfg, data=data, outcomes=outcomes)
     bt = replay(history, cfg, start=start, window=window, end=end)
     files = write_backtest(bt, output)
     return bt, files, log_backtest(bt, cfg, files, start=start, window=window, end=end)
