@@ -4,6 +4,7 @@ when not; and a bad history stopped with the local engine's exit codes and messa
 with local[2] (PySpark from `.[spark]`, Java 17)."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -222,3 +223,26 @@ def test_a_backtest_on_spark_replays_a_history_the_driver_can_hold_as_locally(
     config.write_text(yaml.safe_dump(raw))
     over = runner.invoke(app, [*args, "--engine", "spark", "--spark-master", "local[2]"])
     assert over.exit_code == 2 and "needs the whole history on the driver" in over.output
+
+
+def test_a_config_may_name_its_history_and_outcomes_by_uri(tmp_path):
+    """dataset.path and dataset.outcomes.path as URIs (kept as written, not folded into
+    paths): the Spark engine reads them; the local engine says it cannot (exit 2)."""
+    from leadml.setup.synthetic_crm import write_crm_export
+
+    write_crm_export(tmp_path, 3000, seed=6, nightly_rows=10)
+    raw = yaml.safe_load((tmp_path / "train.yaml").read_text())
+    configs = {}
+    for name, where in (("uri", Path.as_uri), ("path", str)):
+        raw["dataset"]["path"] = where(tmp_path / "leads.csv")
+        raw["dataset"]["outcomes"]["path"] = where(tmp_path / "outcomes.csv")
+        (tmp_path / name).mkdir()
+        configs[name] = tmp_path / name / "train.yaml"  # (the same lines in both)
+        configs[name].write_text(yaml.safe_dump(raw))
+    cfg = load_config(configs["uri"])
+    assert cfg.dataset.path == (tmp_path / "leads.csv").as_uri()
+    on_spark, _ = jobs.audit(cfg, spark=ON_SPARK)
+    local, _ = jobs.audit(load_config(configs["path"]))
+    assert on_spark.to_dict() == local.to_dict()
+    refused = CliRunner().invoke(app, ["audit", "--config", str(configs["uri"])])
+    assert refused.exit_code == 2 and "is a URI" in refused.output

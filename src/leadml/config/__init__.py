@@ -37,6 +37,7 @@ from leadml.config.training import (
     TrainConfig,
     TuneConfig,
     config_line,
+    is_uri,
     load_config,
 )
 
@@ -47,5 +48,5 @@ __all__ = [
     "PromotionConfig", "carrying", "Axes", "RegistryConfig", "Rules", "SalesQualified",
     "SplitConfig",
     "TargetColumn", "TimelineRule", "TrainConfig", "TuneConfig", "Value", "config_line",
-    "default_rules", "load_config", "load_rules",
+    "default_rules", "is_uri", "load_config", "load_rules",
 ]

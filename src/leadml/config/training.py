@@ -7,11 +7,12 @@ Relative paths in a config are resolved against the config file's folder.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from leadml.config.loading import Frozen, line_numbers, load_yaml
 
@@ -23,6 +24,24 @@ THOUSANDS_SEPARATORS = (",", ".", " ", "'")
 #: What CRM, SQL, spreadsheet and pandas exports write for "no value" (pandas reads the
 #: same spellings as missing), and web forms' unchosen "Select". Compared exactly: "NULL"
 #: and "null" are two entries.
+def is_uri(value: object) -> bool:
+    """A location Spark reads that is not a local path: ``s3a://``, ``hdfs://``,
+    ``abfss://``, ``file://``, ``dbfs:/``...
+
+    >>> is_uri("s3a://lake/leads/"), is_uri("dbfs:/leads"), is_uri("data/leads.csv")
+    (True, True, False)
+    """
+    return isinstance(value, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", value) is not None
+
+
+def _path_or_uri(value: object) -> object:
+    return value if is_uri(value) or value is None else Path(value)
+
+
+#: A local path, or a URI kept as written (a Path would fold its '//'): the Spark engine
+#: reads it (leadml train --engine spark), the local engine says it cannot.
+PathOrUri = Annotated[Path | str, BeforeValidator(_path_or_uri)]
+
 MISSING_VALUES = ("", "N/A", "NA", "n/a", "null", "NULL", "None", "NaN", "nan", "<NA>",
                   "#N/A", "-", "Select")
 
@@ -90,7 +109,7 @@ class TargetColumn(_Conversions):
 class OutcomesTable(_Conversions):
     """The outcome is a separate table of converted leads: id and conversion time."""
 
-    path: Path
+    path: PathOrUri
     id_column: str = "lead_id"
     converted_at_column: str = "converted_at"
 
@@ -126,7 +145,7 @@ class Columns(Frozen):
 
 
 class DatasetConfig(Frozen):
-    path: Path | None = Field(None, description=(
+    path: PathOrUri | None = Field(None, description=(
         "the lead history (CSV or Parquet); may be left out when the leads are passed as a "
         "DataFrame (leadml.train_model(config, data=frame))"))
     id_column: str | None = Field(
@@ -178,8 +197,9 @@ class DatasetConfig(Frozen):
         unused columns nor leaks to report: the outcome."""
         if self.target is not None:
             return {self.target.column, *filter(None, [self.target.converted_at_column])}
-        same = self.outcomes is not None and self.path is not None and \
-            Path(self.outcomes.path).resolve() == Path(self.path).resolve()
+        same = self.outcomes is not None and self.path is not None and (
+            str(self.outcomes.path) == str(self.path) if is_uri(self.path) else
+            Path(self.outcomes.path).resolve() == Path(self.path).resolve())
         return {self.outcomes.converted_at_column} if same else set()
 
     @property
@@ -407,10 +427,11 @@ class TrainConfig(Frozen):
 def _resolve_paths(raw: dict, base: Path) -> dict:
     ds = raw.get("dataset")
     if isinstance(ds, dict):
-        if isinstance(ds.get("path"), str):
+        if isinstance(ds.get("path"), str) and not is_uri(ds["path"]):
             ds["path"] = str((base / ds["path"]).resolve())
         outcomes = ds.get("outcomes")
-        if isinstance(outcomes, dict) and isinstance(outcomes.get("path"), str):
+        if isinstance(outcomes, dict) and isinstance(outcomes.get("path"), str) and \
+                not is_uri(outcomes["path"]):
             outcomes["path"] = str((base / outcomes["path"]).resolve())
     return raw
 

@@ -25,6 +25,7 @@ from leadml.config import (
     Rules,
     TrainConfig,
     config_line,
+    is_uri,
 )
 from leadml.data.audit import audit_frame, refuse_if_blocked
 from leadml.data.schema import History, probability_meaning
@@ -51,6 +52,13 @@ def read_history(cfg: TrainConfig, data: pd.DataFrame | None = None,
     config's files, or given as DataFrames (``data``, ``outcomes``) by a Python caller."""
 
     ds = cfg.dataset
+    for where, path in (("dataset.path", ds.path if data is None else None),
+                        ("dataset.outcomes.path", ds.outcomes.path
+                         if ds.outcomes is not None and outcomes is None else None)):
+        if is_uri(path):
+            raise ConfigError(f"{where} is a URI ({path}): the local engine reads local "
+                              "files; read it on Spark with --engine spark (docs/spark.md), "
+                              "or copy it here")
     if data is None:
         if ds.path is None:
             raise ConfigError("dataset.path is not set: name the lead history in the config, "
