@@ -16,8 +16,9 @@ not the history:
    order (each lead's time parsed by the local engine's own parser, on the workers; ties in
    file order), and the driver gets the newest ``max_fit_leads`` of each window. Rows the
    local engine would stop on (a time or number it cannot read, no id, a repeated header
-   line) and every copy of a repeated id travel with them whatever their time, so the
-   driver's validation stops, or sets them aside, as the local engine does.
+   line, every copy of a repeated id) travel with them whatever their time (the first
+   50,000 in file order: any one stops the training), so the driver's validation and audit
+   stop as the local engine's do.
 
 With an outcomes table (``dataset.outcomes``), its rows for the leads kept are handed over.
 The test window's older leads are spilled to the driver's disk in time order, for the test
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 POS, TIME, SUSPECT = "_leadml_position", "_leadml_time", "_leadml_suspect"
 WINDOWS = ("train", "calibration", "test")
+MAX_SUSPECT = 50_000  # rows the local engine would stop on, handed to the driver at most
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     columns = [c for c in frame.columns if c != CORRUPT]
     if budget is None or max(sizes.values()) <= budget:
         leads = _to_pandas(frame.select(*columns), kept_columns)
+        frame.unpersist()
         facts["kept_leads"] = int(len(leads))
         return Reduced(leads, _outcomes(spark, cfg, leads), facts)
 
@@ -141,7 +144,7 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     first_test = sizes["train"] + sizes["calibration"]
     older_test = (first_test, ranges["test"][0]) if ranges["test"][0] > first_test else None
     bounds = _bounds(good, {**ranges, **({"older_test": older_test} if older_test else {})})
-    keep = sf.col(SUSPECT)
+    keep = sf.col(SUSPECT) & (sf.col(POS) <= _last_shown(flagged))
     for w in WINDOWS:
         keep = keep | (_at_or_after(bounds[w][0]) & _at_or_before(bounds[w][1]))
     leads = _to_pandas(flagged.filter(keep), kept_columns)
@@ -161,8 +164,22 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     logger.info("Spark: %d leads, windows %s on the cluster; the driver trains on the newest "
                 "%s of each (%d leads)", total, sizes, f"{budget:,}", n_kept)
     split = {"train": kept["train"] / n_kept, "calibration": kept["calibration"] / n_kept}
-    return Reduced(leads, _outcomes(spark, cfg, leads), facts, split, rest, rest_outcomes,
-                   spill)
+    reduced = Reduced(leads, _outcomes(spark, cfg, leads), facts, split, rest, rest_outcomes,
+                      spill)
+    flagged.unpersist()
+    frame.unpersist()
+    return reduced
+
+
+def _last_shown(flagged) -> int:
+    """The position of the last row the local engine would stop on that the driver gets:
+    the first :data:`MAX_SUSPECT` of them in file order (any one stops the training; more
+    would only fill the driver)."""
+    from pyspark.sql import functions as sf
+
+    first = flagged.filter(sf.col(SUSPECT)).select(POS).orderBy(POS).limit(MAX_SUSPECT)
+    found = first.agg(sf.max(POS)).collect()[0][0]
+    return -1 if found is None else int(found)
 
 
 def _refuse_corrupt(frame, source: str) -> None:
