@@ -246,3 +246,15 @@ def test_a_config_may_name_its_history_and_outcomes_by_uri(tmp_path):
     assert on_spark.to_dict() == local.to_dict()
     refused = CliRunner().invoke(app, ["audit", "--config", str(configs["uri"])])
     assert refused.exit_code == 2 and "is a URI" in refused.output
+
+
+def test_the_python_api_audits_on_spark_as_locally(sample_files, tmp_path):
+    import leadml
+    from leadml.errors import ConfigError
+
+    config = write_config(tmp_path, sample_files / "leads.csv")
+    on_spark = leadml.audit_leads(config, engine="spark", spark_master="local[2]",
+                                  spark_conf={"spark.sql.shuffle.partitions": "4"})
+    assert on_spark.to_dict() == leadml.audit_leads(config).to_dict()
+    with pytest.raises(ConfigError, match="local or spark"):
+        leadml.audit_leads(config, engine="dask")
