@@ -212,3 +212,24 @@ def test_open_leads_of_a_status_column_are_left_out_of_every_window(tmp_path):
     facts = dataset_facts(history, cfg, "0" * 64)
     assert facts["open_leads"] == still_open
     assert f"{still_open} leads still open" in model_card(result, cfg, facts)
+
+
+def test_a_missing_history_or_one_named_by_uri_is_said_before_anything_runs(tmp_path,
+                                                                            monkeypatch):
+    """`leadml train` on a file that is not there: exit 3 naming it (the digest of the
+    history is taken after it is read, not before); on a URI: exit 2, pointing at Spark."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from leadml.cli import app
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    config = write_config(tmp_path, tmp_path / "absent.csv")
+    missing = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert missing.exit_code == 3 and "absent.csv' does not exist" in missing.output
+    raw = yaml.safe_load(config.read_text())
+    raw["dataset"]["path"] = "s3a://lake/crm/leads.csv"
+    config.write_text(yaml.safe_dump(raw))
+    uri = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert uri.exit_code == 2 and "s3a://lake/crm/leads.csv" in uri.output
+    assert "--engine spark" in uri.output

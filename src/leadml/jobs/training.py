@@ -134,8 +134,9 @@ def spark_engine(engine: str, *, master: str | None = None, conf: tuple[str, ...
 
 
 def _on_spark(cfg: TrainConfig, spark: OnSpark | None, data, outcomes):
-    """(the config, leads, outcomes and Spark's facts) a job goes on with: as given, or
-    read and reduced on Spark (:mod:`leadml.data.spark_history`)."""
+    """(the config, leads and outcomes a job goes on with, and the
+    :class:`~leadml.data.spark_history.Reduced` history or None): as given, or read and
+    reduced on Spark (:mod:`leadml.data.spark_history`)."""
     if spark is None:
         return cfg, data, outcomes, None
     if data is not None:
@@ -177,12 +178,12 @@ def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
            data: pd.DataFrame | None, outcomes: pd.DataFrame | None, spark: OnSpark | None):
 
     started = time.perf_counter()
-    sha256 = _data_sha256(cfg, data, spark)
+    given = data  # (a DataFrame from a Python caller: its digest is the history's)
     cfg, data, outcomes, reduced = _on_spark(cfg, spark, data, outcomes)
     try:
         return _train_history(cfg, force_promote=force_promote, rules=rules, data=data,
-                              outcomes=outcomes, reduced=reduced, sha256=sha256,
-                              started=started)
+                              outcomes=outcomes, reduced=reduced, started=started,
+                              sha256=lambda: _data_sha256(cfg, given, spark))
     finally:
         if reduced is not None:
             reduced.close()
@@ -190,7 +191,7 @@ def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
 
 def _train_history(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
                    data: pd.DataFrame | None, outcomes: pd.DataFrame | None, reduced,
-                   sha256: str | None, started: float):
+                   started: float, sha256):
     on_spark = {} if reduced is None else \
         {f"spark_{k}": v for k, v in reduced.facts.items() if k != "source"}
     audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
@@ -198,7 +199,7 @@ def _train_history(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None
     for finding in audit.findings:
         logger.warning("audit: %s", finding.message)
     refuse_if_blocked(audit)
-    facts = {**dataset_facts(history, cfg, sha256), **on_spark}
+    facts = {**dataset_facts(history, cfg, sha256()), **on_spark}
     logger.info("%d leads, %d conversions (%.2f%%), %s to %s", facts["rows"],
                 facts["conversions"], 100 * facts["positive_rate"], facts["first_time"],
                 facts["last_time"])
