@@ -15,6 +15,7 @@ from leadml.config import (
     TrainConfig,
     default_rules,
 )
+from leadml.data.schema import History
 from leadml.data.tables import atomic_path, file_sha256, write_json
 from leadml.errors import ConfigError, LeadDataError
 from leadml.explain.effects import Explainer
@@ -53,9 +54,11 @@ class Plan:
 
 
 def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | None = None,
-         model_name: str = "leadml", oracle_column: str | None = None) -> Plan:
+         model_name: str = "leadml", oracle_column: str | None = None,
+         history: History | None = None) -> Plan:
     """The capacity plan of a registered model on its own test window: the history it was
-    trained on is read again and split as in training (refused if it changed since)."""
+    trained on is read again (or given, as its caller validated it: ``history``) and split
+    as in training (refused if it changed since)."""
 
     rules = rules or default_rules()
     bad = [s for s in shares if not 0 < s <= 1]
@@ -71,7 +74,8 @@ def plan(cfg: TrainConfig, shares, *, rules: Rules | None = None, model: str | N
             f"'{cfg.dataset.path}' is not the file model {contract.name} v{contract.version} "
             f"was trained on (sha256 {trained_on[:16]}...): its test window is not defined "
             "there. Pass the training config of that model, or train on this file first.")
-    _, history = audited_history(cfg, refuse=False)
+    if history is None:
+        _, history = audited_history(cfg, refuse=False)
     test = split_windows(history, cfg)["test"]
     if test.rows != data["windows"]["test"]["rows"]:
         raise ConfigError(

@@ -34,20 +34,20 @@ def rules_init(cfg: TrainConfig, output: Path) -> str:
         raise ConfigError(f"'{output}' exists: leadml rules init never overwrites a rules "
                           "file; choose another --output or remove it")
     _, history = audited_history(cfg, refuse=False)
-    text = with_matrix(rules_text(history, cfg, ranked_newest(history, cfg)), cfg)
+    text = with_matrix(rules_text(history, cfg, ranked_newest(history, cfg)), cfg, history)
     write_text(text, output)
     return text
 
 
-def with_matrix(text: str, cfg: TrainConfig) -> str:
+def with_matrix(text: str, cfg: TrainConfig, history) -> str:
     """The rules file ``text`` with, below its axes, the fit x engagement matrix of the
     champion's test window as comments (or how to see it, when no model was trained on
-    this history yet)."""
+    ``history``, the config's, already read and validated, yet)."""
     drafted = yaml.safe_load(text) or {}
     if "axes" not in drafted:
         return text
     try:
-        made = plan(cfg, [0.1], rules=Rules.model_validate(drafted))
+        made = plan(cfg, [0.1], rules=Rules.model_validate(drafted), history=history)
         said = ["# The matrix of the champion's test window with these axes: leads, the share "
                 "that converted (predicted)", *[f"#   {line}" for line in
                                                 made.matrix_lines()]]
