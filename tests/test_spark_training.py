@@ -63,8 +63,9 @@ def test_a_history_within_the_budget_trains_on_spark_as_on_one_machine(
     assert len(scored.leads) + len(scored.rejects) == len(leads)
 
 
-def test_an_export_with_outcomes_in_a_second_table_and_a_horizon_trains_alike(
-        tmp_path, monkeypatch):
+def _crm_export(tmp_path, **model):
+    """The CRM-style export (outcomes in a second table) under a 60-day horizon, its
+    planted leaky fields excluded; its config."""
     from leadml.setup.synthetic_crm import write_crm_export
 
     export = tmp_path / "export"
@@ -79,8 +80,14 @@ def test_an_export_with_outcomes_in_a_second_table_and_a_horizon_trains_alike(
         raw["dataset"]["columns"][role] = [c for c in raw["dataset"]["columns"][role]
                                            if c not in raw["dataset"]["columns"]["excluded"]]
     raw["evaluation"] = {"bootstrap": 20}
+    raw["model"] = {**raw.get("model", {}), **model}
     (export / "train.yaml").write_text(yaml.safe_dump(raw))
-    cfg = load_config(export / "train.yaml")
+    return load_config(export / "train.yaml")
+
+
+def test_an_export_with_outcomes_in_a_second_table_and_a_horizon_trains_alike(
+        tmp_path, monkeypatch):
+    cfg = _crm_export(tmp_path)
     _store(monkeypatch, tmp_path / "local")
     local, _ = jobs.train(cfg)
     _store(monkeypatch, tmp_path / "spark")
@@ -108,6 +115,43 @@ def test_over_the_budget_the_driver_holds_the_newest_leads_of_each_window(
         assert kept.ids.iloc[window.rows_slice].tolist() == newest.tolist(), name
 
 
+@pytest.mark.parametrize("case", ["outcomes under a horizon", "open leads"])
+def test_over_the_budget_windows_are_cut_among_the_leads_validation_labels(
+        case, sample_files, tmp_path):
+    # Leads too young for the horizon, and leads still open, are left out locally before
+    # the windows are cut; on the cluster too, or every window would shift by their number.
+    if case == "open leads":
+        frame = pd.read_csv(sample_files / "leads.csv", dtype=str, keep_default_na=False)
+        frame.loc[frame.index % 7 == 3, "converted"] = "open"
+        frame.to_csv(tmp_path / "leads.csv", index=False)
+        cfg = load_config(write_config(tmp_path, tmp_path / "leads.csv",
+                                       model={"max_fit_leads": 1000}))
+        target = cfg.dataset.target.model_copy(update={"negative_values": ("0",)})
+        cfg = cfg.model_copy(update={"dataset": cfg.dataset.model_copy(
+            update={"target": target})})
+    else:
+        cfg = _crm_export(tmp_path, max_fit_leads=1000)
+    _, local = jobs.audited_history(cfg)
+    assert local.open_leads or local.unlabelled
+    windows = split_windows(local, cfg)
+    reduced = reduce_history(cfg, ON_SPARK)
+    try:
+        assert reduced.split is not None  # over the budget: cut on the cluster
+        assert reduced.facts["windows_on_cluster"] == {w: windows[w].rows for w in windows}
+        kept_cfg = reduced.config(cfg)
+        kept = validate_history(reduced.leads, kept_cfg, reduced.outcomes,
+                                counted=reduced.counted)
+        assert (kept.as_of, kept.unlabelled, kept.open_leads, kept.outcome_values) == \
+            (local.as_of, local.unlabelled, local.open_leads, local.outcome_values)
+        budget = cfg.model.max_fit_leads
+        for name, window in split_windows(kept, kept_cfg).items():
+            newest = local.ids.iloc[max(windows[name].start, windows[name].stop - budget):
+                                    windows[name].stop]
+            assert kept.ids.iloc[window.rows_slice].tolist() == newest.tolist(), name
+    finally:
+        reduced.close()
+
+
 def _bad(folder, sample_files, change):
     frame = pd.read_csv(sample_files / "leads.csv", dtype=str, keep_default_na=False)
     frame = change(frame)
@@ -116,7 +160,8 @@ def _bad(folder, sample_files, change):
     return write_config(folder, path, model={"max_fit_leads": 1000})
 
 
-@pytest.mark.parametrize("case", ["bad time", "missing column", "leaky field"])
+@pytest.mark.parametrize("case", ["bad time", "missing column", "leaky field", "no outcome",
+                                  "bad conversion time"])
 def test_a_bad_history_stops_on_spark_with_the_local_exit_code_and_message(
         case, sample_files, tmp_path, monkeypatch):
     _store(monkeypatch, tmp_path / "store")
@@ -126,6 +171,15 @@ def test_a_bad_history_stops_on_spark_with_the_local_exit_code_and_message(
                           f.index != 40, "yesterday")))
     elif case == "missing column":
         config = _bad(tmp_path, sample_files, lambda f: f.drop(columns=["industry"]))
+    elif case == "no outcome":  # in an old row too
+        config = _bad(tmp_path, sample_files, lambda f: f.assign(
+            converted=f["converted"].where(f.index != 40, "")))
+    elif case == "bad conversion time":  # read under a horizon, in an old row too
+        config = _bad(tmp_path, sample_files, lambda f: f.assign(
+            converted_at=f["converted_at"].where(f.index != 40, "soon")))
+        raw = yaml.safe_load(config.read_text())
+        raw["dataset"]["target"]["horizon_days"] = 60
+        config.write_text(yaml.safe_dump(raw))
     else:
         config = _bad(tmp_path, sample_files, lambda f: f.assign(won_flag=f["converted"]))
         raw = yaml.safe_load(config.read_text())

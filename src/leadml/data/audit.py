@@ -25,7 +25,7 @@ import pandas as pd
 from leadml.config import TrainConfig, config_line
 from leadml.data.column_names import CREATED_NAME, MAX_SEQUENCE_SPREAD, ORDERED, SEQUENCE_NAME
 from leadml.data.leakage import leak_evidence, read_dates
-from leadml.data.schema import RECORD_ID, History, outcome_keys, validate_history
+from leadml.data.schema import RECORD_ID, Counted, History, outcome_keys, validate_history
 from leadml.data.tables import write_json
 from leadml.data.values import (
     COMMON_MARKERS,
@@ -699,16 +699,17 @@ def _drift_findings(table: list[dict], time_column: str | None) -> list[Finding]
         "backtest and see the drift: section of the config"))]
 
 
-def audit_frame(raw: pd.DataFrame, cfg: TrainConfig,
-                outcomes: pd.DataFrame | None = None) -> tuple[Audit, History]:
-    """Audit a raw lead file: duplicate ids are counted and set aside, the rest validated."""
+def audit_frame(raw: pd.DataFrame, cfg: TrainConfig, outcomes: pd.DataFrame | None = None,
+                *, counted: Counted | None = None) -> tuple[Audit, History]:
+    """Audit a raw lead file: duplicate ids are counted and set aside, the rest validated
+    (``counted``: see :func:`~leadml.data.schema.validate_history`)."""
 
     duplicates: tuple[str, ...] = ()
     if cfg.dataset.id_column and cfg.dataset.id_column in raw.columns:
         dup = raw[cfg.dataset.id_column].duplicated().to_numpy()
         duplicates = tuple(raw[cfg.dataset.id_column][dup].astype(str))
         raw = raw[~dup]
-    history = validate_history(raw, cfg, outcomes)
+    history = validate_history(raw, cfg, outcomes, counted=counted)
     return audit_history(history, cfg, outcomes, duplicate_ids=duplicates), history
 
 

@@ -210,6 +210,30 @@ class History:
     outcome_values: dict[str, int] | None = None
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What a reader counted over the whole history when it hands validation only part of
+    it (the Spark engine over a history larger than the fit budget: the open leads and the
+    leads too young for the horizon stay on the cluster). :func:`validate_history` reports
+    these counts instead of its own."""
+
+    open_leads: int = 0
+    unlabelled: int = 0
+    outcome_values: dict[str, int] | None = None
+
+
+def all_open(ds: DatasetConfig) -> LeadDataError:
+    return LeadDataError(f"every lead is still open: none has an outcome in "
+                         f"positive_values or negative_values of '{ds.target.column}'")
+
+
+def all_young(ds: DatasetConfig, as_of: pd.Timestamp) -> LeadDataError:
+    return LeadDataError(
+        f"every lead is younger than horizon_days ({ds.horizon_days:g}) at "
+        f"{as_of:%Y-%m-%d %H:%M} UTC: none can be labelled yet. Use a shorter "
+        "horizon or an export covering a longer period.")
+
+
 def read_conversion_times(when: pd.Series, ds: DatasetConfig, where: str) -> pd.Series:
     """Conversion times as ``converted_at_format`` declares them (NaT where none is
     stated). A stated time that does not read stops training: a lead is never counted lost,
@@ -286,7 +310,7 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
                 f"{config_line(cfg, 'dataset', 'target', 'negative_values')} to leave the "
                 "others out."
             )
-        text = _outcome_text(values)
+        text = outcome_text(values)
         positives = outcome_keys(ds.target.positive_values)
         y = text.isin(positives).to_numpy().astype(int)
         decided = None
@@ -327,7 +351,7 @@ def _target(raw: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig,
     return raw[ds.id_column].astype(str).isin(converted_ids).to_numpy().astype(int), None
 
 
-def _outcome_text(values: pd.Series) -> pd.Series:
+def outcome_text(values: pd.Series) -> pd.Series:
     """Outcome values as compared with :func:`outcome_keys`: trimmed, lower case;
     integer-like floats read from Parquet ("1.0") count as their integer."""
     values = values.astype("object")
@@ -442,8 +466,11 @@ def _read_times(raw: pd.DataFrame, cfg: TrainConfig, id_column: str) -> pd.Serie
 
 
 def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
-                     outcomes: pd.DataFrame | None = None) -> History:
-    """Check a lead history against its config and return it in time order.
+                     outcomes: pd.DataFrame | None = None, *,
+                     counted: Counted | None = None) -> History:
+    """Check a lead history against its config and return it in time order. ``counted``:
+    the whole history's open and young leads and outcome values, when ``raw`` is the part
+    of it a reader kept (:class:`Counted`).
 
     Raises
     ------
@@ -463,24 +490,20 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
     y, decided = _target(raw, ds, cfg, outcomes)
     outcome_values = None
     if ds.target is not None:
-        counts = _outcome_text(raw[ds.target.column]).value_counts(sort=False)
+        counts = outcome_text(raw[ds.target.column]).value_counts(sort=False)
         outcome_values = {str(k): int(v) for k, v in counts.items()}
     open_leads = 0
     if decided is not None:
         open_leads = int((~decided).sum())
         if not decided.any():
-            raise LeadDataError(f"every lead is still open: none has an outcome in "
-                                f"positive_values or negative_values of '{ds.target.column}'")
+            raise all_open(ds)
         raw, time, ids, y = raw[decided], time[decided], ids[decided], y[decided]
     as_of, unlabelled = None, 0
     if ds.horizon_days is not None:
         y, mature, as_of = _within_horizon(raw, y, time, ds, cfg, outcomes, id_column)
         unlabelled = int((~mature).sum())
         if not mature.any():
-            raise LeadDataError(
-                f"every lead is younger than horizon_days ({ds.horizon_days:g}) at "
-                f"{as_of:%Y-%m-%d %H:%M} UTC: none can be labelled yet. Use a shorter "
-                "horizon or an export covering a longer period.")
+            raise all_young(ds, as_of)
         raw, time, ids, y = raw[mature], time[mature], ids[mature], y[mature]
     order = np.argsort(time.to_numpy(), kind="stable")
     target_column = [ds.target.column] if ds.target else []
@@ -492,7 +515,7 @@ def validate_history(raw: pd.DataFrame, cfg: TrainConfig,
         ids=ids.iloc[order].reset_index(drop=True),
         horizon_days=ds.horizon_days,
         as_of=as_of,
-        unlabelled=unlabelled,
-        open_leads=open_leads,
-        outcome_values=outcome_values,
+        unlabelled=unlabelled if counted is None else counted.unlabelled,
+        open_leads=open_leads if counted is None else counted.open_leads,
+        outcome_values=outcome_values if counted is None else counted.outcome_values,
     )

@@ -12,13 +12,15 @@ not the history:
 2. a history whose three windows each fit the budget is handed over whole: the training is
    then the local engine's, lead for lead (``tests/test_spark_training.py`` holds it to
    that);
-3. a larger one is cut into the config's windows on the cluster, over every lead, in time
-   order (each lead's time parsed by the local engine's own parser, on the workers; ties in
-   file order), and the driver gets the newest ``max_fit_leads`` of each window. Rows the
-   local engine would stop on (a time or number it cannot read, no id, a repeated header
-   line, every copy of a repeated id) travel with them whatever their time (the first
-   50,000 in file order: any one stops the training), so the driver's validation and audit
-   stop as the local engine's do.
+3. a larger one is labelled on the cluster as the local validation labels it (open leads
+   and leads too young for the horizon left out and counted: :class:`Counted`), cut into
+   the config's windows over every labelled lead, in time order (each lead's time parsed by
+   the local engine's own parser, on the workers; ties in file order), and the driver gets
+   the newest ``max_fit_leads`` of each window, the counts and the export time. Rows the
+   local engine would stop on (a time, number or outcome it cannot read, no id, a repeated
+   header line, every copy of a repeated id) travel with them whatever their time (the
+   first 50,000 in file order: any one stops the training), so the driver's validation and
+   audit stop as the local engine's do.
 
 With an outcomes table (``dataset.outcomes``), its rows for the leads kept are handed over.
 The test window's older leads are spilled to the driver's disk in time order, for the test
@@ -40,7 +42,15 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import TrainConfig
-from leadml.data.schema import repeated_header, required_columns
+from leadml.data.schema import (
+    Counted,
+    all_open,
+    all_young,
+    outcome_keys,
+    outcome_text,
+    repeated_header,
+    required_columns,
+)
 from leadml.data.spark_files import CORRUPT, read_leads, session
 from leadml.data.tables import csv_header
 from leadml.data.values import is_missing, parse_numbers, parse_times
@@ -49,6 +59,7 @@ from leadml.errors import ConfigError, LeadDataError
 logger = logging.getLogger(__name__)
 
 POS, TIME, SUSPECT = "_leadml_position", "_leadml_time", "_leadml_suspect"
+DECIDED, CONVERTED = "_leadml_decided", "_leadml_converted"  # (the local engine's labels)
 WINDOWS = ("train", "calibration", "test")
 MAX_SUSPECT = 50_000  # rows the local engine would stop on, handed to the driver at most
 
@@ -80,6 +91,10 @@ class Reduced:
     rest_of_test: Path | None = None
     rest_outcomes: pd.DataFrame | None = None
     spill: tempfile.TemporaryDirectory | None = None
+    #: the whole history's open and young leads and outcome values, when the open and the
+    #: young leads stay on the cluster; and the export time that told young from old
+    counted: Counted | None = None
+    as_of: pd.Timestamp | None = None
 
     def close(self) -> None:
         """Remove the spilled rest of the test window."""
@@ -90,7 +105,11 @@ class Reduced:
         """``cfg`` with the split that gives the kept leads the cluster's windows."""
         if self.split is None:
             return cfg
-        return cfg.model_copy(update={"split": cfg.split.model_copy(update=self.split)})
+        update = {"split": cfg.split.model_copy(update=self.split)}
+        if self.as_of is not None:  # the young leads stayed on the cluster: same export time
+            update["dataset"] = cfg.dataset.model_copy(
+                update={"as_of": self.as_of.to_pydatetime()})
+        return cfg.model_copy(update=update)
 
 
 def is_parquet(source: str) -> bool:
@@ -137,8 +156,11 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
         return Reduced(leads, _outcomes(spark, cfg, leads), facts)
 
     flagged = _flagged(frame.select(*columns), cfg, kept_columns)
-    good = flagged.filter(~sf.col(SUSPECT))
+    labelled, counted, as_of = _labelled(spark, flagged, cfg)
+    good = flagged.filter(~sf.col(SUSPECT) & labelled)
     n_good = good.count()
+    if n_good == 0 and not flagged.filter(sf.col(SUSPECT)).limit(1).count():
+        raise all_open(ds) if counted.open_leads == total else all_young(ds, as_of)
     sizes = _window_sizes(n_good, cfg)
     ranges = _kept_ranges(sizes, budget)
     first_test = sizes["train"] + sizes["calibration"]
@@ -161,11 +183,14 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     n_kept = sum(kept.values())
     facts.update(kept_leads=int(len(leads)), windows_on_cluster=sizes, kept_per_window=kept,
                  suspect_rows=int(len(leads) - n_kept))
+    if counted.open_leads or as_of is not None:
+        facts.update(open_leads_on_cluster=counted.open_leads,
+                     young_leads_on_cluster=counted.unlabelled)
     logger.info("Spark: %d leads, windows %s on the cluster; the driver trains on the newest "
                 "%s of each (%d leads)", total, sizes, f"{budget:,}", n_kept)
     split = {"train": kept["train"] / n_kept, "calibration": kept["calibration"] / n_kept}
     reduced = Reduced(leads, _outcomes(spark, cfg, leads), facts, split, rest, rest_outcomes,
-                      spill)
+                      spill, counted, as_of)
     flagged.unpersist()
     frame.unpersist()
     return reduced
@@ -224,14 +249,17 @@ def _flagged(frame, cfg: TrainConfig, columns: list[str]):
     from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
 
     schema = StructType([*frame.schema.fields, StructField(TIME, DoubleType()),
-                         StructField(SUSPECT, BooleanType())])
+                         StructField(SUSPECT, BooleanType()), StructField(DECIDED, BooleanType()),
+                         StructField(CONVERTED, DoubleType())])
     ds = cfg.dataset
     required = required_columns(pd.DataFrame(columns=columns), cfg)
 
     def flag(batches):
         for batch in batches:
+            decided, converted, stops = _labels(batch, cfg)
             yield batch.assign(**{TIME: _times(batch, cfg),
-                                  SUSPECT: _suspect(batch, cfg, required)})
+                                  SUSPECT: _suspect(batch, cfg, required) | stops,
+                                  DECIDED: decided, CONVERTED: converted})
 
     flagged = frame.mapInPandas(flag, schema)
     if ds.id_column:  # every copy of a repeated id: the local audit sets the later ones aside
@@ -248,11 +276,95 @@ def _times(batch: pd.DataFrame, cfg: TrainConfig) -> np.ndarray:
     ds = cfg.dataset
     if not ds.time_column:
         return batch[POS].to_numpy(dtype=float)
-    parsed = parse_times(batch[ds.time_column], ds.time_format)  # as the local engine does
+    return _seconds(parse_times(batch[ds.time_column], ds.time_format))  # as locally
+
+
+def _seconds(parsed: pd.Series) -> np.ndarray:
+    """Parsed times as seconds since 1970 (NaN where none); a sequence as its numbers."""
     if pd.api.types.is_datetime64_any_dtype(parsed):
         seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
         return seconds.to_numpy(dtype=float, na_value=np.nan)
     return parsed.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _labels(batch: pd.DataFrame, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per lead, as the local validation reads a target column: whether its outcome is
+    decided (``target.negative_values``: else every lead is), when it converted (seconds;
+    NaN where not said or no horizon), and whether validation stops on it (no outcome
+    without ``negative_values``; with a horizon, a conversion time that does not read, or a
+    converted lead without one)."""
+    ds, n = cfg.dataset, len(batch)
+    decided, converted, stops = np.ones(n, bool), np.full(n, np.nan), np.zeros(n, bool)
+    target = ds.target
+    if target is None:
+        return decided, converted, stops
+    values = batch[target.column]
+    missing = np.asarray(is_missing(values, ds.missing_values), dtype=bool)
+    text = outcome_text(values)
+    positive = text.isin(outcome_keys(target.positive_values)).to_numpy()
+    if target.negative_values is None:
+        stops |= missing
+    else:
+        decided = ~missing & (positive | text.isin(outcome_keys(target.negative_values))
+                              .to_numpy())
+    column = target.converted_at_column
+    if ds.horizon_days is not None and column in batch.columns:
+        when = batch[column]
+        stated = ~np.asarray(is_missing(when, ds.missing_values), dtype=bool)
+        converted = _seconds(parse_times(when.where(stated, None), ds.converted_at_format))
+        stops |= (stated | positive) & np.isnan(converted)
+    return decided, converted, stops
+
+
+def _labelled(spark, flagged, cfg: TrainConfig):
+    """(the condition that a lead is labelled as the local validation labels it: decided,
+    and old enough for the horizon at the export time; what was counted; that time, or
+    None without a horizon), over every lead on the cluster."""
+    from pyspark.sql import functions as sf
+
+    ds = cfg.dataset
+    finite = sf.when(~sf.isnan(TIME), sf.col(TIME))
+    row = flagged.agg(sf.sum((~sf.col(DECIDED)).cast("long")).alias("open"),
+                      sf.max(finite).alias("newest"),
+                      sf.max(sf.when(~sf.isnan(CONVERTED), sf.col(CONVERTED)))
+                      .alias("converted")).collect()[0]
+    values = None
+    if ds.target is not None:  # each value of the target column as written, and its leads
+        found = flagged.groupBy(ds.target.column).count().collect()
+        text = outcome_text(pd.Series([r[0] for r in found], dtype=object))
+        values = {str(k): int(v) for k, v in pd.Series(
+            [r[1] for r in found]).groupby(text.to_numpy(), sort=False).sum().items()}
+    labelled = sf.col(DECIDED)
+    if ds.horizon_days is None:
+        return labelled, Counted(int(row["open"] or 0), 0, values), None
+    if ds.as_of is not None:
+        as_of = pd.Timestamp(ds.as_of)
+        as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    else:
+        converted = row["converted"] if ds.target is not None else _newest_conversion(
+            spark, cfg, flagged)
+        seen = [t for t in (row["newest"], converted) if t is not None]
+        if not seen:  # no time reads: every lead stops the driver's validation
+            return sf.lit(False), Counted(int(row["open"] or 0), 0, values), None
+        as_of = pd.Timestamp(round(max(seen) * 1e6), unit="us", tz="UTC")
+    cut = (as_of - pd.Timedelta(days=ds.horizon_days)).value / 1e9
+    labelled = labelled & (sf.col(TIME) <= cut)
+    young = flagged.filter(~(sf.col(TIME) <= cut)).count()
+    return labelled, Counted(int(row["open"] or 0), int(young), values), as_of
+
+
+def _newest_conversion(spark, cfg: TrainConfig, flagged) -> float | None:
+    """The newest conversion time (seconds) the outcomes table gives a lead of the
+    history, as the local engine reads it."""
+    from pyspark.sql import functions as sf
+
+    parsed = _parsed_outcomes(spark, cfg)
+    if CONVERTED not in parsed.columns:
+        return None
+    ids = flagged.select(sf.col(cfg.dataset.id_column).cast("string").alias("_leadml_id"))
+    joined = parsed.join(ids.distinct(), parsed[cfg.dataset.outcomes.id_column].cast("string")
+                         == sf.col("_leadml_id"), "left_semi")
+    return joined.agg(sf.max(sf.when(~sf.isnan(CONVERTED), sf.col(CONVERTED)))).collect()[0][0]
 
 
 def _suspect(batch: pd.DataFrame, cfg: TrainConfig, required: list[str]) -> np.ndarray:
@@ -308,29 +420,56 @@ def _to_pandas(frame, columns: list[str]) -> pd.DataFrame:
     return out.sort_values(POS, kind="stable")[columns].reset_index(drop=True)
 
 
+def _parsed_outcomes(spark, cfg: TrainConfig):
+    """The outcomes table on Spark with each row's conversion time (seconds, NaN where
+    none is said) and whether the local engine stops on it (a stated time it cannot read);
+    None when the table lacks the columns the config names (the local engine then says
+    what is wrong)."""
+    from pyspark.sql import functions as sf
+    from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
+
+    table, ds = cfg.dataset.outcomes, cfg.dataset
+    source = str(table.path)
+    frame, _ = read_leads(spark, source, parquet=is_parquet(source),
+                          delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
+    frame = frame.drop(CORRUPT) if CORRUPT in frame.columns else frame
+    frame = frame.withColumn(POS, sf.monotonically_increasing_id())
+    if ds.id_column is None or not {table.id_column, table.converted_at_column} \
+            <= set(frame.columns):
+        return frame.withColumn(SUSPECT, sf.lit(True))
+    schema = StructType([*frame.schema.fields, StructField(CONVERTED, DoubleType()),
+                         StructField(SUSPECT, BooleanType())])
+
+    def parse(batches):
+        for batch in batches:
+            when = batch[table.converted_at_column]
+            stated = ~np.asarray(is_missing(when, ds.missing_values), dtype=bool)
+            seconds = _seconds(parse_times(when.where(stated, None), ds.converted_at_format))
+            yield batch.assign(**{CONVERTED: seconds, SUSPECT: stated & np.isnan(seconds)})
+
+    return frame.mapInPandas(parse, schema)
+
+
 def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame | None, *, ids=None
               ) -> pd.DataFrame | None:
     """The outcomes table's rows for the kept ``leads`` (or for ``ids``, a one-column Spark
-    frame of lead ids), read on Spark; None without an outcomes table."""
+    frame of lead ids), read on Spark, with every row the local engine would stop on;
+    None without an outcomes table."""
     table = cfg.dataset.outcomes
     if table is None:
         return None
     from pyspark.sql import functions as sf
 
-    source = str(table.path)
-    frame, _ = read_leads(spark, source, parquet=is_parquet(source),
-                          delimiter=cfg.dataset.csv.delimiter, encoding=cfg.dataset.csv.encoding)
-    frame = frame.drop(CORRUPT) if CORRUPT in frame.columns else frame
-    if table.id_column not in frame.columns or cfg.dataset.id_column is None:
-        return _to_pandas(frame.withColumn(POS, sf.monotonically_increasing_id()),
-                          [c for c in frame.columns])  # (the local engine says what is wrong)
+    parsed = _parsed_outcomes(spark, cfg)
+    columns = [c for c in parsed.columns if c not in (POS, CONVERTED, SUSPECT)]
+    if CONVERTED not in parsed.columns:  # (the local engine says what is wrong)
+        return _to_pandas(parsed, columns)
     if ids is None:
-        ids = spark.createDataFrame(pd.DataFrame(
-            {"_leadml_id": leads[cfg.dataset.id_column].astype(str).unique()}))
-        ids = sf.broadcast(ids)
+        ids = sf.broadcast(spark.createDataFrame(pd.DataFrame(
+            {"_leadml_id": leads[cfg.dataset.id_column].astype(str).unique()})))
     else:
         ids = ids.select(sf.col(ids.columns[0]).cast("string").alias("_leadml_id")).distinct()
-    kept = frame.join(ids, frame[table.id_column].cast("string") == ids["_leadml_id"],
-                      "left_semi")
-    return _to_pandas(kept.withColumn(POS, sf.monotonically_increasing_id()),
-                      list(frame.columns))
+    joined = parsed.join(ids, parsed[table.id_column].cast("string") == ids["_leadml_id"],
+                         "left")
+    return _to_pandas(joined.filter(sf.col("_leadml_id").isNotNull() | sf.col(SUSPECT)),
+                      columns)

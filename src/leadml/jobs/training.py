@@ -28,7 +28,7 @@ from leadml.config import (
     is_uri,
 )
 from leadml.data.audit import audit_frame, refuse_if_blocked
-from leadml.data.schema import History, probability_meaning
+from leadml.data.schema import Counted, History, probability_meaning
 from leadml.data.spark_history import OnSpark, reduce_history
 from leadml.data.tables import file_sha256, frame_sha256, read_table
 from leadml.errors import ConfigError
@@ -102,12 +102,13 @@ def dataset_facts(history: History, cfg: TrainConfig, sha256: str) -> dict:
 
 
 def audited_history(cfg: TrainConfig, *, refuse: bool = True, data: pd.DataFrame | None = None,
-                    outcomes: pd.DataFrame | None = None):
+                    outcomes: pd.DataFrame | None = None, counted: Counted | None = None):
     """Read and audit the history: (the audit, the validated :class:`History`). Raises
-    :class:`~leadml.errors.LeadDataError` on a blocking finding when ``refuse``."""
+    :class:`~leadml.errors.LeadDataError` on a blocking finding when ``refuse``.
+    ``counted``: what Spark counted over a history it reduced (:class:`Counted`)."""
 
     raw, outcomes = read_history(cfg, data, outcomes)
-    audit, history = audit_frame(raw, cfg, outcomes)
+    audit, history = audit_frame(raw, cfg, outcomes, counted=counted)
     if refuse:
         refuse_if_blocked(audit)
     return audit, history
@@ -194,7 +195,8 @@ def _train_history(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None
                    started: float, sha256):
     on_spark = {} if reduced is None else \
         {f"spark_{k}": v for k, v in reduced.facts.items() if k != "source"}
-    audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
+    audit, history = audited_history(cfg, refuse=False, data=data, outcomes=outcomes,
+                                     counted=None if reduced is None else reduced.counted)
     audited = time.perf_counter() - started
     for finding in audit.findings:
         logger.warning("audit: %s", finding.message)
@@ -246,7 +248,8 @@ def audit(cfg: TrainConfig, output: Path | None = None, *, data: pd.DataFrame | 
     ``spark``: read it on Spark (the audit is then of the leads a training keeps)."""
     cfg, data, outcomes, reduced = _on_spark(cfg, spark, data, outcomes)
     try:
-        report, _ = audited_history(cfg, refuse=False, data=data, outcomes=outcomes)
+        report, _ = audited_history(cfg, refuse=False, data=data, outcomes=outcomes,
+                                    counted=None if reduced is None else reduced.counted)
     finally:
         if reduced is not None:
             reduced.close()
