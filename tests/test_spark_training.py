@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from leadml import jobs
 from leadml.cli import app
 from leadml.config import load_config
+from leadml.data.audit import audit_frame, conversion_times, time_to_convert
 from leadml.data.schema import validate_history
 from leadml.data.spark_history import OnSpark, reduce_history
 from leadml.training.fit import split_windows
@@ -131,7 +132,7 @@ def test_over_the_budget_windows_are_cut_among_the_leads_validation_labels(
             update={"target": target})})
     else:
         cfg = _crm_export(tmp_path, max_fit_leads=1000)
-    _, local = jobs.audited_history(cfg)
+    audit, local = jobs.audited_history(cfg)
     assert local.open_leads or local.unlabelled
     windows = split_windows(local, cfg)
     reduced = reduce_history(cfg, ON_SPARK)
@@ -139,10 +140,24 @@ def test_over_the_budget_windows_are_cut_among_the_leads_validation_labels(
         assert reduced.split is not None  # over the budget: cut on the cluster
         assert reduced.facts["windows_on_cluster"] == {w: windows[w].rows for w in windows}
         kept_cfg = reduced.config(cfg)
-        kept = validate_history(reduced.leads, kept_cfg, reduced.outcomes,
-                                counted=reduced.counted)
+        on_spark, kept = audit_frame(reduced.leads, kept_cfg, reduced.outcomes,
+                                     counted=reduced.counted)
         assert (kept.as_of, kept.unlabelled, kept.open_leads, kept.outcome_values) == \
             (local.as_of, local.unlabelled, local.open_leads, local.outcome_values)
+        # the audit's totals, its rate by tenth and time to convert are the whole history's
+        assert (on_spark.rows, on_spark.conversions, on_spark.drift) == \
+            (audit.rows, audit.conversions, audit.drift)
+        if cfg.dataset.horizon_days is None:
+            whole = time_to_convert(local, conversion_times(local, cfg, None))
+            assert whole is not None
+            assert reduced.counted.maturity == {  # (lags in float seconds on the cluster)
+                k: v if isinstance(v, str) else pytest.approx(v, rel=1e-9)
+                for k, v in whole.items()}
+
+        def whole_history(found):
+            return [f.message for f in found.findings if f.kind in ("drift", "maturity")]
+
+        assert whole_history(on_spark) == whole_history(audit)
         budget = cfg.model.max_fit_leads
         for name, window in split_windows(kept, kept_cfg).items():
             newest = local.ids.iloc[max(windows[name].start, windows[name].stop - budget):

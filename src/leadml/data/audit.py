@@ -381,11 +381,15 @@ def conversion_times(history: History, cfg: TrainConfig,
 
 
 def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | None = None,
-                  *, duplicate_ids: tuple[str, ...] = ()) -> Audit:
-    """Every check on a validated, time-ordered history; nothing is fitted but rates."""
+                  *, duplicate_ids: tuple[str, ...] = (), counted: Counted | None = None
+                  ) -> Audit:
+    """Every check on a validated, time-ordered history; nothing is fitted but rates.
+    ``counted``: the totals and the rate by tenth counted over the whole history, when
+    ``history`` is the part of it a reader kept (the Spark engine)."""
     ac, ds = cfg.audit, cfg.dataset
     y = history.target
-    rows, conversions = len(y), int(y.sum())
+    whole = counted is not None and counted.drift is not None
+    rows, conversions = (counted.leads, counted.conversions) if whole else (len(y), int(y.sum()))
     roles = _roles(cfg)
     findings: list[Finding] = []
 
@@ -416,8 +420,11 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
         if not outcome:  # (the outcome's own conversion time tracks the outcome: no leak)
             findings += _column_findings(stats, history, cfg, converted_at)
     findings += _file_order_findings(history, cfg)
-    findings += _drift_findings(drift := _drift_table(history), ds.time_column)
-    findings += _maturity_findings(history, cfg, converted_at)
+    drift = counted.drift if whole else _drift_table(history)
+    findings += _drift_findings(drift, ds.time_column)
+    if ds.horizon_days is None:  # (a horizon leaves the young leads out instead)
+        findings += _maturity_findings(counted.maturity if whole else
+                                       time_to_convert(history, converted_at), cfg)
     findings += _outcome_findings(history, cfg)
     return Audit(rows=rows, conversions=conversions, columns=columns, drift=drift,
                  findings=findings)
@@ -470,13 +477,9 @@ def time_to_convert(history: History, converted_at: pd.Series | None) -> dict | 
             "earlier_rate": float(history.target[:n - tenth].mean()) if n > tenth else None}
 
 
-def _maturity_findings(history: History, cfg: TrainConfig,
-                       converted_at: pd.Series | None) -> list[Finding]:
+def _maturity_findings(t: dict | None, cfg: TrainConfig) -> list[Finding]:
     """Without a horizon, warn when the newest leads are too young for their outcome to be
-    known: they look lost only because they are young."""
-    if cfg.dataset.horizon_days is not None:
-        return []
-    t = time_to_convert(history, converted_at)
+    known: they look lost only because they are young (``t``: :func:`time_to_convert`)."""
     if t is None or t["newest_tenth_age_days"] >= t["p90_days"]:
         return []
     suggest = int(np.ceil(t["p90_days"] / 7) * 7)
@@ -710,7 +713,8 @@ def audit_frame(raw: pd.DataFrame, cfg: TrainConfig, outcomes: pd.DataFrame | No
         duplicates = tuple(raw[cfg.dataset.id_column][dup].astype(str))
         raw = raw[~dup]
     history = validate_history(raw, cfg, outcomes, counted=counted)
-    return audit_history(history, cfg, outcomes, duplicate_ids=duplicates), history
+    return audit_history(history, cfg, outcomes, duplicate_ids=duplicates,
+                         counted=counted), history
 
 
 def refuse_if_blocked(audit: Audit) -> None:

@@ -220,6 +220,12 @@ class Counted:
     open_leads: int = 0
     unlabelled: int = 0
     outcome_values: dict[str, int] | None = None
+    #: the labelled leads, their conversions and the audit's rate by tenth of the history
+    #: (:func:`leadml.data.audit.audit_history`), when counted over every lead
+    leads: int | None = None
+    conversions: int | None = None
+    drift: list[dict] | None = None
+    maturity: dict | None = None  # (:func:`leadml.data.audit.time_to_convert`)
 
 
 def all_open(ds: DatasetConfig) -> LeadDataError:

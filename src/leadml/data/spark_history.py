@@ -32,6 +32,7 @@ with the run (:attr:`Reduced.facts`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -42,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import TrainConfig
+from leadml.data.audit import DECILES
 from leadml.data.schema import (
     Counted,
     all_open,
@@ -59,7 +61,10 @@ from leadml.errors import ConfigError, LeadDataError
 logger = logging.getLogger(__name__)
 
 POS, TIME, SUSPECT = "_leadml_position", "_leadml_time", "_leadml_suspect"
-DECIDED, CONVERTED = "_leadml_decided", "_leadml_converted"  # (the local engine's labels)
+# the local engine's labels: decided (not open), when it converted, a positive outcome,
+# and the outcome itself (converted within the horizon)
+DECIDED, CONVERTED, POSITIVE = "_leadml_decided", "_leadml_converted", "_leadml_positive"
+Y, SEEN = "_leadml_y", "_leadml_seen"  # (SEEN: the conversion time the audit reads)
 WINDOWS = ("train", "calibration", "test")
 MAX_SUSPECT = 50_000  # rows the local engine would stop on, handed to the driver at most
 
@@ -165,7 +170,13 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     ranges = _kept_ranges(sizes, budget)
     first_test = sizes["train"] + sizes["calibration"]
     older_test = (first_test, ranges["test"][0]) if ranges["test"][0] > first_test else None
-    bounds = _bounds(good, {**ranges, **({"older_test": older_test} if older_test else {})})
+    tenths = _tenths(n_good) if _clock(cfg) else {}
+    newest_tenth = {"newest_tenth": (n_good - max(1, n_good // 10), n_good)} if tenths else {}
+    bounds = _bounds(good, {**ranges, **({"older_test": older_test} if older_test else {}),
+                            **tenths, **newest_tenth})
+    if tenths:  # the audit's totals, rates by tenth and time to convert, over every lead
+        counted = dataclasses.replace(counted, **_whole(
+            spark, good, cfg, {t: bounds[t] for t in tenths}, bounds["newest_tenth"][0]))
     keep = sf.col(SUSPECT) & (sf.col(POS) <= _last_shown(flagged))
     for w in WINDOWS:
         keep = keep | (_at_or_after(bounds[w][0]) & _at_or_before(bounds[w][1]))
@@ -250,16 +261,17 @@ def _flagged(frame, cfg: TrainConfig, columns: list[str]):
 
     schema = StructType([*frame.schema.fields, StructField(TIME, DoubleType()),
                          StructField(SUSPECT, BooleanType()), StructField(DECIDED, BooleanType()),
-                         StructField(CONVERTED, DoubleType())])
+                         StructField(CONVERTED, DoubleType()),
+                         StructField(POSITIVE, BooleanType())])
     ds = cfg.dataset
     required = required_columns(pd.DataFrame(columns=columns), cfg)
 
     def flag(batches):
         for batch in batches:
-            decided, converted, stops = _labels(batch, cfg)
+            decided, converted, positive, stops = _labels(batch, cfg)
             yield batch.assign(**{TIME: _times(batch, cfg),
                                   SUSPECT: _suspect(batch, cfg, required) | stops,
-                                  DECIDED: decided, CONVERTED: converted})
+                                  DECIDED: decided, CONVERTED: converted, POSITIVE: positive})
 
     flagged = frame.mapInPandas(flag, schema)
     if ds.id_column:  # every copy of a repeated id: the local audit sets the later ones aside
@@ -287,17 +299,18 @@ def _seconds(parsed: pd.Series) -> np.ndarray:
     return parsed.to_numpy(dtype=float, na_value=np.nan)
 
 
-def _labels(batch: pd.DataFrame, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _labels(batch: pd.DataFrame, cfg: TrainConfig
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per lead, as the local validation reads a target column: whether its outcome is
     decided (``target.negative_values``: else every lead is), when it converted (seconds;
-    NaN where not said or no horizon), and whether validation stops on it (no outcome
-    without ``negative_values``; with a horizon, a conversion time that does not read, or a
-    converted lead without one)."""
+    NaN where not said or no horizon), whether its outcome is a positive value, and whether
+    validation stops on it (no outcome without ``negative_values``; with a horizon, a
+    conversion time that does not read, or a converted lead without one)."""
     ds, n = cfg.dataset, len(batch)
     decided, converted, stops = np.ones(n, bool), np.full(n, np.nan), np.zeros(n, bool)
     target = ds.target
-    if target is None:
-        return decided, converted, stops
+    if target is None:  # (the outcomes table says: :func:`_with_outcome`)
+        return decided, converted, np.zeros(n, bool), stops
     values = batch[target.column]
     missing = np.asarray(is_missing(values, ds.missing_values), dtype=bool)
     text = outcome_text(values)
@@ -308,12 +321,13 @@ def _labels(batch: pd.DataFrame, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarr
         decided = ~missing & (positive | text.isin(outcome_keys(target.negative_values))
                               .to_numpy())
     column = target.converted_at_column
-    if ds.horizon_days is not None and column in batch.columns:
+    if column and column in batch.columns:  # (read without a horizon too: the audit's)
         when = batch[column]
         stated = ~np.asarray(is_missing(when, ds.missing_values), dtype=bool)
         converted = _seconds(parse_times(when.where(stated, None), ds.converted_at_format))
-        stops |= (stated | positive) & np.isnan(converted)
-    return decided, converted, stops
+        if ds.horizon_days is not None:
+            stops |= (stated | positive) & np.isnan(converted)
+    return decided, converted, positive, stops
 
 
 def _labelled(spark, flagged, cfg: TrainConfig):
@@ -351,6 +365,110 @@ def _labelled(spark, flagged, cfg: TrainConfig):
     labelled = labelled & (sf.col(TIME) <= cut)
     young = flagged.filter(~(sf.col(TIME) <= cut)).count()
     return labelled, Counted(int(row["open"] or 0), int(young), values), as_of
+
+
+def _clock(cfg: TrainConfig) -> bool:
+    """Whether the leads' times are times (not a sequence or the file's order)."""
+    return bool(cfg.dataset.time_column) and cfg.dataset.time_format != "sequence"
+
+
+def _tenths(n: int) -> dict[str, tuple[int, int]]:
+    """The ranks of each tenth of ``n`` time-ordered leads, as the audit cuts them.
+
+    >>> _tenths(25)["tenth_10"]
+    (22, 25)
+    """
+    edges = np.linspace(0, n, DECILES + 1).astype(int)
+    return {f"tenth_{i + 1}": (int(a), int(b))
+            for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)) if b > a}
+
+
+def _whole(spark, good, cfg: TrainConfig, tenths: dict[str, tuple[tuple, tuple]],
+           newest_tenth: tuple) -> dict:
+    """Over every labelled lead (``good``), as the local audit computes them
+    (:func:`leadml.data.audit.audit_history`): how many, how many converted, the rate by
+    tenth of the history (``tenths``: each tenth's first and last keys) and, without a
+    horizon, the time to convert that the maturity check reads (``newest_tenth``: the key
+    of the first lead of the audit's newest tenth)."""
+    from pyspark.sql import functions as sf
+
+    tenth = None
+    for name, (lo, hi) in tenths.items():
+        inside = _at_or_after(lo) & _at_or_before(hi)
+        tenth = (sf if tenth is None else tenth).when(inside, sf.lit(name))
+    labelled = _with_outcome(spark, good, cfg).cache()
+    rows = labelled.groupBy(tenth.alias("tenth")).agg(
+        sf.count(sf.lit(1)).alias("leads"), sf.sum(sf.col(Y)).alias("conversions"),
+        sf.min(TIME).alias("first"), sf.max(TIME).alias("last")).collect()
+    found = {r["tenth"]: r for r in rows}
+    drift = [{"tenth": i + 1, "first_time": _shown(found[t]["first"]),
+              "last_time": _shown(found[t]["last"]), "leads": int(found[t]["leads"]),
+              "rate": round(float(found[t]["conversions"] / found[t]["leads"]), 4)}
+             for i, t in enumerate(tenths)]
+    out = {"leads": sum(int(r["leads"]) for r in rows),
+           "conversions": sum(int(r["conversions"]) for r in rows), "drift": drift}
+    if cfg.dataset.horizon_days is None:
+        out["maturity"] = _time_to_convert(labelled, out["leads"], newest_tenth)
+    labelled.unpersist()
+    return out
+
+
+def _time_to_convert(labelled, n: int, newest_tenth: tuple) -> dict | None:
+    """:func:`leadml.data.audit.time_to_convert` over every labelled lead (``n``)."""
+    from pyspark.sql import functions as sf
+
+    lag = (sf.col(SEEN) - sf.col(TIME)) / 86_400
+    converted = labelled.filter((sf.col(Y) == 1) & ~sf.isnan(lag) & (lag >= 0))
+    stats = converted.agg(sf.count(sf.lit(1)).alias("n"),
+                          sf.percentile(lag, [0.5, 0.9]).alias("q")).collect()[0]
+    if stats["n"] < 20:
+        return None
+    newer = _at_or_after(newest_tenth)
+    seen = labelled.agg(
+        sf.max(TIME).alias("time"), sf.max(sf.when(~sf.isnan(SEEN), sf.col(SEEN))).alias("seen"),
+        sf.avg(sf.when(newer, sf.col(Y))).alias("newest"),
+        sf.avg(sf.when(~newer, sf.col(Y))).alias("earlier")).collect()[0]
+    as_of = max(t for t in (seen["time"], seen["seen"]) if t is not None)
+    median, p90 = stats["q"]
+    return {"converted_leads": int(stats["n"]), "median_days": float(median),
+            "p90_days": float(p90), "newest_tenth_from": _shown(newest_tenth[0]),
+            "newest_tenth_age_days": float((as_of - newest_tenth[0]) / 86_400),
+            "newest_tenth_rate": float(seen["newest"]),
+            "earlier_rate": None if n <= max(1, n // 10) else float(seen["earlier"])}
+
+
+def _shown(seconds: float) -> str:
+    """A lead time as the local history shows it (``str`` of a UTC timestamp)."""
+    return str(pd.Timestamp(round(seconds * 1e6), unit="us", tz="UTC"))
+
+
+def _with_outcome(spark, frame, cfg: TrainConfig):
+    """``frame`` with :data:`Y`, 1 where the local validation labels the lead converted
+    (a positive value of the target column, or a conversion in the outcomes table: the
+    first stated time of its id; within ``horizon_days`` of creation under a horizon), and
+    :data:`SEEN`, its conversion time as the audit reads it (seconds, NaN where none)."""
+    from pyspark.sql import functions as sf
+
+    ds = cfg.dataset
+    horizon = None if ds.horizon_days is None else ds.horizon_days * 86_400
+    if ds.target is not None:
+        within = sf.col(POSITIVE)
+        if horizon is not None:
+            within = within & (sf.col(CONVERTED) - sf.col(TIME) <= horizon)
+        return frame.withColumn(Y, within.cast("int")).withColumn(SEEN, sf.col(CONVERTED))
+    parsed = _parsed_outcomes(spark, cfg)
+    first = parsed.groupBy(sf.col(ds.outcomes.id_column).cast("string").alias("_leadml_id")) \
+        .agg(sf.min(sf.when(~sf.isnan(CONVERTED), sf.struct(POS, CONVERTED)))  # the schema's
+             .getField(CONVERTED).alias("_leadml_first"),
+             sf.min(sf.struct(POS, CONVERTED)).getField(CONVERTED).alias(SEEN))  # the audit's
+    joined = frame.join(first, frame[ds.id_column].cast("string") == first["_leadml_id"],
+                        "left")
+    within = sf.col("_leadml_first").isNotNull()
+    if horizon is not None:
+        within = within & (sf.col("_leadml_first") - sf.col(TIME) <= horizon)
+    return joined.withColumn(Y, within.cast("int")) \
+        .withColumn(SEEN, sf.coalesce(sf.col(SEEN), sf.lit(float("nan")))) \
+        .drop("_leadml_id", "_leadml_first")
 
 
 def _newest_conversion(spark, cfg: TrainConfig, flagged) -> float | None:
