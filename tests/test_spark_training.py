@@ -147,6 +147,9 @@ def test_over_the_budget_windows_are_cut_among_the_leads_validation_labels(
         # the audit's totals, its rate by tenth and time to convert are the whole history's
         assert (on_spark.rows, on_spark.conversions, on_spark.drift) == \
             (audit.rows, audit.conversions, audit.drift)
+        assert on_spark.column_leads == len(kept.target) < audit.rows  # and says so
+        assert f"the column statistics read the {len(kept.target):,} leads" in \
+            on_spark.table()
         if cfg.dataset.horizon_days is None:
             whole = time_to_convert(local, conversion_times(local, cfg, None))
             assert whole is not None

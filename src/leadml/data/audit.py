@@ -64,6 +64,9 @@ class Audit:
     columns: list[dict[str, Any]]
     drift: list[dict[str, Any]]
     findings: list[Finding] = field(default_factory=list)
+    #: the leads the column statistics read, when fewer than ``rows`` (the Spark engine
+    #: over the fit budget: the leads the driver keeps); None: every lead
+    column_leads: int | None = None
 
     @property
     def blocking(self) -> list[Finding]:
@@ -79,7 +82,8 @@ class Audit:
         return {"rows": self.rows, "conversions": self.conversions,
                 "positive_rate": self.conversions / self.rows if self.rows else None,
                 "blocking": len(self.blocking), "findings": [asdict(f) for f in self.findings],
-                "columns": self.columns, "drift": self.drift}
+                "columns": self.columns, "drift": self.drift,
+                **({"column_leads": self.column_leads} if self.column_leads else {})}
 
     def write(self, path: Path) -> Path:
         write_json(self.to_dict(), path)
@@ -91,7 +95,10 @@ class Audit:
         head = (f"{'column':<{w}} {'role':<12} {'missing':>7} {'values':>8} "
                 f"{'AUC':>6} {'miss.AUC':>8}  flags")
         lines = [f"{self.rows:,} leads, {self.conversions:,} conversions "
-                 f"({self.conversions / max(self.rows, 1):.2%})", "", head, "-" * len(head)]
+                 f"({self.conversions / max(self.rows, 1):.2%})"
+                 + (f"; the column statistics read the {self.column_leads:,} leads a Spark "
+                    "training keeps (the newest of each window)" if self.column_leads else ""),
+                 "", head, "-" * len(head)]
         for c in self.columns:
             lines.append(
                 f"{c['column']:<{w}} {c['role']:<12} {c['missing_share']:>7.1%} "
@@ -427,7 +434,7 @@ def audit_history(history: History, cfg: TrainConfig, outcomes: pd.DataFrame | N
                                        time_to_convert(history, converted_at), cfg)
     findings += _outcome_findings(history, cfg)
     return Audit(rows=rows, conversions=conversions, columns=columns, drift=drift,
-                 findings=findings)
+                 findings=findings, column_leads=len(y) if whole else None)
 
 
 def _outcome_findings(history: History, cfg: TrainConfig) -> list[Finding]:
