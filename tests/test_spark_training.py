@@ -254,11 +254,14 @@ def test_over_the_budget_the_test_metrics_are_those_of_the_whole_test_window(
     """The test window's older leads, not kept by the driver, are read back in chunks and
     scored: the metrics are the model's over every lead of the window, as the local engine
     would compute them for this model."""
+    from leadml.explain.importance import permutation_importances
+    from leadml.training import metrics as evaluation
     from leadml.training.metrics import bootstrap_intervals, metrics
 
     cfg = load_config(write_config(tmp_path, sample_files / "leads.csv",
                                    model={"max_fit_leads": 1000}))
     _store(monkeypatch, tmp_path / "store")
+    monkeypatch.setattr(evaluation, "IMPORTANCE_LEADS", 500)  # a sample of the 1,600
     result, _ = jobs.train(cfg, spark=ON_SPARK)
     _, local = jobs.audited_history(cfg)
     test = split_windows(local, cfg)["test"]
@@ -272,7 +275,10 @@ def test_over_the_budget_the_test_metrics_are_those_of_the_whole_test_window(
         assert result.test_metrics[key] == pytest.approx(value, abs=1e-9), key
     assert result.intervals == bootstrap_intervals(y, p, n=cfg.evaluation.bootstrap,
                                                    seed=cfg.model.seed)
-    assert len(result.p_test) == 1000  # the kept leads: importances and charts read them
+    assert len(result.p_test) == 1000  # the kept leads: the report's charts read them
+    # the importances read the local engine's seeded sample of the whole window
+    pd.testing.assert_frame_equal(result.importances, permutation_importances(
+        result.model, X, y, seed=cfg.model.seed))
 
 
 def test_a_backtest_on_spark_replays_a_history_the_driver_can_hold_as_locally(

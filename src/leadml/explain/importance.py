@@ -15,13 +15,14 @@ import pandas as pd
 from leadml.config import Columns
 from leadml.data.values import is_missing, parse_numbers
 from leadml.explain.effects import Explainer
+from leadml.training.metrics import importance_sample
 
 NOT_STATED = "(not stated)"
 OTHER = "(other values)"
 
 
 def permutation_importances(model, X: pd.DataFrame, y: np.ndarray, *, repeats: int = 5,
-                            seed: int = 0, max_rows: int = 20_000) -> pd.DataFrame:
+                            seed: int = 0, max_rows: int | None = None) -> pd.DataFrame:
     """Drop in ROC AUC when each raw field is shuffled, mean and spread over ``repeats``.
 
     The numbers of scikit-learn's ``permutation_importance`` (``random_state=seed``), to
@@ -29,8 +30,8 @@ def permutation_importances(model, X: pd.DataFrame, y: np.ndarray, *, repeats: i
     field's probabilities come from one encoding of the leads and, per repeat, one walk
     of the trees or a swap of per-field parts (:meth:`leadml.explain.effects.Explainer.shuffled`),
     not from scoring the leads again for every field and repeat."""
-    if len(y) > max_rows:  # a fixed, seeded sample keeps this to seconds on big windows
-        keep = np.sort(np.random.default_rng(seed).choice(len(y), max_rows, replace=False))
+    keep = importance_sample(len(y), seed, max_rows)  # (None: IMPORTANCE_LEADS)
+    if keep is not None:
         X, y = X.iloc[keep], y[keep]
     drops = _shuffled_drops(model, X, y, repeats, seed)
     if drops is None:  # a model whose fields cannot be swapped: scikit-learn scores again

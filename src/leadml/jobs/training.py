@@ -225,8 +225,9 @@ def _train_history(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None
         result.audit = audit
         features = list(cfg.dataset.columns.features)
         start = time.perf_counter()
-        result.importances = permutation_importances(result.model, result.X_test[features],
-                                                     result.y_test, seed=cfg.model.seed)
+        X_imp, y_imp = result.importance_leads or (result.X_test[features], result.y_test)
+        result.importances = permutation_importances(result.model, X_imp, y_imp,
+                                                     seed=cfg.model.seed)
         result.insights = field_insights(history.features, history.target,
                                          cfg.dataset.columns, cfg.dataset.missing_values)
         result.timings["importance_seconds"] = time.perf_counter() - start

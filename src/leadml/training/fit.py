@@ -80,6 +80,9 @@ class TrainResult:
     insights: pd.DataFrame | None = None
     numeric_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     fitted_leads: int = 0  # the newest labelled leads the scoring model was fitted on
+    #: the test window's leads the importances read, when not ``X_test``: drawn from the
+    #: whole window by a Spark training (:mod:`leadml.training.whole_test`)
+    importance_leads: tuple[pd.DataFrame, np.ndarray] | None = None
 
 
 def numeric_ranges(X: pd.DataFrame, numeric, missing_values) -> dict[str, tuple[float, float]]:

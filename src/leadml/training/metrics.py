@@ -92,6 +92,24 @@ def metrics(y: np.ndarray, p: np.ndarray, *, bins: int = 10) -> dict[str, float]
     }
 
 
+IMPORTANCE_LEADS = 20_000  # the most test leads the permutation importances read
+
+
+def importance_sample(n: int, seed: int = 0, max_rows: int | None = None
+                      ) -> np.ndarray | None:
+    """The leads (positions, in order) of a test window of ``n`` that the importances read:
+    a fixed, seeded sample of ``max_rows`` (default :data:`IMPORTANCE_LEADS`) keeps them to
+    seconds on big windows (None: all).
+
+    >>> importance_sample(5, max_rows=3).tolist(), importance_sample(3, max_rows=3)
+    ([2, 3, 4], None)
+    """
+    max_rows = IMPORTANCE_LEADS if max_rows is None else max_rows
+    if n <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
+
+
 def bootstrap_intervals(y: np.ndarray, p: np.ndarray, *, n: int, seed: int,
                         level: float = 0.95, bins: int = 10) -> dict[str, tuple[float, float]]:
     """Percentile intervals of each metric over ``n`` resamples of the leads.
