@@ -18,6 +18,7 @@ from leadml.config import load_config
 from leadml.data.audit import audit_frame, conversion_times, time_to_convert
 from leadml.data.schema import validate_history
 from leadml.data.spark_history import OnSpark, reduce_history
+from leadml.explain.importance import INSIGHT_BINS, field_insights, insights_from_counts
 from leadml.training.fit import split_windows
 from tests.helpers import write_config
 
@@ -135,7 +136,7 @@ def test_over_the_budget_windows_are_cut_among_the_leads_validation_labels(
     audit, local = jobs.audited_history(cfg)
     assert local.open_leads or local.unlabelled
     windows = split_windows(local, cfg)
-    reduced = reduce_history(cfg, ON_SPARK)
+    reduced = reduce_history(cfg, ON_SPARK, insight_bins=INSIGHT_BINS)
     try:
         assert reduced.split is not None  # over the budget: cut on the cluster
         assert reduced.facts["windows_on_cluster"] == {w: windows[w].rows for w in windows}
@@ -156,6 +157,13 @@ def test_over_the_budget_windows_are_cut_among_the_leads_validation_labels(
             assert reduced.counted.maturity == {  # (lags in float seconds on the cluster)
                 k: v if isinstance(v, str) else pytest.approx(v, rel=1e-9)
                 for k, v in whole.items()}
+
+        # and so are the field insights sales ops read
+        cols, markers = cfg.dataset.columns, cfg.dataset.missing_values
+        pd.testing.assert_frame_equal(
+            insights_from_counts(reduced.counted.fields, cols,
+                                 reduced.counted.conversions / reduced.counted.leads),
+            field_insights(local.features, local.target, cols, markers))
 
         def whole_history(found):
             return [f.message for f in found.findings if f.kind in ("drift", "maturity")]

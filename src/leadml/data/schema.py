@@ -226,6 +226,9 @@ class Counted:
     conversions: int | None = None
     drift: list[dict] | None = None
     maturity: dict | None = None  # (:func:`leadml.data.audit.time_to_convert`)
+    #: each feature's counts for the field insights (:func:`leadml.data.spark_counts.
+    #: field_counts`), when counted over every lead
+    fields: dict | None = None
 
 
 def all_open(ds: DatasetConfig) -> LeadDataError:

@@ -24,10 +24,11 @@ not the history:
 
 With an outcomes table (``dataset.outcomes``), its rows for the leads kept are handed over.
 The test window's older leads are spilled to the driver's disk in time order, for the test
-metrics over the whole window (:mod:`leadml.training.whole_test`). What the reduction
+metrics over the whole window (:mod:`leadml.training.whole_test`); what needs every lead
+beside them is counted on the cluster (:mod:`leadml.data.spark_counts`). What the reduction
 changes for a history over the budget (the calibration choice's backtest windows and the
-audit's statistics are those of the leads kept) is stated in docs/spark.md and recorded
-with the run (:attr:`Reduced.facts`).
+audit's column statistics are those of the leads kept) is stated in docs/spark.md and
+recorded with the run (:attr:`Reduced.facts`).
 """
 
 from __future__ import annotations
@@ -39,32 +40,28 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from leadml.config import TrainConfig
-from leadml.data.audit import DECILES
-from leadml.data.schema import (
-    Counted,
-    all_open,
-    all_young,
-    outcome_keys,
-    outcome_text,
-    repeated_header,
-    required_columns,
+from leadml.data.schema import Counted, all_open, all_young, required_columns
+from leadml.data.spark_counts import clock, tenth_ranges, whole
+from leadml.data.spark_files import CORRUPT, is_parquet_source, read_leads, session
+from leadml.data.spark_labels import (
+    CONVERTED,
+    POS,
+    SUSPECT,
+    TIME,
+    at_or_after,
+    at_or_before,
+    flag_leads,
+    label_leads,
+    parsed_outcomes,
 )
-from leadml.data.spark_files import CORRUPT, read_leads, session
 from leadml.data.tables import csv_header
-from leadml.data.values import is_missing, parse_numbers, parse_times
 from leadml.errors import ConfigError, LeadDataError
 
 logger = logging.getLogger(__name__)
 
-POS, TIME, SUSPECT = "_leadml_position", "_leadml_time", "_leadml_suspect"
-# the local engine's labels: decided (not open), when it converted, a positive outcome,
-# and the outcome itself (converted within the horizon)
-DECIDED, CONVERTED, POSITIVE = "_leadml_decided", "_leadml_converted", "_leadml_positive"
-Y, SEEN = "_leadml_y", "_leadml_seen"  # (SEEN: the conversion time the audit reads)
 WINDOWS = ("train", "calibration", "test")
 MAX_SUSPECT = 50_000  # rows the local engine would stop on, handed to the driver at most
 
@@ -117,25 +114,21 @@ class Reduced:
         return cfg.model_copy(update=update)
 
 
-def is_parquet(source: str) -> bool:
-    """A Parquet file, or a local folder of Parquet parts; else read as CSV."""
-    if source.lower().endswith((".parquet", ".pq")):
-        return True
-    return Path(source).is_dir() and any(Path(source).glob("*.parquet"))
-
-
-def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
+def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None,
+                   insight_bins: int | None = None) -> Reduced:
     """Read the config's history (or ``on.source``: any URI Spark reads) on Spark and
-    reduce it to the newest ``model.max_fit_leads`` leads of each window (see the module)."""
+    reduce it to the newest ``model.max_fit_leads`` leads of each window (see the module).
+    ``insight_bins``: also count each field's values over every lead, for the field
+    insights of a training (:func:`leadml.data.spark_counts.field_counts`)."""
     ds = cfg.dataset
     source = on.source or (str(ds.path) if ds.path is not None else None)
     if source is None:
         raise ConfigError("dataset.path is not set: name the lead history in the config "
                           "(any URI Spark reads)")
-    if not is_parquet(source) and Path(source).is_file():  # the local reader's header checks
+    if not is_parquet_source(source) and Path(source).is_file():  # the local reader's header checks
         csv_header(source, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
     spark = spark or session(on.master, on.conf, name="leadml-train")
-    frame, from_csv = read_leads(spark, source, parquet=is_parquet(source),
+    frame, from_csv = read_leads(spark, source, parquet=is_parquet_source(source),
                                  delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
     header = [c for c in frame.columns if c != CORRUPT]
     kept_columns = [c for c in header if c not in ds.columns.personal]  # (at the door)
@@ -160,8 +153,8 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
         facts["kept_leads"] = int(len(leads))
         return Reduced(leads, _outcomes(spark, cfg, leads), facts)
 
-    flagged = _flagged(frame.select(*columns), cfg, kept_columns)
-    labelled, counted, as_of = _labelled(spark, flagged, cfg)
+    flagged = flag_leads(frame.select(*columns), cfg, kept_columns)
+    labelled, counted, as_of = label_leads(spark, flagged, cfg)
     good = flagged.filter(~sf.col(SUSPECT) & labelled)
     n_good = good.count()
     if n_good == 0 and not flagged.filter(sf.col(SUSPECT)).limit(1).count():
@@ -170,21 +163,22 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None) -> Reduced:
     ranges = _kept_ranges(sizes, budget)
     first_test = sizes["train"] + sizes["calibration"]
     older_test = (first_test, ranges["test"][0]) if ranges["test"][0] > first_test else None
-    tenths = _tenths(n_good) if _clock(cfg) else {}
+    tenths = tenth_ranges(n_good) if clock(cfg) else {}
     newest_tenth = {"newest_tenth": (n_good - max(1, n_good // 10), n_good)} if tenths else {}
     bounds = _bounds(good, {**ranges, **({"older_test": older_test} if older_test else {}),
                             **tenths, **newest_tenth})
     if tenths:  # the audit's totals, rates by tenth and time to convert, over every lead
-        counted = dataclasses.replace(counted, **_whole(
-            spark, good, cfg, {t: bounds[t] for t in tenths}, bounds["newest_tenth"][0]))
+        counted = dataclasses.replace(counted, **whole(
+            spark, good, cfg, {t: bounds[t] for t in tenths}, bounds["newest_tenth"][0],
+            insight_bins=insight_bins))
     keep = sf.col(SUSPECT) & (sf.col(POS) <= _last_shown(flagged))
     for w in WINDOWS:
-        keep = keep | (_at_or_after(bounds[w][0]) & _at_or_before(bounds[w][1]))
+        keep = keep | (at_or_after(bounds[w][0]) & at_or_before(bounds[w][1]))
     leads = _to_pandas(flagged.filter(keep), kept_columns)
     spill, rest, rest_outcomes = None, None, None
     if older_test:  # the test window's older leads, for the metrics of the whole window
         lo, hi = bounds["older_test"]
-        older = good.filter(_at_or_after(lo) & _at_or_before(hi))
+        older = good.filter(at_or_after(lo) & at_or_before(hi))
         spill = tempfile.TemporaryDirectory(prefix="leadml-spark-test-")
         rest = Path(spill.name) / "rest.parquet"
         older.orderBy(TIME, POS).select(*kept_columns).write.parquet(str(rest))
@@ -253,253 +247,6 @@ def _kept_ranges(sizes: dict[str, int], budget: int) -> dict[str, tuple[int, int
     return out
 
 
-def _flagged(frame, cfg: TrainConfig, columns: list[str]):
-    """Each row with its time (the local engine's parser, on the workers; its position
-    without a time column) and whether the local engine would stop on it or set it aside."""
-    from pyspark.sql import functions as sf
-    from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
-
-    schema = StructType([*frame.schema.fields, StructField(TIME, DoubleType()),
-                         StructField(SUSPECT, BooleanType()), StructField(DECIDED, BooleanType()),
-                         StructField(CONVERTED, DoubleType()),
-                         StructField(POSITIVE, BooleanType())])
-    ds = cfg.dataset
-    required = required_columns(pd.DataFrame(columns=columns), cfg)
-
-    def flag(batches):
-        for batch in batches:
-            decided, converted, positive, stops = _labels(batch, cfg)
-            yield batch.assign(**{TIME: _times(batch, cfg),
-                                  SUSPECT: _suspect(batch, cfg, required) | stops,
-                                  DECIDED: decided, CONVERTED: converted, POSITIVE: positive})
-
-    flagged = frame.mapInPandas(flag, schema)
-    if ds.id_column:  # every copy of a repeated id: the local audit sets the later ones aside
-        repeated = frame.groupBy(ds.id_column).count().filter(sf.col("count") > 1) \
-            .select(sf.col(ds.id_column).alias("_leadml_repeated"))
-        flagged = flagged.join(repeated, flagged[ds.id_column] == repeated["_leadml_repeated"],
-                               "left") \
-            .withColumn(SUSPECT, sf.col(SUSPECT) | sf.col("_leadml_repeated").isNotNull()) \
-            .drop("_leadml_repeated")
-    return flagged.cache()
-
-
-def _times(batch: pd.DataFrame, cfg: TrainConfig) -> np.ndarray:
-    ds = cfg.dataset
-    if not ds.time_column:
-        return batch[POS].to_numpy(dtype=float)
-    return _seconds(parse_times(batch[ds.time_column], ds.time_format))  # as locally
-
-
-def _seconds(parsed: pd.Series) -> np.ndarray:
-    """Parsed times as seconds since 1970 (NaN where none); a sequence as its numbers."""
-    if pd.api.types.is_datetime64_any_dtype(parsed):
-        seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-        return seconds.to_numpy(dtype=float, na_value=np.nan)
-    return parsed.to_numpy(dtype=float, na_value=np.nan)
-
-
-def _labels(batch: pd.DataFrame, cfg: TrainConfig
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per lead, as the local validation reads a target column: whether its outcome is
-    decided (``target.negative_values``: else every lead is), when it converted (seconds;
-    NaN where not said or no horizon), whether its outcome is a positive value, and whether
-    validation stops on it (no outcome without ``negative_values``; with a horizon, a
-    conversion time that does not read, or a converted lead without one)."""
-    ds, n = cfg.dataset, len(batch)
-    decided, converted, stops = np.ones(n, bool), np.full(n, np.nan), np.zeros(n, bool)
-    target = ds.target
-    if target is None:  # (the outcomes table says: :func:`_with_outcome`)
-        return decided, converted, np.zeros(n, bool), stops
-    values = batch[target.column]
-    missing = np.asarray(is_missing(values, ds.missing_values), dtype=bool)
-    text = outcome_text(values)
-    positive = text.isin(outcome_keys(target.positive_values)).to_numpy()
-    if target.negative_values is None:
-        stops |= missing
-    else:
-        decided = ~missing & (positive | text.isin(outcome_keys(target.negative_values))
-                              .to_numpy())
-    column = target.converted_at_column
-    if column and column in batch.columns:  # (read without a horizon too: the audit's)
-        when = batch[column]
-        stated = ~np.asarray(is_missing(when, ds.missing_values), dtype=bool)
-        converted = _seconds(parse_times(when.where(stated, None), ds.converted_at_format))
-        if ds.horizon_days is not None:
-            stops |= (stated | positive) & np.isnan(converted)
-    return decided, converted, positive, stops
-
-
-def _labelled(spark, flagged, cfg: TrainConfig):
-    """(the condition that a lead is labelled as the local validation labels it: decided,
-    and old enough for the horizon at the export time; what was counted; that time, or
-    None without a horizon), over every lead on the cluster."""
-    from pyspark.sql import functions as sf
-
-    ds = cfg.dataset
-    finite = sf.when(~sf.isnan(TIME), sf.col(TIME))
-    row = flagged.agg(sf.sum((~sf.col(DECIDED)).cast("long")).alias("open"),
-                      sf.max(finite).alias("newest"),
-                      sf.max(sf.when(~sf.isnan(CONVERTED), sf.col(CONVERTED)))
-                      .alias("converted")).collect()[0]
-    values = None
-    if ds.target is not None:  # each value of the target column as written, and its leads
-        found = flagged.groupBy(ds.target.column).count().collect()
-        text = outcome_text(pd.Series([r[0] for r in found], dtype=object))
-        values = {str(k): int(v) for k, v in pd.Series(
-            [r[1] for r in found]).groupby(text.to_numpy(), sort=False).sum().items()}
-    labelled = sf.col(DECIDED)
-    if ds.horizon_days is None:
-        return labelled, Counted(int(row["open"] or 0), 0, values), None
-    if ds.as_of is not None:
-        as_of = pd.Timestamp(ds.as_of)
-        as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
-    else:
-        converted = row["converted"] if ds.target is not None else _newest_conversion(
-            spark, cfg, flagged)
-        seen = [t for t in (row["newest"], converted) if t is not None]
-        if not seen:  # no time reads: every lead stops the driver's validation
-            return sf.lit(False), Counted(int(row["open"] or 0), 0, values), None
-        as_of = pd.Timestamp(round(max(seen) * 1e6), unit="us", tz="UTC")
-    cut = (as_of - pd.Timedelta(days=ds.horizon_days)).value / 1e9
-    labelled = labelled & (sf.col(TIME) <= cut)
-    young = flagged.filter(~(sf.col(TIME) <= cut)).count()
-    return labelled, Counted(int(row["open"] or 0), int(young), values), as_of
-
-
-def _clock(cfg: TrainConfig) -> bool:
-    """Whether the leads' times are times (not a sequence or the file's order)."""
-    return bool(cfg.dataset.time_column) and cfg.dataset.time_format != "sequence"
-
-
-def _tenths(n: int) -> dict[str, tuple[int, int]]:
-    """The ranks of each tenth of ``n`` time-ordered leads, as the audit cuts them.
-
-    >>> _tenths(25)["tenth_10"]
-    (22, 25)
-    """
-    edges = np.linspace(0, n, DECILES + 1).astype(int)
-    return {f"tenth_{i + 1}": (int(a), int(b))
-            for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)) if b > a}
-
-
-def _whole(spark, good, cfg: TrainConfig, tenths: dict[str, tuple[tuple, tuple]],
-           newest_tenth: tuple) -> dict:
-    """Over every labelled lead (``good``), as the local audit computes them
-    (:func:`leadml.data.audit.audit_history`): how many, how many converted, the rate by
-    tenth of the history (``tenths``: each tenth's first and last keys) and, without a
-    horizon, the time to convert that the maturity check reads (``newest_tenth``: the key
-    of the first lead of the audit's newest tenth)."""
-    from pyspark.sql import functions as sf
-
-    tenth = None
-    for name, (lo, hi) in tenths.items():
-        inside = _at_or_after(lo) & _at_or_before(hi)
-        tenth = (sf if tenth is None else tenth).when(inside, sf.lit(name))
-    labelled = _with_outcome(spark, good, cfg).cache()
-    rows = labelled.groupBy(tenth.alias("tenth")).agg(
-        sf.count(sf.lit(1)).alias("leads"), sf.sum(sf.col(Y)).alias("conversions"),
-        sf.min(TIME).alias("first"), sf.max(TIME).alias("last")).collect()
-    found = {r["tenth"]: r for r in rows}
-    drift = [{"tenth": i + 1, "first_time": _shown(found[t]["first"]),
-              "last_time": _shown(found[t]["last"]), "leads": int(found[t]["leads"]),
-              "rate": round(float(found[t]["conversions"] / found[t]["leads"]), 4)}
-             for i, t in enumerate(tenths)]
-    out = {"leads": sum(int(r["leads"]) for r in rows),
-           "conversions": sum(int(r["conversions"]) for r in rows), "drift": drift}
-    if cfg.dataset.horizon_days is None:
-        out["maturity"] = _time_to_convert(labelled, out["leads"], newest_tenth)
-    labelled.unpersist()
-    return out
-
-
-def _time_to_convert(labelled, n: int, newest_tenth: tuple) -> dict | None:
-    """:func:`leadml.data.audit.time_to_convert` over every labelled lead (``n``)."""
-    from pyspark.sql import functions as sf
-
-    lag = (sf.col(SEEN) - sf.col(TIME)) / 86_400
-    converted = labelled.filter((sf.col(Y) == 1) & ~sf.isnan(lag) & (lag >= 0))
-    stats = converted.agg(sf.count(sf.lit(1)).alias("n"),
-                          sf.percentile(lag, [0.5, 0.9]).alias("q")).collect()[0]
-    if stats["n"] < 20:
-        return None
-    newer = _at_or_after(newest_tenth)
-    seen = labelled.agg(
-        sf.max(TIME).alias("time"), sf.max(sf.when(~sf.isnan(SEEN), sf.col(SEEN))).alias("seen"),
-        sf.avg(sf.when(newer, sf.col(Y))).alias("newest"),
-        sf.avg(sf.when(~newer, sf.col(Y))).alias("earlier")).collect()[0]
-    as_of = max(t for t in (seen["time"], seen["seen"]) if t is not None)
-    median, p90 = stats["q"]
-    return {"converted_leads": int(stats["n"]), "median_days": float(median),
-            "p90_days": float(p90), "newest_tenth_from": _shown(newest_tenth[0]),
-            "newest_tenth_age_days": float((as_of - newest_tenth[0]) / 86_400),
-            "newest_tenth_rate": float(seen["newest"]),
-            "earlier_rate": None if n <= max(1, n // 10) else float(seen["earlier"])}
-
-
-def _shown(seconds: float) -> str:
-    """A lead time as the local history shows it (``str`` of a UTC timestamp)."""
-    return str(pd.Timestamp(round(seconds * 1e6), unit="us", tz="UTC"))
-
-
-def _with_outcome(spark, frame, cfg: TrainConfig):
-    """``frame`` with :data:`Y`, 1 where the local validation labels the lead converted
-    (a positive value of the target column, or a conversion in the outcomes table: the
-    first stated time of its id; within ``horizon_days`` of creation under a horizon), and
-    :data:`SEEN`, its conversion time as the audit reads it (seconds, NaN where none)."""
-    from pyspark.sql import functions as sf
-
-    ds = cfg.dataset
-    horizon = None if ds.horizon_days is None else ds.horizon_days * 86_400
-    if ds.target is not None:
-        within = sf.col(POSITIVE)
-        if horizon is not None:
-            within = within & (sf.col(CONVERTED) - sf.col(TIME) <= horizon)
-        return frame.withColumn(Y, within.cast("int")).withColumn(SEEN, sf.col(CONVERTED))
-    parsed = _parsed_outcomes(spark, cfg)
-    first = parsed.groupBy(sf.col(ds.outcomes.id_column).cast("string").alias("_leadml_id")) \
-        .agg(sf.min(sf.when(~sf.isnan(CONVERTED), sf.struct(POS, CONVERTED)))  # the schema's
-             .getField(CONVERTED).alias("_leadml_first"),
-             sf.min(sf.struct(POS, CONVERTED)).getField(CONVERTED).alias(SEEN))  # the audit's
-    joined = frame.join(first, frame[ds.id_column].cast("string") == first["_leadml_id"],
-                        "left")
-    within = sf.col("_leadml_first").isNotNull()
-    if horizon is not None:
-        within = within & (sf.col("_leadml_first") - sf.col(TIME) <= horizon)
-    return joined.withColumn(Y, within.cast("int")) \
-        .withColumn(SEEN, sf.coalesce(sf.col(SEEN), sf.lit(float("nan")))) \
-        .drop("_leadml_id", "_leadml_first")
-
-
-def _newest_conversion(spark, cfg: TrainConfig, flagged) -> float | None:
-    """The newest conversion time (seconds) the outcomes table gives a lead of the
-    history, as the local engine reads it."""
-    from pyspark.sql import functions as sf
-
-    parsed = _parsed_outcomes(spark, cfg)
-    if CONVERTED not in parsed.columns:
-        return None
-    ids = flagged.select(sf.col(cfg.dataset.id_column).cast("string").alias("_leadml_id"))
-    joined = parsed.join(ids.distinct(), parsed[cfg.dataset.outcomes.id_column].cast("string")
-                         == sf.col("_leadml_id"), "left_semi")
-    return joined.agg(sf.max(sf.when(~sf.isnan(CONVERTED), sf.col(CONVERTED)))).collect()[0][0]
-
-
-def _suspect(batch: pd.DataFrame, cfg: TrainConfig, required: list[str]) -> np.ndarray:
-    """Rows the local validation stops on: no id, a time or number it cannot read, a
-    repeated header line."""
-    ds = cfg.dataset
-    out = repeated_header(batch, required)
-    if ds.id_column:
-        out |= is_missing(batch[ds.id_column], ds.missing_values)
-    if ds.time_column:
-        out |= np.isnan(_times(batch, cfg))
-    for col in ds.columns.numeric:
-        out |= np.asarray(parse_numbers(batch[col], ds.missing_values, decimal=ds.csv.decimal,
-                                        thousands=ds.csv.thousands)[1], dtype=bool)
-    return out
-
-
 def _bounds(good, ranges: dict[str, tuple[int, int]]) -> dict[str, tuple[tuple, tuple]]:
     """The (time, position) keys of the first and last lead of each kept range, ranked on
     the cluster over every lead (only the two key columns are sorted)."""
@@ -514,20 +261,6 @@ def _bounds(good, ranges: dict[str, tuple[int, int]]) -> dict[str, tuple[tuple, 
     return {w: (keys[a], keys[b - 1]) for w, (a, b) in ranges.items()}
 
 
-def _at_or_after(key: tuple):
-    from pyspark.sql import functions as sf
-
-    t, pos = key
-    return (sf.col(TIME) > t) | ((sf.col(TIME) == t) & (sf.col(POS) >= pos))
-
-
-def _at_or_before(key: tuple):
-    from pyspark.sql import functions as sf
-
-    t, pos = key
-    return (sf.col(TIME) < t) | ((sf.col(TIME) == t) & (sf.col(POS) <= pos))
-
-
 def _to_pandas(frame, columns: list[str]) -> pd.DataFrame:
     """The rows on the driver in the file's order, through Parquet on local disk (the JVM
     never holds them all at once), without the reduction's own columns."""
@@ -536,36 +269,6 @@ def _to_pandas(frame, columns: list[str]) -> pd.DataFrame:
         frame.write.parquet(folder)
         out = pd.read_parquet(folder)
     return out.sort_values(POS, kind="stable")[columns].reset_index(drop=True)
-
-
-def _parsed_outcomes(spark, cfg: TrainConfig):
-    """The outcomes table on Spark with each row's conversion time (seconds, NaN where
-    none is said) and whether the local engine stops on it (a stated time it cannot read);
-    None when the table lacks the columns the config names (the local engine then says
-    what is wrong)."""
-    from pyspark.sql import functions as sf
-    from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
-
-    table, ds = cfg.dataset.outcomes, cfg.dataset
-    source = str(table.path)
-    frame, _ = read_leads(spark, source, parquet=is_parquet(source),
-                          delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
-    frame = frame.drop(CORRUPT) if CORRUPT in frame.columns else frame
-    frame = frame.withColumn(POS, sf.monotonically_increasing_id())
-    if ds.id_column is None or not {table.id_column, table.converted_at_column} \
-            <= set(frame.columns):
-        return frame.withColumn(SUSPECT, sf.lit(True))
-    schema = StructType([*frame.schema.fields, StructField(CONVERTED, DoubleType()),
-                         StructField(SUSPECT, BooleanType())])
-
-    def parse(batches):
-        for batch in batches:
-            when = batch[table.converted_at_column]
-            stated = ~np.asarray(is_missing(when, ds.missing_values), dtype=bool)
-            seconds = _seconds(parse_times(when.where(stated, None), ds.converted_at_format))
-            yield batch.assign(**{CONVERTED: seconds, SUSPECT: stated & np.isnan(seconds)})
-
-    return frame.mapInPandas(parse, schema)
 
 
 def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame | None, *, ids=None
@@ -578,7 +281,7 @@ def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame | None, *, ids=None
         return None
     from pyspark.sql import functions as sf
 
-    parsed = _parsed_outcomes(spark, cfg)
+    parsed = parsed_outcomes(spark, cfg)
     columns = [c for c in parsed.columns if c not in (POS, CONVERTED, SUSPECT)]
     if CONVERTED not in parsed.columns:  # (the local engine says what is wrong)
         return _to_pandas(parsed, columns)

@@ -19,6 +19,7 @@ from leadml.training.metrics import importance_sample
 
 NOT_STATED = "(not stated)"
 OTHER = "(other values)"
+INSIGHT_BINS, INSIGHT_TOP = 5, 10  # a number's quantile bins; the most values shown per field
 
 
 def permutation_importances(model, X: pd.DataFrame, y: np.ndarray, *, repeats: int = 5,
@@ -118,9 +119,15 @@ def _values(raw: pd.Series, role: str, markers: tuple[str, ...], *, bins: int,
     return text.where(text.isin(common) | (text == NOT_STATED), OTHER)
 
 
+def _roles(columns: Columns) -> dict[str, str]:
+    return {**{c: "numeric" for c in columns.numeric},
+            **{c: "categorical" for c in columns.categorical},
+            **{c: "text" for c in columns.text}}
+
+
 def field_insights(features: pd.DataFrame, y: np.ndarray, columns: Columns,
-                   missing_values: tuple[str, ...], *, bins: int = 5, top: int = 10
-                   ) -> pd.DataFrame:
+                   missing_values: tuple[str, ...], *, bins: int = INSIGHT_BINS,
+                   top: int = INSIGHT_TOP) -> pd.DataFrame:
     """Per field and value: leads, conversions, conversion rate and lift over the overall rate.
 
     >>> X = pd.DataFrame({"source": ["web", "web", "fair", ""]})
@@ -129,25 +136,60 @@ def field_insights(features: pd.DataFrame, y: np.ndarray, columns: Columns,
     {'value': 'web', 'leads': 2, 'conversion_rate': 1.0, 'lift': 2.0}
     """
     overall = float(np.mean(y))
-    roles = {**{c: "numeric" for c in columns.numeric},
-             **{c: "categorical" for c in columns.categorical},
-             **{c: "text" for c in columns.text}}
     parts = []
-    for field, role in roles.items():
+    for field, role in _roles(columns).items():
         values = _values(features[field], role, missing_values, bins=bins, top=top)
         g = pd.DataFrame({"value": values.to_numpy(), "y": y}).groupby("value", sort=False)["y"]
-        t = pd.DataFrame({"leads": g.size(), "conversions": g.sum()}).reset_index()
-        t.insert(0, "field", field)
-        t["conversion_rate"] = t["conversions"] / t["leads"]
-        t["lift"] = t["conversion_rate"] / overall if overall else np.nan
-        order = t["value"].isin([NOT_STATED, OTHER]).astype(int)  # those last
+        counts = pd.DataFrame({"leads": g.size(), "conversions": g.sum()}).reset_index()
+        parts.append(_ordered(field, role, counts, overall))
+    return _table(parts)
+
+
+def insights_from_counts(counted: dict, columns: Columns, overall: float, *,
+                         top: int = INSIGHT_TOP) -> pd.DataFrame:
+    """:func:`field_insights` from what a cluster counted over every lead
+    (:func:`leadml.data.spark_counts.field_counts`: per field, each value's or bin's leads,
+    conversions and first lead in time order, and a number's bin edges); the same table.
+    ``overall``: the conversion rate of every lead."""
+    parts = []
+    for field, role in _roles(columns).items():
+        frame, edges = counted[field]
+        frame = frame.sort_values(["first_time", "first_pos"], kind="stable")
+        key = frame["key"]
         if role == "numeric":
-            first = t["value"].str.extract(r"^(-?[\d,.]+)")[0].str.replace(",", "")
-            t = t.assign(_o=order, _k=pd.to_numeric(first, errors="coerce")) \
-                .sort_values(["_o", "_k"], kind="stable")
+            labels = _bin_labels(edges) if len(edges) >= 2 else \
+                [f"{edges[0]:,.0f}"] if len(edges) == 1 else []
+            value = [NOT_STATED if k < 0 else labels[int(k)] for k in key]
         else:
-            t = t.assign(_o=order, _k=-t["leads"]).sort_values(["_o", "_k"], kind="stable")
-        parts.append(t.drop(columns=["_o", "_k"]))
+            stated = frame[key.notna()]
+            common = pd.Series(stated["leads"].to_numpy(), index=stated["key"].to_numpy()) \
+                .sort_values(ascending=False).index[:top]  # as value_counts() orders them
+            value = np.where(key.isna(), NOT_STATED,
+                             np.where(key.isin(common), key, OTHER)).tolist()
+        g = frame.assign(value=value).groupby("value", sort=False)
+        counts = pd.DataFrame({"leads": g["leads"].sum(),
+                               "conversions": g["conversions"].sum()}).reset_index()
+        parts.append(_ordered(field, role, counts, overall))
+    return _table(parts)
+
+
+def _ordered(field: str, role: str, t: pd.DataFrame, overall: float) -> pd.DataFrame:
+    """One field's rows (``value``, ``leads``, ``conversions``) with its rate and lift, in
+    the order a reader scans them (bins by their start, values by their leads)."""
+    t.insert(0, "field", field)
+    t["conversion_rate"] = t["conversions"] / t["leads"]
+    t["lift"] = t["conversion_rate"] / overall if overall else np.nan
+    order = t["value"].isin([NOT_STATED, OTHER]).astype(int)  # those last
+    if role == "numeric":
+        first = t["value"].str.extract(r"^(-?[\d,.]+)")[0].str.replace(",", "")
+        t = t.assign(_o=order, _k=pd.to_numeric(first, errors="coerce")) \
+            .sort_values(["_o", "_k"], kind="stable")
+    else:
+        t = t.assign(_o=order, _k=-t["leads"]).sort_values(["_o", "_k"], kind="stable")
+    return t.drop(columns=["_o", "_k"])
+
+
+def _table(parts: list[pd.DataFrame]) -> pd.DataFrame:
     table = pd.concat(parts, ignore_index=True)
     table[["leads", "conversions"]] = table[["leads", "conversions"]].astype(int)
     return table

@@ -32,7 +32,12 @@ from leadml.data.schema import Counted, History, probability_meaning
 from leadml.data.spark_history import OnSpark, reduce_history
 from leadml.data.tables import file_sha256, frame_sha256, read_table
 from leadml.errors import ConfigError
-from leadml.explain.importance import field_insights, permutation_importances
+from leadml.explain.importance import (
+    INSIGHT_BINS,
+    field_insights,
+    insights_from_counts,
+    permutation_importances,
+)
 from leadml.process import checkpoint, spared
 from leadml.registry import log_backtest
 from leadml.training.backtest import backtest as replay
@@ -134,16 +139,18 @@ def spark_engine(engine: str, *, master: str | None = None, conf: tuple[str, ...
     return OnSpark(master=master, conf=dict(c.split("=", 1) for c in conf), source=source)
 
 
-def _on_spark(cfg: TrainConfig, spark: OnSpark | None, data, outcomes):
+def _on_spark(cfg: TrainConfig, spark: OnSpark | None, data, outcomes, *,
+              insights: bool = False):
     """(the config, leads and outcomes a job goes on with, and the
     :class:`~leadml.data.spark_history.Reduced` history or None): as given, or read and
-    reduced on Spark (:mod:`leadml.data.spark_history`)."""
+    reduced on Spark (:mod:`leadml.data.spark_history`; ``insights``: with each field's
+    counts over every lead, for a training's field insights)."""
     if spark is None:
         return cfg, data, outcomes, None
     if data is not None:
         raise ConfigError("the Spark engine reads the history itself: pass the config's "
                           "file (or a source URI), not a DataFrame")
-    reduced = reduce_history(cfg, spark)
+    reduced = reduce_history(cfg, spark, insight_bins=INSIGHT_BINS if insights else None)
     return reduced.config(cfg), reduced.leads, reduced.outcomes, reduced
 
 
@@ -180,7 +187,7 @@ def _train(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None,
 
     started = time.perf_counter()
     given = data  # (a DataFrame from a Python caller: its digest is the history's)
-    cfg, data, outcomes, reduced = _on_spark(cfg, spark, data, outcomes)
+    cfg, data, outcomes, reduced = _on_spark(cfg, spark, data, outcomes, insights=True)
     try:
         return _train_history(cfg, force_promote=force_promote, rules=rules, data=data,
                               outcomes=outcomes, reduced=reduced, started=started,
@@ -228,8 +235,13 @@ def _train_history(cfg: TrainConfig, *, force_promote: bool, rules: Rules | None
         X_imp, y_imp = result.importance_leads or (result.X_test[features], result.y_test)
         result.importances = permutation_importances(result.model, X_imp, y_imp,
                                                      seed=cfg.model.seed)
-        result.insights = field_insights(history.features, history.target,
-                                         cfg.dataset.columns, cfg.dataset.missing_values)
+        counted = None if reduced is None else reduced.counted
+        if counted is not None and counted.fields is not None:  # over every lead, on Spark
+            result.insights = insights_from_counts(counted.fields, cfg.dataset.columns,
+                                                   counted.conversions / counted.leads)
+        else:
+            result.insights = field_insights(history.features, history.target,
+                                             cfg.dataset.columns, cfg.dataset.missing_values)
         result.timings["importance_seconds"] = time.perf_counter() - start
         logger.info("fields the model leans on most: %s", ", ".join(
             result.importances["field"].head(5)))
