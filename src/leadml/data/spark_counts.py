@@ -13,7 +13,7 @@ import pandas as pd
 from leadml.config import TrainConfig
 from leadml.data.audit import DECILES
 from leadml.data.spark_labels import POS, SEEN, TIME, Y, at_or_after, at_or_before, with_outcome
-from leadml.data.values import is_missing, parse_numbers
+from leadml.data.values import bin_of, field_values
 
 
 def clock(cfg: TrainConfig) -> bool:
@@ -67,69 +67,89 @@ def whole(spark, good, cfg: TrainConfig, tenths: dict[str, tuple[tuple, tuple]],
 
 def field_counts(labelled, cfg: TrainConfig, bins: int) -> dict[str, tuple[pd.DataFrame,
                                                                           np.ndarray]]:
-    """Per feature, over every labelled lead: each value's (a number's: each quantile bin's)
-    leads, conversions and first lead (``first_time``, ``first_pos``), with the bin edges
-    (``np.unique`` of the ``bins`` quantiles, as :func:`leadml.explain.importance.
-    field_insights` cuts them; empty for a text field). Values are read as the local insights
-    read them: a number by its parser, a text trimmed (a free-text field lower-cased), a
-    missing marker as missing (``key`` None, or bin -1)."""
+    """Per feature, over every labelled lead: each value's (a number's: each quantile
+    bin's) leads, conversions and first lead (``first_time``, ``first_pos``), with the bin
+    edges: what :func:`leadml.explain.importance.field_counts` counts on one machine, in
+    two passes over the cluster (the numbers' quantiles, then every field's counts, summed
+    from each batch's)."""
     from pyspark.sql import functions as sf
-    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+    from pyspark.sql.types import (
+        DoubleType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+    )
 
     ds = cfg.dataset
     roles = {**{c: "numeric" for c in ds.columns.numeric},
              **{c: "categorical" for c in ds.columns.categorical},
              **{c: "text" for c in ds.columns.text}}
-    keys = {f: f"_leadml_field_{i}" for i, f in enumerate(roles)}
-    schema = StructType([StructField(TIME, DoubleType()), StructField(POS, labelled.schema[POS]
-                                                                      .dataType),
-                         StructField(Y, labelled.schema[Y].dataType),
-                         *[StructField(keys[f], DoubleType() if r == "numeric" else StringType())
-                           for f, r in roles.items()]])
     markers = tuple(ds.missing_values)
-
-    def read(batches):
-        for batch in batches:
-            out = {TIME: batch[TIME], POS: batch[POS], Y: batch[Y]}
-            for f, role in roles.items():
-                missing = np.asarray(is_missing(batch[f], markers), dtype=bool)
-                if role == "numeric":
-                    x = parse_numbers(batch[f], markers)[0].to_numpy(dtype=float)
-                    out[keys[f]] = np.where(~missing & np.isfinite(x), x, np.nan)
-                    continue
-                codes, uniques = pd.factorize(batch[f], use_na_sentinel=False)
-                text = pd.Series(uniques, dtype=object).astype(str).str.strip()
-                text = text.str.lower() if role == "text" else text
-                out[keys[f]] = np.where(missing, None, text.to_numpy(dtype=object)[codes])
-            yield pd.DataFrame(out)
-
-    read_values = labelled.mapInPandas(read, schema).cache()
     numeric = [f for f, r in roles.items() if r == "numeric"]
-    quantiles = np.linspace(0, 1, bins + 1).tolist()
-    found = read_values.agg(*[sf.percentile(sf.when(~sf.isnan(keys[f]), sf.col(keys[f])),
-                                            quantiles).alias(keys[f]) for f in numeric]) \
-        .collect()[0] if numeric else {}
-    counted = {}
+    edges = dict.fromkeys(roles, np.array([]))
+    if numeric:
+        names = {f: f"_leadml_number_{i}" for i, f in enumerate(numeric)}
+
+        def numbers(batches):
+            for batch in batches:
+                yield pd.DataFrame({names[f]: field_values(batch[f], "numeric", markers)
+                                    for f in numeric})
+
+        quantiles = np.linspace(0, 1, bins + 1).tolist()
+        found = labelled.select(*numeric).mapInPandas(numbers, StructType(
+            [StructField(names[f], DoubleType()) for f in numeric])).agg(
+            *[sf.percentile(sf.col(names[f]), quantiles).alias(names[f]) for f in numeric]) \
+            .collect()[0]  # (NaN reaches Spark as null: percentile skips it)
+        edges.update({f: np.unique(np.asarray(found[names[f]] or [], dtype=float))
+                      for f in numeric})
+
+    def counts(batches):
+        for batch in batches:
+            batch = batch.sort_values([TIME, POS], kind="stable")
+            parts = []
+            for f, role in roles.items():
+                values = field_values(batch[f], role, markers)
+                if role == "numeric":
+                    ok = ~np.isnan(values)
+                    values = np.where(ok, bin_of(values, edges[f]), -1)
+                codes, keys = pd.factorize(values, use_na_sentinel=False)
+                first = np.unique(codes, return_index=True)[1]
+                n, numbers = len(keys), role == "numeric"
+                nothing = pd.Series(np.full(n, None, dtype=object), dtype=object)
+                parts.append(pd.DataFrame({  # (object, not str: one Arrow array per batch)
+                    "field": pd.Series(np.full(n, f, dtype=object), dtype=object),
+                    "text": nothing if numbers else pd.Series(keys, dtype=object),
+                    "bin": pd.array(keys if numbers else nothing, dtype="Int64"),
+                    "leads": np.bincount(codes, minlength=len(keys)),
+                    "conversions": np.bincount(codes, weights=batch[Y].to_numpy(),
+                                               minlength=len(keys)).round().astype(int),
+                    "first_time": batch[TIME].to_numpy()[first],
+                    "first_pos": batch[POS].to_numpy()[first]}))
+            yield pd.concat(parts, ignore_index=True)
+
+    schema = StructType([StructField("field", StringType()), StructField("text", StringType()),
+                         StructField("bin", LongType()), StructField("leads", LongType()),
+                         StructField("conversions", LongType()),
+                         StructField("first_time", DoubleType()),
+                         StructField("first_pos", LongType())])
+    rows = labelled.select(TIME, POS, Y, *roles).mapInPandas(counts, schema) \
+        .groupBy("field", "text", "bin").agg(
+            sf.sum("leads").alias("leads"), sf.sum("conversions").alias("conversions"),
+            sf.min(sf.struct("first_time", "first_pos")).alias("first")) \
+        .select("field", "text", "bin", "leads", "conversions", "first.first_time",
+                "first.first_pos").toPandas()
+    out = {}
     for f, role in roles.items():
-        edges = np.unique(np.asarray(found[keys[f]] or [], dtype=float)) \
-            if role == "numeric" else np.array([])
-        key = sf.col(keys[f])
-        if role == "numeric":  # the bin: np.searchsorted(edges, x, "right") - 1, clipped
-            at = sf.lit(-1)
-            for edge in edges:
-                at = at + (key >= float(edge)).cast("int")
-            at = sf.least(sf.greatest(at, sf.lit(0)), sf.lit(max(len(edges) - 2, 0)))
-            key = sf.when(key.isNull() | sf.isnan(key), sf.lit(-1)).otherwise(at)  # (NaN: null)
-        rows = read_values.groupBy(key.alias("key")).agg(
-            sf.count(sf.lit(1)).alias("leads"), sf.sum(sf.col(Y)).alias("conversions"),
-            sf.min(sf.struct(TIME, POS)).alias("first")).collect()
-        counted[f] = (pd.DataFrame({
-            "key": [r["key"] for r in rows], "leads": [int(r["leads"]) for r in rows],
-            "conversions": [int(r["conversions"]) for r in rows],
-            "first_time": [r["first"][0] for r in rows],
-            "first_pos": [r["first"][1] for r in rows]}), edges)
-    read_values.unpersist()
-    return counted
+        mine = rows[rows["field"] == f]
+        key = mine["bin"].astype(int) if role == "numeric" else mine["text"]
+        out[f] = (pd.DataFrame({
+            "key": key.to_numpy(dtype=object if role != "numeric" else int),
+            "leads": mine["leads"].to_numpy(dtype=int),
+            "conversions": mine["conversions"].to_numpy(dtype=int),
+            "first_time": mine["first_time"].to_numpy(dtype=float),
+            "first_pos": mine["first_pos"].to_numpy(dtype=int)}), edges[f])
+    return out
 
 
 def _time_to_convert(labelled, n: int, newest_tenth: tuple) -> dict | None:

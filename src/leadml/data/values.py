@@ -264,6 +264,36 @@ _ISO = (r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
 _UTC_WORD = r" ?(?:UTC|GMT)$"
 
 
+def field_values(values: pd.Series, role: str, markers: tuple[str, ...]) -> np.ndarray:
+    """A field's values as the field insights group them: a number as a float (NaN where
+    missing or not a finite number); a text trimmed, free text (``role`` ``text``)
+    lower-cased, None where missing. Each distinct value read once.
+
+    >>> field_values(pd.Series([" Web", "", "web"]), "categorical", ("",)).tolist()
+    ['Web', None, 'web']
+    >>> field_values(pd.Series(["12", "n/a", "x"]), "numeric", ("n/a",)).tolist()
+    [12.0, nan, nan]
+    """
+    missing = np.asarray(is_missing(values, markers), dtype=bool)
+    if role == "numeric":
+        numbers = parse_numbers(values, markers)[0].to_numpy(dtype=float)
+        return np.where(~missing & np.isfinite(numbers), numbers, np.nan)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    text = (text.str.lower() if role == "text" else text).to_numpy(dtype=object)
+    return np.where(missing, None, text[codes])
+
+
+def bin_of(numbers: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The quantile bin each number falls in (the last bin closed), for ``edges`` of two or
+    more; 0 for one edge.
+
+    >>> bin_of(np.array([0, 5, 10, 20]), np.array([0.0, 10.0, 20.0])).tolist()
+    [0, 0, 1, 1]
+    """
+    return np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, max(len(edges) - 2, 0))
+
+
 def parse_times(values: pd.Series, time_format: str = "iso") -> pd.Series:
     """The lead times as ``time_format`` declares them, never guessed; a value not in that
     format is NaT (NaN for ``sequence``), for the caller to report or reject.

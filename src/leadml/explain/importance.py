@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.config import Columns
-from leadml.data.values import is_missing, parse_numbers
+from leadml.data.values import bin_of, field_values
 from leadml.explain.effects import Explainer
 from leadml.training.metrics import importance_sample
 
@@ -90,33 +90,27 @@ def _bin_labels(edges: np.ndarray) -> list[str]:
     return [f"{fmt(a)} to {fmt(b)}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def _values(raw: pd.Series, role: str, markers: tuple[str, ...], *, bins: int,
-            top: int) -> pd.Series:
-    """The value (or bin) each lead falls in, as text."""
-    missing = is_missing(raw, markers)
+def field_counts(raw: pd.Series, y: np.ndarray, role: str, markers: tuple[str, ...], *,
+                 bins: int = INSIGHT_BINS) -> tuple[pd.DataFrame, np.ndarray]:
+    """One field's counts for :func:`insights_from_counts`, over the leads in ``raw`` (in
+    time order) and their outcomes ``y``: per value (:func:`~leadml.data.values.
+    field_values`; ``key`` None where missing) or per quantile bin of a number (``key`` the
+    bin, -1 where missing), its leads, conversions and first lead (``first_time``, here its
+    position), with the bins' edges. The Spark engine counts the same over a cluster
+    (:func:`leadml.data.spark_counts.field_counts`)."""
+    values = field_values(raw, role, markers)
+    edges = np.array([])
     if role == "numeric":
-        numbers = parse_numbers(raw, markers)[0].to_numpy(dtype=float)
-        stated = numbers[~missing & np.isfinite(numbers)]
-        edges = np.unique(np.quantile(stated, np.linspace(0, 1, bins + 1))) if len(stated) \
-            else np.array([])
-        out = np.full(len(raw), NOT_STATED, dtype=object)
-        if len(edges) >= 2:
-            which = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0,
-                            len(edges) - 2)
-            labels = np.asarray(_bin_labels(edges), dtype=object)
-            ok = ~missing & np.isfinite(numbers)
-            out[ok] = labels[which[ok]]
-        elif len(edges) == 1:
-            out[~missing] = f"{edges[0]:,.0f}"
-        return pd.Series(out, index=raw.index)
-    codes, uniques = pd.factorize(raw, use_na_sentinel=False)  # each distinct value once
-    distinct = pd.Series(uniques, dtype=object).astype(str).str.strip()
-    if role == "text":
-        distinct = distinct.str.lower()
-    text = pd.Series(distinct.to_numpy(dtype=object)[codes], index=raw.index, dtype=object)
-    text = text.where(~missing, NOT_STATED)
-    common = text[text != NOT_STATED].value_counts().index[:top]
-    return text.where(text.isin(common) | (text == NOT_STATED), OTHER)
+        ok = ~np.isnan(values)
+        if ok.any():
+            edges = np.unique(np.quantile(values[ok], np.linspace(0, 1, bins + 1)))
+        values = np.where(ok, bin_of(values, edges), -1)
+    codes, keys = pd.factorize(values, use_na_sentinel=False)
+    first = np.unique(codes, return_index=True)[1]  # codes count in order of appearance
+    return pd.DataFrame({
+        "key": keys, "leads": np.bincount(codes, minlength=len(keys)),
+        "conversions": np.bincount(codes, weights=y, minlength=len(keys)).round().astype(int),
+        "first_time": first.astype(float), "first_pos": np.zeros(len(keys), dtype=int)}), edges
 
 
 def _roles(columns: Columns) -> dict[str, str]:
@@ -135,14 +129,9 @@ def field_insights(features: pd.DataFrame, y: np.ndarray, columns: Columns,
     >>> t[["value", "leads", "conversion_rate", "lift"]].to_dict("records")[0]
     {'value': 'web', 'leads': 2, 'conversion_rate': 1.0, 'lift': 2.0}
     """
-    overall = float(np.mean(y))
-    parts = []
-    for field, role in _roles(columns).items():
-        values = _values(features[field], role, missing_values, bins=bins, top=top)
-        g = pd.DataFrame({"value": values.to_numpy(), "y": y}).groupby("value", sort=False)["y"]
-        counts = pd.DataFrame({"leads": g.size(), "conversions": g.sum()}).reset_index()
-        parts.append(_ordered(field, role, counts, overall))
-    return _table(parts)
+    counted = {field: field_counts(features[field], y, role, missing_values, bins=bins)
+               for field, role in _roles(columns).items()}
+    return insights_from_counts(counted, columns, float(np.mean(y)), top=top)
 
 
 def insights_from_counts(counted: dict, columns: Columns, overall: float, *,
@@ -154,7 +143,10 @@ def insights_from_counts(counted: dict, columns: Columns, overall: float, *,
     parts = []
     for field, role in _roles(columns).items():
         frame, edges = counted[field]
-        frame = frame.sort_values(["first_time", "first_pos"], kind="stable")
+        # one row per key, in the order the leads first show it (as a groupby of the leads)
+        frame = frame.sort_values(["first_time", "first_pos"], kind="stable") \
+            .groupby("key", sort=False, dropna=False) \
+            .agg(leads=("leads", "sum"), conversions=("conversions", "sum")).reset_index()
         key = frame["key"]
         if role == "numeric":
             labels = _bin_labels(edges) if len(edges) >= 2 else \
@@ -163,7 +155,7 @@ def insights_from_counts(counted: dict, columns: Columns, overall: float, *,
         else:
             stated = frame[key.notna()]
             common = pd.Series(stated["leads"].to_numpy(), index=stated["key"].to_numpy()) \
-                .sort_values(ascending=False).index[:top]  # as value_counts() orders them
+                .sort_values(ascending=False, kind="stable").index[:top]  # as value_counts()
             value = np.where(key.isna(), NOT_STATED,
                              np.where(key.isin(common), key, OTHER)).tolist()
         g = frame.assign(value=value).groupby("value", sort=False)
