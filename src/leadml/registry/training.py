@@ -57,8 +57,9 @@ def input_example(features: pd.DataFrame, numeric: tuple[str, ...]) -> pd.DataFr
     return pd.DataFrame([row])
 
 
-def contract_metadata(result, cfg) -> dict[str, Any]:
-    """What scoring needs to know about the data a model expects, stored with the model."""
+def contract_metadata(result, cfg, reference: pd.DataFrame) -> dict[str, Any]:
+    """What scoring needs to know about the data a model expects, stored with the model
+    (``reference``: the typical lead, :func:`input_example` of the test window)."""
 
     ds = cfg.dataset
     return {
@@ -77,9 +78,8 @@ def contract_metadata(result, cfg) -> dict[str, Any]:
         # Percentiles 0..100 of the newest window's probabilities: share-based grades.
         # A typical recent lead (median numbers, commonest values): per-lead reasons say
         # how each field moves a lead's probability away from this one's.
-        "reference_lead": {k: (v.item() if hasattr(v, "item") else v) for k, v in
-                           input_example(result.X_test[list(ds.columns.features)],
-                                         ds.columns.numeric).iloc[0].items()},
+        "reference_lead": {k: (v.item() if hasattr(v, "item") else v)
+                           for k, v in reference.iloc[0].items()},
         # What the model saw of each number: scoring rejects values far outside it.
         "numeric_ranges": {k: list(v) for k, v in result.numeric_ranges.items()},
         "reference_quantiles": [float(q) for q in
@@ -191,7 +191,8 @@ def log_into_run(result, cfg, facts: dict[str, Any], *, rules=None,
         version = _log_model(result, cfg, facts, client, example=example, signature=signature)
         checkpoint("train_registered")
         _log_sales_ops(result, cfg, facts, name=name, version=version, folder=Path(tmp) / "ops",
-                       rules=rules, reliability=Path(tmp) / "plots" / "reliability.png")
+                       rules=rules, reliability=Path(tmp) / "plots" / "reliability.png",
+                       reference=example)
     return version
 
 
@@ -286,7 +287,7 @@ def _log_model(result, cfg, facts: dict[str, Any], client, *, example, signature
         pip_requirements=store.requirements(),
         code_paths=[str(PACKAGE)],
         registered_model_name=name,
-        metadata=contract_metadata(result, cfg),
+        metadata=contract_metadata(result, cfg, example),
     )
     version = str(info.registered_model_version)
     client.update_model_version(name, version, description=card)
@@ -391,14 +392,14 @@ def _log_leaderboard(result, experiment_id: str) -> None:
 SHARES_LEADS = 20_000
 
 
-def test_shares(result, cfg) -> tuple[pd.DataFrame, Shares]:
+def test_shares(result, cfg, reference: pd.DataFrame) -> tuple[pd.DataFrame, Shares]:
     """The newest test leads' outcome and probability, and each field's share of their
     distance from the typical lead, on the decision (``log_odds:FIELD``) and in probability
-    (``points:FIELD``), as logged; and the shares themselves
+    (``points:FIELD``), as logged, from the typical lead ``reference``; and the shares
+    themselves
     (:meth:`leadml.explain.effects.Explainer.shares`)."""
     features = list(cfg.dataset.columns.features)
     X = result.X_test[features].iloc[-SHARES_LEADS:]
-    reference = input_example(result.X_test[features], cfg.dataset.columns.numeric)
     found = Explainer(result.model, reference.iloc[0].to_dict()).shares(X)
     frame = pd.DataFrame({"y": result.y_test[-SHARES_LEADS:], "p": found.p})
     for f in found.points.columns:
@@ -409,10 +410,11 @@ def test_shares(result, cfg) -> tuple[pd.DataFrame, Shares]:
 
 
 def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: str,
-                   folder: Path, rules=None, reliability: Path | None = None) -> None:
+                   folder: Path, reference: pd.DataFrame, rules=None,
+                   reliability: Path | None = None) -> None:
     """Importances, field insights, the test window's predictions and the HTML report
     (its reliability chart the one logged with the evaluation, ``reliability``; its
-    importance chart the one logged here)."""
+    importance chart the one logged here; ``reference``: the typical lead)."""
     import mlflow
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -428,7 +430,7 @@ def _log_sales_ops(result, cfg, facts: dict[str, Any], *, name: str, version: st
     pd.DataFrame({"y": result.y_test, "p": result.p_test}).to_parquet(predictions)
     mlflow.log_artifact(str(predictions), "evaluation")
     shares = folder / "test_shares.parquet"
-    logged, found = test_shares(result, cfg)
+    logged, found = test_shares(result, cfg, reference)
     logged.to_parquet(shares)
     mlflow.log_artifact(str(shares), "evaluation")
     data = report.report_data(result, cfg, facts, name=name, version=version,
