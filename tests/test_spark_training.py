@@ -178,6 +178,26 @@ def test_over_the_budget_windows_are_cut_among_the_leads_validation_labels(
         reduced.close()
 
 
+def test_over_the_budget_a_history_in_file_order_gets_the_whole_field_insights(
+        sample_files, tmp_path):
+    cfg = load_config(write_config(tmp_path, sample_files / "leads.csv",
+                                   model={"max_fit_leads": 1000}))
+    cfg = cfg.model_copy(update={"dataset": cfg.dataset.model_copy(
+        update={"time_column": None})})  # (the file's order is the time order)
+    _, local = jobs.audited_history(cfg)
+    reduced = reduce_history(cfg, ON_SPARK, insight_bins=INSIGHT_BINS)
+    try:
+        assert reduced.split is not None and len(reduced.leads) == 3000
+        assert reduced.counted.drift is None  # (no clock: the audit's rates are the kept's)
+        pd.testing.assert_frame_equal(
+            insights_from_counts(reduced.counted.fields, cfg.dataset.columns,
+                                 reduced.counted.conversions / reduced.counted.leads),
+            field_insights(local.features, local.target, cfg.dataset.columns,
+                           cfg.dataset.missing_values))
+    finally:
+        reduced.close()
+
+
 def _bad(folder, sample_files, change):
     frame = pd.read_csv(sample_files / "leads.csv", dtype=str, keep_default_na=False)
     frame = change(frame)

@@ -33,15 +33,23 @@ def tenth_ranges(n: int) -> dict[str, tuple[int, int]]:
 
 
 def whole(spark, good, cfg: TrainConfig, tenths: dict[str, tuple[tuple, tuple]],
-          newest_tenth: tuple, *, insight_bins: int | None = None) -> dict:
+          newest_tenth: tuple | None, *, insight_bins: int | None = None) -> dict:
     """Over every labelled lead (``good``), as the local audit computes them
     (:func:`leadml.data.audit.audit_history`): how many, how many converted, the rate by
     tenth of the history (``tenths``: each tenth's first and last keys) and, without a
     horizon, the time to convert that the maturity check reads (``newest_tenth``: the key
-    of the first lead of the audit's newest tenth); with ``insight_bins``, each field's
+    of the first lead of the audit's newest tenth); none of these without ``tenths`` (a
+    history ordered by a sequence or the file's order). With ``insight_bins``, each field's
     counts for the field insights (:func:`field_counts`)."""
     from pyspark.sql import functions as sf
 
+    if not tenths:
+        if insight_bins is None:
+            return {}
+        fields = field_counts(with_outcome(spark, good, cfg), cfg, insight_bins)
+        frame, _ = next(iter(fields.values()))  # (every field's counts hold every lead)
+        return {"fields": fields, "leads": int(frame["leads"].sum()),
+                "conversions": int(frame["conversions"].sum())}
     tenth = None
     for name, (lo, hi) in tenths.items():
         inside = at_or_after(lo) & at_or_before(hi)

@@ -125,7 +125,7 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None,
     if source is None:
         raise ConfigError("dataset.path is not set: name the lead history in the config "
                           "(any URI Spark reads)")
-    if not is_parquet_source(source) and Path(source).is_file():  # the local reader's header checks
+    if not is_parquet_source(source) and Path(source).is_file():  # the local header checks
         csv_header(source, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
     spark = spark or session(on.master, on.conf, name="leadml-train")
     frame, from_csv = read_leads(spark, source, parquet=is_parquet_source(source),
@@ -167,10 +167,11 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None,
     newest_tenth = {"newest_tenth": (n_good - max(1, n_good // 10), n_good)} if tenths else {}
     bounds = _bounds(good, {**ranges, **({"older_test": older_test} if older_test else {}),
                             **tenths, **newest_tenth})
-    if tenths:  # the audit's totals, rates by tenth and time to convert, over every lead
-        counted = dataclasses.replace(counted, **whole(
-            spark, good, cfg, {t: bounds[t] for t in tenths}, bounds["newest_tenth"][0],
-            insight_bins=insight_bins))
+    # the audit's totals, rates by tenth and time to convert, and the field insights, over
+    # every lead (the audit's, for a history with a creation time)
+    counted = dataclasses.replace(counted, **whole(
+        spark, good, cfg, {t: bounds[t] for t in tenths},
+        bounds["newest_tenth"][0] if tenths else None, insight_bins=insight_bins))
     keep = sf.col(SUSPECT) & (sf.col(POS) <= _last_shown(flagged))
     for w in WINDOWS:
         keep = keep | (at_or_after(bounds[w][0]) & at_or_before(bounds[w][1]))
