@@ -136,10 +136,11 @@ def field_insights(features: pd.DataFrame, y: np.ndarray, columns: Columns,
 
 def insights_from_counts(counted: dict, columns: Columns, overall: float, *,
                          top: int = INSIGHT_TOP) -> pd.DataFrame:
-    """:func:`field_insights` from what a cluster counted over every lead
-    (:func:`leadml.data.spark_counts.field_counts`: per field, each value's or bin's leads,
-    conversions and first lead in time order, and a number's bin edges); the same table.
-    ``overall``: the conversion rate of every lead."""
+    """The field insights table from per-field counts: each value's or bin's leads,
+    conversions and first lead in time order, and a number's bin edges, counted on one
+    machine (:func:`field_counts`) or over a cluster
+    (:func:`leadml.data.spark_counts.field_counts`). ``overall``: the conversion rate of
+    every lead."""
     parts = []
     for field, role in _roles(columns).items():
         frame, edges = counted[field]
