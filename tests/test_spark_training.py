@@ -198,6 +198,24 @@ def test_over_the_budget_a_history_in_file_order_gets_the_whole_field_insights(
         reduced.close()
 
 
+def test_over_the_budget_an_outcomes_table_without_the_configs_column_stops_as_locally(
+        tmp_path, monkeypatch):
+    cfg = _crm_export(tmp_path, max_fit_leads=1000)
+    table = Path(cfg.dataset.outcomes.path)
+    frame = pd.read_csv(table, dtype=str, keep_default_na=False)
+    frame.rename(columns={cfg.dataset.outcomes.converted_at_column: "Closed"}).to_csv(
+        table, index=False)
+    _store(monkeypatch, tmp_path / "store")
+    runner = CliRunner()
+    config = str(cfg.source)
+    local = runner.invoke(app, ["train", "--config", config])
+    spark = runner.invoke(app, ["train", "--config", config, "--engine", "spark",
+                                "--spark-master", "local[2]"])
+    assert local.exit_code == spark.exit_code != 0, (local.output, spark.output)
+    assert [x for x in spark.output.splitlines() if x.startswith("error:")] == \
+        [x for x in local.output.splitlines() if x.startswith("error:")]
+
+
 def _bad(folder, sample_files, change):
     frame = pd.read_csv(sample_files / "leads.csv", dtype=str, keep_default_na=False)
     frame = change(frame)

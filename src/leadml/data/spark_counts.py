@@ -32,21 +32,24 @@ def tenth_ranges(n: int) -> dict[str, tuple[int, int]]:
             for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)) if b > a}
 
 
-def whole(spark, good, cfg: TrainConfig, tenths: dict[str, tuple[tuple, tuple]],
-          newest_tenth: tuple | None, *, insight_bins: int | None = None) -> dict:
+def whole(good, cfg: TrainConfig, tenths: dict[str, tuple[tuple, tuple]],
+          newest_tenth: tuple | None, *, outcomes=None, insight_bins: int | None = None
+          ) -> dict:
     """Over every labelled lead (``good``), as the local audit computes them
     (:func:`leadml.data.audit.audit_history`): how many, how many converted, the rate by
     tenth of the history (``tenths``: each tenth's first and last keys) and, without a
     horizon, the time to convert that the maturity check reads (``newest_tenth``: the key
     of the first lead of the audit's newest tenth); none of these without ``tenths`` (a
     history ordered by a sequence or the file's order). With ``insight_bins``, each field's
-    counts for the field insights (:func:`field_counts`)."""
+    counts for the field insights (:func:`field_counts`). ``outcomes``: the outcomes table
+    as :func:`leadml.data.spark_labels.parsed_outcomes` reads it, when the config names
+    one."""
     from pyspark.sql import functions as sf
 
     if not tenths:
         if insight_bins is None:
             return {}
-        fields = field_counts(with_outcome(spark, good, cfg), cfg, insight_bins)
+        fields = field_counts(with_outcome(good, cfg, outcomes), cfg, insight_bins)
         frame, _ = next(iter(fields.values()))  # (every field's counts hold every lead)
         return {"fields": fields, "leads": int(frame["leads"].sum()),
                 "conversions": int(frame["conversions"].sum())}
@@ -54,7 +57,7 @@ def whole(spark, good, cfg: TrainConfig, tenths: dict[str, tuple[tuple, tuple]],
     for name, (lo, hi) in tenths.items():
         inside = at_or_after(lo) & at_or_before(hi)
         tenth = (sf if tenth is None else tenth).when(inside, sf.lit(name))
-    labelled = with_outcome(spark, good, cfg).cache()
+    labelled = with_outcome(good, cfg, outcomes).cache()
     rows = labelled.groupBy(tenth.alias("tenth")).agg(
         sf.count(sf.lit(1)).alias("leads"), sf.sum(sf.col(Y)).alias("conversions"),
         sf.min(TIME).alias("first"), sf.max(TIME).alias("last")).collect()

@@ -154,7 +154,9 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None,
         return Reduced(leads, _outcomes(spark, cfg, leads), facts)
 
     flagged = flag_leads(frame.select(*columns), cfg, kept_columns)
-    labelled, counted, as_of = label_leads(spark, flagged, cfg)
+    # the outcomes table, read once for the labels, the counts and the handover
+    outcomes = parsed_outcomes(spark, cfg).cache() if ds.outcomes is not None else None
+    labelled, counted, as_of = label_leads(flagged, cfg, outcomes)
     good = flagged.filter(~sf.col(SUSPECT) & labelled)
     n_good = good.count()
     if n_good == 0 and not flagged.filter(sf.col(SUSPECT)).limit(1).count():
@@ -170,8 +172,8 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None,
     # the audit's totals, rates by tenth and time to convert, and the field insights, over
     # every lead (the audit's, for a history with a creation time)
     counted = dataclasses.replace(counted, **whole(
-        spark, good, cfg, {t: bounds[t] for t in tenths},
-        bounds["newest_tenth"][0] if tenths else None, insight_bins=insight_bins))
+        good, cfg, {t: bounds[t] for t in tenths}, bounds["newest_tenth"][0] if tenths
+        else None, outcomes=outcomes, insight_bins=insight_bins))
     keep = sf.col(SUSPECT) & (sf.col(POS) <= _last_shown(flagged))
     for w in WINDOWS:
         keep = keep | (at_or_after(bounds[w][0]) & at_or_before(bounds[w][1]))
@@ -183,7 +185,8 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None,
         spill = tempfile.TemporaryDirectory(prefix="leadml-spark-test-")
         rest = Path(spill.name) / "rest.parquet"
         older.orderBy(TIME, POS).select(*kept_columns).write.parquet(str(rest))
-        rest_outcomes = _outcomes(spark, cfg, None, ids=older.select(ds.id_column)) \
+        rest_outcomes = _outcomes(spark, cfg, None, ids=older.select(ds.id_column),
+                                  parsed=outcomes) \
             if ds.id_column else None
     kept = {w: int(b - a) for w, (a, b) in ranges.items()}
     n_kept = sum(kept.values())
@@ -195,8 +198,10 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None,
     logger.info("Spark: %d leads, windows %s on the cluster; the driver trains on the newest "
                 "%s of each (%d leads)", total, sizes, f"{budget:,}", n_kept)
     split = {"train": kept["train"] / n_kept, "calibration": kept["calibration"] / n_kept}
-    reduced = Reduced(leads, _outcomes(spark, cfg, leads), facts, split, rest, rest_outcomes,
-                      spill, counted, as_of)
+    reduced = Reduced(leads, _outcomes(spark, cfg, leads, parsed=outcomes), facts, split,
+                      rest, rest_outcomes, spill, counted, as_of)
+    if outcomes is not None:
+        outcomes.unpersist()
     flagged.unpersist()
     frame.unpersist()
     return reduced
@@ -272,8 +277,8 @@ def _to_pandas(frame, columns: list[str]) -> pd.DataFrame:
     return out.sort_values(POS, kind="stable")[columns].reset_index(drop=True)
 
 
-def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame | None, *, ids=None
-              ) -> pd.DataFrame | None:
+def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame | None, *, ids=None,
+              parsed=None) -> pd.DataFrame | None:
     """The outcomes table's rows for the kept ``leads`` (or for ``ids``, a one-column Spark
     frame of lead ids), read on Spark, with every row the local engine would stop on;
     None without an outcomes table."""
@@ -282,7 +287,7 @@ def _outcomes(spark, cfg: TrainConfig, leads: pd.DataFrame | None, *, ids=None
         return None
     from pyspark.sql import functions as sf
 
-    parsed = parsed_outcomes(spark, cfg)
+    parsed = parsed_outcomes(spark, cfg) if parsed is None else parsed  # (read once)
     columns = [c for c in parsed.columns if c not in (POS, CONVERTED, SUSPECT)]
     if CONVERTED not in parsed.columns:  # (the local engine says what is wrong)
         return _to_pandas(parsed, columns)

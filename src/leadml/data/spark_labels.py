@@ -106,10 +106,11 @@ def _labels(batch: pd.DataFrame, cfg: TrainConfig
     return decided, converted, positive, stops
 
 
-def label_leads(spark, flagged, cfg: TrainConfig):
+def label_leads(flagged, cfg: TrainConfig, outcomes=None):
     """(the condition that a lead is labelled as the local validation labels it: decided,
     and old enough for the horizon at the export time; what was counted; that time, or
-    None without a horizon), over every lead on the cluster."""
+    None without a horizon), over every lead on the cluster. ``outcomes``: the outcomes
+    table as :func:`parsed_outcomes` reads it, when the config names one."""
     from pyspark.sql import functions as sf
 
     ds = cfg.dataset
@@ -132,7 +133,7 @@ def label_leads(spark, flagged, cfg: TrainConfig):
         as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
     else:
         converted = row["converted"] if ds.target is not None else _newest_conversion(
-            spark, cfg, flagged)
+            outcomes, cfg, flagged)
         seen = [t for t in (row["newest"], converted) if t is not None]
         if not seen:  # no time reads: every lead stops the driver's validation
             return sf.lit(False), Counted(int(row["open"] or 0), 0, values), None
@@ -143,12 +144,11 @@ def label_leads(spark, flagged, cfg: TrainConfig):
     return labelled, Counted(int(row["open"] or 0), int(young), values), as_of
 
 
-def _newest_conversion(spark, cfg: TrainConfig, flagged) -> float | None:
-    """The newest conversion time (seconds) the outcomes table gives a lead of the
-    history, as the local engine reads it."""
+def _newest_conversion(parsed, cfg: TrainConfig, flagged) -> float | None:
+    """The newest conversion time (seconds) the outcomes table (``parsed``) gives a lead
+    of the history, as the local engine reads it."""
     from pyspark.sql import functions as sf
 
-    parsed = parsed_outcomes(spark, cfg)
     if CONVERTED not in parsed.columns:
         return None
     ids = flagged.select(sf.col(cfg.dataset.id_column).cast("string").alias("_leadml_id"))
@@ -172,7 +172,7 @@ def _suspect(batch: pd.DataFrame, cfg: TrainConfig, required: list[str]) -> np.n
     return out
 
 
-def with_outcome(spark, frame, cfg: TrainConfig):
+def with_outcome(frame, cfg: TrainConfig, outcomes=None):
     """``frame`` with :data:`Y`, 1 where the local validation labels the lead converted
     (a positive value of the target column, or a conversion in the outcomes table: the
     first stated time of its id; within ``horizon_days`` of creation under a horizon), and
@@ -186,7 +186,9 @@ def with_outcome(spark, frame, cfg: TrainConfig):
         if horizon is not None:
             within = within & (sf.col(CONVERTED) - sf.col(TIME) <= horizon)
         return frame.withColumn(Y, within.cast("int")).withColumn(SEEN, sf.col(CONVERTED))
-    parsed = parsed_outcomes(spark, cfg)
+    parsed = outcomes  # (the outcomes table, as :func:`parsed_outcomes` reads it)
+    if CONVERTED not in parsed.columns:  # (not the config's columns: the driver says so)
+        return frame.withColumn(Y, sf.lit(0)).withColumn(SEEN, sf.lit(float("nan")))
     first = parsed.groupBy(sf.col(ds.outcomes.id_column).cast("string").alias("_leadml_id")) \
         .agg(sf.min(sf.when(~sf.isnan(CONVERTED), sf.struct(POS, CONVERTED)))  # the schema's
              .getField(CONVERTED).alias("_leadml_first"),
