@@ -143,6 +143,14 @@ class Columns(Frozen):
     def features(self) -> list[str]:
         return [*self.numeric, *self.categorical, *self.text]
 
+    @property
+    def roles(self) -> dict[str, str]:
+        """Each feature and its role (``numeric``, ``categorical`` or ``text``), in
+        :attr:`features` order."""
+        return {**dict.fromkeys(self.numeric, "numeric"),
+                **dict.fromkeys(self.categorical, "categorical"),
+                **dict.fromkeys(self.text, "text")}
+
 
 class DatasetConfig(Frozen):
     path: PathOrUri | None = Field(None, description=(

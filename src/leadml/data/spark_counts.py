@@ -1,8 +1,9 @@
 """What the cluster counts over every labelled lead of a history it reduced, as the local
-audit counts it (:func:`leadml.data.audit.audit_history`): the leads, their conversions,
-the conversion rate by tenth of the history, and the time to convert that the maturity
-check reads. The driver then audits the leads it keeps with these numbers
-(:class:`leadml.data.schema.Counted`).
+engine counts it: for the audit (:func:`leadml.data.audit.audit_history`) the leads, their
+conversions, the conversion rate by tenth of the history and the time to convert that the
+maturity check reads; for the field insights (:func:`leadml.explain.importance.
+field_counts`) each value's or bin's leads and conversions. The driver then audits the leads
+it keeps, and builds the insights, with these numbers (:class:`leadml.data.schema.Counted`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def whole(good, cfg: TrainConfig, tenths: dict[str, tuple[tuple, tuple]],
     (:func:`leadml.data.audit.audit_history`): how many, how many converted, the rate by
     tenth of the history (``tenths``: each tenth's first and last keys) and, without a
     horizon, the time to convert that the maturity check reads (``newest_tenth``: the key
-    of the first lead of the audit's newest tenth); none of these without ``tenths`` (a
-    history ordered by a sequence or the file's order). With ``insight_bins``, each field's
+    of the first lead of the audit's newest tenth); without ``tenths`` (a history ordered
+    by a sequence or the file's order) only the leads and conversions. With
+    ``insight_bins``, each field's
     counts for the field insights (:func:`field_counts`). ``outcomes``: the outcomes table
     as :func:`leadml.data.spark_labels.parsed_outcomes` reads it, when the config names
     one."""
@@ -93,9 +95,7 @@ def field_counts(labelled, cfg: TrainConfig, bins: int) -> dict[str, tuple[pd.Da
     )
 
     ds = cfg.dataset
-    roles = {**{c: "numeric" for c in ds.columns.numeric},
-             **{c: "categorical" for c in ds.columns.categorical},
-             **{c: "text" for c in ds.columns.text}}
+    roles = ds.columns.roles
     markers = tuple(ds.missing_values)
     numeric = [f for f, r in roles.items() if r == "numeric"]
     edges = dict.fromkeys(roles, np.array([]))

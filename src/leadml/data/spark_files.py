@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from leadml.errors import ConfigError, LeadDataError
 
@@ -84,10 +83,3 @@ def read_leads(spark, source: str, *, parquet: bool, delimiter: str = ",",
     frame = spark.read.options(**options, columnNameOfCorruptRecord=CORRUPT).schema(schema) \
         .csv(source)
     return frame, True
-
-
-def is_parquet_source(source: str) -> bool:
-    """A Parquet file, or a local folder of Parquet parts; else read as CSV."""
-    if source.lower().endswith((".parquet", ".pq")):
-        return True
-    return Path(source).is_dir() and any(Path(source).glob("*.parquet"))

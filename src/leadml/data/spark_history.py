@@ -45,7 +45,7 @@ import pandas as pd
 from leadml.config import TrainConfig
 from leadml.data.schema import Counted, all_open, all_young, required_columns
 from leadml.data.spark_counts import clock, tenth_ranges, whole
-from leadml.data.spark_files import CORRUPT, is_parquet_source, read_leads, session
+from leadml.data.spark_files import CORRUPT, read_leads, session
 from leadml.data.spark_labels import (
     CONVERTED,
     POS,
@@ -57,7 +57,7 @@ from leadml.data.spark_labels import (
     label_leads,
     parsed_outcomes,
 )
-from leadml.data.tables import csv_header
+from leadml.data.tables import csv_header, is_parquet
 from leadml.errors import ConfigError, LeadDataError
 
 logger = logging.getLogger(__name__)
@@ -125,10 +125,10 @@ def reduce_history(cfg: TrainConfig, on: OnSpark, *, spark=None,
     if source is None:
         raise ConfigError("dataset.path is not set: name the lead history in the config "
                           "(any URI Spark reads)")
-    if not is_parquet_source(source) and Path(source).is_file():  # the local header checks
+    if not is_parquet(source) and Path(source).is_file():  # the local header checks
         csv_header(source, delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
     spark = spark or session(on.master, on.conf, name="leadml-train")
-    frame, from_csv = read_leads(spark, source, parquet=is_parquet_source(source),
+    frame, from_csv = read_leads(spark, source, parquet=is_parquet(source),
                                  delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
     header = [c for c in frame.columns if c != CORRUPT]
     kept_columns = [c for c in header if c not in ds.columns.personal]  # (at the door)

@@ -19,7 +19,8 @@ from leadml.data.schema import (
     repeated_header,
     required_columns,
 )
-from leadml.data.spark_files import CORRUPT, is_parquet_source, read_leads
+from leadml.data.spark_files import CORRUPT, read_leads
+from leadml.data.tables import is_parquet
 from leadml.data.values import is_missing, parse_numbers, parse_times
 
 POS, TIME, SUSPECT = "_leadml_position", "_leadml_time", "_leadml_suspect"
@@ -213,7 +214,7 @@ def parsed_outcomes(spark, cfg: TrainConfig):
 
     table, ds = cfg.dataset.outcomes, cfg.dataset
     source = str(table.path)
-    frame, _ = read_leads(spark, source, parquet=is_parquet_source(source),
+    frame, _ = read_leads(spark, source, parquet=is_parquet(source),
                           delimiter=ds.csv.delimiter, encoding=ds.csv.encoding)
     frame = frame.drop(CORRUPT) if CORRUPT in frame.columns else frame
     frame = frame.withColumn(POS, sf.monotonically_increasing_id())

@@ -113,12 +113,6 @@ def field_counts(raw: pd.Series, y: np.ndarray, role: str, markers: tuple[str, .
         "first_time": first.astype(float), "first_pos": np.zeros(len(keys), dtype=int)}), edges
 
 
-def _roles(columns: Columns) -> dict[str, str]:
-    return {**{c: "numeric" for c in columns.numeric},
-            **{c: "categorical" for c in columns.categorical},
-            **{c: "text" for c in columns.text}}
-
-
 def field_insights(features: pd.DataFrame, y: np.ndarray, columns: Columns,
                    missing_values: tuple[str, ...], *, bins: int = INSIGHT_BINS,
                    top: int = INSIGHT_TOP) -> pd.DataFrame:
@@ -130,7 +124,7 @@ def field_insights(features: pd.DataFrame, y: np.ndarray, columns: Columns,
     {'value': 'web', 'leads': 2, 'conversion_rate': 1.0, 'lift': 2.0}
     """
     counted = {field: field_counts(features[field], y, role, missing_values, bins=bins)
-               for field, role in _roles(columns).items()}
+               for field, role in columns.roles.items()}
     return insights_from_counts(counted, columns, float(np.mean(y)), top=top)
 
 
@@ -142,7 +136,7 @@ def insights_from_counts(counted: dict, columns: Columns, overall: float, *,
     (:func:`leadml.data.spark_counts.field_counts`). ``overall``: the conversion rate of
     every lead."""
     parts = []
-    for field, role in _roles(columns).items():
+    for field, role in columns.roles.items():
         frame, edges = counted[field]
         # one row per key, in the order the leads first show it (as a groupby of the leads)
         frame = frame.sort_values(["first_time", "first_pos"], kind="stable") \

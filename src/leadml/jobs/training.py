@@ -258,7 +258,8 @@ def audit(cfg: TrainConfig, output: Path | None = None, *, data: pd.DataFrame | 
           outcomes: pd.DataFrame | None = None, spark: OnSpark | None = None):
     """Audit the history and write the audit JSON (when ``output``); returns (the audit, its
     path). Does not raise on blocking findings: the caller reads ``audit.blocking``.
-    ``spark``: read it on Spark (the audit is then of the leads a training keeps)."""
+    ``spark``: read it on Spark (the totals, rates by tenth and time to convert over every
+    lead; the column statistics of the leads a training keeps: docs/spark.md)."""
     cfg, data, outcomes, reduced = _on_spark(cfg, spark, data, outcomes)
     try:
         report, _ = audited_history(cfg, refuse=False, data=data, outcomes=outcomes,

@@ -39,9 +39,9 @@ def _parts(folder: Path) -> list[Path]:
 
 def older_scores(result: TrainResult, cfg: TrainConfig, history: History, folder: Path,
                  outcomes: pd.DataFrame | None, wanted: np.ndarray | None = None):
-    """(outcomes, probabilities, times, the leads at positions ``wanted``, their outcomes)
-    of the leads spilled in ``folder``, in time order (``wanted``: sorted positions among
-    them; None: none kept)."""
+    """(outcomes, probabilities, times, and the features of the leads at positions
+    ``wanted``) of the leads spilled in ``folder``, in time order (``wanted``: sorted
+    positions among them; None: none picked)."""
     import pyarrow.parquet as pq
 
     ds = cfg.dataset
